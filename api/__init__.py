@@ -1,0 +1,1 @@
+"""wangge HTTP API and command line: thin layers over ``geo``."""

@@ -1,0 +1,171 @@
+"""The ``wangge`` command line: init, demo, serve, import, export.
+
+The database is named by ``WANGGE_DATABASE_URL`` (default: a SpatiaLite file ``wangge.db``).
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from geo.errors import WanggeError
+
+app = typer.Typer(
+    help="wangge: a GIS service for community grid governance (网格化管理).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Layer(str, Enum):
+    grids = "grids"
+    estates = "estates"
+    buildings = "buildings"
+    responders = "responders"
+    incidents = "incidents"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _engine():
+    from geo.db import get_engine
+
+    return get_engine()
+
+
+def _ready_engine():
+    """The configured engine, with its schema brought up to date."""
+    from geo import schema
+
+    engine = _engine()
+    schema.upgrade(engine)
+    return engine
+
+
+@app.command()
+def init() -> None:
+    """Create the database, or upgrade it to the newest schema."""
+    from geo import schema
+    from geo.settings import get_settings
+
+    engine = _ready_engine()
+    typer.echo(f"database {get_settings().database_url} is at schema revision {schema.current_revision(engine)}")
+
+
+@app.command()
+def demo(
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Load the demo community 翠湖社区 (synthetic data); does nothing if it is already loaded."""
+    from geo.db import session_scope
+    from geo.demo import load_demo
+
+    engine = _ready_engine()
+    try:
+        with session_scope(engine) as session:
+            reports = load_demo(session, progress=not quiet)
+    except WanggeError as exc:
+        _fail(str(exc))
+    if not reports:
+        typer.echo("the demo community is already loaded")
+        return
+    for report in reports:
+        for line in report.lines():
+            typer.echo(line)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Serve the API (/api/v1, docs at /docs) and the maps."""
+    import uvicorn
+
+    _ready_engine()
+    typer.echo(f"serving on http://{host}:{port}/  (API docs at /docs)")
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+def _parse_field_options(values: list[str]) -> dict[str, str]:
+    mapping = {}
+    for value in values:
+        target, sep, source = value.partition("=")
+        if not sep or not target.strip() or not source.strip():
+            _fail(f"--field takes WANGGE_FIELD=FILE_COLUMN, got {value!r}")
+        mapping[target.strip()] = source.strip()
+    return mapping
+
+
+@app.command("import")
+def import_(
+    layer: Annotated[Layer, typer.Argument(help="Which layer the file holds.")],
+    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile, FlatGeobuf or CSV.")],
+    code_field: Annotated[Optional[str], typer.Option(help="Column holding the code (grids, buildings, responders, incidents).")] = None,
+    name_field: Annotated[Optional[str], typer.Option(help="Column holding the name.")] = None,
+    lon_field: Annotated[Optional[str], typer.Option(help="CSV: column holding longitude.")] = None,
+    lat_field: Annotated[Optional[str], typer.Option(help="CSV: column holding latitude.")] = None,
+    field: Annotated[list[str], typer.Option("--field", help="Map any field: WANGGE_FIELD=FILE_COLUMN (repeatable).")] = [],
+    crs: Annotated[Optional[str], typer.Option(help="Coordinate system of the file when it does not say (or says wrong): wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn.")] = None,
+    role: Annotated[Optional[str], typer.Option(help="Responders: role for rows without a role column (e.g. grid_worker, police).")] = None,
+    community: Annotated[Optional[str], typer.Option(help="Grids/estates: 12-digit code of the community they belong to; grids without a code field are numbered in it.")] = None,
+    replace: Annotated[bool, typer.Option(help="Update rows whose code already exists instead of refusing.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Import a file into a layer. All or nothing: on any problem nothing is written."""
+    from geo.db import session_scope
+    from geo.io import ImportOptions, import_layer
+
+    mapping = _parse_field_options(field)
+    if code_field:
+        mapping["code"] = code_field
+    if name_field:
+        mapping["name"] = name_field
+    options = ImportOptions(
+        crs=crs, fields=mapping, lon_field=lon_field, lat_field=lat_field, role=role,
+        community=community, replace=replace, progress=not quiet,
+    )
+    engine = _ready_engine()
+    try:
+        with session_scope(engine) as session:
+            report = import_layer(session, layer.value, file, options)
+    except WanggeError as exc:
+        _fail(str(exc))
+    for line in report.lines():
+        typer.echo(line)
+
+
+@app.command()
+def export(
+    layer: Annotated[Layer, typer.Argument(help="Which layer to write.")],
+    file: Annotated[Path, typer.Argument(help="Output file; the format follows its suffix (.geojson, .gpkg, .shp, .fgb, .csv).")],
+    crs: Annotated[Optional[str], typer.Option(help="Coordinate system to write: wgs84 (default), cgcs2000, gcj02, bd09 or EPSG:nnnn.")] = None,
+) -> None:
+    """Write a layer to a file."""
+    from geo.db import session_scope
+    from geo.io import export_layer
+
+    engine = _ready_engine()
+    try:
+        with session_scope(engine) as session:
+            count = export_layer(session, layer.value, file, crs=crs)
+    except WanggeError as exc:
+        _fail(str(exc))
+    typer.echo(f"{layer.value}: {count} rows written to {file}")
+
+
+def main() -> None:
+    app(prog_name="wangge")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Coordinate systems used in China, vectorised with numpy.
+
+Storage is always WGS84 (EPSG:4326, lon/lat). Phones and Amap/Tencent speak GCJ-02, Baidu speaks
+BD-09; PROJ knows neither, so they are computed here. CGCS2000 (EPSG:4490) and any EPSG code go
+through pyproj with lon/lat (``always_xy``) order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import shapely
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
+
+from geo.errors import UnknownCRS
+
+_A = 6378245.0  # Krasovsky 1940 semi-major axis, as used by GCJ-02
+_EE = 0.00669342162296594323  # its first eccentricity squared
+_X_PI = np.pi * 3000.0 / 180.0
+
+ALIASES = {
+    "wgs84": "wgs84",
+    "epsg:4326": "wgs84",
+    "4326": "wgs84",
+    "cgcs2000": "EPSG:4490",
+    "gcj02": "gcj02",
+    "gcj-02": "gcj02",
+    "bd09": "bd09",
+    "bd-09": "bd09",
+}
+SUPPORTED = "wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn"
+
+
+def _out_of_china(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    # GCJ-02 only shifts coordinates inside this box; elsewhere it equals WGS84.
+    return (lon < 72.004) | (lon > 137.8347) | (lat < 0.8293) | (lat > 55.8271)
+
+
+def _gcj_offset(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = lon - 105.0
+    y = lat - 35.0
+    sx = np.sqrt(np.abs(x))
+    dlat = (
+        -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * sx
+        + (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
+        + (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
+        + (160.0 * np.sin(y / 12.0 * np.pi) + 320.0 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0
+    )
+    dlon = (
+        300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * sx
+        + (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
+        + (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
+        + (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0
+    )
+    rad = lat / 180.0 * np.pi
+    magic = 1.0 - _EE * np.sin(rad) ** 2
+    sqrt_magic = np.sqrt(magic)
+    dlat = (dlat * 180.0) / ((_A * (1.0 - _EE)) / (magic * sqrt_magic) * np.pi)
+    dlon = (dlon * 180.0) / (_A / sqrt_magic * np.cos(rad) * np.pi)
+    outside = _out_of_china(lon, lat)
+    return np.where(outside, 0.0, dlon), np.where(outside, 0.0, dlat)
+
+
+def wgs84_to_gcj02(lon, lat):
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    dlon, dlat = _gcj_offset(lon, lat)
+    return lon + dlon, lat + dlat
+
+
+def _invert(forward, x, y, tol_deg: float = 1e-10, max_iter: int = 30):
+    """Invert a small, smooth coordinate shift by fixed-point iteration (well under a millimetre)."""
+    tx, ty = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    gx, gy = tx.copy(), ty.copy()
+    for _ in range(max_iter):
+        fx, fy = forward(gx, gy)
+        ex, ey = fx - tx, fy - ty
+        gx, gy = gx - ex, gy - ey
+        if np.nanmax(np.abs(ex), initial=0.0) < tol_deg and np.nanmax(np.abs(ey), initial=0.0) < tol_deg:
+            break
+    return gx, gy
+
+
+def gcj02_to_wgs84(lon, lat):
+    return _invert(wgs84_to_gcj02, lon, lat)
+
+
+def gcj02_to_bd09(lon, lat):
+    x, y = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    z = np.sqrt(x * x + y * y) + 0.00002 * np.sin(y * _X_PI)
+    theta = np.arctan2(y, x) + 0.000003 * np.cos(x * _X_PI)
+    return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
+
+
+def bd09_to_gcj02(lon, lat):
+    # The closed-form inverse in circulation is off by up to ~0.2 m; iterate instead.
+    return _invert(gcj02_to_bd09, lon, lat)
+
+
+@dataclass(frozen=True)
+class CoordinateSystem:
+    """A named coordinate system wangge can convert to and from WGS84."""
+
+    name: str  # wgs84, gcj02, bd09, or a pyproj-understood string such as EPSG:4490
+
+    def to_wgs84(self, x, y):
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        if self.name == "wgs84":
+            return x, y
+        if self.name == "gcj02":
+            return gcj02_to_wgs84(x, y)
+        if self.name == "bd09":
+            return gcj02_to_wgs84(*bd09_to_gcj02(x, y))
+        return _transformer(self.name, "EPSG:4326").transform(x, y)
+
+    def from_wgs84(self, x, y):
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        if self.name == "wgs84":
+            return x, y
+        if self.name == "gcj02":
+            return wgs84_to_gcj02(x, y)
+        if self.name == "bd09":
+            return gcj02_to_bd09(*wgs84_to_gcj02(x, y))
+        return _transformer("EPSG:4326", self.name).transform(x, y)
+
+    def geometries_to_wgs84(self, geoms):
+        return self._apply(geoms, self.to_wgs84)
+
+    def geometries_from_wgs84(self, geoms):
+        return self._apply(geoms, self.from_wgs84)
+
+    def _apply(self, geoms, fn):
+        if self.name == "wgs84":
+            return geoms
+
+        def coords(xy: np.ndarray) -> np.ndarray:
+            x, y = fn(xy[:, 0], xy[:, 1])
+            return np.column_stack([x, y])
+
+        return shapely.transform(geoms, coords)
+
+
+@lru_cache(maxsize=64)
+def _transformer(src: str, dst: str) -> Transformer:
+    return Transformer.from_crs(src, dst, always_xy=True)
+
+
+WGS84 = CoordinateSystem("wgs84")
+
+
+def parse_crs(value: str | None) -> CoordinateSystem:
+    """Resolve a user-given CRS name; raise :class:`UnknownCRS` with the accepted forms."""
+    if value is None or str(value).strip() == "":
+        return WGS84
+    key = str(value).strip()
+    alias = ALIASES.get(key.lower())
+    if alias in ("wgs84", "gcj02", "bd09"):
+        return CoordinateSystem(alias)
+    target = alias or key
+    try:
+        crs = CRS.from_user_input(target)
+    except CRSError:
+        raise UnknownCRS(f"Unknown coordinate system {value!r}: use {SUPPORTED}") from None
+    return from_pyproj(crs)
+
+
+def from_pyproj(crs: CRS) -> CoordinateSystem:
+    """The CoordinateSystem for a CRS read from a file."""
+    epsg = crs.to_epsg()
+    if epsg == 4326:
+        return WGS84
+    try:
+        _transformer(crs.to_string(), "EPSG:4326")
+    except CRSError:
+        raise UnknownCRS(f"Cannot transform from the file's coordinate system {crs.name!r} to WGS84") from None
+    return CoordinateSystem(f"EPSG:{epsg}" if epsg else crs.to_wkt())

@@ -1,0 +1,174 @@
+"""Engines, sessions and the one seam where SpatiaLite and PostGIS differ.
+
+Everything dialect-specific lives in :class:`SpatialBackend` subclasses; callers ask
+``backend_for(session)`` and never branch on the dialect themselves.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Iterator
+
+# GDAL (inside pyogrio) must be loaded before mod_spatialite: loaded the other way round, its
+# SQLite driver binds to the system libsqlite3 that mod_spatialite pulls in, and reading a
+# GeoPackage then crashes the process.
+import pyogrio  # noqa: F401  (imported for its side effect on symbol binding)
+from sqlalchemy import Engine, Integer, create_engine, event, literal_column, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import ColumnElement
+
+from geo.settings import get_settings
+
+# Debian's mod_spatialite is found by the dynamic loader under this name.
+os.environ.setdefault("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
+
+
+def _sqlite_dbapi():
+    """The sqlite3 module to use: one that can load extensions.
+
+    Some CPython builds (pyenv's among them) ship sqlite3 without
+    ``enable_load_extension``; pysqlite3 always has it.
+    """
+    import sqlite3
+
+    if hasattr(sqlite3.Connection, "enable_load_extension"):
+        return sqlite3
+    try:
+        import pysqlite3.dbapi2 as pysqlite3  # type: ignore[import-not-found]
+    except ImportError as exc:  # pragma: no cover - depends on the platform
+        raise RuntimeError(
+            "This Python's sqlite3 cannot load extensions; install pysqlite3-binary"
+        ) from exc
+    return pysqlite3
+
+
+def normalise_url(url: str) -> str:
+    """Map the user-facing URL to the driver wangge uses."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _on_sqlite_connect(dbapi_conn, _record) -> None:
+    from geoalchemy2.admin.dialects.sqlite import init_spatialite, load_spatialite_driver
+
+    load_spatialite_driver(dbapi_conn)
+    dbapi_conn.execute("PRAGMA foreign_keys = ON")
+    dbapi_conn.execute("PRAGMA journal_mode = WAL")
+    dbapi_conn.execute("PRAGMA busy_timeout = 10000")
+    # WGS84 mode loads only the WGS84-related SRIDs: a new file is ready in well under a second.
+    init_spatialite(dbapi_conn, transaction=True, init_mode="WGS84")
+
+
+def make_engine(url: str | None = None) -> Engine:
+    url = normalise_url(url or get_settings().database_url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            directory = os.path.dirname(os.path.abspath(parsed.database))
+            os.makedirs(directory, exist_ok=True)
+        engine = create_engine(url, module=_sqlite_dbapi())
+        event.listen(engine, "connect", _on_sqlite_connect)
+        # Let SQLAlchemy own transactions (pysqlite's implicit BEGIN breaks SAVEPOINTs).
+        event.listen(engine, "connect", lambda c, _r: setattr(c, "isolation_level", None))
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True)
+    raise ValueError(
+        f"Unsupported database URL {url!r}: use sqlite:///PATH (SpatiaLite) or postgresql://... (PostGIS)"
+    )
+
+
+@lru_cache
+def _engine_for(url: str) -> Engine:
+    return make_engine(url)
+
+
+def get_engine(url: str | None = None) -> Engine:
+    return _engine_for(normalise_url(url or get_settings().database_url))
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back everything on any error."""
+    session = session_factory(engine or get_engine())()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+# --------------------------------------------------------------------------- the seam
+
+
+class SpatialBackend:
+    """What differs between SpatiaLite and PostGIS, and nothing else."""
+
+    name: str
+
+    def bbox_filter(self, column, table_name: str, bbox: tuple[float, float, float, float]) -> ColumnElement[bool]:
+        """A WHERE clause selecting rows whose geometry's envelope meets ``bbox``, via the spatial index."""
+        raise NotImplementedError
+
+    def spatial_index_exists(self, session: Session, table: str, column: str) -> bool:
+        raise NotImplementedError
+
+
+class PostGISBackend(SpatialBackend):
+    name = "postgis"
+
+    def bbox_filter(self, column, table_name, bbox):
+        from geoalchemy2 import functions as gf
+
+        return column.op("&&")(gf.ST_MakeEnvelope(*bbox, 4326))
+
+    def spatial_index_exists(self, session, table, column):
+        sql = text(
+            "SELECT count(*) FROM pg_indexes WHERE tablename = :t AND indexdef ILIKE '%USING gist%' "
+            "AND indexdef ILIKE :c"
+        )
+        return session.execute(sql, {"t": table, "c": f"%({column})%"}).scalar_one() > 0
+
+
+class SpatiaLiteBackend(SpatialBackend):
+    name = "spatialite"
+
+    def bbox_filter(self, column, table_name, bbox):
+        # SpatiaLite only uses its R*Tree through the SpatialIndex virtual table.
+        minx, miny, maxx, maxy = bbox
+        rowid_col = column.table.c.id
+        sub = text(
+            "SELECT rowid FROM SpatialIndex WHERE f_table_name = :_t AND f_geometry_column = :_c "
+            "AND search_frame = BuildMbr(:_x0, :_y0, :_x1, :_y1, 4326)"
+        ).bindparams(_t=table_name, _c=column.name, _x0=minx, _y0=miny, _x1=maxx, _y1=maxy)
+        return rowid_col.in_(sub.columns(literal_column("rowid", Integer)))
+
+    def spatial_index_exists(self, session, table, column):
+        sql = text(
+            "SELECT spatial_index_enabled FROM geometry_columns "
+            "WHERE f_table_name = :t AND f_geometry_column = :c"
+        )
+        return bool(session.execute(sql, {"t": table, "c": column}).scalar())
+
+
+_BACKENDS = {"postgresql": PostGISBackend(), "sqlite": SpatiaLiteBackend()}
+
+
+def backend_for(bind) -> SpatialBackend:
+    """The backend for an engine, connection or session."""
+    if isinstance(bind, Session):
+        bind = bind.get_bind()
+    return _BACKENDS[bind.dialect.name]

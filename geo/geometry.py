@@ -1,0 +1,62 @@
+"""Small geometry helpers shared by the store, the importer and the API."""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from geoalchemy2.shape import from_shape, to_shape
+from pyproj import Geod
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+
+from geo.models import SRID
+
+GEOD = Geod(ellps="WGS84")
+
+
+def to_db(geom: BaseGeometry | None):
+    return None if geom is None else from_shape(geom, srid=SRID)
+
+
+def from_db(value) -> BaseGeometry | None:
+    return None if value is None else to_shape(value)
+
+
+def polygonal_part(geom: BaseGeometry) -> BaseGeometry:
+    """Keep only the polygons of a geometry (make_valid can return lines beside them)."""
+    if isinstance(geom, (Polygon, MultiPolygon)):
+        return geom
+    parts = [g for g in shapely.get_parts(geom) if isinstance(g, (Polygon, MultiPolygon))]
+    return shapely.union_all(parts) if parts else Polygon()
+
+
+def as_multipolygon(geom: BaseGeometry) -> MultiPolygon:
+    geom = polygonal_part(geom)
+    if isinstance(geom, Polygon):
+        return MultiPolygon([geom])
+    return geom
+
+
+def geodesic_area_m2(geom: BaseGeometry) -> float:
+    """Area on the WGS84 ellipsoid in square metres (never in square degrees)."""
+    area, _ = GEOD.geometry_area_perimeter(geom)
+    return abs(area)
+
+
+def geodesic_distance_m(lon0, lat0, lon1, lat1) -> np.ndarray:
+    _, _, dist = GEOD.inv(
+        np.broadcast_to(lon0, np.shape(lon1)),
+        np.broadcast_to(lat0, np.shape(lat1)),
+        lon1,
+        lat1,
+    )
+    return np.asarray(dist)
+
+
+def degrees_box(lon: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:
+    """A lon/lat box that certainly contains the geodesic circle of ``radius_m`` around a point."""
+    # 110,000 m per degree is below the true length of a degree of latitude anywhere on Earth.
+    dlat = radius_m / 110_000.0
+    coslat = np.cos(np.radians(min(abs(lat) + dlat, 89.9)))
+    dlon = min(radius_m / (110_000.0 * max(coslat, 1e-6)), 360.0)
+    return (max(lon - dlon, -180.0), max(lat - dlat, -90.0), min(lon + dlon, 180.0), min(lat + dlat, 90.0))

@@ -1,0 +1,820 @@
+"""Import and export of layers: anything geopandas/pyogrio reads, and CSV with coordinate columns.
+
+An import is all-or-nothing: every row is read, reprojected, repaired and checked before the
+first one is written, and the writes share the caller's transaction. A problem is reported as an
+:class:`ImportFailed` naming the rows and what is wrong with each.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry import MultiPolygon, Point, Polygon
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from tqdm import tqdm
+
+from geo.crs import WGS84, CoordinateSystem, from_pyproj, parse_crs
+from geo.errors import InputError
+from geo.geometry import as_multipolygon, from_db, polygonal_part, to_db
+from geo.models import (
+    CATEGORIES,
+    LAYERS,
+    Building,
+    BuildingKind,
+    Community,
+    Estate,
+    Grid,
+    Incident,
+    IncidentHistory,
+    Responder,
+    ResponderKind,
+)
+from geo.topology import TopologyReport, check_grids
+
+MAX_PROBLEMS_SHOWN = 10
+INITIAL_STATUS = {"hazard": "reported", "case": "reported", "illegal_structure": "reported", "renovation": "proposed"}
+CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
+WRITE_DRIVERS = {
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".gpkg": "GPKG",
+    ".shp": "ESRI Shapefile",
+    ".fgb": "FlatGeobuf",
+    ".csv": "CSV",
+}
+_EPS = 1e-9  # published data often overshoots ±180 by a rounding error
+LON_NAMES = ("lon", "lng", "long", "longitude", "x")
+LAT_NAMES = ("lat", "latitude", "y")
+
+
+class ImportFailed(InputError):
+    """The file cannot be imported; nothing was written."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.problems = problems
+        shown = problems[:MAX_PROBLEMS_SHOWN]
+        more = len(problems) - len(shown)
+        text = f"{source}: nothing imported.\n" + "\n".join(f"  - {p}" for p in shown)
+        if more:
+            text += f"\n  - ... and {more} more problem(s)"
+        super().__init__(text)
+
+
+@dataclass
+class ImportOptions:
+    crs: str | None = None  # overrides the file's own CRS (Amap exports often claim WGS84 but are GCJ-02)
+    fields: dict[str, str] = field(default_factory=dict)  # wangge field -> column in the file
+    lon_field: str | None = None
+    lat_field: str | None = None
+    role: str | None = None  # responders: role for every row without a role column
+    community: str | None = None  # grids: community code to attach (and number) the grids in
+    replace: bool = False  # update rows whose key already exists instead of refusing
+    progress: bool = False
+
+
+@dataclass
+class ImportReport:
+    layer: str
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    crs: str = "wgs84"
+    repaired: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    topology: TopologyReport | None = None
+
+    def lines(self) -> list[str]:
+        out = [f"{self.layer}: {self.rows} rows read ({self.crs}), {self.created} created, {self.updated} updated"]
+        out += [f"repaired: {r}" for r in self.repaired]
+        out += [f"warning: {w}" for w in self.warnings]
+        if self.topology is not None:
+            out += ["topology: no overlaps, no gaps"] if self.topology.ok else [f"topology: {t}" for t in self.topology.lines()]
+        return out
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass
+class Frame:
+    """A file read into memory: one row per feature, geometries already in WGS84."""
+
+    source: str
+    table: pd.DataFrame
+    geoms: np.ndarray  # shapely geometries (None where the row has none)
+    crs: CoordinateSystem
+    warnings: list[str] = field(default_factory=list)
+
+    def label(self, i: int, key: str | None = None) -> str:
+        # Row numbers count features from 1, as a person reading the file would.
+        value = None
+        if key and key in self.table.columns:
+            value = clean_value(self.table.iloc[i][key])
+        return f"row {i + 1}" + (f" ({key} {value!r})" if value not in (None, "") else "")
+
+
+def read_frame(path: str | Path, options: ImportOptions) -> Frame:
+    path = Path(path)
+    source = path.name
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.suffix.lower() in CSV_SUFFIXES:
+        frame = _read_csv(path, options)
+    else:
+        try:
+            gdf = gpd.read_file(path, engine="pyogrio")
+        except Exception as exc:  # pyogrio raises several types for unreadable files
+            raise InputError(f"{source}: cannot be read as a spatial file ({exc})") from None
+        declared = from_pyproj(gdf.crs) if gdf.crs is not None else None
+        crs = parse_crs(options.crs) if options.crs else (declared or WGS84)
+        geoms = np.asarray(gdf.geometry.values, dtype=object)
+        geoms = np.array([None if g is None or g.is_empty else g for g in geoms], dtype=object)
+        table = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+        frame = Frame(source, table, geoms, crs)
+        if declared is None and not options.crs:
+            frame.warnings.append("the file declares no coordinate system: read as WGS84 (name it with --crs if not)")
+    if len(frame.table) == 0:
+        raise ImportFailed(source, ["the file has no features: nothing to import"])
+    _to_wgs84(frame)
+    return frame
+
+
+def _read_csv(path: Path, options: ImportOptions) -> Frame:
+    source = path.name
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, sep=None, engine="python")
+    except Exception as exc:
+        raise InputError(f"{source}: cannot be read as CSV ({exc})") from None
+    crs = parse_crs(options.crs) if options.crs else WGS84
+    wkt_col = next((c for c in table.columns if str(c).lower() in ("wkt", "geometry")), None)
+    if wkt_col is not None and not (options.lon_field or options.lat_field):
+        return _read_wkt_csv(source, table, wkt_col, crs)
+    lon_col = _find_column(table, options.lon_field, LON_NAMES, source, "longitude", "--lon-field")
+    lat_col = _find_column(table, options.lat_field, LAT_NAMES, source, "latitude", "--lat-field")
+    problems = []
+    geoms = np.empty(len(table), dtype=object)
+    for i, (lon_text, lat_text) in enumerate(zip(table[lon_col], table[lat_col])):
+        lon, lat = _number(lon_text), _number(lat_text)
+        if lon is None or lat is None:
+            bad = [(c, t) for c, t, v in ((lon_col, lon_text, lon), (lat_col, lat_text, lat)) if v is None]
+            what = ", ".join(f"{c} = {t!r} is not a number" for c, t in bad)
+            problems.append(f"row {i + 1}: {what}")
+            continue
+        geoms[i] = Point(lon, lat)
+    if problems:
+        raise ImportFailed(source, problems)
+    return Frame(source, table.drop(columns=[lon_col, lat_col]), geoms, crs)
+
+
+def _read_wkt_csv(source: str, table: pd.DataFrame, wkt_col: str, crs: CoordinateSystem) -> Frame:
+    problems = []
+    geoms = np.empty(len(table), dtype=object)
+    for i, text in enumerate(table[wkt_col]):
+        if not str(text).strip():
+            continue
+        try:
+            geoms[i] = shapely.from_wkt(text)
+        except shapely.errors.GEOSException:
+            problems.append(f"row {i + 1}: {wkt_col} is not valid WKT ({str(text)[:40]!r})")
+    if problems:
+        raise ImportFailed(source, problems)
+    return Frame(source, table.drop(columns=[wkt_col]), geoms, crs)
+
+
+def _number(text: Any) -> float | None:
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _find_column(table: pd.DataFrame, given: str | None, candidates, source: str, what: str, option: str) -> str:
+    if given:
+        if given not in table.columns:
+            raise InputError(_missing_field_message(source, given, table.columns, option))
+        return given
+    lower = {str(c).lower(): c for c in table.columns}
+    for name in candidates:
+        if name in lower:
+            return lower[name]
+    raise InputError(
+        f"{source}: no {what} column found (looked for {', '.join(candidates)}); name it with {option}. "
+        f"Columns in the file: {', '.join(map(str, table.columns))}"
+    )
+
+
+def _missing_field_message(source: str, name: str, columns, option: str) -> str:
+    return f"{source}: field {name!r} (from {option}) is not in the file. Fields in the file: {', '.join(map(str, columns)) or 'none'}"
+
+
+def _to_wgs84(frame: Frame) -> None:
+    """Reproject in place, then refuse coordinates that cannot be longitude/latitude."""
+    present = np.array([g is not None for g in frame.geoms])
+    if present.any() and frame.crs.name != "wgs84":
+        frame.geoms[present] = frame.crs.geometries_to_wgs84(frame.geoms[present])
+    problems = []
+    for i in np.flatnonzero(present):
+        x0, y0, x1, y1 = frame.geoms[i].bounds
+        if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+            problems.append(f"{frame.label(i)}: coordinates are not finite numbers")
+        elif x0 < -180 - _EPS or x1 > 180 + _EPS or y0 < -90 - _EPS or y1 > 90 + _EPS:
+            if max(abs(x0), abs(x1), abs(y0), abs(y1)) > 1000:
+                hint = " (they look like projected metres: name the file's coordinate system with --crs EPSG:nnnn)"
+            elif -90 <= x0 and x1 <= 90 and -180 <= y0 and y1 <= 180:
+                hint = " (longitude and latitude look swapped)"
+            else:
+                hint = ""
+            problems.append(f"{frame.label(i)}: coordinates ({x0:.6g}, {y0:.6g}) are outside longitude/latitude range{hint}")
+    if problems:
+        raise ImportFailed(frame.source, problems)
+
+
+def clean_value(value: Any) -> Any:
+    """A JSON-safe Python value from whatever pandas/pyogrio produced."""
+    if value is None:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+    if isinstance(value, (pd.Timestamp, datetime, date)):
+        return value.isoformat()
+    if value is pd.NaT:
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return value
+
+
+def code_text(value: Any) -> str | None:
+    """Codes are kept as given; numeric codes lose only a meaningless ``.0``."""
+    value = clean_value(value)
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+# --------------------------------------------------------------------------- field access
+
+
+class Fields:
+    """Resolves wangge field names to the file's columns (defaults: the same name)."""
+
+    def __init__(self, frame: Frame, options: ImportOptions):
+        self.frame = frame
+        self.mapping = dict(options.fields)
+        missing = [(target, col) for target, col in self.mapping.items() if col not in frame.table.columns]
+        if missing:
+            target, col = missing[0]
+            option = f"--{target.replace('_', '-')}-field" if target in ("code", "name") else f"--field {target}={col}"
+            raise InputError(_missing_field_message(frame.source, col, frame.table.columns, option))
+
+    def column(self, target: str) -> str | None:
+        col = self.mapping.get(target, target)
+        if col in self.frame.table.columns:
+            return col
+        # Shapefiles cut field names to 10 characters (community_code -> community_).
+        if target not in self.mapping and target[:10] in self.frame.table.columns:
+            return target[:10]
+        return None
+
+    def require(self, target: str, how: str) -> str:
+        col = self.column(target)
+        if col is None:
+            raise InputError(
+                f"{self.frame.source}: the {target} field is required; {how}. "
+                f"Fields in the file: {', '.join(map(str, self.frame.table.columns)) or 'none'}"
+            )
+        return col
+
+    def get(self, i: int, target: str, default: Any = None) -> Any:
+        col = self.column(target)
+        if col is None:
+            return default
+        value = clean_value(self.frame.table.iloc[i][col])
+        return default if value in (None, "") else value
+
+    def extras(self, i: int) -> dict[str, Any]:
+        """Columns wangge has no field for, kept in ``properties``."""
+        used = {self.column(t) for t in KNOWN_FIELDS} | set(self.mapping.values())
+        row = self.frame.table.iloc[i]
+        return {str(c): clean_value(row[c]) for c in self.frame.table.columns if c not in used}
+
+
+KNOWN_FIELDS = (
+    "code", "name", "community_code", "party_branch", "property_company", "kind", "address", "households",
+    "residents", "estate", "role", "phone", "organisation", "grids", "building", "on_duty", "located_at",
+    "category", "status", "title", "description", "reporter_name", "reporter_phone", "created_at", "closed_at",
+    "geometry", "amenities",
+)
+
+
+# --------------------------------------------------------------------------- geometry checks
+
+
+def _polygons(frame: Frame, key: str | None, report: ImportReport, problems: list[str]) -> list[MultiPolygon | None]:
+    out: list[MultiPolygon | None] = []
+    for i, geom in enumerate(frame.geoms):
+        label = frame.label(i, key)
+        if geom is None:
+            problems.append(f"{label}: has no geometry")
+            out.append(None)
+            continue
+        if not isinstance(geom, (Polygon, MultiPolygon)) and not shapely.get_parts(geom).size:
+            problems.append(f"{label}: expected a polygon, got {geom.geom_type}")
+            out.append(None)
+            continue
+        if not geom.is_valid:
+            reason = shapely.is_valid_reason(geom)
+            geom = polygonal_part(shapely.make_valid(geom))
+            if geom.is_empty:
+                problems.append(f"{label}: invalid polygon ({reason}) that cannot be repaired")
+                out.append(None)
+                continue
+            report.repaired.append(f"{label}: {reason}")
+        if not isinstance(geom, (Polygon, MultiPolygon)):
+            problems.append(f"{label}: expected a polygon, got {geom.geom_type}")
+            out.append(None)
+            continue
+        out.append(as_multipolygon(geom))
+    return out
+
+
+def _points(frame: Frame, key: str | None, problems: list[str], required: bool = True) -> list[tuple[Point | None, Polygon | None]]:
+    """Each row's point, and its footprint when the file gives polygons (buildings)."""
+    out: list[tuple[Point | None, Polygon | None]] = []
+    for i, geom in enumerate(frame.geoms):
+        label = frame.label(i, key)
+        if geom is None:
+            if required:
+                problems.append(f"{label}: has no geometry")
+            out.append((None, None))
+        elif isinstance(geom, Point):
+            out.append((geom, None))
+        elif isinstance(geom, (Polygon, MultiPolygon)):
+            if not geom.is_valid:
+                geom = polygonal_part(shapely.make_valid(geom))
+            footprint = max(shapely.get_parts(geom), key=lambda p: p.area) if not geom.is_empty else None
+            if footprint is None:
+                problems.append(f"{label}: footprint polygon is empty after repair")
+                out.append((None, None))
+            else:
+                out.append((footprint.point_on_surface(), footprint))
+        else:
+            problems.append(f"{label}: expected a point, got {geom.geom_type}")
+            out.append((None, None))
+    return out
+
+
+def _duplicates(values: list[str | None], frame: Frame, what: str) -> list[str]:
+    seen: dict[str, int] = {}
+    problems = []
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        if value in seen:
+            problems.append(f"row {i + 1}: duplicate {what} {value!r} (first on row {seen[value] + 1})")
+        else:
+            seen[value] = i
+    return problems
+
+
+def _existing(session: Session, model, column, values) -> dict[str, Any]:
+    values = [v for v in values if v is not None]
+    found: dict[str, Any] = {}
+    for start in range(0, len(values), 500):
+        chunk = values[start : start + 500]
+        for obj in session.scalars(select(model).where(column.in_(chunk))):
+            found[getattr(obj, column.key)] = obj
+    return found
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def import_layer(session: Session, layer: str, path: str | Path, options: ImportOptions | None = None) -> ImportReport:
+    """Import one file into ``layer`` inside the caller's transaction; raise before writing anything."""
+    options = options or ImportOptions()
+    if layer not in IMPORTERS:
+        raise InputError(f"Unknown layer {layer!r}: use one of {', '.join(IMPORTERS)}")
+    frame = read_frame(path, options)
+    fields = Fields(frame, options)
+    report = ImportReport(layer=layer, rows=len(frame.table), crs=frame.crs.name, warnings=list(frame.warnings))
+    IMPORTERS[layer](session, frame, fields, options, report)
+    return report
+
+
+def _write(session: Session, objects: list[Any], options: ImportOptions, layer: str) -> None:
+    with tqdm(total=len(objects), desc=f"importing {layer}", unit="row", disable=not options.progress) as bar:
+        for start in range(0, len(objects), 200):
+            chunk = objects[start : start + 200]
+            session.add_all(chunk)
+            session.flush()
+            bar.update(len(chunk))
+
+
+def _upsert(existing: dict[str, Any], key: str, model, values: dict[str, Any], options: ImportOptions, report: ImportReport):
+    obj = existing.get(key)
+    if obj is None:
+        report.created += 1
+        return model(**values)
+    report.updated += 1
+    for name, value in values.items():
+        setattr(obj, name, value)
+    return obj
+
+
+def _conflicts(existing: dict[str, Any], keys: list[str | None], what: str, options: ImportOptions) -> list[str]:
+    if options.replace:
+        return []
+    return [
+        f"row {i + 1}: {what} {k!r} already exists in the database (use --replace to update it)"
+        for i, k in enumerate(keys)
+        if k in existing
+    ]
+
+
+def _communities(session: Session, codes) -> dict[str, Community]:
+    return _existing(session, Community, Community.code, sorted({c for c in codes if c}))
+
+
+def _import_grids(session: Session, frame: Frame, fields: Fields, options: ImportOptions, report: ImportReport) -> None:
+    problems: list[str] = []
+    n = len(frame.table)
+    code_col = fields.column("code")
+    if code_col is None and not options.community:
+        fields.require("code", "name it with --code-field, or give --community CODE to have wangge number the grids")
+    geoms = _polygons(frame, code_col, report, problems)
+    community_codes = [code_text(fields.get(i, "community_code")) or options.community for i in range(n)]
+    communities = _communities(session, community_codes)
+    for i, c in enumerate(community_codes):
+        if c and c not in communities:
+            problems.append(f"row {i + 1}: community {c!r} does not exist (load the community first)")
+    if problems:
+        raise ImportFailed(frame.source, problems)
+    if code_col is None:
+        from geo.codes import unit_grid_codes
+
+        codes = unit_grid_codes(options.community, np.array(geoms, dtype=object))
+    else:
+        codes = [code_text(fields.get(i, "code")) for i in range(n)]
+        problems += [f"{frame.label(i)}: has no code" for i, c in enumerate(codes) if c is None]
+    problems += _duplicates(codes, frame, "grid code")
+    existing = _existing(session, Grid, Grid.code, codes)
+    problems += _conflicts(existing, codes, "grid code", options)
+    if problems:
+        raise ImportFailed(frame.source, problems)
+
+    boundary = None
+    community_set = {c for c in community_codes if c}
+    if len(community_set) == 1 and communities[next(iter(community_set))].geom is not None:
+        boundary = from_db(communities[next(iter(community_set))].geom)
+    report.topology = check_grids(codes, np.array(geoms, dtype=object), boundary=boundary)
+
+    objects = []
+    for i in range(n):
+        values = dict(
+            code=codes[i],
+            name=str(fields.get(i, "name", codes[i])),
+            party_branch=fields.get(i, "party_branch"),
+            community_id=communities[community_codes[i]].id if community_codes[i] else None,
+            properties=fields.extras(i),
+            geom=to_db(geoms[i]),
+        )
+        objects.append(_upsert(existing, codes[i], Grid, values, options, report))
+    _write(session, objects, options, "grids")
+
+
+def _import_estates(session: Session, frame: Frame, fields: Fields, options: ImportOptions, report: ImportReport) -> None:
+    problems: list[str] = []
+    n = len(frame.table)
+    fields.require("name", "name it with --name-field")
+    names = [code_text(fields.get(i, "name")) for i in range(n)]
+    problems += [f"row {i + 1}: has no name" for i, v in enumerate(names) if v is None]
+    geoms = _polygons(frame, fields.column("name"), report, problems)
+    community_codes = [code_text(fields.get(i, "community_code")) or options.community for i in range(n)]
+    communities = _communities(session, community_codes)
+    problems += [f"row {i + 1}: community {c!r} does not exist" for i, c in enumerate(community_codes) if c and c not in communities]
+    problems += _duplicates(names, frame, "estate name")
+    existing = _existing(session, Estate, Estate.name, names)
+    problems += _conflicts(existing, names, "estate", options)
+    if problems:
+        raise ImportFailed(frame.source, problems)
+    objects = []
+    for i in range(n):
+        props = fields.extras(i)
+        if fields.get(i, "amenities"):
+            props["amenities"] = fields.get(i, "amenities")
+        values = dict(
+            name=names[i],
+            property_company=fields.get(i, "property_company"),
+            community_id=communities[community_codes[i]].id if community_codes[i] else None,
+            properties=props,
+            geom=to_db(geoms[i]),
+        )
+        objects.append(_upsert(existing, names[i], Estate, values, options, report))
+    _write(session, objects, options, "estates")
+
+
+def _int_field(fields: Fields, i: int, name: str, problems: list[str], label: str) -> int:
+    value = fields.get(i, name, 0)
+    number = _number(value)
+    if number is None or number < 0 or not float(number).is_integer():
+        problems.append(f"{label}: {name} {value!r} is not a whole number")
+        return 0
+    return int(number)
+
+
+def _import_buildings(session: Session, frame: Frame, fields: Fields, options: ImportOptions, report: ImportReport) -> None:
+    problems: list[str] = []
+    n = len(frame.table)
+    fields.require("code", "name it with --code-field")
+    codes = [code_text(fields.get(i, "code")) for i in range(n)]
+    problems += [f"row {i + 1}: has no code" for i, v in enumerate(codes) if v is None]
+    points = _points(frame, fields.column("code"), problems)
+    kinds = [str(fields.get(i, "kind", BuildingKind.old_building.value)) for i in range(n)]
+    allowed = {k.value for k in BuildingKind}
+    problems += [f"{frame.label(i, fields.column('code'))}: kind {k!r} is not one of {', '.join(sorted(allowed))}" for i, k in enumerate(kinds) if k not in allowed]
+    estate_names = [code_text(fields.get(i, "estate")) for i in range(n)]
+    estates = _existing(session, Estate, Estate.name, sorted({e for e in estate_names if e}))
+    problems += [f"row {i + 1}: estate {e!r} does not exist (import estates first)" for i, e in enumerate(estate_names) if e and e not in estates]
+    numbers = [
+        (_int_field(fields, i, "households", problems, frame.label(i, fields.column("code"))),
+         _int_field(fields, i, "residents", problems, frame.label(i, fields.column("code"))))
+        for i in range(n)
+    ]
+    problems += _duplicates(codes, frame, "building code")
+    existing = _existing(session, Building, Building.code, codes)
+    problems += _conflicts(existing, codes, "building code", options)
+    if problems:
+        raise ImportFailed(frame.source, problems)
+    objects = []
+    for i in range(n):
+        point, footprint = points[i]
+        values = dict(
+            code=codes[i],
+            name=str(fields.get(i, "name", codes[i])),
+            kind=kinds[i],
+            address=fields.get(i, "address"),
+            households=numbers[i][0],
+            residents=numbers[i][1],
+            estate_id=estates[estate_names[i]].id if estate_names[i] else None,
+            properties=fields.extras(i),
+            geom=to_db(point),
+            footprint=to_db(footprint),
+        )
+        objects.append(_upsert(existing, codes[i], Building, values, options, report))
+    _write(session, objects, options, "buildings")
+
+
+def _bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "y", "t", "是", "在岗"):
+        return True
+    if text in ("0", "false", "no", "n", "f", "否", "不在岗"):
+        return False
+    return None
+
+
+def _datetime(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        return None
+    if stamp is pd.NaT:
+        return None
+    stamp = stamp.tz_localize("Asia/Shanghai") if stamp.tzinfo is None else stamp
+    return stamp.tz_convert(timezone.utc).to_pydatetime()
+
+
+def _import_responders(session: Session, frame: Frame, fields: Fields, options: ImportOptions, report: ImportReport) -> None:
+    problems: list[str] = []
+    n = len(frame.table)
+    fields.require("code", "name it with --code-field")
+    key = fields.column("code")
+    codes = [code_text(fields.get(i, "code")) for i in range(n)]
+    problems += [f"row {i + 1}: has no code" for i, v in enumerate(codes) if v is None]
+    points = _points(frame, key, problems, required=False)
+    problems += [f"{frame.label(i, key)}: a responder's location must be a point" for i, (_, fp) in enumerate(points) if fp is not None]
+    roles = [code_text(fields.get(i, "role")) or options.role for i in range(n)]
+    problems += [f"{frame.label(i, key)}: has no role (give a role column or --role)" for i, r in enumerate(roles) if not r]
+    kinds = [str(fields.get(i, "kind", ResponderKind.person.value)) for i in range(n)]
+    allowed_kinds = {k.value for k in ResponderKind}
+    problems += [f"{frame.label(i, key)}: kind {k!r} is not one of {', '.join(sorted(allowed_kinds))}" for i, k in enumerate(kinds) if k not in allowed_kinds]
+    grid_lists = [[g.strip() for g in str(fields.get(i, "grids", "")).split(",") if g.strip()] for i in range(n)]
+    grids = _existing(session, Grid, Grid.code, sorted({g for gl in grid_lists for g in gl}))
+    for i, gl in enumerate(grid_lists):
+        unknown = [g for g in gl if g not in grids]
+        if unknown:
+            problems.append(f"{frame.label(i, key)}: grid {', '.join(map(repr, unknown))} does not exist")
+    building_codes = [code_text(fields.get(i, "building")) for i in range(n)]
+    buildings = _existing(session, Building, Building.code, sorted({b for b in building_codes if b}))
+    problems += [f"{frame.label(i, key)}: building {b!r} does not exist" for i, b in enumerate(building_codes) if b and b not in buildings]
+    on_duty = []
+    located = []
+    for i in range(n):
+        raw = fields.get(i, "on_duty", True)
+        flag = _bool(raw)
+        if flag is None:
+            problems.append(f"{frame.label(i, key)}: on_duty {raw!r} is not true or false")
+        on_duty.append(bool(flag))
+        raw_time = fields.get(i, "located_at")
+        when = _datetime(raw_time)
+        if raw_time not in (None, "") and when is None:
+            problems.append(f"{frame.label(i, key)}: located_at {raw_time!r} is not a date and time")
+        located.append(when)
+    problems += _duplicates(codes, frame, "responder code")
+    existing = _existing(session, Responder, Responder.code, codes)
+    problems += _conflicts(existing, codes, "responder code", options)
+    if problems:
+        raise ImportFailed(frame.source, problems)
+    objects = []
+    for i in range(n):
+        values = dict(
+            code=codes[i],
+            name=str(fields.get(i, "name", codes[i])),
+            kind=kinds[i],
+            role=roles[i],
+            phone=code_text(fields.get(i, "phone")),
+            organisation=fields.get(i, "organisation"),
+            building_id=buildings[building_codes[i]].id if building_codes[i] else None,
+            on_duty=on_duty[i],
+            located_at=located[i],
+            properties=fields.extras(i),
+            geom=to_db(points[i][0]),
+            grids=[grids[g] for g in grid_lists[i]],
+        )
+        objects.append(_upsert(existing, codes[i], Responder, values, options, report))
+    _write(session, objects, options, "responders")
+
+
+def _import_incidents(session: Session, frame: Frame, fields: Fields, options: ImportOptions, report: ImportReport) -> None:
+    problems: list[str] = []
+    n = len(frame.table)
+    key = fields.column("code")
+    for target, how in (("kind", "one of " + ", ".join(CATEGORIES)), ("category", "see the categories of each kind"), ("title", "name it with --field title=COLUMN")):
+        fields.require(target, how)
+    codes = [code_text(fields.get(i, "code")) for i in range(n)]
+    points = _points(frame, key, problems)
+    problems += [f"{frame.label(i, key)}: an incident's location must be a point" for i, (_, fp) in enumerate(points) if fp is not None]
+    kinds = [str(fields.get(i, "kind", "")) for i in range(n)]
+    categories = [str(fields.get(i, "category", "")) for i in range(n)]
+    for i, (k, c) in enumerate(zip(kinds, categories)):
+        if k not in CATEGORIES:
+            problems.append(f"{frame.label(i, key)}: kind {k!r} is not one of {', '.join(CATEGORIES)}")
+        elif c not in CATEGORIES[k]:
+            problems.append(f"{frame.label(i, key)}: category {c!r} is not one of {', '.join(CATEGORIES[k])} for {k}")
+    titles = [fields.get(i, "title") for i in range(n)]
+    problems += [f"{frame.label(i, key)}: has no title" for i, t in enumerate(titles) if not t]
+    times = []
+    for i in range(n):
+        pair = []
+        for name in ("created_at", "closed_at"):
+            raw = fields.get(i, name)
+            when = _datetime(raw)
+            if raw not in (None, "") and when is None:
+                problems.append(f"{frame.label(i, key)}: {name} {raw!r} is not a date and time")
+            pair.append(when)
+        times.append(pair)
+    problems += _duplicates(codes, frame, "incident code")
+    existing = _existing(session, Incident, Incident.code, codes)
+    problems += _conflicts(existing, codes, "incident code", options)
+    if problems:
+        raise ImportFailed(frame.source, problems)
+    objects = []
+    now = datetime.now(timezone.utc)
+    for i in range(n):
+        created = times[i][0] or now
+        values = dict(
+            code=codes[i],
+            kind=kinds[i],
+            category=categories[i],
+            status=str(fields.get(i, "status", INITIAL_STATUS.get(kinds[i], "reported"))),
+            title=str(titles[i]),
+            description=fields.get(i, "description"),
+            reporter_name=fields.get(i, "reporter_name"),
+            reporter_phone=code_text(fields.get(i, "reporter_phone")),
+            created_at=created,
+            updated_at=times[i][1] or created,
+            closed_at=times[i][1],
+            properties=fields.extras(i),
+            geom=to_db(points[i][0]),
+        )
+        obj = _upsert(existing, codes[i], Incident, values, options, report) if codes[i] else Incident(**values)
+        if codes[i] is None:
+            report.created += 1
+        objects.append(obj)
+    _write(session, objects, options, "incidents")
+    session.add_all(
+        IncidentHistory(incident_id=obj.id, actor="import", action="import", to_status=obj.status, at=obj.created_at, comment=frame.source)
+        for obj in objects
+    )
+    session.flush()
+
+
+IMPORTERS: dict[str, Callable[..., None]] = {
+    "grids": _import_grids,
+    "estates": _import_estates,
+    "buildings": _import_buildings,
+    "responders": _import_responders,
+    "incidents": _import_incidents,
+}
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _row(obj) -> dict[str, Any]:
+    """The exported fields of one row: the same names the importer reads back."""
+    props = dict(obj.properties or {})
+    if isinstance(obj, Grid):
+        base = dict(code=obj.code, name=obj.name, community_code=obj.community.code if obj.community else None, party_branch=obj.party_branch)
+    elif isinstance(obj, Estate):
+        base = dict(name=obj.name, property_company=obj.property_company)
+    elif isinstance(obj, Building):
+        base = dict(
+            code=obj.code, name=obj.name, kind=obj.kind, address=obj.address, households=obj.households,
+            residents=obj.residents, estate=obj.estate.name if obj.estate else None, grid=obj.grid.code if obj.grid else None,
+        )
+    elif isinstance(obj, Responder):
+        base = dict(
+            code=obj.code, name=obj.name, kind=obj.kind, role=obj.role, phone=obj.phone, organisation=obj.organisation,
+            grids=",".join(sorted(g.code for g in obj.grids)), building=obj.building.code if obj.building else None,
+            on_duty=obj.on_duty, located_at=obj.located_at.isoformat() if obj.located_at else None,
+        )
+    else:
+        base = dict(
+            code=obj.code, kind=obj.kind, category=obj.category, status=obj.status, title=obj.title,
+            description=obj.description, reporter_name=obj.reporter_name, reporter_phone=obj.reporter_phone,
+            grid=obj.grid.code if obj.grid else None, building=obj.building.code if obj.building else None,
+            created_at=obj.created_at.isoformat() if obj.created_at else None,
+            closed_at=obj.closed_at.isoformat() if obj.closed_at else None,
+        )
+    for k, v in props.items():
+        base.setdefault(k, v if not isinstance(v, (dict, list)) else json.dumps(v, ensure_ascii=False))
+    return base
+
+
+def export_layer(session: Session, layer: str, path: str | Path, crs: str | None = None) -> int:
+    """Write every row of ``layer`` to ``path``; the format follows the file's suffix."""
+    if layer not in LAYERS:
+        raise InputError(f"Unknown layer {layer!r}: use one of {', '.join(LAYERS)}")
+    path = Path(path)
+    driver = WRITE_DRIVERS.get(path.suffix.lower())
+    if driver is None:
+        raise InputError(f"{path.name}: unknown format; use one of {', '.join(sorted(WRITE_DRIVERS))}")
+    target = parse_crs(crs)
+    model = LAYERS[layer]
+    rows = session.scalars(select(model).order_by(model.id)).all()
+    records = [_row(obj) for obj in rows]
+    if layer == "buildings":
+        # A building's footprint is the richer geometry; the importer derives the point from it.
+        geoms = [from_db(o.footprint) if o.footprint is not None else from_db(o.geom) for o in rows]
+    else:
+        geoms = [from_db(o.geom) for o in rows]
+    geoms = np.array(geoms, dtype=object)
+    present = np.array([g is not None for g in geoms], dtype=bool)
+    if present.any():
+        geoms[present] = target.geometries_from_wgs84(geoms[present])
+    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame({"code": []})
+    gdf = gpd.GeoDataFrame(frame, geometry=list(geoms), crs="EPSG:4326" if target.name in ("wgs84", "gcj02", "bd09") else target.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()
+    if driver == "CSV":
+        out = pd.DataFrame(gdf.drop(columns="geometry"))
+        if len(gdf) and (gdf.geom_type == "Point").all():
+            out["lon"], out["lat"] = gdf.geometry.x, gdf.geometry.y
+        else:
+            out["wkt"] = gdf.geometry.to_wkt()
+        out.to_csv(path, index=False)
+    else:
+        with warnings.catch_warnings():
+            # Shapefile field names are cut to 10 characters; the importer reads them back.
+            warnings.simplefilter("ignore")
+            gdf.to_file(path, driver=driver, engine="pyogrio")
+    return len(rows)

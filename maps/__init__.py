@@ -1,0 +1,1 @@
+"""folium map builders. They read from ``geo``, never SQL."""
