@@ -9,8 +9,7 @@ from pyproj import Geod
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from geo.models import SRID
-
+SRID = 4326  # everything is stored in WGS84 longitude/latitude
 GEOD = Geod(ellps="WGS84")
 
 

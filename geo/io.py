@@ -356,6 +356,11 @@ def _polygons(frame: Frame, key: str | None, report: ImportReport, problems: lis
             problems.append(f"{label}: expected a polygon, got {geom.geom_type}")
             out.append(None)
             continue
+        if geom.area < 1e-12:  # square degrees: about 0.01 m²
+            # GEOS calls a ring of collinear points valid; it still covers nothing.
+            problems.append(f"{label}: invalid polygon (it has no area: its points lie on a line)")
+            out.append(None)
+            continue
         out.append(as_multipolygon(geom))
     return out
 

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SRID = 4326
+from geo.geometry import SRID  # noqa: E402
 
 # Explicit constraint names keep migrations identical on both databases.
 NAMING_CONVENTION = {

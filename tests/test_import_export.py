@@ -1,0 +1,262 @@
+"""Import and export through the command line, on both databases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from shapely.geometry import Point, box, mapping
+from sqlalchemy import func, select
+
+from geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
+from geo.db import session_scope
+from geo.geometry import from_db, geodesic_area_m2
+from geo.models import Building, Grid, Responder
+
+
+def write_geojson(path: Path, features: list[dict], crs: str | None = None) -> Path:
+    doc = {"type": "FeatureCollection", "features": features}
+    if crs:
+        doc["crs"] = {"type": "name", "properties": {"name": crs}}
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def poly_feature(props: dict, coords) -> dict:
+    return {"type": "Feature", "properties": props, "geometry": {"type": "Polygon", "coordinates": [coords]}}
+
+
+def grid_rows(engine) -> dict[str, tuple[str, str]]:
+    with session_scope(engine) as s:
+        return {g.code: (g.name, from_db(g.geom).wkt) for g in s.scalars(select(Grid))}
+
+
+@pytest.fixture
+def numbered_world(tmp_path, naturalearth_path) -> Path:
+    """Natural Earth countries with a numeric code field, as a surveyor's file would carry."""
+    df = gpd.read_file(naturalearth_path)
+    df["gid"] = np.arange(101, 101 + len(df), dtype=np.int64)
+    path = tmp_path / "world.gpkg"
+    df.to_file(path)
+    return path
+
+
+@pytest.fixture
+def one_grid(tmp_path, cli) -> dict:
+    """A database holding one grid, to show that a failed import leaves it as it was."""
+    path = write_geojson(tmp_path / "seed.geojson", [poly_feature({"code": "S1", "name": "seed"}, [[113, 23], [113.01, 23], [113.01, 23.01], [113, 23.01], [113, 23]])])
+    result = cli("import", "grids", path, "-q")
+    assert result.exit_code == 0, result.output
+    return {"path": path}
+
+
+# --------------------------------------------------------------------------- published polygons
+
+
+def test_published_polygons_import_and_round_trip(cli, engine, numbered_world, tmp_path):
+    result = cli("import", "grids", numbered_world, "--code-field", "gid", "--name-field", "name", "-q")
+    assert result.exit_code == 0, result.output
+    assert "177 rows read" in result.output
+    with session_scope(engine) as s:
+        grids = {g.code: from_db(g.geom) for g in s.scalars(select(Grid))}
+        assert len(grids) == 177
+        assert s.scalar(select(Grid.name).where(Grid.code == "101")) is not None
+    # Holes and islands survive: some stored grids have several parts, some have interior rings.
+    assert sum(len(g.geoms) > 1 for g in grids.values()) >= 20
+    assert any(len(p.interiors) for g in grids.values() for p in g.geoms)
+    original = {code: geodesic_area_m2(g) for code, g in grids.items()}
+
+    for suffix in ("geojson", "gpkg", "shp", "csv"):
+        out = tmp_path / f"export.{suffix}"
+        result = cli("export", "grids", out)
+        assert result.exit_code == 0, result.output
+        with session_scope(engine) as s:
+            s.query(Grid).delete()
+        result = cli("import", "grids", out, "-q")
+        assert result.exit_code == 0, f"{suffix}: {result.output}"
+        with session_scope(engine) as s:
+            again = {g.code: geodesic_area_m2(from_db(g.geom)) for g in s.scalars(select(Grid))}
+        assert again.keys() == original.keys(), suffix
+        worst = max(abs(again[c] - original[c]) / original[c] for c in original)
+        assert worst < 1e-4, f"{suffix}: an area changed by {worst:.2%}"
+
+
+def test_export_writes_the_requested_coordinate_system(cli, engine, tmp_path):
+    path = write_geojson(tmp_path / "b.geojson", [{"type": "Feature", "properties": {"code": "B1"}, "geometry": {"type": "Point", "coordinates": [113.05, 23.7]}}])
+    assert cli("import", "buildings", path, "-q").exit_code == 0
+    out = tmp_path / "b_gcj.geojson"
+    assert cli("export", "buildings", out, "--crs", "gcj02").exit_code == 0
+    x, y = json.loads(out.read_text())["features"][0]["geometry"]["coordinates"]
+    ex, ey = wgs84_to_gcj02(113.05, 23.7)
+    assert (x, y) == pytest.approx((float(ex), float(ey)), abs=1e-7)
+
+
+def test_gcj02_file_is_stored_in_wgs84(cli, engine, tmp_path):
+    gx, gy = 113.0512, 23.7034
+    csv = tmp_path / "workers.csv"
+    csv.write_text(f"工号,姓名,Longitude,Latitude\nW1,张伟,{gx},{gy}\n", encoding="utf-8")
+    result = cli("import", "responders", csv, "--code-field", "工号", "--name-field", "姓名", "--lon-field", "Longitude", "--lat-field", "Latitude", "--role", "grid_worker", "--crs", "gcj02", "-q")
+    assert result.exit_code == 0, result.output
+    with session_scope(engine) as s:
+        r = s.scalar(select(Responder))
+        point = from_db(r.geom)
+        assert (r.code, r.name, r.role) == ("W1", "张伟", "grid_worker")
+    wx, wy = gcj02_to_wgs84(gx, gy)
+    assert (point.x, point.y) == pytest.approx((float(wx), float(wy)), abs=1e-9)
+    # The shift is real: hundreds of metres, not a no-op.
+    assert abs(point.x - gx) > 0.001
+
+
+def test_projected_file_is_reprojected(cli, engine, tmp_path):
+    # EPSG:4547 is CGCS2000 / 3-degree Gauss-Kruger CM 114E, as Chinese surveyors deliver.
+    from pyproj import Transformer
+
+    fwd = Transformer.from_crs("EPSG:4326", "EPSG:4547", always_xy=True)
+    ring = [fwd.transform(x, y) for x, y in [(113.0, 23.0), (113.01, 23.0), (113.01, 23.01), (113.0, 23.01), (113.0, 23.0)]]
+    gdf = gpd.GeoDataFrame({"code": ["P1"]}, geometry=[box(0, 0, 1, 1)], crs="EPSG:4547")
+    gdf.geometry = [gpd.GeoSeries.from_wkt([f"POLYGON(({', '.join(f'{x} {y}' for x, y in ring)}))"])[0]]
+    path = tmp_path / "projected.gpkg"
+    gdf.set_crs("EPSG:4547", allow_override=True).to_file(path)
+    assert cli("import", "grids", path, "-q").exit_code == 0
+    x0, y0, x1, y1 = grid_rows_bounds(engine)
+    assert (x0, y0, x1, y1) == pytest.approx((113.0, 23.0, 113.01, 23.01), abs=1e-7)
+
+
+def grid_rows_bounds(engine):
+    with session_scope(engine) as s:
+        return from_db(s.scalar(select(Grid.geom))).bounds
+
+
+def test_repairable_geometry_is_repaired_and_reported(cli, engine, tmp_path):
+    bowtie = [[113, 23], [113.01, 23.01], [113.01, 23], [113, 23.01], [113, 23]]
+    path = write_geojson(tmp_path / "bowtie.geojson", [poly_feature({"code": "X1", "name": "bow"}, bowtie)])
+    result = cli("import", "grids", path, "-q")
+    assert result.exit_code == 0, result.output
+    assert "repaired: row 1 (code 'X1'): Self-intersection" in result.output
+    with session_scope(engine) as s:
+        geom = from_db(s.scalar(select(Grid.geom)))
+    assert geom.is_valid and len(geom.geoms) == 2
+
+
+def test_topology_problems_are_reported(cli, tmp_path):
+    features = [
+        poly_feature({"code": "A"}, [[0, 0], [2, 0], [2, 2], [0, 2], [0, 0]]),
+        poly_feature({"code": "B"}, [[1, 0], [3, 0], [3, 2], [1, 2], [1, 0]]),  # overlaps A
+        poly_feature({"code": "C"}, [[0, 2], [3, 2], [3, 5], [0, 5], [0, 2]]),
+        poly_feature({"code": "D"}, [[3, 0], [6, 0], [6, 5], [4, 5], [4, 3], [3, 3], [3, 0]]),  # leaves a hole at 3..4 x 3..5? no: closed by E
+        poly_feature({"code": "E"}, [[3, 4], [4, 4], [4, 5], [3, 5], [3, 4]]),  # leaves a 1x1 gap at 3..4, 3..4
+    ]
+    path = write_geojson(tmp_path / "messy.geojson", features)
+    result = cli("import", "grids", path, "-q")
+    assert result.exit_code == 0, result.output
+    assert "overlap: grids A and B" in result.output
+    assert "gap:" in result.output and "near lon 3.5" in result.output
+
+
+def test_csv_buildings_with_coordinate_columns(cli, engine, tmp_path):
+    csv = tmp_path / "buildings.csv"
+    csv.write_text("code,name,households,residents,X,Y\nB1,一号楼,30,80,113.05,23.7\nB2,二号楼,12,31,113.051,23.701\n", encoding="utf-8")
+    result = cli("import", "buildings", csv, "--lon-field", "X", "--lat-field", "Y", "-q")
+    assert result.exit_code == 0, result.output
+    with session_scope(engine) as s:
+        assert s.scalar(select(func.sum(Building.residents))) == 111
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+BAD_INPUTS = {
+    "broken geometry": (
+        lambda d: write_geojson(d / "f.geojson", [
+            poly_feature({"code": "G1"}, [[113, 23], [113.01, 23], [113.01, 23.01], [113, 23.01], [113, 23]]),
+            poly_feature({"code": "G2"}, [[113, 23], [113.01, 23.01], [113.02, 23.02], [113, 23]]),
+        ]),
+        [],
+        "row 2 (code 'G2'): invalid polygon",
+    ),
+    "missing mapped field": (
+        lambda d: write_geojson(d / "f.geojson", [poly_feature({"BoroCD": 101, "name": "x"}, [[113, 23], [113.01, 23], [113.01, 23.01], [113, 23]])]),
+        ["--code-field", "BoroCode"],
+        "field 'BoroCode' (from --code-field) is not in the file. Fields in the file: BoroCD, name",
+    ),
+    "unknown CRS": (
+        lambda d: write_geojson(d / "f.geojson", [poly_feature({"code": "G1"}, [[113, 23], [113.01, 23], [113.01, 23.01], [113, 23]])]),
+        ["--crs", "gcj03"],
+        "Unknown coordinate system 'gcj03': use wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn",
+    ),
+    "empty layer": (
+        lambda d: write_geojson(d / "f.geojson", []),
+        [],
+        "the file has no features: nothing to import",
+    ),
+    "duplicate grid codes": (
+        lambda d: write_geojson(d / "f.geojson", [
+            poly_feature({"code": 7}, [[113, 23], [113.01, 23], [113.01, 23.01], [113, 23]]),
+            poly_feature({"code": 8}, [[114, 23], [114.01, 23], [114.01, 23.01], [114, 23]]),
+            poly_feature({"code": 7}, [[115, 23], [115.01, 23], [115.01, 23.01], [115, 23]]),
+        ]),
+        [],
+        "row 3: duplicate grid code '7' (first on row 1)",
+    ),
+    "code already stored": (
+        lambda d: write_geojson(d / "f.geojson", [
+            poly_feature({"code": "N1"}, [[114, 23], [114.01, 23], [114.01, 23.01], [114, 23]]),
+            poly_feature({"code": "S1"}, [[115, 23], [115.01, 23], [115.01, 23.01], [115, 23]]),
+        ]),
+        [],
+        "row 2: grid code 'S1' already exists in the database (use --replace to update it)",
+    ),
+    "non-numeric coordinate": (
+        lambda d: (d / "f.csv").write_text("code,lon,lat\nG1,113.0,23.0\nG2,113.O1,23.0\n") and d / "f.csv",
+        [],
+        "row 2: lon = '113.O1' is not a number",
+    ),
+    "swapped coordinates": (
+        lambda d: (d / "f.csv").write_text("code,lon,lat\nB1,23.7,113.05\n") and d / "f.csv",
+        [],
+        "row 1: coordinates (23.7, 113.05) are outside longitude/latitude range (longitude and latitude look swapped)",
+    ),
+    "unknown file format": (
+        lambda d: (d / "f.geojson").write_text("this is not json") and d / "f.geojson",
+        [],
+        "f.geojson: cannot be read as a spatial file",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_refused_and_changes_nothing(case, cli, engine, one_grid, tmp_path):
+    make, args, message = BAD_INPUTS[case]
+    before = grid_rows(engine)
+    path = make(tmp_path)
+    layer = "buildings" if case in ("non-numeric coordinate", "swapped coordinates") else "grids"
+    result = cli("import", layer, path, *args, "-q")
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "error:" in result.output
+    assert grid_rows(engine) == before
+    with session_scope(engine) as s:
+        assert s.scalar(select(func.count(Building.id))) == 0
+
+
+def test_a_failure_late_in_a_file_writes_none_of_its_rows(cli, engine, one_grid, tmp_path):
+    # Every row is checked before any is written: the good rows before the bad one stay out too.
+    features = [poly_feature({"code": f"L{i}"}, [[114 + i, 23], [114.01 + i, 23], [114.01 + i, 23.01], [114 + i, 23]]) for i in range(50)]
+    features.append(poly_feature({"code": "L99"}, [[120, 23], [120.01, 23.01], [120.02, 23.02], [120, 23]]))
+    before = grid_rows(engine)
+    result = cli("import", "grids", write_geojson(tmp_path / "late.geojson", features), "-q")
+    assert result.exit_code == 2
+    assert "row 51 (code 'L99')" in result.output
+    assert grid_rows(engine) == before
+
+
+def test_responder_references_must_exist(cli, engine, one_grid, tmp_path):
+    path = write_geojson(tmp_path / "r.geojson", [{"type": "Feature", "properties": {"code": "R1", "name": "王芳", "role": "grid_worker", "grids": "S1,NOPE"}, "geometry": {"type": "Point", "coordinates": [113.005, 23.005]}}])
+    result = cli("import", "responders", path, "-q")
+    assert result.exit_code == 2
+    assert "row 1 (code 'R1'): grid 'NOPE' does not exist" in result.output
+    with session_scope(engine) as s:
+        assert s.scalar(select(func.count(Responder.id))) == 0
