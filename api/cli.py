@@ -23,6 +23,7 @@ app = typer.Typer(
 
 
 class Layer(str, Enum):
+    communities = "communities"
     grids = "grids"
     estates = "estates"
     buildings = "buildings"

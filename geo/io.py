@@ -39,6 +39,7 @@ from geo.models import (
     IncidentHistory,
     Responder,
     ResponderKind,
+    Street,
 )
 from geo.topology import TopologyReport, check_grids
 
@@ -243,7 +244,7 @@ def _to_wgs84(frame: Frame) -> None:
 
 def clean_value(value: Any) -> Any:
     """A JSON-safe Python value from whatever pandas/pyogrio produced."""
-    if value is None:
+    if value is None or value is pd.NaT:
         return None
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -253,8 +254,6 @@ def clean_value(value: Any) -> Any:
             return None
     if isinstance(value, (pd.Timestamp, datetime, date)):
         return value.isoformat()
-    if value is pd.NaT:
-        return None
     try:
         if pd.isna(value):
             return None
@@ -325,7 +324,7 @@ KNOWN_FIELDS = (
     "code", "name", "community_code", "party_branch", "property_company", "kind", "address", "households",
     "residents", "estate", "role", "phone", "organisation", "grids", "building", "on_duty", "located_at",
     "category", "status", "title", "description", "reporter_name", "reporter_phone", "created_at", "closed_at",
-    "geometry", "amenities",
+    "geometry", "amenities", "grid",  # grid is derived from the geometry, never read
 )
 
 
@@ -461,6 +460,50 @@ def _conflicts(existing: dict[str, Any], keys: list[str | None], what: str, opti
 
 def _communities(session: Session, codes) -> dict[str, Community]:
     return _existing(session, Community, Community.code, sorted({c for c in codes if c}))
+
+
+COMMUNITY_FIELDS = ("district_code", "district_name", "city_name", "street_code", "street_name", "community_code", "community_name")
+
+
+def _import_communities(session: Session, frame: Frame, fields: Fields, options: ImportOptions, report: ImportReport) -> None:
+    """Communities with their street: one row per community, its boundary as the geometry."""
+    problems: list[str] = []
+    n = len(frame.table)
+    for name in COMMUNITY_FIELDS:
+        fields.require(name, f"map it with --field {name}=COLUMN")
+    rows = [{name: code_text(fields.get(i, name)) for name in COMMUNITY_FIELDS} for i in range(n)]
+    for i, row in enumerate(rows):
+        label = frame.label(i, fields.column("community_code"))
+        empty = [name for name, value in row.items() if not value]
+        if empty:
+            problems.append(f"{label}: {', '.join(empty)} empty")
+            continue
+        if not (row["district_code"].isdigit() and len(row["district_code"]) == 6):
+            problems.append(f"{label}: district_code {row['district_code']!r} must be 6 digits (GB/T 2260)")
+        if not (row["street_code"].startswith(row["district_code"]) and len(row["street_code"]) == 9 and row["street_code"].isdigit()):
+            problems.append(f"{label}: street_code {row['street_code']!r} must be the district code and 3 digits")
+        if not (row["community_code"].startswith(row["street_code"]) and len(row["community_code"]) == 12 and row["community_code"].isdigit()):
+            problems.append(f"{label}: community_code {row['community_code']!r} must be the street code and 3 digits")
+    geoms = _polygons(frame, fields.column("community_code"), report, problems)
+    codes = [r["community_code"] for r in rows]
+    problems += _duplicates(codes, frame, "community code")
+    existing = _existing(session, Community, Community.code, codes)
+    problems += _conflicts(existing, codes, "community code", options)
+    if problems:
+        raise ImportFailed(frame.source, problems)
+    streets = _existing(session, Street, Street.code, sorted({r["street_code"] for r in rows}))
+    objects = []
+    for i, row in enumerate(rows):
+        street = streets.get(row["street_code"])
+        if street is None:
+            street = streets[row["street_code"]] = Street(
+                code=row["street_code"], name=row["street_name"], district_code=row["district_code"],
+                district_name=row["district_name"], city_name=row["city_name"],
+            )
+            session.add(street)
+        values = dict(street=street, code=row["community_code"], name=row["community_name"], geom=to_db(geoms[i]))
+        objects.append(_upsert(existing, row["community_code"], Community, values, options, report))
+    _write(session, objects, options, "communities")
 
 
 def _import_grids(session: Session, frame: Frame, fields: Fields, options: ImportOptions, report: ImportReport) -> None:
@@ -742,6 +785,7 @@ def _import_incidents(session: Session, frame: Frame, fields: Fields, options: I
 
 
 IMPORTERS: dict[str, Callable[..., None]] = {
+    "communities": _import_communities,
     "grids": _import_grids,
     "estates": _import_estates,
     "buildings": _import_buildings,
@@ -755,8 +799,13 @@ IMPORTERS: dict[str, Callable[..., None]] = {
 
 def _row(obj) -> dict[str, Any]:
     """The exported fields of one row: the same names the importer reads back."""
-    props = dict(obj.properties or {})
-    if isinstance(obj, Grid):
+    props = dict(getattr(obj, "properties", None) or {})
+    if isinstance(obj, Community):
+        base = dict(
+            district_code=obj.street.district_code, district_name=obj.street.district_name, city_name=obj.street.city_name,
+            street_code=obj.street.code, street_name=obj.street.name, community_code=obj.code, community_name=obj.name,
+        )
+    elif isinstance(obj, Grid):
         base = dict(code=obj.code, name=obj.name, community_code=obj.community.code if obj.community else None, party_branch=obj.party_branch)
     elif isinstance(obj, Estate):
         base = dict(name=obj.name, property_company=obj.property_company)

@@ -245,6 +245,7 @@ class IncidentHistory(Base):
 
 
 LAYERS = {
+    "communities": Community,
     "grids": Grid,
     "estates": Estate,
     "buildings": Building,
