@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -39,6 +40,28 @@ NAMING_CONVENTION = {
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware timestamps on both databases: stored in UTC, read back as UTC.
+
+    SpatiaLite has no time zone type and would hand back naive datetimes.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: wangge stores only timezone-aware times")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 class Base(DeclarativeBase):
@@ -128,7 +151,7 @@ class Grid(Base):
     party_branch: Mapped[str | None] = mapped_column(String(200))
     properties: Mapped[dict] = mapped_column(JSON, default=dict)  # other fields kept from an import
     geom = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True), nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     community: Mapped[Community | None] = relationship(back_populates="grids")
     responders: Mapped[list[Responder]] = relationship(secondary=responder_grids, back_populates="grids")
@@ -185,7 +208,7 @@ class Responder(Base):
     organisation: Mapped[str | None] = mapped_column(String(200))
     building_id: Mapped[int | None] = mapped_column(ForeignKey("buildings.id", ondelete="SET NULL"), index=True)
     on_duty: Mapped[bool] = mapped_column(Boolean, default=True)
-    located_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    located_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     properties: Mapped[dict] = mapped_column(JSON, default=dict)
     geom = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=True)
 
@@ -213,9 +236,9 @@ class Incident(Base):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("responders.id", ondelete="SET NULL"), index=True)
     properties: Mapped[dict] = mapped_column(JSON, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     geom = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=False)
 
     grid: Mapped[Grid | None] = relationship()
@@ -233,7 +256,7 @@ class IncidentHistory(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(32))
     from_status: Mapped[str | None] = mapped_column(String(32))

@@ -104,3 +104,16 @@ def test_incidents_are_geotagged_on_every_write(engine):
         incident.geom = to_db(Point(113.5, 23.5))
         s.flush()
         assert incident.grid_id is None and incident.building_id is None
+
+
+def test_timestamps_come_back_timezone_aware_in_utc(engine):
+    from datetime import datetime, timedelta, timezone
+
+    cst = timezone(timedelta(hours=8))
+    with session_scope(engine) as s:
+        incident = Incident(kind="hazard", category="fire_safety", status="reported", title="t", geom=to_db(Point(1, 1)), created_at=datetime(2026, 11, 1, 8, 0, tzinfo=cst))
+        s.add(incident)
+    with session_scope(engine) as s:
+        created = s.scalar(select(Incident.created_at))
+    assert created.tzinfo is not None
+    assert created == datetime(2026, 11, 1, 0, 0, tzinfo=timezone.utc)
