@@ -1,7 +1,7 @@
 """Geotagging: every incident and building gets its grid (and nearest building) from its point.
 
-Runs on every flush, so a client can never set these fields itself; when grids change, every
-building and incident is tagged again against the new grids.
+Runs on every flush, so a client can never set these fields itself; when a transaction changes
+grids, every building and incident is tagged again against them before it commits.
 """
 
 from __future__ import annotations
@@ -73,9 +73,10 @@ def _geotag_before_flush(session: Session, _ctx, _instances) -> None:
             session.info["wangge_grids_changed"] = True
 
 
-@event.listens_for(Session, "after_flush_postexec")
-def _retag_after_grid_change(session: Session, _ctx) -> None:
-    # New or moved grids are only in the database after the flush: tag against them now.
+@event.listens_for(Session, "before_commit")
+def _retag_after_grid_change(session: Session) -> None:
+    # Once per transaction, however many flushes wrote grids: tag everything against them.
+    session.flush()
     if session.info.pop("wangge_grids_changed", False):
         with session.no_autoflush:
             retag_grids(session, Building)

@@ -1,27 +1,26 @@
 """Which grid covers a point: the one function every caller uses.
 
-Grids are held in memory as a shapely STRtree, rebuilt when the grids table changes, so a lookup
-costs no database round trip beyond a cheap change check, and a million points are answered
-in one vectorised query.
+Grids are held in memory as a shapely STRtree, rebuilt when the grids change (see
+``geo.revisions``), so a lookup costs no database round trip and a million points are answered in
+one vectorised query.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.geometry import from_db
 from geo.models import Grid
+from geo.revisions import cached
 
 
 @dataclass(frozen=True)
 class GridIndex:
-    stamp: tuple
     ids: np.ndarray  # grid primary keys
     codes: np.ndarray  # grid codes, same order
     geoms: np.ndarray  # shapely geometries, same order
@@ -52,32 +51,19 @@ class GridIndex:
         return result
 
 
-_cache: dict[str, GridIndex] = {}
-_lock = threading.Lock()
-
-
-def _stamp(session: Session) -> tuple:
-    row = session.execute(select(func.count(Grid.id), func.max(Grid.id), func.max(Grid.updated_at))).one()
-    return tuple(row)
+def _build_grid_index(session: Session) -> GridIndex:
+    rows = session.execute(select(Grid.id, Grid.code, Grid.geom).order_by(Grid.id)).all()
+    ids = np.array([r.id for r in rows], dtype=np.int64)
+    codes = np.array([r.code for r in rows], dtype=object)
+    geoms = np.array([from_db(r.geom) for r in rows], dtype=object)
+    rank = np.empty(len(rows), dtype=np.int64)
+    rank[np.argsort(codes.astype(str), kind="stable")] = np.arange(len(rows))
+    return GridIndex(ids, codes, geoms, shapely.STRtree(geoms), rank)
 
 
 def grid_index(session: Session) -> GridIndex:
-    """The current grid index for this session's database, rebuilt if the grids changed."""
-    key = str(session.get_bind().url)
-    stamp = _stamp(session)
-    cached = _cache.get(key)
-    if cached is not None and cached.stamp == stamp:
-        return cached
-    with _lock:
-        rows = session.execute(select(Grid.id, Grid.code, Grid.geom).order_by(Grid.id)).all()
-        ids = np.array([r.id for r in rows], dtype=np.int64)
-        codes = np.array([r.code for r in rows], dtype=object)
-        geoms = np.array([from_db(r.geom) for r in rows], dtype=object)
-        rank = np.empty(len(rows), dtype=np.int64)
-        rank[np.argsort(codes.astype(str), kind="stable")] = np.arange(len(rows))
-        index = GridIndex(stamp, ids, codes, geoms, shapely.STRtree(geoms), rank)
-        _cache[key] = index
-        return index
+    """The grid index for this session's database, rebuilt when the grids change."""
+    return cached(session, "grid_index", ("grids",), _build_grid_index)
 
 
 def locate_grid_ids(session: Session, lon, lat) -> list[int | None]:

@@ -211,6 +211,7 @@ class Responder(Base):
     located_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     properties: Mapped[dict] = mapped_column(JSON, default=dict)
     geom = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     grids: Mapped[list[Grid]] = relationship(secondary=responder_grids, back_populates="responders")
     building: Mapped[Building | None] = relationship(back_populates="heads")
@@ -239,6 +240,8 @@ class Incident(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Incidents are never removed (their history must stay readable); DELETE marks them.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     geom = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=False)
 
     grid: Mapped[Grid | None] = relationship()
@@ -265,6 +268,19 @@ class IncidentHistory(Base):
     comment: Mapped[str | None] = mapped_column(Text)
 
     incident: Mapped[Incident] = relationship(back_populates="history")
+
+
+class LayerRevision(Base):
+    """A counter per kind of change, bumped in the writing transaction.
+
+    Processes holding in-memory indexes (grids, responders) compare these counters to know
+    when to rebuild, whichever process made the change.
+    """
+
+    __tablename__ = "layer_revisions"
+
+    layer: Mapped[str] = mapped_column(String(32), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
 
 
 LAYERS = {

@@ -45,3 +45,9 @@ def current_revision(engine: Engine | None = None) -> str | None:
 
     with (engine or get_engine()).connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

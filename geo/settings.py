@@ -15,6 +15,10 @@ class Settings(BaseSettings):
     )
     # Snapping tolerance for topology checks, in metres: slivers thinner than this are noise.
     topology_tolerance_m: float = 0.05
+    # How stale another process's grid or responder changes may be in this process's indexes.
+    index_check_interval_s: float = 1.0
+    # Largest request body the API reads (a batch of a million points is about 40 MB of JSON).
+    max_body_bytes: int = 64 * 1024 * 1024
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -45,7 +45,7 @@ def test_init_creates_a_spatialite_file_on_first_use(tmp_path, monkeypatch):
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert path.exists()
-    assert schema.current_revision(make_engine(f"sqlite:///{path}")) == "0001"
+    assert schema.current_revision(make_engine(f"sqlite:///{path}")) == schema.head_revision()
 
 
 def _free_port() -> int:

@@ -1,0 +1,123 @@
+"""Revision counters and the in-memory caches that follow them.
+
+Writers bump a counter per kind of change inside their own transaction, right after the
+flush that wrote it. Readers holding an in-memory structure (the grid index, the responder index) compare
+counters at most once per ``index_check_interval_s`` — immediately after a change made in this
+process — and rebuild when they differ. So every process sees every other process's writes
+within the interval, and its own at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from sqlalchemy import event, inspect, select, update
+from sqlalchemy.orm import Session
+
+from geo.models import Community, Grid, LayerRevision, Responder, Street
+from geo.settings import get_settings
+
+WATCHED = ("grids", "communities", "roster", "responder_locations")
+_LOCATION_ATTRS = {"geom", "located_at", "updated_at"}
+
+
+def _changed_layers(session: Session) -> set[str]:
+    layers: set[str] = set()
+    for obj in list(session.new) + list(session.deleted):
+        if isinstance(obj, Grid):
+            layers.add("grids")
+        elif isinstance(obj, (Community, Street)):
+            layers.add("communities")
+        elif isinstance(obj, Responder):
+            layers.update(("roster", "responder_locations"))
+    for obj in session.dirty:
+        if not session.is_modified(obj):
+            continue
+        if isinstance(obj, Grid):
+            layers.add("grids")
+        elif isinstance(obj, (Community, Street)):
+            layers.add("communities")
+        elif isinstance(obj, Responder):
+            state = inspect(obj)
+            changed = {a.key for a in state.attrs if a.history.has_changes()}
+            if changed & _LOCATION_ATTRS:
+                layers.add("responder_locations")
+            if changed - _LOCATION_ATTRS:
+                layers.add("roster")
+    return layers
+
+
+def bump(session: Session, layers) -> None:
+    for layer in sorted(layers):
+        session.execute(update(LayerRevision).where(LayerRevision.layer == layer).values(revision=LayerRevision.revision + 1))
+    session.info.setdefault("wangge_bumped", set()).update(layers)
+
+
+@event.listens_for(Session, "after_flush")
+def _bump_after_flush(session: Session, _ctx) -> None:
+    # After, not before: an index rebuilt on the new revision must find the new rows.
+    layers = _changed_layers(session)
+    if layers:
+        with session.no_autoflush:
+            bump(session, layers)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _expire_after_change(session: Session, *_args) -> None:
+    if session.info.pop("wangge_bumped", None):
+        _cache.expire()
+
+
+@dataclass
+class _Entry:
+    stamp: tuple
+    checked: float
+    value: Any
+
+
+class RevisionCache:
+    """Values built from the database, rebuilt when the revisions they depend on change."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._lock = threading.Lock()
+
+    def expire(self) -> None:
+        for entry in list(self._entries.values()):
+            entry.checked = float("-inf")
+
+    def get(self, session: Session, name: str, deps: tuple[str, ...], build: Callable[[Session], Any]) -> Any:
+        key = (str(session.get_bind().url), name)
+        entry = self._entries.get(key)
+        now = time.monotonic()
+        # Inside a transaction that changed the data, always look: the index must see it.
+        pending = bool(session.info.get("wangge_bumped"))
+        if entry is not None and not pending and now - entry.checked < get_settings().index_check_interval_s:
+            return entry.value
+        stamp = read_revisions(session, deps)
+        if entry is not None and entry.stamp == stamp:
+            entry.checked = now
+            return entry.value
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.stamp == stamp:
+                return entry.value
+            value = build(session)
+            self._entries[key] = _Entry(stamp, now, value)
+            return value
+
+
+def read_revisions(session: Session, deps: tuple[str, ...]) -> tuple:
+    rows = dict(session.execute(select(LayerRevision.layer, LayerRevision.revision).where(LayerRevision.layer.in_(deps))).all())
+    return tuple(rows.get(d, 0) for d in deps)
+
+
+_cache = RevisionCache()
+
+
+def cached(session: Session, name: str, deps: tuple[str, ...], build: Callable[[Session], Any]) -> Any:
+    return _cache.get(session, name, deps, build)
