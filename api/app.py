@@ -1,87 +1,124 @@
-"""The FastAPI application factory."""
+"""The FastAPI application factory: routers, error handling, request size limit."""
 
 from __future__ import annotations
 
-from typing import Annotated, Iterator
-
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.routes import layers, locate, responders
 from geo.db import get_engine, session_factory
-from geo.errors import InputError, NotFound, WanggeError
-from geo.models import LAYERS
+from geo.errors import Conflict, InputError, NotFound, WanggeError
+from geo.settings import get_settings
+
+API_PREFIX = "/api/v1"
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    session = request.app.state.sessions()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+def _describe(error: dict) -> str:
+    where = ".".join(str(p) for p in error["loc"] if p not in ("query", "body", "path"))
+    if error["type"] == "missing":
+        return f"{where} is required"
+    given = error.get("input")
+    shown = f" (got {given!r})" if isinstance(given, (str, int, float)) and not isinstance(given, bool) else ""
+    return f"{where}: {error['msg']}{shown}"
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+class BodyLimit:
+    """Refuse request bodies over the limit with 413, before reading them into memory."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            return await self._refuse(scope, receive, send)
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope, receive, send):
+        limit_mb = self.max_bytes / (1024 * 1024)
+        response = JSONResponse(
+            {"detail": f"The request body is larger than {limit_mb:.0f} MB; send fewer points per request"}, status_code=413
+        )
+        await response(scope, receive, send)
 
 
-def parse_bbox(bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS84)")] = None):
-    if bbox is None:
-        return None
-    parts = bbox.split(",")
-    try:
-        values = tuple(float(p) for p in parts)
-    except ValueError:
-        raise HTTPException(422, f"bbox {bbox!r} must be four numbers: minlon,minlat,maxlon,maxlat") from None
-    if len(values) != 4:
-        raise HTTPException(422, f"bbox {bbox!r} must be four numbers: minlon,minlat,maxlon,maxlat")
-    x0, y0, x1, y1 = values
-    if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
-        raise HTTPException(422, f"bbox {bbox!r} is not minlon,minlat,maxlon,maxlat within -180..180, -90..90")
-    return values
+class _TooLarge(Exception):
+    pass
 
 
 def create_app(database_url: str | None = None) -> FastAPI:
     app = FastAPI(
         title="wangge",
-        summary="Community grid governance GIS: grids, buildings, responders and geotagged incidents.",
+        summary="Community grid governance GIS: which grid covers a coordinate, who is nearest, geotagged incidents.",
         version="0.1.0",
+        description=(
+            "Coordinates are WGS84 longitude/latitude unless `crs` says otherwise: `cgcs2000`, "
+            "`gcj02` (Amap, Tencent) or `bd09` (Baidu). Errors come as JSON `{\"detail\": message}`."
+        ),
     )
     app.state.sessions = session_factory(get_engine(database_url))
 
     @app.exception_handler(WanggeError)
     async def _wangge_error(_request: Request, exc: WanggeError):
-        status = 404 if isinstance(exc, NotFound) else 422 if isinstance(exc, InputError) else 409
+        status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 422 if isinstance(exc, InputError) else 400
         return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError):
+        errors = exc.errors()
+        return JSONResponse(
+            {"detail": "; ".join(dict.fromkeys(_describe(e) for e in errors)), "errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors]},
+            status_code=422,
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity_error(_request: Request, exc: IntegrityError):
+        # A race the checks could not see (two writers at once), or a row still referenced.
+        return JSONResponse({"detail": "The change conflicts with other data (a duplicate code, or a feature still in use)"}, status_code=409)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException):
+        detail = exc.detail if exc.status_code != 404 or exc.detail != "Not Found" else "No such resource: see /docs for the API"
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def landing() -> str:
-        links = "".join(f'<li><a href="/api/v1/{name}">{name}</a></li>' for name in LAYERS)
+        links = "".join(f'<li><a href="{API_PREFIX}/{name}">{name}</a></li>' for name in layers.TITLES)
         return (
-            "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>wangge 网格</title></head>"
+            "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'><title>wangge 网格</title></head>"
             "<body><h1>wangge 网格化管理</h1><p><a href='/docs'>API docs</a></p>"
             f"<h2>Layers (GeoJSON)</h2><ul>{links}</ul></body></html>"
         )
 
-    @app.get("/api/v1/health")
+    @app.get(f"{API_PREFIX}/health", tags=["Service"], summary="Liveness: answers without touching the database")
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/api/v1/{layer}")
-    def layer(
-        layer: str,
-        session: SessionDep,
-        bbox: Annotated[tuple | None, Depends(parse_bbox)] = None,
-        limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
-        offset: Annotated[int, Query(ge=0)] = 0,
-    ):
-        from geo.features import feature_collection
-
-        if layer not in LAYERS:
-            raise HTTPException(404, f"No layer {layer!r}: use one of {', '.join(LAYERS)}")
-        return feature_collection(session, layer, bbox=bbox, limit=limit, offset=offset)
-
+    app.include_router(locate.router, prefix=API_PREFIX)
+    app.include_router(responders.router, prefix=API_PREFIX)
+    for name in layers.TITLES:
+        app.include_router(layers.layer_router(name, writable=name != "communities"), prefix=API_PREFIX)
+    app.add_middleware(BodyLimit, max_bytes=get_settings().max_body_bytes)
     return app

@@ -1,23 +1,55 @@
-"""Layers as GeoJSON-like dicts, for the API and the maps."""
+"""Layers as GeoJSON features: reading with filters and paging, for the API and the maps."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+import numpy as np
 import shapely
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from geo.crs import WGS84, CoordinateSystem
 from geo.db import backend_for
-from geo.errors import InputError
+from geo.errors import InputError, NotFound
 from geo.geometry import from_db
 from geo.io import _row
-from geo.models import LAYERS
+from geo.models import CATEGORIES, LAYERS, Grid, Incident, Responder
+
+# Which filters make sense for which layer; anything else is refused with a message.
+FILTERS: dict[str, set[str]] = {
+    "communities": {"bbox"},
+    "grids": {"bbox", "grid"},
+    "estates": {"bbox"},
+    "buildings": {"bbox", "grid", "kind"},
+    "responders": {"bbox", "grid", "kind", "since", "until"},
+    "incidents": {"bbox", "grid", "kind", "status", "category", "since", "until"},
+}
 
 
-def feature(obj) -> dict[str, Any]:
+@dataclass
+class Filters:
+    bbox: tuple[float, float, float, float] | None = None
+    grid: str | None = None
+    kind: str | None = None
+    status: str | None = None
+    category: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def given(self) -> set[str]:
+        return {name for name, value in self.__dict__.items() if value is not None}
+
+
+def feature(obj, crs: CoordinateSystem = WGS84) -> dict[str, Any]:
     geom = from_db(obj.geom)
+    if geom is not None and crs is not WGS84:
+        geom = crs.geometries_from_wgs84(np.array([geom], dtype=object))[0]
     props = {"id": obj.id, **_row(obj)}
+    if isinstance(obj, Incident):
+        props["deleted"] = obj.deleted_at is not None
     return {
         "type": "Feature",
         "id": obj.id,
@@ -26,25 +58,90 @@ def feature(obj) -> dict[str, Any]:
     }
 
 
-def feature_collection(
-    session: Session,
-    layer: str,
-    bbox: tuple[float, float, float, float] | None = None,
-    limit: int = 1000,
-    offset: int = 0,
-) -> dict[str, Any]:
+def get_object(session: Session, layer: str, feature_id: int):
+    model = _model(layer)
+    obj = session.get(model, feature_id)
+    if obj is None or (isinstance(obj, Incident) and obj.deleted_at is not None):
+        raise NotFound(f"No {layer[:-1]} with id {feature_id}")
+    return obj
+
+
+def _model(layer: str):
     if layer not in LAYERS:
         raise InputError(f"Unknown layer {layer!r}: use one of {', '.join(LAYERS)}")
-    model = LAYERS[layer]
+    return LAYERS[layer]
+
+
+def _check_filters(layer: str, filters: Filters) -> None:
+    unsupported = sorted(filters.given() - FILTERS[layer])
+    if unsupported:
+        raise InputError(
+            f"The {', '.join(unsupported)} filter does not apply to {layer}; "
+            f"{layer} can be filtered by {', '.join(sorted(FILTERS[layer]))}"
+        )
+    if filters.kind is not None:
+        allowed = _kinds(layer)
+        if filters.kind not in allowed:
+            raise InputError(f"Unknown kind {filters.kind!r} for {layer}: use one of {', '.join(allowed)}")
+    if filters.category is not None:
+        allowed = sorted({c for kind, cats in CATEGORIES.items() if filters.kind in (None, kind) for c in cats})
+        if filters.category not in allowed:
+            raise InputError(f"Unknown category {filters.category!r}: use one of {', '.join(allowed)}")
+    if filters.since and filters.until and filters.since > filters.until:
+        raise InputError("since must not be later than until")
+
+
+def _kinds(layer: str) -> list[str]:
+    from geo.models import BuildingKind, ResponderKind
+
+    return {
+        "buildings": [k.value for k in BuildingKind],
+        "responders": [k.value for k in ResponderKind],
+        "incidents": list(CATEGORIES),
+    }[layer]
+
+
+def query_features(
+    session: Session,
+    layer: str,
+    filters: Filters | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    crs: CoordinateSystem = WGS84,
+) -> dict[str, Any]:
+    """One page of a layer as a FeatureCollection with ``numberMatched`` (the total)."""
+    model = _model(layer)
+    filters = filters or Filters()
+    _check_filters(layer, filters)
     stmt = select(model)
-    if bbox is not None:
-        column = model.__table__.c.geom
-        stmt = stmt.where(backend_for(session).bbox_filter(column, model.__tablename__, bbox))
-    total = session.scalar(select(func.count()).select_from(stmt.subquery()))
+    if filters.bbox is not None:
+        stmt = stmt.where(backend_for(session).bbox_filter(model.__table__.c.geom, model.__tablename__, filters.bbox))
+    if filters.grid is not None:
+        if model is Grid:
+            stmt = stmt.where(Grid.code == filters.grid)
+        elif model is Responder:
+            stmt = stmt.where(Responder.grids.any(Grid.code == filters.grid))
+        else:
+            stmt = stmt.where(model.grid.has(Grid.code == filters.grid))
+    if filters.kind is not None:
+        stmt = stmt.where(model.kind == filters.kind)
+    if filters.status is not None:
+        stmt = stmt.where(model.status == filters.status)
+    if filters.category is not None:
+        stmt = stmt.where(model.category == filters.category)
+    stamp = Incident.created_at if model is Incident else Responder.located_at if model is Responder else None
+    if filters.since is not None:
+        stmt = stmt.where(stamp >= filters.since)
+    if filters.until is not None:
+        stmt = stmt.where(stamp < filters.until)
+    if model is Incident:
+        stmt = stmt.where(Incident.deleted_at.is_(None))
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     rows = session.scalars(stmt.order_by(model.id).limit(limit).offset(offset)).all()
     return {
         "type": "FeatureCollection",
         "numberMatched": total,
         "numberReturned": len(rows),
-        "features": [feature(r) for r in rows],
+        "features": [feature(r, crs) for r in rows],
     }
+

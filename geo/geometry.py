@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
+import shapely.ops
 from geoalchemy2.shape import from_shape, to_shape
 from pyproj import Geod
 from shapely.geometry import MultiPolygon, Polygon
@@ -59,3 +60,23 @@ def degrees_box(lon: float, lat: float, radius_m: float) -> tuple[float, float, 
     coslat = np.cos(np.radians(min(abs(lat) + dlat, 89.9)))
     dlon = min(radius_m / (110_000.0 * max(coslat, 1e-6)), 360.0)
     return (max(lon - dlon, -180.0), max(lat - dlat, -90.0), min(lon + dlon, 180.0), min(lat + dlat, 90.0))
+
+
+def local_metres(geom: BaseGeometry, lon: float, lat: float) -> BaseGeometry:
+    """``geom`` in metres east/north of (lon, lat), equirectangular: exact enough within a few km."""
+    kx = GEOD.a * np.pi / 180.0 * np.cos(np.radians(lat))
+    ky = GEOD.a * np.pi / 180.0
+    return shapely.transform(geom, lambda xy: np.column_stack(((xy[:, 0] - lon) * kx, (xy[:, 1] - lat) * ky)))
+
+
+def geodesic_distance_to(geom: BaseGeometry, lon: float, lat: float) -> float:
+    """Ground distance in metres from a point to the nearest point of ``geom`` (0 when inside)."""
+    origin = shapely.Point(0.0, 0.0)
+    local = local_metres(geom, lon, lat)
+    if local.covers(origin):
+        return 0.0
+    # Find the closest point in a local metric frame, then measure it on the ellipsoid.
+    nearest = shapely.ops.nearest_points(local, origin)[0]
+    kx = GEOD.a * np.pi / 180.0 * np.cos(np.radians(lat))
+    ky = GEOD.a * np.pi / 180.0
+    return float(geodesic_distance_m(lon, lat, np.array([lon + nearest.x / kx]), np.array([lat + nearest.y / ky]))[0])

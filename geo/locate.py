@@ -14,7 +14,7 @@ import shapely
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from geo.geometry import from_db
+from geo.geometry import degrees_box, from_db, geodesic_distance_to
 from geo.models import Grid
 from geo.revisions import cached
 
@@ -71,3 +71,48 @@ def locate_grid_ids(session: Session, lon, lat) -> list[int | None]:
     index = grid_index(session)
     pos = index.locate(lon, lat)
     return [int(index.ids[p]) if p >= 0 else None for p in pos]
+
+
+@dataclass(frozen=True)
+class PointLocation:
+    """The answer to "which grid covers this point", with what a person needs to know around it."""
+
+    grid_id: int | None
+    code: str | None
+    on_boundary: bool  # within the boundary tolerance of another grid
+    touching: list[str]  # codes of the other grids within the tolerance
+    nearest_code: str | None = None  # outside every grid: the closest one
+    nearest_id: int | None = None
+    nearest_distance_m: float | None = None
+
+
+BOUNDARY_TOLERANCE_M = 0.5
+
+
+def locate_point(session: Session, lon: float, lat: float, tolerance_m: float = BOUNDARY_TOLERANCE_M) -> PointLocation:
+    """The grid covering one point (the same choice as :func:`locate_grid_ids`), and its neighbours.
+
+    A point within ``tolerance_m`` of another grid is ``on_boundary``; the grid chosen is still
+    the one the batch lookup chooses, so single and batch answers always agree.
+    """
+    index = grid_index(session)
+    pos = int(index.locate([lon], [lat])[0])
+    if pos < 0:
+        return _outside(index, lon, lat)
+    near = index.tree.query(shapely.box(*degrees_box(lon, lat, tolerance_m)))
+    touching = sorted(
+        str(index.codes[i]) for i in near if i != pos and geodesic_distance_to(index.geoms[i], lon, lat) <= tolerance_m
+    )
+    return PointLocation(int(index.ids[pos]), str(index.codes[pos]), bool(touching), touching)
+
+
+def _outside(index: GridIndex, lon: float, lat: float) -> PointLocation:
+    if index.ids.size == 0:
+        return PointLocation(None, None, False, [])
+    # The nearest grid in degrees bounds the search; the ground distance then decides.
+    first = int(index.tree.query_nearest(shapely.Point(lon, lat))[0])
+    bound = geodesic_distance_to(index.geoms[first], lon, lat)
+    candidates = index.tree.query(shapely.box(*degrees_box(lon, lat, bound * 1.01 + 1.0)))
+    distances = {int(i): geodesic_distance_to(index.geoms[i], lon, lat) for i in set(candidates) | {first}}
+    best = min(distances, key=lambda i: (distances[i], index.rank[i]))
+    return PointLocation(None, None, False, [], str(index.codes[best]), int(index.ids[best]), distances[best])

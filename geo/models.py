@@ -291,6 +291,3 @@ LAYERS = {
     "responders": Responder,
     "incidents": Incident,
 }
-
-# Geotagging hooks into every Session's flush; importing it here means no session can miss it.
-import geo.geotag  # noqa: E402,F401

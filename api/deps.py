@@ -1,0 +1,127 @@
+"""Reusable request dependencies: the session, coordinate systems, points, filters, paging."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Annotated, Iterator
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from geo.coords import check_lonlat
+from geo.crs import CoordinateSystem, parse_crs
+from geo.errors import InputError
+from geo.features import Filters
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    session = request.app.state.sessions()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+class CRSName(str, Enum):
+    wgs84 = "wgs84"
+    cgcs2000 = "cgcs2000"
+    gcj02 = "gcj02"
+    bd09 = "bd09"
+
+
+def get_crs(
+    crs: Annotated[
+        CRSName,
+        Query(description="Coordinate system of the coordinates sent and returned: wgs84 (GPS), cgcs2000, gcj02 (Amap, Tencent), bd09 (Baidu)"),
+    ] = CRSName.wgs84,
+) -> CoordinateSystem:
+    return parse_crs(crs.value)
+
+
+CRSDep = Annotated[CoordinateSystem, Depends(get_crs)]
+
+
+class LonLat:
+    """A point from ``lon``/``lat`` query parameters, checked and converted to WGS84."""
+
+    def __init__(self, lon: float, lat: float, crs: CoordinateSystem):
+        check_lonlat(lon, lat)
+        self.given = (lon, lat)
+        x, y = crs.to_wgs84([lon], [lat])
+        self.lon, self.lat = float(x[0]), float(y[0])
+
+
+def get_point(
+    lon: Annotated[float, Query(description="Longitude, in the coordinate system named by crs")],
+    lat: Annotated[float, Query(description="Latitude, in the coordinate system named by crs")],
+    crs: CRSDep,
+) -> LonLat:
+    return LonLat(lon, lat, crs)
+
+
+PointDep = Annotated[LonLat, Depends(get_point)]
+
+
+def _bbox(text: str | None, crs: CoordinateSystem) -> tuple[float, float, float, float] | None:
+    if text is None:
+        return None
+    parts = text.split(",")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise InputError(f"bbox {text!r} must be four numbers: minlon,minlat,maxlon,maxlat") from None
+    if len(values) != 4:
+        raise InputError(f"bbox {text!r} must be four numbers: minlon,minlat,maxlon,maxlat")
+    x0, y0, x1, y1 = values
+    check_lonlat(x0, y0, "bbox")
+    check_lonlat(x1, y1, "bbox")
+    if x0 > x1 or y0 > y1:
+        raise InputError(f"bbox {text!r} must be minlon,minlat,maxlon,maxlat with min <= max")
+    xs, ys = crs.to_wgs84([x0, x1], [y0, y1])
+    return (float(xs[0]), float(ys[0]), float(xs[1]), float(ys[1]))
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    # A time without zone is China Standard Time: that is what people in the community mean.
+    from datetime import timedelta
+
+    return value.replace(tzinfo=timezone(timedelta(hours=8)))
+
+
+def get_filters(
+    crs: CRSDep,
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat in the crs")] = None,
+    grid: Annotated[str | None, Query(description="Grid code")] = None,
+    kind: Annotated[str | None, Query(description="Kind (incidents: hazard, case, illegal_structure, renovation)")] = None,
+    status: Annotated[str | None, Query(description="Status")] = None,
+    category: Annotated[str | None, Query(description="Category")] = None,
+    since: Annotated[datetime | None, Query(description="Created (incidents) or located (responders) at or after; ISO 8601, +08:00 if no zone")] = None,
+    until: Annotated[datetime | None, Query(description="... and before")] = None,
+) -> Filters:
+    return Filters(bbox=_bbox(bbox, crs), grid=grid, kind=kind, status=status, category=category, since=_aware(since), until=_aware(until))
+
+
+FiltersDep = Annotated[Filters, Depends(get_filters)]
+
+
+class Page:
+    def __init__(
+        self,
+        limit: Annotated[int, Query(ge=1, le=10_000, description="Features per page")] = 100,
+        offset: Annotated[int, Query(ge=0, description="Features to skip")] = 0,
+    ):
+        self.limit = limit
+        self.offset = offset
+
+
+PageDep = Annotated[Page, Depends(Page)]

@@ -1,0 +1,139 @@
+"""Nearest responders: an in-memory index of responder positions, ranked by ground distance.
+
+The index follows the ``roster`` and ``responder_locations`` revisions, so a phone's new
+position counts within ``index_check_interval_s`` everywhere (at once in the writing process).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from geo.errors import InputError
+from geo.geometry import degrees_box, from_db
+from geo.models import KNOWN_ROLES, Grid, Responder, responder_grids
+from geo.ranking import GEODESIC, Ranker
+from geo.revisions import cached
+
+_START_RADIUS_M = 500.0
+_EARTH_HALF_CIRCUMFERENCE_M = 20_040_000.0
+
+
+@dataclass(frozen=True)
+class ResponderIndex:
+    ids: np.ndarray
+    codes: np.ndarray  # str
+    names: np.ndarray  # str
+    kinds: np.ndarray  # str
+    phones: np.ndarray  # str or None
+    located_at: np.ndarray  # datetime or None
+    roles: np.ndarray  # str
+    on_duty: np.ndarray  # bool
+    lon: np.ndarray  # NaN where the responder has no known position
+    lat: np.ndarray
+    grid_codes: list[tuple[str, ...]]  # grids each responder serves, sorted
+    tree: shapely.STRtree  # over positions of responders that have one
+    tree_pos: np.ndarray  # index position of each tree item
+
+    @property
+    def roles_known(self) -> set[str]:
+        return set(KNOWN_ROLES) | set(self.roles.tolist())
+
+
+def _build(session: Session) -> ResponderIndex:
+    rows = session.execute(
+        select(
+            Responder.id, Responder.code, Responder.name, Responder.kind, Responder.phone, Responder.located_at,
+            Responder.role, Responder.on_duty, Responder.geom,
+        ).order_by(Responder.id)
+    ).all()
+    ids = np.array([r.id for r in rows], dtype=np.int64)
+    points = [from_db(r.geom) for r in rows]
+    lon = np.array([p.x if p is not None else np.nan for p in points], dtype=float)
+    lat = np.array([p.y if p is not None else np.nan for p in points], dtype=float)
+    served: dict[int, list[str]] = {}
+    for rid, code in session.execute(select(responder_grids.c.responder_id, Grid.code).join(Grid, Grid.id == responder_grids.c.grid_id)):
+        served.setdefault(rid, []).append(code)
+    located = np.flatnonzero(~np.isnan(lon))
+    return ResponderIndex(
+        ids=ids,
+        codes=np.array([r.code for r in rows], dtype=object),
+        names=np.array([r.name for r in rows], dtype=object),
+        kinds=np.array([r.kind for r in rows], dtype=object),
+        phones=np.array([r.phone for r in rows], dtype=object),
+        located_at=np.array([r.located_at for r in rows], dtype=object),
+        roles=np.array([r.role for r in rows], dtype=object),
+        on_duty=np.array([bool(r.on_duty) for r in rows], dtype=bool),
+        lon=lon,
+        lat=lat,
+        grid_codes=[tuple(sorted(served.get(int(i), ()))) for i in ids],
+        tree=shapely.STRtree(shapely.points(lon[located], lat[located])),
+        tree_pos=located,
+    )
+
+
+def responder_index(session: Session) -> ResponderIndex:
+    return cached(session, "responder_index", ("roster", "responder_locations", "grids"), _build)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    responder_id: int
+    cost: float  # metres for the geodesic ranker
+    grid_codes: tuple[str, ...]
+    code: str
+    name: str
+    kind: str
+    role: str
+    phone: str | None
+    on_duty: bool
+    lon: float
+    lat: float
+    located_at: object
+
+
+def nearest_responders(
+    session: Session,
+    lon: float,
+    lat: float,
+    k: int = 5,
+    role: str | None = None,
+    on_duty: bool | None = None,
+    max_m: float | None = None,
+    ranker: Ranker = GEODESIC,
+) -> list[Ranked]:
+    """The ``k`` responders nearest to a point by ground distance, nearest first (ties by id)."""
+    index = responder_index(session)
+    if role is not None and role not in index.roles_known:
+        raise InputError(f"Unknown role {role!r}: use one of {', '.join(sorted(index.roles_known))}")
+    limit = max_m if max_m is not None else _EARTH_HALF_CIRCUMFERENCE_M
+    radius = min(_START_RADIUS_M, limit)
+    while True:
+        hits = index.tree_pos[index.tree.query(shapely.box(*degrees_box(lon, lat, radius)))]
+        if role is not None:
+            hits = hits[index.roles[hits] == role]
+        if on_duty is not None:
+            hits = hits[index.on_duty[hits] == on_duty]
+        dist = GEODESIC.costs(lon, lat, index.lon[hits], index.lat[hits])
+        inside = dist <= radius
+        # Every responder within `radius` is in the box, so once k of them are, they are the k nearest.
+        if inside.sum() >= k or radius >= limit:
+            break
+        radius = min(radius * 4.0, limit)
+    hits, dist = hits[inside], dist[inside]
+    if ranker is not GEODESIC:
+        pool = np.lexsort((index.ids[hits], dist))[: max(4 * k, 20)]
+        hits, dist = hits[pool], ranker.costs(lon, lat, index.lon[hits[pool]], index.lat[hits[pool]])
+    order = np.lexsort((index.ids[hits], dist))[:k]
+    return [
+        Ranked(
+            int(index.ids[h]), float(dist[o]), index.grid_codes[h], index.codes[h], index.names[h], index.kinds[h],
+            index.roles[h], index.phones[h], bool(index.on_duty[h]), float(index.lon[h]), float(index.lat[h]),
+            index.located_at[h],
+        )
+        for o, h in zip(order, hits[order])
+    ]

@@ -1,0 +1,206 @@
+"""Writing single features: create, update, delete, each validated before anything is stored.
+
+Callers hand in plain values (already parsed) and a shapely geometry in WGS84. Every check that
+depends on the data (service area, references, uniqueness, categories) is made here, so the API
+and any other caller get the same answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely.geometry import MultiPolygon, Point, Polygon
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from geo.coords import check_lonlat
+from geo.errors import Conflict, InputError
+from geo.features import get_object
+from geo.geometry import as_multipolygon, from_db, to_db
+from geo.io import INITIAL_STATUS
+from geo.locate import grid_index, locate_point
+from geo.models import (
+    CATEGORIES,
+    LAYERS,
+    Building,
+    Community,
+    Estate,
+    Grid,
+    Incident,
+    IncidentHistory,
+    Responder,
+    utcnow,
+)
+from geo.revisions import cached
+
+# Which geometry each layer takes; buildings take a point or a footprint polygon.
+POINT_LAYERS = {"buildings", "responders", "incidents"}
+POLYGON_LAYERS = {"communities", "grids", "estates"}
+# Layers whose features must lie inside the area the service governs.
+SERVICE_AREA_LAYERS = {"estates", "buildings", "incidents"}
+
+
+def check_geometry(layer: str, geom: BaseGeometry | None, required: bool = True) -> None:
+    """Type, coordinate range and validity, with the reason GEOS gives for invalid shapes."""
+    if geom is None or geom.is_empty:
+        if required:
+            raise InputError(f"A {layer[:-1]} needs a geometry")
+        return
+    wanted = (Point,) if layer in POINT_LAYERS - {"buildings"} else (Point, Polygon) if layer == "buildings" else (Polygon, MultiPolygon)
+    if not isinstance(geom, wanted):
+        names = " or ".join(t.__name__ for t in wanted)
+        raise InputError(f"A {layer[:-1]} takes a {names} geometry, got {geom.geom_type}")
+    coords = shapely.get_coordinates(geom)
+    for x, y in coords:
+        check_lonlat(float(x), float(y), "geometry")
+    if not geom.is_valid:
+        raise InputError(f"Invalid {geom.geom_type}: {shapely.is_valid_reason(geom)}")
+    if isinstance(geom, (Polygon, MultiPolygon)) and geom.area < 1e-12:
+        raise InputError(f"The {geom.geom_type} has no area (its points lie on a line)")
+
+
+def _build_service_area(session: Session):
+    communities = [from_db(g) for g in session.scalars(select(Community.geom).where(Community.geom.is_not(None)))]
+    parts = communities + list(grid_index(session).geoms)
+    return shapely.union_all(np.array(parts, dtype=object)) if parts else None
+
+
+def service_area(session: Session):
+    """The union of communities and grids; None while there are none (then anywhere goes)."""
+    return cached(session, "service_area", ("grids", "communities"), _build_service_area)
+
+
+def check_in_service_area(session: Session, geom: BaseGeometry) -> None:
+    area = service_area(session)
+    if area is None or area.covers(geom):
+        return
+    probe = geom if isinstance(geom, Point) else geom.representative_point()
+    where = locate_point(session, probe.x, probe.y)
+    hint = f"; the nearest grid, {where.nearest_code}, is {where.nearest_distance_m:.0f} m away" if where.nearest_code else ""
+    raise InputError(f"The location is outside the area wangge serves{hint}")
+
+
+def _one(session: Session, model, column, value, what: str):
+    obj = session.scalar(select(model).where(column == value))
+    if obj is None:
+        raise InputError(f"No {what} {value!r}")
+    return obj
+
+
+def _check_unique(session: Session, layer: str, values: dict[str, Any], exclude_id: int | None = None) -> None:
+    model = LAYERS[layer]
+    key = "name" if model is Estate else "code"
+    if key not in values or not hasattr(model, key):
+        return
+    column = getattr(model, key)
+    stmt = select(model.id).where(column == values[key])
+    if exclude_id is not None:
+        stmt = stmt.where(model.id != exclude_id)
+    if session.scalar(stmt) is not None:
+        raise Conflict(f"A {layer[:-1]} with {key} {values[key]!r} already exists")
+
+
+def _apply(session: Session, layer: str, obj, values: dict[str, Any], geom: BaseGeometry | None) -> None:
+    """Set validated values on ``obj`` (new or existing)."""
+    if geom is not None:
+        if layer in SERVICE_AREA_LAYERS:
+            check_in_service_area(session, geom)
+        if layer in POLYGON_LAYERS:
+            obj.geom = to_db(as_multipolygon(geom))
+        elif layer == "buildings" and isinstance(geom, Polygon):
+            obj.footprint = to_db(geom)
+            obj.geom = to_db(geom.point_on_surface())
+        else:
+            obj.geom = to_db(geom)
+    values = dict(values)
+    if "community_code" in values:
+        code = values.pop("community_code")
+        obj.community = _one(session, Community, Community.code, code, "community") if code else None
+    if "estate" in values:
+        name = values.pop("estate")
+        obj.estate = _one(session, Estate, Estate.name, name, "estate") if name else None
+    if "building" in values:
+        code = values.pop("building")
+        obj.building = _one(session, Building, Building.code, code, "building") if code else None
+    if "grids" in values:
+        codes = values.pop("grids") or []
+        found = {g.code: g for g in session.scalars(select(Grid).where(Grid.code.in_(codes)))}
+        missing = [c for c in codes if c not in found]
+        if missing:
+            raise InputError(f"No grid {', '.join(map(repr, missing))}")
+        obj.grids = [found[c] for c in codes]
+    if layer == "incidents":
+        kind = values.get("kind", obj.kind)
+        category = values.get("category", obj.category)
+        if kind not in CATEGORIES:
+            raise InputError(f"Unknown kind {kind!r}: use one of {', '.join(CATEGORIES)}")
+        if category not in CATEGORIES[kind]:
+            raise InputError(f"Unknown category {category!r} for {kind}: use one of {', '.join(CATEGORIES[kind])}")
+    for name, value in values.items():
+        setattr(obj, name, value)
+
+
+def create_feature(session: Session, layer: str, values: dict[str, Any], geom: BaseGeometry | None, actor: str = "api"):
+    model = LAYERS[layer]
+    check_geometry(layer, geom, required=layer != "responders")
+    _check_unique(session, layer, values)
+    obj = model()
+    if layer == "incidents":
+        obj.status = INITIAL_STATUS[values.get("kind")] if values.get("kind") in INITIAL_STATUS else "reported"
+        obj.created_at = obj.updated_at = utcnow()
+    _apply(session, layer, obj, values, geom)
+    session.add(obj)
+    session.flush()
+    if layer == "incidents":
+        session.add(IncidentHistory(incident_id=obj.id, actor=actor, action="create", to_status=obj.status, changes=_jsonable(values)))
+        session.flush()
+    return obj
+
+
+def update_feature(session: Session, layer: str, feature_id: int, values: dict[str, Any], geom: BaseGeometry | None, actor: str = "api"):
+    obj = get_object(session, layer, feature_id)
+    check_geometry(layer, geom, required=False)
+    _check_unique(session, layer, values, exclude_id=obj.id)
+    before = {name: getattr(obj, name, None) for name in values}
+    _apply(session, layer, obj, values, geom)
+    if layer == "incidents":
+        obj.updated_at = utcnow()
+        obj.version += 1
+        changes = {k: [_plain(before[k]), _plain(v)] for k, v in values.items() if _plain(before[k]) != _plain(v)}
+        if geom is not None:
+            changes["geometry"] = shapely.geometry.mapping(geom)["coordinates"]
+        session.flush()
+        session.add(IncidentHistory(incident_id=obj.id, actor=actor, action="update", from_status=obj.status, to_status=obj.status, changes=_jsonable(changes)))
+    session.flush()
+    return obj
+
+
+def delete_feature(session: Session, layer: str, feature_id: int, actor: str = "api") -> None:
+    obj = get_object(session, layer, feature_id)
+    if isinstance(obj, Incident):
+        # The incident and its history stay; it disappears from lists and lookups.
+        obj.deleted_at = utcnow()
+        obj.version += 1
+        session.add(IncidentHistory(incident_id=obj.id, actor=actor, action="delete", from_status=obj.status, to_status=obj.status))
+    else:
+        session.delete(obj)
+    session.flush()
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "code"):
+        return value.code
+    if hasattr(value, "name") and not isinstance(value, str):
+        return value.name
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    from geo.io import clean_value
+
+    return {k: (clean_value(v) if not isinstance(v, (list, dict)) else v) for k, v in values.items()}
