@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.routes import layers, locate, responders
-from geo.db import get_engine, session_factory
+from geo.db import get_engine
 from geo.errors import Conflict, InputError, NotFound, WanggeError
 from geo.settings import get_settings
 
@@ -77,7 +77,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
             "`gcj02` (Amap, Tencent) or `bd09` (Baidu). Errors come as JSON `{\"detail\": message}`."
         ),
     )
-    app.state.sessions = session_factory(get_engine(database_url))
+    app.state.engine = get_engine(database_url)
 
     @app.exception_handler(WanggeError)
     async def _wangge_error(_request: Request, exc: WanggeError):

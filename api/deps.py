@@ -11,20 +11,14 @@ from sqlalchemy.orm import Session
 
 from geo.coords import check_lonlat
 from geo.crs import CoordinateSystem, parse_crs
+from geo.db import session_scope
 from geo.errors import InputError
 from geo.features import Filters
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    session = request.app.state.sessions()
-    try:
+    with session_scope(request.app.state.engine) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

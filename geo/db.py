@@ -93,6 +93,7 @@ def get_engine(url: str | None = None) -> Engine:
     return _engine_for(normalise_url(url or get_settings().database_url))
 
 
+@lru_cache
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 

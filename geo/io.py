@@ -403,6 +403,17 @@ def _duplicates(values: list[str | None], frame: Frame, what: str) -> list[str]:
     return problems
 
 
+def _unique_keys(session: Session, frame: Frame, model, column, keys, what: str, options: ImportOptions, problems: list[str]) -> dict[str, Any]:
+    """Refuse duplicate keys in the file, and keys already stored unless replacing; then raise
+    every problem found so far. Returns the stored rows for the keys (to update on --replace)."""
+    problems += _duplicates(keys, frame, what)
+    existing = _existing(session, model, column, keys)
+    problems += _conflicts(existing, keys, what, options)
+    if problems:
+        raise ImportFailed(frame.source, problems)
+    return existing
+
+
 def _existing(session: Session, model, column, values) -> dict[str, Any]:
     values = [v for v in values if v is not None]
     found: dict[str, Any] = {}
@@ -486,11 +497,7 @@ def _import_communities(session: Session, frame: Frame, fields: Fields, options:
             problems.append(f"{label}: community_code {row['community_code']!r} must be the street code and 3 digits")
     geoms = _polygons(frame, fields.column("community_code"), report, problems)
     codes = [r["community_code"] for r in rows]
-    problems += _duplicates(codes, frame, "community code")
-    existing = _existing(session, Community, Community.code, codes)
-    problems += _conflicts(existing, codes, "community code", options)
-    if problems:
-        raise ImportFailed(frame.source, problems)
+    existing = _unique_keys(session, frame, Community, Community.code, codes, "community code", options, problems)
     streets = _existing(session, Street, Street.code, sorted({r["street_code"] for r in rows}))
     objects = []
     for i, row in enumerate(rows):
@@ -527,11 +534,7 @@ def _import_grids(session: Session, frame: Frame, fields: Fields, options: Impor
     else:
         codes = [code_text(fields.get(i, "code")) for i in range(n)]
         problems += [f"{frame.label(i)}: has no code" for i, c in enumerate(codes) if c is None]
-    problems += _duplicates(codes, frame, "grid code")
-    existing = _existing(session, Grid, Grid.code, codes)
-    problems += _conflicts(existing, codes, "grid code", options)
-    if problems:
-        raise ImportFailed(frame.source, problems)
+    existing = _unique_keys(session, frame, Grid, Grid.code, codes, "grid code", options, problems)
 
     boundary = None
     community_set = {c for c in community_codes if c}
@@ -563,11 +566,7 @@ def _import_estates(session: Session, frame: Frame, fields: Fields, options: Imp
     community_codes = [code_text(fields.get(i, "community_code")) or options.community for i in range(n)]
     communities = _communities(session, community_codes)
     problems += [f"row {i + 1}: community {c!r} does not exist" for i, c in enumerate(community_codes) if c and c not in communities]
-    problems += _duplicates(names, frame, "estate name")
-    existing = _existing(session, Estate, Estate.name, names)
-    problems += _conflicts(existing, names, "estate", options)
-    if problems:
-        raise ImportFailed(frame.source, problems)
+    existing = _unique_keys(session, frame, Estate, Estate.name, names, "estate name", options, problems)
     objects = []
     for i in range(n):
         props = fields.extras(i)
@@ -611,11 +610,7 @@ def _import_buildings(session: Session, frame: Frame, fields: Fields, options: I
          _int_field(fields, i, "residents", problems, frame.label(i, fields.column("code"))))
         for i in range(n)
     ]
-    problems += _duplicates(codes, frame, "building code")
-    existing = _existing(session, Building, Building.code, codes)
-    problems += _conflicts(existing, codes, "building code", options)
-    if problems:
-        raise ImportFailed(frame.source, problems)
+    existing = _unique_keys(session, frame, Building, Building.code, codes, "building code", options, problems)
     objects = []
     for i in range(n):
         point, footprint = points[i]
@@ -695,11 +690,7 @@ def _import_responders(session: Session, frame: Frame, fields: Fields, options: 
         if raw_time not in (None, "") and when is None:
             problems.append(f"{frame.label(i, key)}: located_at {raw_time!r} is not a date and time")
         located.append(when)
-    problems += _duplicates(codes, frame, "responder code")
-    existing = _existing(session, Responder, Responder.code, codes)
-    problems += _conflicts(existing, codes, "responder code", options)
-    if problems:
-        raise ImportFailed(frame.source, problems)
+    existing = _unique_keys(session, frame, Responder, Responder.code, codes, "responder code", options, problems)
     objects = []
     for i in range(n):
         values = dict(
@@ -748,11 +739,7 @@ def _import_incidents(session: Session, frame: Frame, fields: Fields, options: I
                 problems.append(f"{frame.label(i, key)}: {name} {raw!r} is not a date and time")
             pair.append(when)
         times.append(pair)
-    problems += _duplicates(codes, frame, "incident code")
-    existing = _existing(session, Incident, Incident.code, codes)
-    problems += _conflicts(existing, codes, "incident code", options)
-    if problems:
-        raise ImportFailed(frame.source, problems)
+    existing = _unique_keys(session, frame, Incident, Incident.code, codes, "incident code", options, problems)
     objects = []
     now = datetime.now(timezone.utc)
     for i in range(n):
