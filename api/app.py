@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.routes import layers, locate, responders
-from geo.db import get_engine
-from geo.errors import Conflict, InputError, NotFound, WanggeError
+from api.routes import incidents, layers, locate, responders, stats
+from geo.db import get_engine, session_scope
+from geo.errors import Conflict, InputError, NotAuthenticated, NotFound, PermissionDenied, StaleVersion, WanggeError
+from geo.models import utcnow
 from geo.settings import get_settings
+
+log = logging.getLogger("wangge")
 
 API_PREFIX = "/api/v1"
 
@@ -67,8 +75,41 @@ class _TooLarge(Exception):
     pass
 
 
-def create_app(database_url: str | None = None) -> FastAPI:
+STATUS = [(NotFound, 404), (Conflict, 409), (InputError, 422), (PermissionDenied, 403), (NotAuthenticated, 401)]
+
+
+async def _escalate_every(app: FastAPI, seconds: float) -> None:
+    """Flag and escalate overdue incidents in the background while the server runs."""
+    from fastapi.concurrency import run_in_threadpool
+
+    from geo.workflow import escalate_overdue
+
+    def once() -> int:
+        with session_scope(app.state.engine) as session:
+            return len(escalate_overdue(session, app.state.clock()))
+
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            count = await run_in_threadpool(once)
+            if count:
+                log.info("escalated %d overdue incident(s)", count)
+        except Exception:  # keep escalating on the next round; the error is in the log
+            log.exception("escalation round failed")
+
+
+def create_app(database_url: str | None = None, escalate_every_s: float | None = None) -> FastAPI:
+    interval = get_settings().escalation_interval_s if escalate_every_s is None else escalate_every_s
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        task = asyncio.create_task(_escalate_every(app, interval)) if interval > 0 else None
+        yield
+        if task is not None:
+            task.cancel()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="wangge",
         summary="Community grid governance GIS: which grid covers a coordinate, who is nearest, geotagged incidents.",
         version="0.1.0",
@@ -78,11 +119,20 @@ def create_app(database_url: str | None = None) -> FastAPI:
         ),
     )
     app.state.engine = get_engine(database_url)
+    app.state.clock = utcnow
 
     @app.exception_handler(WanggeError)
     async def _wangge_error(_request: Request, exc: WanggeError):
-        status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 422 if isinstance(exc, InputError) else 400
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        if isinstance(exc, StaleVersion):
+            return JSONResponse({"detail": str(exc)}, status_code=428 if exc.precondition_required else 412)
+        status = next((code for kind, code in STATUS if isinstance(exc, kind)), 400)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+    @app.exception_handler(StaleDataError)
+    async def _stale(_request: Request, _exc: StaleDataError):
+        # Another writer committed between our read and our write: nothing of ours was saved.
+        return JSONResponse({"detail": "The incident was changed by someone else at the same moment; read it again and retry"}, status_code=412)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError):
@@ -118,6 +168,9 @@ def create_app(database_url: str | None = None) -> FastAPI:
 
     app.include_router(locate.router, prefix=API_PREFIX)
     app.include_router(responders.router, prefix=API_PREFIX)
+    app.include_router(incidents.router, prefix=API_PREFIX)
+    app.include_router(incidents.escalations, prefix=API_PREFIX)
+    app.include_router(stats.router, prefix=API_PREFIX)
     for name in layers.TITLES:
         app.include_router(layers.layer_router(name, writable=name != "communities"), prefix=API_PREFIX)
     app.add_middleware(BodyLimit, max_bytes=get_settings().max_body_bytes)

@@ -164,6 +164,62 @@ def export(
     typer.echo(f"{layer.value}: {count} rows written to {file}")
 
 
+user_app = typer.Typer(help="Users and their API tokens.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[str, typer.Option(help="admin, community, grid_leader, grid_worker, planner or viewer.")],
+    responder: Annotated[Optional[str], typer.Option(help="Code of the responder this user acts for (needed by grid leaders and workers: their grids are the responder's).")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Display name.")] = None,
+) -> None:
+    """Add a user and print a bearer token for it (shown once; only its hash is stored)."""
+    from geo.db import session_scope
+    from geo.users import add_user, issue_token
+
+    engine = _ready_engine()
+    try:
+        with session_scope(engine) as session:
+            user = add_user(session, username, role, responder_code=responder, display_name=name)
+            token = issue_token(session, user, label="created by wangge user add")
+    except WanggeError as exc:
+        _fail(str(exc))
+    typer.echo(f"user {username} ({role}) added. Token (keep it secret, it is not shown again):")
+    typer.echo(token)
+
+
+@user_app.command("token")
+def user_token(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """Issue another token for an existing user."""
+    from sqlalchemy import select
+
+    from geo.db import session_scope
+    from geo.models import User
+    from geo.users import issue_token
+
+    engine = _ready_engine()
+    with session_scope(engine) as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            _fail(f"no user {username!r}")
+        typer.echo(issue_token(session, user, label="created by wangge user token"))
+
+
+@app.command()
+def escalate() -> None:
+    """Flag overdue incidents and escalate them (the server also does this every minute)."""
+    from geo.db import session_scope
+    from geo.models import utcnow
+    from geo.workflow import escalate_overdue
+
+    engine = _ready_engine()
+    with session_scope(engine) as session:
+        entries = escalate_overdue(session, utcnow())
+    typer.echo(f"{len(entries)} incident(s) escalated")
+
+
 def main() -> None:
     app(prog_name="wangge")
 

@@ -1,46 +1,30 @@
-"""Personal data in answers: phones and reporters are masked unless the caller may see them.
+"""Personal data in answers: phones and reporters' names go only to those who need them.
 
-Until users and roles exist everyone is treated as the public: phones show only their first
-three and last four digits, reporters' names only their family name.
+Community staff, grid leaders and grid workers see them; planners, viewers and the public get
+answers with those fields left out altogether.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-PERSONAL_FIELDS = {"phone", "reporter_phone", "reporter_name"}
+from geo.workflow import Actor
+
+PERSONAL_FIELDS = ("phone", "reporter_phone", "reporter_name")
 
 
-def mask_phone(phone: str | None) -> str | None:
-    if not phone:
-        return phone
-    digits = str(phone)
-    return digits[:3] + "*" * max(len(digits) - 7, 0) + digits[-4:] if len(digits) > 7 else "*" * len(digits)
-
-
-def mask_name(name: str | None) -> str | None:
-    if not name:
-        return name
-    return name[0] + "*" * (len(name) - 1)
-
-
-def mask(props: dict[str, Any]) -> dict[str, Any]:
-    out = dict(props)
-    for key in ("phone", "reporter_phone"):
-        if key in out:
-            out[key] = mask_phone(out[key])
-    if "reporter_name" in out:
-        out["reporter_name"] = mask_name(out["reporter_name"])
+def redact(props: dict[str, Any] | None, actor: Actor) -> dict[str, Any] | None:
+    if props is None or actor.sees_personal_data:
+        return props
+    out = {k: v for k, v in props.items() if k not in PERSONAL_FIELDS}
+    if isinstance(out.get("changes"), dict):
+        out["changes"] = {k: v for k, v in out["changes"].items() if k not in PERSONAL_FIELDS}
     return out
 
 
-def public_feature(layer: str, feature: dict[str, Any]) -> dict[str, Any]:
-    return {**feature, "properties": mask(feature["properties"])}
+def redact_feature(feature: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    return {**feature, "properties": redact(feature["properties"], actor)}
 
 
-def public_collection(layer: str, collection: dict[str, Any]) -> dict[str, Any]:
-    return {**collection, "features": [public_feature(layer, f) for f in collection["features"]]}
-
-
-def public_person(person: dict[str, Any] | None) -> dict[str, Any] | None:
-    return None if person is None else mask(person)
+def redact_collection(collection: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    return {**collection, "features": [redact_feature(f, actor) for f in collection["features"]]}

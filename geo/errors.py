@@ -19,3 +19,23 @@ class NotFound(WanggeError):
 
 class Conflict(WanggeError):
     pass
+
+
+class PermissionDenied(WanggeError):
+    """The actor may not do this (a 403 over HTTP)."""
+
+
+class NotAuthenticated(WanggeError):
+    """A token is needed, or the one given is not valid (a 401 over HTTP)."""
+
+
+class StaleVersion(WanggeError):
+    """The change was based on an older version of the record (a 412 over HTTP)."""
+
+    precondition_required = False
+
+    @classmethod
+    def required(cls, current: str) -> "StaleVersion":
+        exc = cls(f"Send If-Match: {current} (the ETag you read) so that no one else's change is overwritten")
+        exc.precondition_required = True  # 428: the version was not sent at all
+        return exc

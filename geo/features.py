@@ -43,13 +43,36 @@ class Filters:
         return {name for name, value in self.__dict__.items() if value is not None}
 
 
-def feature(obj, crs: CoordinateSystem = WGS84) -> dict[str, Any]:
+def _workflow_fields(incident: Incident, now: datetime | None) -> dict[str, Any]:
+    from geo.models import utcnow
+    from geo.workflow import is_overdue, workflow
+
+    flow = workflow(incident.kind)
+    assignee = incident.assignee
+    return {
+        "status_label": flow.labels.get(incident.status, incident.status),
+        "open": flow.is_open(incident.status),
+        "status_since": incident.status_since.isoformat() if incident.status_since else None,
+        "due_at": incident.due_at.isoformat() if incident.due_at else None,
+        "overdue": is_overdue(incident, now or utcnow()),
+        "escalation": incident.escalation,
+        "assignee": {"id": assignee.id, "code": assignee.code, "name": assignee.name, "role": assignee.role} if assignee else None,
+        "possible_duplicates": list(incident.possible_duplicates or []),
+        "duplicate_of": incident.duplicate_of_id,
+        "rating": incident.rating,
+        "people_served": incident.people_served,
+        "actions": [a.name for a in flow.actions_from(incident.status)],
+        "version": incident.version,
+    }
+
+
+def feature(obj, crs: CoordinateSystem = WGS84, now: datetime | None = None) -> dict[str, Any]:
     geom = from_db(obj.geom)
     if geom is not None and crs is not WGS84:
         geom = crs.geometries_from_wgs84(np.array([geom], dtype=object))[0]
     props = {"id": obj.id, **_row(obj)}
     if isinstance(obj, Incident):
-        props["deleted"] = obj.deleted_at is not None
+        props.update(_workflow_fields(obj, now))
     return {
         "type": "Feature",
         "id": obj.id,
@@ -108,6 +131,7 @@ def query_features(
     limit: int = 100,
     offset: int = 0,
     crs: CoordinateSystem = WGS84,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """One page of a layer as a FeatureCollection with ``numberMatched`` (the total)."""
     model = _model(layer)
@@ -142,6 +166,6 @@ def query_features(
         "type": "FeatureCollection",
         "numberMatched": total,
         "numberReturned": len(rows),
-        "features": [feature(r, crs) for r in rows],
+        "features": [feature(r, crs, now) for r in rows],
     }
 

@@ -42,9 +42,9 @@ from geo.models import (
     Street,
 )
 from geo.topology import TopologyReport, check_grids
+from geo.workflow import default_assignee, workflows
 
 MAX_PROBLEMS_SHOWN = 10
-INITIAL_STATUS = {"hazard": "reported", "case": "reported", "illegal_structure": "reported", "renovation": "proposed"}
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 WRITE_DRIVERS = {
     ".geojson": "GeoJSON",
@@ -729,6 +729,11 @@ def _import_incidents(session: Session, frame: Frame, fields: Fields, options: I
             problems.append(f"{frame.label(i, key)}: category {c!r} is not one of {', '.join(CATEGORIES[k])} for {k}")
     titles = [fields.get(i, "title") for i in range(n)]
     problems += [f"{frame.label(i, key)}: has no title" for i, t in enumerate(titles) if not t]
+    flows = workflows()
+    statuses = [str(fields.get(i, "status", flows[k].initial if k in flows else "")) for i, k in enumerate(kinds)]
+    for i, (k, st) in enumerate(zip(kinds, statuses)):
+        if k in flows and st not in flows[k].statuses:
+            problems.append(f"{frame.label(i, key)}: status {st!r} is not one of {', '.join(flows[k].statuses)} for {k}")
     times = []
     for i in range(n):
         pair = []
@@ -748,7 +753,7 @@ def _import_incidents(session: Session, frame: Frame, fields: Fields, options: I
             code=codes[i],
             kind=kinds[i],
             category=categories[i],
-            status=str(fields.get(i, "status", INITIAL_STATUS.get(kinds[i], "reported"))),
+            status=statuses[i],
             title=str(titles[i]),
             description=fields.get(i, "description"),
             reporter_name=fields.get(i, "reporter_name"),
@@ -764,6 +769,14 @@ def _import_incidents(session: Session, frame: Frame, fields: Fields, options: I
             report.created += 1
         objects.append(obj)
     _write(session, objects, options, "incidents")
+    for obj in objects:
+        # Imported incidents join the workflow where the file says they are.
+        flow = flows[obj.kind]
+        obj.status_since = obj.updated_at
+        allowance = flow.allowance(obj.status, obj.category)
+        obj.due_at = obj.status_since + allowance if allowance is not None else None
+        if obj.assignee_id is None and flow.is_open(obj.status):
+            obj.assignee_id = default_assignee(session, obj.grid_id)
     session.add_all(
         IncidentHistory(incident_id=obj.id, actor="import", action="import", to_status=obj.status, at=obj.created_at, comment=frame.source)
         for obj in objects

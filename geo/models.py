@@ -242,7 +242,19 @@ class Incident(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Incidents are never removed (their history must stay readable); DELETE marks them.
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Workflow bookkeeping: when the current status began, when the next step is due, and how
+    # far an overdue incident has been escalated (0 none, 1 grid leader, 2 community).
+    status_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    escalation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    duplicate_of_id: Mapped[int | None] = mapped_column(Integer)  # the incident this one was merged into
+    possible_duplicates: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
+    rating: Mapped[int | None] = mapped_column(Integer)
+    people_served: Mapped[int | None] = mapped_column(Integer)
     geom = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=False)
+
+    # SQLAlchemy checks the version in every UPDATE: a concurrent writer cannot be overwritten.
+    __mapper_args__ = {"version_id_col": version}
 
     grid: Mapped[Grid | None] = relationship()
     building: Mapped[Building | None] = relationship()
@@ -268,6 +280,47 @@ class IncidentHistory(Base):
     comment: Mapped[str | None] = mapped_column(Text)
 
     incident: Mapped[Incident] = relationship(back_populates="history")
+
+
+class UserRole(str, enum.Enum):
+    admin = "admin"
+    community = "community"  # 社区 staff: every grid of the community
+    grid_leader = "grid_leader"
+    grid_worker = "grid_worker"
+    planner = "planner"
+    viewer = "viewer"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(32))
+    # Grid staff act for a responder; the grids it serves are the grids they may change.
+    responder_id: Mapped[int | None] = mapped_column(ForeignKey("responders.id", ondelete="SET NULL"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    responder: Mapped[Responder | None] = relationship()
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
+
+
+class ApiToken(Base):
+    """A bearer token; only a SHA-256 hash of its secret is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(back_populates="tokens")
 
 
 class LayerRevision(Base):

@@ -84,7 +84,7 @@ class RevisionCache:
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str], _Entry] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a builder may itself need another cached value
 
     def expire(self) -> None:
         for entry in list(self._entries.values()):

@@ -7,6 +7,7 @@ and any other caller get the same answers.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -17,10 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.coords import check_lonlat
-from geo.errors import Conflict, InputError
+from geo import workflow
+from geo.errors import Conflict, InputError, NotAuthenticated, PermissionDenied
 from geo.features import get_object
 from geo.geometry import as_multipolygon, from_db, to_db
-from geo.io import INITIAL_STATUS
 from geo.locate import grid_index, locate_point
 from geo.models import (
     CATEGORIES,
@@ -35,6 +36,7 @@ from geo.models import (
     utcnow,
 )
 from geo.revisions import cached
+from geo.workflow import SYSTEM, Actor
 
 # Which geometry each layer takes; buildings take a point or a footprint polygon.
 POINT_LAYERS = {"buildings", "responders", "incidents"}
@@ -93,7 +95,7 @@ def _one(session: Session, model, column, value, what: str):
 def _check_unique(session: Session, layer: str, values: dict[str, Any], exclude_id: int | None = None) -> None:
     model = LAYERS[layer]
     key = "name" if model is Estate else "code"
-    if key not in values or not hasattr(model, key):
+    if values.get(key) is None or not hasattr(model, key):
         return
     column = getattr(model, key)
     stmt = select(model.id).where(column == values[key])
@@ -143,48 +145,78 @@ def _apply(session: Session, layer: str, obj, values: dict[str, Any], geom: Base
         setattr(obj, name, value)
 
 
-def create_feature(session: Session, layer: str, values: dict[str, Any], geom: BaseGeometry | None, actor: str = "api"):
+STAFF = ("admin", "community")
+
+
+def check_may_write(actor: Actor, layer: str, incident: Incident | None = None, kind: str | None = None, changed: set[str] | None = None) -> None:
+    """Who may write what: the community's staff everything; grid staff their grids' incidents;
+    planners renovation points; the public may report; a responder's user may move itself."""
+    if actor.role in STAFF:
+        return
+    if layer == "incidents":
+        kind = incident.kind if incident is not None else kind
+        if incident is None:  # a new report
+            if kind == "renovation" and actor.role != "planner":
+                raise PermissionDenied("Renovation points are proposed by planners and community staff")
+            if actor.role == "viewer":
+                raise PermissionDenied("A viewer may read but not report")
+            return
+        if actor.role == "planner" and kind == "renovation":
+            return
+        if actor.role in ("grid_leader", "grid_worker") and kind != "renovation":
+            if actor.may_change_grid(incident.grid_id):
+                return
+            raise PermissionDenied(f"{actor.name} may only change incidents in their own grids")
+        raise PermissionDenied(f"A {actor.role} may not change this {kind}")
+    if layer == "responders" and changed is not None and changed <= {"on_duty", "located_at", "geometry"}:
+        return  # grid staff report their own position and duty (``changed`` is given only for their own record)
+    if actor.role == "public":
+        raise NotAuthenticated(f"Changing {layer} is for community staff: sign in with a bearer token")
+    raise PermissionDenied(f"Changing {layer} is for community staff; you are a {actor.role}")
+
+
+def create_feature(session: Session, layer: str, values: dict[str, Any], geom: BaseGeometry | None, actor: Actor = SYSTEM, now: datetime | None = None):
+    check_may_write(actor, layer, kind=values.get("kind"))
     model = LAYERS[layer]
     check_geometry(layer, geom, required=layer != "responders")
     _check_unique(session, layer, values)
     obj = model()
-    if layer == "incidents":
-        obj.status = INITIAL_STATUS[values.get("kind")] if values.get("kind") in INITIAL_STATUS else "reported"
-        obj.created_at = obj.updated_at = utcnow()
     _apply(session, layer, obj, values, geom)
     session.add(obj)
-    session.flush()
     if layer == "incidents":
-        session.add(IncidentHistory(incident_id=obj.id, actor=actor, action="create", to_status=obj.status, changes=_jsonable(values)))
-        session.flush()
+        workflow.start(session, obj, actor, now or utcnow())
+    session.flush()
     return obj
 
 
-def update_feature(session: Session, layer: str, feature_id: int, values: dict[str, Any], geom: BaseGeometry | None, actor: str = "api"):
+def update_feature(session: Session, layer: str, feature_id: int, values: dict[str, Any], geom: BaseGeometry | None, actor: Actor = SYSTEM, now: datetime | None = None):
     obj = get_object(session, layer, feature_id)
+    changed = set(values) | ({"geometry"} if geom is not None else set())
+    own = layer == "responders" and actor.responder_id == obj.id
+    check_may_write(actor, layer, incident=obj if layer == "incidents" else None, changed=changed if own else None)
     check_geometry(layer, geom, required=False)
     _check_unique(session, layer, values, exclude_id=obj.id)
     before = {name: getattr(obj, name, None) for name in values}
     _apply(session, layer, obj, values, geom)
     if layer == "incidents":
-        obj.updated_at = utcnow()
-        obj.version += 1
+        obj.updated_at = now or utcnow()
         changes = {k: [_plain(before[k]), _plain(v)] for k, v in values.items() if _plain(before[k]) != _plain(v)}
         if geom is not None:
             changes["geometry"] = shapely.geometry.mapping(geom)["coordinates"]
         session.flush()
-        session.add(IncidentHistory(incident_id=obj.id, actor=actor, action="update", from_status=obj.status, to_status=obj.status, changes=_jsonable(changes)))
+        session.add(IncidentHistory(incident_id=obj.id, at=obj.updated_at, actor=actor.name, action="update", from_status=obj.status, to_status=obj.status, changes=_jsonable(changes)))
     session.flush()
     return obj
 
 
-def delete_feature(session: Session, layer: str, feature_id: int, actor: str = "api") -> None:
+def delete_feature(session: Session, layer: str, feature_id: int, actor: Actor = SYSTEM, now: datetime | None = None) -> None:
     obj = get_object(session, layer, feature_id)
+    if actor.role not in STAFF:
+        raise PermissionDenied(f"Deleting {layer} is for community staff")
     if isinstance(obj, Incident):
         # The incident and its history stay; it disappears from lists and lookups.
-        obj.deleted_at = utcnow()
-        obj.version += 1
-        session.add(IncidentHistory(incident_id=obj.id, actor=actor, action="delete", from_status=obj.status, to_status=obj.status))
+        obj.deleted_at = now or utcnow()
+        session.add(IncidentHistory(incident_id=obj.id, at=obj.deleted_at, actor=actor.name, action="delete", from_status=obj.status, to_status=obj.status))
     else:
         session.delete(obj)
     session.flush()

@@ -6,17 +6,18 @@ from typing import Any
 
 import numpy as np
 import shapely
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from pydantic import ValidationError
 from shapely.geometry import shape
 
+from api.auth import ActorDep, NowDep
 from api.deps import CRSDep, FiltersDep, PageDep, SessionDep
-from api.privacy import public_collection, public_feature
+from api.privacy import redact_collection, redact_feature
 from api.schemas import CREATE_PROPS, PATCH_PROPS, FeatureIn
 from geo.crs import CoordinateSystem
-from geo.errors import InputError
+from geo.errors import InputError, StaleVersion
 from geo.features import feature, get_object, query_features
-from geo.store import create_feature, delete_feature, update_feature
+from geo.store import check_may_write, create_feature, delete_feature, update_feature
 
 TITLES = {
     "communities": "Communities (社区)",
@@ -51,7 +52,20 @@ def parse_props(layer: str, body: FeatureIn, partial: bool) -> dict[str, Any]:
     return {k: (v.value if hasattr(v, "value") else v) for k, v in values.items()}
 
 
-def _next_link(request: Request, page, total: int) -> list[dict[str, str]]:
+def etag(obj) -> str:
+    return f'"{obj.id}-{obj.version}"'
+
+
+def check_if_match(obj, if_match: str | None) -> None:
+    """Incidents change only on the version the client last saw (If-Match: its ETag)."""
+    if if_match is None:
+        raise StaleVersion.required(etag(obj))
+    given = [t.strip().removeprefix("W/") for t in if_match.split(",")]
+    if "*" not in given and etag(obj) not in given:
+        raise StaleVersion(f"The incident changed since you read it (now {etag(obj)}, you sent {if_match}); read it again and retry")
+
+
+def _links(request: Request, page, total: int) -> list[dict[str, str]]:
     links = [{"rel": "self", "href": str(request.url)}]
     if page.offset + page.limit < total:
         links.append({"rel": "next", "href": str(request.url.include_query_params(offset=page.offset + page.limit, limit=page.limit))})
@@ -63,34 +77,48 @@ def _next_link(request: Request, page, total: int) -> list[dict[str, str]]:
 def layer_router(layer: str, writable: bool = True) -> APIRouter:
     router = APIRouter(prefix=f"/{layer}", tags=[TITLES[layer]])
     singular = layer[:-1]
+    versioned = layer == "incidents"
 
     @router.get("", summary=f"List {layer} as a GeoJSON FeatureCollection")
-    def list_features(request: Request, session: SessionDep, filters: FiltersDep, page: PageDep, crs: CRSDep) -> dict:
-        collection = query_features(session, layer, filters, limit=page.limit, offset=page.offset, crs=crs)
-        collection["links"] = _next_link(request, page, collection["numberMatched"])
-        return public_collection(layer, collection)
+    def list_features(request: Request, session: SessionDep, filters: FiltersDep, page: PageDep, crs: CRSDep, actor: ActorDep, now: NowDep) -> dict:
+        collection = query_features(session, layer, filters, limit=page.limit, offset=page.offset, crs=crs, now=now)
+        collection["links"] = _links(request, page, collection["numberMatched"])
+        return redact_collection(collection, actor)
 
     @router.get("/{feature_id}", summary=f"One {singular}", name=f"get_{layer}")
-    def get_feature(feature_id: int, session: SessionDep, crs: CRSDep) -> dict:
-        return public_feature(layer, feature(get_object(session, layer, feature_id), crs))
+    def get_feature(feature_id: int, response: Response, session: SessionDep, crs: CRSDep, actor: ActorDep, now: NowDep) -> dict:
+        obj = get_object(session, layer, feature_id)
+        if versioned:
+            response.headers["ETag"] = etag(obj)
+        return redact_feature(feature(obj, crs, now), actor)
 
     if not writable:
         return router
 
     @router.post("", status_code=201, summary=f"Create a {singular}")
-    def post_feature(body: FeatureIn, request: Request, response: Response, session: SessionDep, crs: CRSDep) -> dict:
-        obj = create_feature(session, layer, parse_props(layer, body, partial=False), to_wgs84_geometry(body, crs))
+    def post_feature(body: FeatureIn, request: Request, response: Response, session: SessionDep, crs: CRSDep, actor: ActorDep, now: NowDep) -> dict:
+        check_may_write(actor, layer, kind=body.properties.get("kind"))  # before saying what is wrong with the body
+        obj = create_feature(session, layer, parse_props(layer, body, partial=False), to_wgs84_geometry(body, crs), actor, now)
         response.headers["Location"] = str(request.url_for(f"get_{layer}", feature_id=obj.id))
-        return public_feature(layer, feature(obj, crs))
+        if versioned:
+            response.headers["ETag"] = etag(obj)
+        return redact_feature(feature(obj, crs, now), actor)
 
-    @router.patch("/{feature_id}", summary=f"Change a {singular}: send only what changes")
-    def patch_feature(feature_id: int, body: FeatureIn, session: SessionDep, crs: CRSDep) -> dict:
-        obj = update_feature(session, layer, feature_id, parse_props(layer, body, partial=True), to_wgs84_geometry(body, crs))
-        return public_feature(layer, feature(obj, crs))
+    @router.patch("/{feature_id}", summary=f"Change a {singular}: send only what changes" + (" (If-Match: its ETag)" if versioned else ""))
+    def patch_feature(
+        feature_id: int, body: FeatureIn, response: Response, session: SessionDep, crs: CRSDep, actor: ActorDep, now: NowDep,
+        if_match: str | None = Header(None, description="Incidents: the ETag you read"),
+    ) -> dict:
+        if versioned:
+            check_if_match(get_object(session, layer, feature_id), if_match)
+        obj = update_feature(session, layer, feature_id, parse_props(layer, body, partial=True), to_wgs84_geometry(body, crs), actor, now)
+        if versioned:
+            response.headers["ETag"] = etag(obj)
+        return redact_feature(feature(obj, crs, now), actor)
 
     @router.delete("/{feature_id}", status_code=204, summary=f"Delete a {singular}")
-    def remove_feature(feature_id: int, session: SessionDep) -> Response:
-        delete_feature(session, layer, feature_id)
+    def remove_feature(feature_id: int, session: SessionDep, actor: ActorDep, now: NowDep) -> Response:
+        delete_feature(session, layer, feature_id, actor, now)
         return Response(status_code=204)
 
     return router

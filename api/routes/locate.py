@@ -10,8 +10,9 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from api.auth import ActorDep
 from api.deps import CRSDep, PointDep, SessionDep
-from api.privacy import public_person
+from api.privacy import redact
 from geo.cards import grid_card
 from geo.coords import check_lonlat_array
 from geo.crs import parse_crs
@@ -23,12 +24,12 @@ router = APIRouter(prefix="/grids", tags=["Locate (which grid covers this coordi
 MAX_BATCH_POINTS = 1_000_000
 
 
-def _public_card(card: dict[str, Any]) -> dict[str, Any]:
-    return {**card, "leader": public_person(card["leader"]), "workers_on_duty": [public_person(p) for p in card["workers_on_duty"]]}
+def _card_for(card: dict[str, Any], actor) -> dict[str, Any]:
+    return {**card, "leader": redact(card["leader"], actor), "workers_on_duty": [redact(p, actor) for p in card["workers_on_duty"]]}
 
 
 @router.get("/locate", summary="The grid covering a coordinate", responses={404: {"description": "No grid covers the point"}})
-def locate(point: PointDep, session: SessionDep, crs: CRSDep) -> Response:
+def locate(point: PointDep, session: SessionDep, crs: CRSDep, actor: ActorDep) -> Response:
     where = locate_point(session, point.lon, point.lat)
     given = {"lon": point.given[0], "lat": point.given[1], "crs": crs.name}
     if where.grid_id is None:
@@ -40,7 +41,7 @@ def locate(point: PointDep, session: SessionDep, crs: CRSDep) -> Response:
         return JSONResponse(body, status_code=404)
     return JSONResponse(
         {
-            "grid": _public_card(grid_card(session, where.grid_id)),
+            "grid": _card_for(grid_card(session, where.grid_id), actor),
             "on_boundary": where.on_boundary,
             "touching": where.touching,
             "point": given,

@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from api.auth import ActorDep
 from api.deps import CRSDep, PointDep, SessionDep
-from api.privacy import mask_phone
+from api.privacy import redact
 from geo.crs import CoordinateSystem
 from geo.features import get_object
 from geo.geometry import from_db
@@ -22,41 +23,41 @@ OnDuty = Annotated[bool | None, Query(description="Only responders on duty (true
 MaxM = Annotated[float | None, Query(gt=0, le=20_040_000, description="Only responders within this many metres")]
 
 
-def _answer(session, lon: float, lat: float, grid_code: str | None, crs: CoordinateSystem, k, role, on_duty, max_m) -> dict[str, Any]:
+def _answer(session, actor, lon: float, lat: float, grid_code: str | None, crs: CoordinateSystem, k, role, on_duty, max_m) -> dict[str, Any]:
     ranked = nearest_responders(session, lon, lat, k=k, role=role, on_duty=on_duty, max_m=max_m)
     out = []
     for r in ranked:
         x, y = crs.from_wgs84([r.lon], [r.lat])
-        out.append(
+        out.append(redact(
             {
                 "id": r.responder_id,
                 "code": r.code,
                 "name": r.name,
                 "kind": r.kind,
                 "role": r.role,
-                "phone": mask_phone(r.phone),
+                "phone": r.phone,
                 "on_duty": r.on_duty,
                 "distance_m": round(r.cost, 3),
                 "grids": list(r.grid_codes),
                 "serves_grid": grid_code in r.grid_codes if grid_code else False,
                 "location": [float(x[0]), float(y[0])],
                 "located_at": r.located_at.isoformat() if r.located_at else None,
-            }
+            }, actor)
         )
     return {"grid": grid_code, "ranking": "geodesic", "crs": crs.name, "responders": out}
 
 
 @router.get("/responders/nearest", summary="Responders nearest to a coordinate, by ground distance")
-def nearest(point: PointDep, session: SessionDep, crs: CRSDep, k: K = 5, role: Role = None, on_duty: OnDuty = None, max_m: MaxM = None) -> dict:
+def nearest(point: PointDep, session: SessionDep, crs: CRSDep, actor: ActorDep, k: K = 5, role: Role = None, on_duty: OnDuty = None, max_m: MaxM = None) -> dict:
     index = grid_index(session)
     pos = index.locate([point.lon], [point.lat])[0]
     grid_code = str(index.codes[pos]) if pos >= 0 else None
-    return _answer(session, point.lon, point.lat, grid_code, crs, k, role, on_duty, max_m)
+    return _answer(session, actor, point.lon, point.lat, grid_code, crs, k, role, on_duty, max_m)
 
 
 @router.get("/incidents/{incident_id}/responders", summary="Responders nearest to an incident, and whether they serve its grid")
-def for_incident(incident_id: int, session: SessionDep, crs: CRSDep, k: K = 5, role: Role = None, on_duty: OnDuty = None, max_m: MaxM = None) -> dict:
+def for_incident(incident_id: int, session: SessionDep, crs: CRSDep, actor: ActorDep, k: K = 5, role: Role = None, on_duty: OnDuty = None, max_m: MaxM = None) -> dict:
     incident = get_object(session, "incidents", incident_id)
     p = from_db(incident.geom)
-    answer = _answer(session, p.x, p.y, incident.grid.code if incident.grid else None, crs, k, role, on_duty, max_m)
+    answer = _answer(session, actor, p.x, p.y, incident.grid.code if incident.grid else None, crs, k, role, on_duty, max_m)
     return {"incident": incident.id, **answer}

@@ -1,0 +1,112 @@
+"""The incident workflow over HTTP: actions, reassignment, comments, timeline, deadlines."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import ActorDep, NowDep
+from api.deps import CRSDep, SessionDep
+from api.privacy import redact, redact_feature
+from api.routes.layers import check_if_match, etag
+from geo import workflow as wf
+from geo.errors import PermissionDenied
+from geo.features import feature, get_object
+
+router = APIRouter(prefix="/incidents", tags=["Incident workflow"])
+
+IfMatch = Annotated[str | None, Header(description="The ETag you read: a stale one gets 412 and changes nothing")]
+
+
+class ActionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment: str | None = Field(None, description=f"Why (at most {wf.MAX_COMMENT_CHARS} characters)")
+    assignee_id: int | None = Field(None, description="dispatch: the responder who handles it")
+    target_id: int | None = Field(None, description="merge: the incident this one duplicates")
+    rating: int | None = Field(None, description="evaluate: 1 to 5")
+    people_served: int | None = Field(None, description="close/complete: residents served, for the statistics")
+
+
+class AssignBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    responder_id: int
+    comment: str | None = None
+
+
+class CommentBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str
+    stance: str | None = Field(None, description="Renovation points in consultation: support or oppose")
+
+
+def _answer(obj, response: Response, crs, now, actor) -> dict:
+    response.headers["ETag"] = etag(obj)
+    return redact_feature(feature(obj, crs, now), actor)
+
+
+@router.post("/{incident_id}/actions/{action}", summary="Move an incident along its workflow (If-Match required)")
+def act(incident_id: int, action: str, body: ActionBody, response: Response, session: SessionDep, actor: ActorDep, now: NowDep, crs: CRSDep, if_match: IfMatch = None) -> dict:
+    incident = get_object(session, "incidents", incident_id)
+    check_if_match(incident, if_match)
+    wf.apply_action(session, incident, action, actor, now, wf.ActionInput(**body.model_dump()))
+    return _answer(incident, response, crs, now, actor)
+
+
+@router.post("/{incident_id}/assign", summary="Reassign an open incident (If-Match required)")
+def reassign(incident_id: int, body: AssignBody, response: Response, session: SessionDep, actor: ActorDep, now: NowDep, crs: CRSDep, if_match: IfMatch = None) -> dict:
+    incident = get_object(session, "incidents", incident_id)
+    check_if_match(incident, if_match)
+    wf.assign(session, incident, body.responder_id, actor, now, body.comment)
+    return _answer(incident, response, crs, now, actor)
+
+
+@router.post("/{incident_id}/comments", status_code=201, summary="Comment; residents support or oppose renovation points in consultation")
+def add_comment(incident_id: int, body: CommentBody, response: Response, session: SessionDep, actor: ActorDep, now: NowDep, crs: CRSDep) -> dict:
+    incident = get_object(session, "incidents", incident_id)
+    wf.comment(session, incident, actor, now, body.text, body.stance)
+    return _answer(incident, response, crs, now, actor)
+
+
+@router.get("/{incident_id}/timeline", summary="Every change to the incident, oldest first (append-only)")
+def timeline(incident_id: int, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+    get_object(session, "incidents", incident_id)
+    entries = [
+        redact(
+            {
+                "id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "from_status": e.from_status,
+                "to_status": e.to_status, "comment": e.comment, "changes": e.changes or {},
+            },
+            actor,
+        )
+        for e in wf.timeline(session, incident_id)
+    ]
+    return {"incident": incident_id, "timeline": entries}
+
+
+@router.get("/{incident_id}/workflow", summary="Where the incident is in its workflow and what can happen next")
+def where(incident_id: int, session: SessionDep, now: NowDep) -> dict[str, Any]:
+    incident = get_object(session, "incidents", incident_id)
+    flow = wf.workflow(incident.kind)
+    return {
+        "kind": incident.kind,
+        "label": flow.label,
+        "status": incident.status,
+        "statuses": [{"status": s, "label": flow.labels.get(s, s), "closed": s in flow.closed} for s in flow.statuses],
+        "actions": [{"action": a.name, "to": a.target, "roles": sorted(a.roles | {"admin"}), "needs": sorted(a.needs)} for a in flow.actions_from(incident.status)],
+        "due_at": incident.due_at.isoformat() if incident.due_at else None,
+        "overdue": wf.is_overdue(incident, now),
+        "escalation": incident.escalation,
+    }
+
+
+escalations = APIRouter(tags=["Incident workflow"])
+
+
+@escalations.post("/escalations", summary="Flag and escalate overdue incidents now (the server also does it every minute)")
+def run_escalations(session: SessionDep, actor: ActorDep, now: NowDep) -> dict[str, Any]:
+    if actor.role not in ("admin", "community"):
+        raise PermissionDenied("Running escalations is for community staff")
+    entries = wf.escalate_overdue(session, now)
+    return {"escalated": [{"incident": e.incident_id, "level": e.changes["level"], "to": e.changes["to"]} for e in entries]}

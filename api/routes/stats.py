@@ -1,0 +1,27 @@
+"""Statistics per grid or community for a period, as JSON or CSV."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from api.deps import SessionDep, _aware
+from geo.stats import incident_statistics, statistics_csv
+
+router = APIRouter(tags=["Statistics"])
+
+
+@router.get("/stats", summary="Reported, closed, overdue, people served and median minutes per step")
+def stats(
+    session: SessionDep,
+    start: Annotated[datetime, Query(description="Period start (ISO 8601; +08:00 if no zone)")],
+    end: Annotated[datetime, Query(description="Period end, exclusive")],
+    by: Annotated[Literal["grid", "community"], Query()] = "grid",
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+):
+    rows = incident_statistics(session, _aware(start), _aware(end), by)
+    if format == "csv":
+        return Response(statistics_csv(rows, by), media_type="text/csv; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="wangge-stats-{by}.csv"'})
+    return {"start": _aware(start).isoformat(), "end": _aware(end).isoformat(), "by": by, "rows": rows}
