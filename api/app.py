@@ -8,12 +8,12 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.routes import incidents, layers, locate, responders, stats
+from api.routes import incidents, layers, locate, maps, responders, stats
 from geo.db import get_engine, session_scope
 from geo.errors import Conflict, InputError, NotAuthenticated, NotFound, PermissionDenied, StaleVersion, WanggeError
 from geo.models import utcnow
@@ -28,6 +28,8 @@ def _describe(error: dict) -> str:
     where = ".".join(str(p) for p in error["loc"] if p not in ("query", "body", "path"))
     if error["type"] == "missing":
         return f"{where} is required"
+    if error["type"] == "json_invalid":
+        return f"The body is not valid JSON ({error.get('ctx', {}).get('error', 'decode error')} at character {error['loc'][-1]})"
     given = error.get("input")
     shown = f" (got {given!r})" if isinstance(given, (str, int, float)) and not isinstance(given, bool) else ""
     return f"{where}: {error['msg']}{shown}"
@@ -55,7 +57,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge()
+                    raise _TooLarge(self.max_bytes)
             return message
 
         try:
@@ -64,15 +66,21 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope, receive, send):
-        limit_mb = self.max_bytes / (1024 * 1024)
-        response = JSONResponse(
-            {"detail": f"The request body is larger than {limit_mb:.0f} MB; send fewer points per request"}, status_code=413
-        )
+        response = JSONResponse({"detail": _too_large(self.max_bytes)}, status_code=413)
         await response(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+def _too_large(max_bytes: int) -> str:
+    limit = f"{max_bytes / (1024 * 1024):.0f} MB" if max_bytes >= 1024 * 1024 else f"{max_bytes:,} bytes"
+    return f"The request body is larger than {limit}; send fewer points per request"
+
+
+class _TooLarge(StarletteHTTPException):
+    """A body found too large while it is read (no Content-Length). An HTTPException, so that
+    FastAPI passes it on as this 413 rather than as "There was an error parsing the body"."""
+
+    def __init__(self, max_bytes: int):
+        super().__init__(413, _too_large(max_bytes))
 
 
 STATUS = [(NotFound, 404), (Conflict, 409), (InputError, 422), (PermissionDenied, 403), (NotAuthenticated, 401)]
@@ -85,7 +93,7 @@ async def _escalate_every(app: FastAPI, seconds: float) -> None:
     from geo.workflow import escalate_overdue
 
     def once() -> int:
-        with session_scope(app.state.engine) as session:
+        with session_scope(app.state.engine, write=True) as session:
             return len(escalate_overdue(session, app.state.clock()))
 
     while True:
@@ -122,10 +130,12 @@ def create_app(database_url: str | None = None, escalate_every_s: float | None =
     app.state.clock = utcnow
 
     @app.exception_handler(WanggeError)
-    async def _wangge_error(_request: Request, exc: WanggeError):
+    async def _wangge_error(request: Request, exc: WanggeError):
         if isinstance(exc, StaleVersion):
             return JSONResponse({"detail": str(exc)}, status_code=428 if exc.precondition_required else 412)
         status = next((code for kind, code in STATUS if isinstance(exc, kind)), 400)
+        if status == 403 and not request.headers.get("authorization", "").lower().startswith("bearer "):
+            status = 401  # refused to the public (no token): signing in is what would help
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
@@ -152,20 +162,11 @@ def create_app(database_url: str | None = None, escalate_every_s: float | None =
         detail = exc.detail if exc.status_code != 404 or exc.detail != "Not Found" else "No such resource: see /docs for the API"
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def landing() -> str:
-        links = "".join(f'<li><a href="{API_PREFIX}/{name}">{name}</a></li>' for name in layers.TITLES)
-        return (
-            "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'><title>wangge 网格</title></head>"
-            "<body><h1>wangge 网格化管理</h1><p><a href='/docs'>API docs</a></p>"
-            f"<h2>Layers (GeoJSON)</h2><ul>{links}</ul></body></html>"
-        )
-
     @app.get(f"{API_PREFIX}/health", tags=["Service"], summary="Liveness: answers without touching the database")
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    maps.install(app, API_PREFIX)  # the start page, the maps and their assets; before /incidents/{id}
     app.include_router(locate.router, prefix=API_PREFIX)
     app.include_router(responders.router, prefix=API_PREFIX)
     app.include_router(incidents.router, prefix=API_PREFIX)

@@ -215,7 +215,7 @@ def escalate() -> None:
     from geo.workflow import escalate_overdue
 
     engine = _ready_engine()
-    with session_scope(engine) as session:
+    with session_scope(engine, write=True) as session:
         entries = escalate_overdue(session, utcnow())
     typer.echo(f"{len(entries)} incident(s) escalated")
 

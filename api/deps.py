@@ -17,11 +17,22 @@ from geo.features import Filters
 
 
 def get_session(request: Request) -> Iterator[Session]:
+    # Anything but a read may write: on SQLite it queues for the write lock from the start.
+    with session_scope(request.app.state.engine, write=request.method not in ("GET", "HEAD", "OPTIONS")) as session:
+        yield session
+
+
+def get_read_session(request: Request) -> Iterator[Session]:
+    """For a POST that only reads (locating a batch), so it does not hold writers up."""
     with session_scope(request.app.state.engine) as session:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the unit of work commits before the response is sent. By default FastAPI runs
+# the code after ``yield`` once the response has gone out, so a client could be told 200 for a
+# change that then failed to commit, or read elsewhere before it was committed.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 
 
 class CRSName(str, Enum):

@@ -75,13 +75,21 @@ def make_engine(url: str | None = None) -> Engine:
         event.listen(engine, "connect", _on_sqlite_connect)
         # Let SQLAlchemy own transactions (pysqlite's implicit BEGIN breaks SAVEPOINTs).
         event.listen(engine, "connect", lambda c, _r: setattr(c, "isolation_level", None))
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_engine(url, pool_pre_ping=True)
     raise ValueError(
         f"Unsupported database URL {url!r}: use sqlite:///PATH (SpatiaLite) or postgresql://... (PostGIS)"
     )
+
+
+def _sqlite_begin(conn) -> None:
+    # A unit of work that will write takes SQLite's write lock when it begins (it waits its turn,
+    # up to busy_timeout). Begun as a reader, it would read a snapshot, and when another writer
+    # committed first, its own write would fail with "database is locked" instead of seeing the
+    # other change (a stale ETag, a version check) the way PostGIS does.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("wangge_write") else "BEGIN")
 
 
 @lru_cache
@@ -99,10 +107,16 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def session_scope(engine: Engine | None = None) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back everything on any error."""
+def session_scope(engine: Engine | None = None, write: bool = False) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back everything on any error.
+
+    ``write``: the unit of work will write; on SQLite it then holds the write lock from its
+    first read, so concurrent writers take turns instead of failing.
+    """
     session = session_factory(engine or get_engine())()
     try:
+        if write:
+            session.connection(execution_options={"wangge_write": True})
         yield session
         session.commit()
     except BaseException:

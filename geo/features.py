@@ -110,8 +110,25 @@ def _check_filters(layer: str, filters: Filters) -> None:
         allowed = sorted({c for kind, cats in CATEGORIES.items() if filters.kind in (None, kind) for c in cats})
         if filters.category not in allowed:
             raise InputError(f"Unknown category {filters.category!r}: use one of {', '.join(allowed)}")
+    if filters.status is not None:
+        from geo.workflow import workflows
+
+        allowed = sorted({s for kind, flow in workflows().items() if filters.kind in (None, kind) for s in flow.statuses})
+        if filters.status not in allowed:
+            for_kind = f" for {filters.kind}" if filters.kind else ""
+            raise InputError(f"Unknown status {filters.status!r}{for_kind}: use one of {', '.join(allowed)}")
     if filters.since and filters.until and filters.since > filters.until:
         raise InputError("since must not be later than until")
+
+
+def _box_shape(bbox: tuple[float, float, float, float]):
+    """The box as a geometry; a box of no width or height is a line or a point."""
+    x0, y0, x1, y1 = bbox
+    if x0 == x1 and y0 == y1:
+        return shapely.Point(x0, y0)
+    if x0 == x1 or y0 == y1:
+        return shapely.LineString([(x0, y0), (x1, y1)])
+    return shapely.box(x0, y0, x1, y1)
 
 
 def _kinds(layer: str) -> list[str]:
@@ -139,8 +156,13 @@ def query_features(
     _check_filters(layer, filters)
     stmt = select(model)
     if filters.bbox is not None:
-        stmt = stmt.where(backend_for(session).bbox_filter(model.__table__.c.geom, model.__tablename__, filters.bbox))
+        column = model.__table__.c.geom
+        stmt = stmt.where(backend_for(session).bbox_filter(column, model.__tablename__, filters.bbox))
+        # The index compares bounding boxes: keep only the features whose geometry meets the box.
+        stmt = stmt.where(func.ST_Intersects(column, func.ST_GeomFromText(_box_shape(filters.bbox).wkt, 4326)).is_(True))
     if filters.grid is not None:
+        if session.scalar(select(Grid.id).where(Grid.code == filters.grid)) is None:
+            raise InputError(f"No grid {filters.grid!r}")
         if model is Grid:
             stmt = stmt.where(Grid.code == filters.grid)
         elif model is Responder:

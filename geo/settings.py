@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     escalation_interval_s: float = 60.0
     host: str = "127.0.0.1"
     port: int = 8000
+    # Maps (maps/): basemaps and where the front-end assets are installed.
+    tianditu_key: str | None = None  # Tianditu's vec_w/cva_w layers are offered only with a key
+    tile_url: str | None = None  # a self-hosted tile server, e.g. http://tiles.local/{z}/{x}/{y}.png
+    tile_attribution: str = "self-hosted tiles"
+    tile_crs: str = "wgs84"  # wgs84 (Web Mercator tiles like OSM) or gcj02 (tiles drawn like Amap's)
+    map_assets_dir: str | None = None  # default: maps/assets/node_modules (filled by npm ci)
 
 
 @lru_cache

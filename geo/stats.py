@@ -65,7 +65,11 @@ def incident_statistics(session: Session, start: datetime, end: datetime, by: st
         if entry.action in ("report", "import", "create"):
             entered[incident.id] = entry.at
         elif entry.action == "escalate":
-            if start <= entry.at < end and incident.id not in overdue_seen:
+            # It went overdue when its deadline passed, not when an escalation round noticed it
+            # (a level-2 escalation of one already late before the period is not new in it).
+            due = (entry.changes or {}).get("due_at")
+            went_overdue = datetime.fromisoformat(due) if due else entry.at
+            if start <= went_overdue < end and incident.id not in overdue_seen:
                 overdue_seen.add(incident.id)
                 rows[key(incident)]["overdue"] += 1
         elif entry.action not in _NOT_STEPS and entry.from_status != entry.to_status:

@@ -195,6 +195,8 @@ def update_feature(session: Session, layer: str, feature_id: int, values: dict[s
     own = layer == "responders" and actor.responder_id == obj.id
     check_may_write(actor, layer, incident=obj if layer == "incidents" else None, changed=changed if own else None)
     check_geometry(layer, geom, required=False)
+    if layer == "incidents" and values.get("kind", obj.kind) != obj.kind:
+        raise InputError(f"An incident's kind cannot change (it decides the workflow it is in): report a new {values['kind']} and merge or reject this {obj.kind}")
     _check_unique(session, layer, values, exclude_id=obj.id)
     before = {name: getattr(obj, name, None) for name in values}
     _apply(session, layer, obj, values, geom)

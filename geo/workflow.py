@@ -168,8 +168,8 @@ def _enter(incident: Incident, flow: Workflow, status: str, now: datetime) -> No
     allowance = flow.allowance(status, incident.category)
     incident.due_at = now + allowance if allowance is not None else None
     incident.escalation = 0
-    if status in flow.closed:
-        incident.closed_at = now
+    if status in flow.closed and incident.closed_at is None:
+        incident.closed_at = now  # when it first ended: a later evaluation does not move it
 
 
 @dataclass

@@ -12,10 +12,12 @@
 #   need_base_debs          the system packages the service itself needs
 #   ensure_venv             create the virtualenv if missing or unusable
 #   ensure_install [EXTRA]  pip install -e ".[EXTRA]" unless nothing changed since last time
+#   ensure_map_assets       npm ci in maps/assets (the maps' JS/CSS) unless nothing changed
 #
 # System packages, by platform (the scripts install them only on Debian/Ubuntu):
-#   Debian/Ubuntu: libsqlite3-mod-spatialite, python3-venv; for tests also
-#                  postgresql, postgresql-<major>-postgis-3, chromium
+#   Debian/Ubuntu: libsqlite3-mod-spatialite, python3-venv, nodejs and npm (the maps' assets,
+#                  when npm is missing); for tests also postgresql, postgresql-<major>-postgis-3,
+#                  chromium and fonts-wqy-microhei (Chinese text in the maps' screenshots)
 #   Fedora:        libspatialite (and postgresql-server, postgis, chromium for tests)
 #   macOS:         brew install spatialite-tools (and postgresql, postgis for tests)
 
@@ -224,4 +226,29 @@ setup_python_env() {
     install_debs
     ensure_venv
     ensure_install "${1:-}"
+}
+
+# ---------------------------------------------------------------- map assets
+
+# The maps' JavaScript and CSS (Leaflet, its plugins, Font Awesome, ...) come from the npm
+# registry, pinned by maps/assets/package-lock.json, into maps/assets/node_modules, which wangge
+# serves itself under /static/vendor: the maps never ask a CDN. `npm ci` runs again only when
+# package.json or package-lock.json changed (stamp: node_modules/.wangge-installed).
+ensure_map_assets() {
+    local dir="$WANGGE_ROOT/maps/assets" stamp fp
+    stamp="$dir/node_modules/.wangge-installed"
+    fp="$(cat "$dir/package.json" "$dir/package-lock.json" | cksum | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fp" ]; then
+        say "map assets up to date (maps/assets/node_modules)"
+        return 0
+    fi
+    if ! have npm; then
+        need_deb nodejs npm
+        install_debs
+        have npm || die "npm is needed to install the maps' JavaScript and CSS (Node.js 18 or newer with npm); install it and run this script again"
+    fi
+    say "installing the map assets: npm ci in maps/assets"
+    (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error) </dev/null ||
+        die "npm ci in maps/assets failed"
+    printf '%s\n' "$fp" >"$stamp"
 }

@@ -8,8 +8,10 @@
 # can't work, python3-venv (installed when run as root; otherwise the apt command is
 # printed; Fedora: libspatialite; macOS: brew install spatialite-tools); (2) a virtualenv
 # at .venv (WANGGE_VENV) with Python >= 3.11 and `pip install -e .` (skipped when
-# pyproject.toml is unchanged); (3) `wangge init` and `wangge demo` (both idempotent,
-# so re-runs are safe); (4) `wangge serve`.
+# pyproject.toml is unchanged); (3) the maps' JavaScript and CSS: `npm ci` in maps/assets
+# (Debian's nodejs and npm are installed first when npm is missing; skipped when
+# package-lock.json is unchanged); (4) `wangge init` and `wangge demo` (both idempotent,
+# so re-runs are safe); (5) `wangge serve`.
 #
 # Environment: WANGGE_DATABASE_URL (default sqlite:///<repo>/var/wangge.db), WANGGE_HOST
 # (127.0.0.1), WANGGE_PORT (8000), WANGGE_VENV (.venv), WANGGE_PYTHON (interpreter to use).
@@ -34,6 +36,7 @@ done
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 setup_python_env
+ensure_map_assets
 
 export WANGGE_DATABASE_URL="${WANGGE_DATABASE_URL:-sqlite:///$PWD/var/wangge.db}"
 case "$WANGGE_DATABASE_URL" in

@@ -4,10 +4,12 @@
 #   scripts/test.sh                    all tests
 #   scripts/test.sh -k locate -x       extra arguments go to pytest
 #
-# Setup, as scripts/serve-demo.sh does (system packages, .venv, pip install -e ".[test]"),
-# plus the Debian/Ubuntu packages the tests need: postgresql-<major>-postgis-3 for the
-# installed PostgreSQL server (postgresql itself if there is none) and chromium for the
-# browser tests (as root only). Then a PostgreSQL server with PostGIS:
+# Setup, as scripts/serve-demo.sh does (system packages, .venv, pip install -e ".[test]"
+# with Playwright for the browser tests, npm ci for the maps' assets), plus the Debian/Ubuntu
+# packages the tests need: postgresql-<major>-postgis-3 for the installed PostgreSQL server
+# (postgresql itself if there is none), and chromium and fonts-wqy-microhei for the browser
+# tests (as root only; they drive Debian's /usr/bin/chromium, or WANGGE_CHROMIUM).
+# Then a PostgreSQL server with PostGIS:
 #   - WANGGE_TEST_POSTGRES_URL already set: used as it is;
 #   - a server answering on 127.0.0.1:5432 (Debian's cluster is started if it is stopped):
 #     database wangge_test (WANGGE_TEST_PG_DB) with the postgis extension, user postgres;
@@ -158,8 +160,9 @@ if [ "$pg_preset" -eq 0 ]; then
     PG_MAJOR="$(pg_server_major)"
     [ -n "$PG_MAJOR" ] || need_deb postgresql
 fi
-want_deb chromium
+want_deb chromium fonts-wqy-microhei
 setup_python_env test
+ensure_map_assets
 
 if [ "$pg_preset" -eq 0 ]; then
     PG_MAJOR="$(pg_server_major)"

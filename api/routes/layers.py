@@ -33,7 +33,8 @@ def to_wgs84_geometry(body: FeatureIn, crs: CoordinateSystem):
     if body.geometry is None:
         return None
     try:
-        geom = shape(body.geometry.model_dump())
+        # A position may carry an altitude (RFC 7946); wangge stores lon/lat only.
+        geom = shapely.force_2d(shape(body.geometry.model_dump()))
     except (ValueError, TypeError, IndexError, shapely.errors.GEOSException) as exc:
         raise InputError(f"geometry: not a valid GeoJSON {body.geometry.type} ({exc})") from None
     coords = shapely.get_coordinates(geom)
@@ -110,7 +111,11 @@ def layer_router(layer: str, writable: bool = True) -> APIRouter:
         if_match: str | None = Header(None, description="Incidents: the ETag you read"),
     ) -> dict:
         if versioned:
-            check_if_match(get_object(session, layer, feature_id), if_match)
+            # Keep the very object whose version was checked: the session holds it only weakly, and
+            # read again (after another writer's commit) it would carry the newer version, so the
+            # UPDATE's version check would pass and that writer's change would be overwritten.
+            checked = get_object(session, layer, feature_id)
+            check_if_match(checked, if_match)
         obj = update_feature(session, layer, feature_id, parse_props(layer, body, partial=True), to_wgs84_geometry(body, crs), actor, now)
         if versioned:
             response.headers["ETag"] = etag(obj)

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.auth import ActorDep
-from api.deps import CRSDep, PointDep, SessionDep
+from api.deps import CRSDep, PointDep, ReadSessionDep, SessionDep
 from api.privacy import redact
 from geo.cards import grid_card
 from geo.coords import check_lonlat_array
@@ -100,7 +100,7 @@ def _is_pair(p: Any) -> bool:
         }
     },
 )
-async def locate_many(request: Request, session: SessionDep, crs_query: str | None = Query(None, alias="crs", description="Coordinate system, if not named in the body")) -> Response:
+async def locate_many(request: Request, session: ReadSessionDep, crs_query: str | None = Query(None, alias="crs", description="Coordinate system, if not named in the body")) -> Response:
     body = await request.body()
     # Parsing and locating a million points takes seconds: keep the event loop free meanwhile.
     return await run_in_threadpool(_locate_body, body, session, crs_query)

@@ -1,0 +1,1 @@
+"""wangge benchmarks (results in BENCHMARKS.md at the repository root)."""

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Benchmarks of the spatial API (issue 3, "Speed") on SpatiaLite and PostGIS: one command.
+#
+#   bench/run.sh                          both databases, full size (about 15-20 minutes)
+#   bench/run.sh --databases spatialite   one database
+#   bench/run.sh --quick                  small data, short runs (a smoke test, ~3 minutes)
+#   bench/run.sh --help                   every option
+#
+# It writes bench/results/api/ (JSON and Markdown, gitignored) and this benchmark's section of
+# BENCHMARKS.md, prints the table, and exits 0 when every target is met, 1 when one is not.
+# Then the maps benchmark (bench/bench_maps.py, about 10 minutes; --quick: 20,000 incidents)
+# writes its own section, and its result counts in the exit code too.
+#
+# Needs: the virtualenv that scripts/test.sh sets up (.venv, or WANGGE_VENV), wrk (installed
+# with apt-get when missing and run as root), and for PostGIS a PostgreSQL server with PostGIS at
+# WANGGE_BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/wangge_bench; the
+# database wangge_bench is dropped and created anew; Debian's stopped cluster is started).
+# All load goes to 127.0.0.1.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+say() { printf 'bench: %s\n' "$*" >&2; }
+
+VENV="${WANGGE_VENV:-.venv}"
+case "$VENV" in /*) ;; *) VENV="$ROOT/$VENV" ;; esac
+PY="$VENV/bin/python"
+if [ ! -x "$PY" ] || ! "$PY" -c 'import geo, api, geopandas, shapely, fastapi, uvicorn' >/dev/null 2>&1; then
+    say "no usable virtualenv at $VENV (it needs wangge installed with its dependencies)"
+    say "set it up first with:   scripts/test.sh     (or scripts/serve-demo.sh --no-serve)"
+    say "or point WANGGE_VENV at one that has it:   WANGGE_VENV=/path/to/venv bench/run.sh"
+    exit 2
+fi
+
+if ! command -v wrk >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing wrk (apt-get)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk </dev/null >/dev/null ||
+            { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk </dev/null >/dev/null; } ||
+            { say "could not install wrk; install it (Debian/Ubuntu: apt-get install wrk) and run again"; exit 2; }
+    else
+        say "wrk is missing: install it (Debian/Ubuntu: sudo apt-get install wrk; macOS: brew install wrk) and run again"
+        exit 2
+    fi
+fi
+
+# PostGIS is measured unless --databases leaves it out.
+wants_postgis=1
+prev=""
+for arg in "$@"; do
+    case "$arg" in
+        --databases=*) [[ "${arg#--databases=}" == *postgis* ]] || wants_postgis=0 ;;
+    esac
+    if [ "$prev" = "--databases" ]; then [[ "$arg" == *postgis* ]] || wants_postgis=0; fi
+    prev="$arg"
+done
+export WANGGE_BENCH_POSTGRES_URL="${WANGGE_BENCH_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/wangge_bench}"
+if [ "$wants_postgis" -eq 1 ]; then
+    read -r PG_HOST PG_PORT < <("$PY" -c 'import os; from sqlalchemy.engine import make_url as m; u = m(os.environ["WANGGE_BENCH_POSTGRES_URL"]); print(u.host or "127.0.0.1", u.port or 5432)')
+    pg_up() { "$PY" -c 'import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 3).close()' "$PG_HOST" "$PG_PORT" 2>/dev/null; }
+    if ! pg_up && [ "$PG_PORT" = 5432 ] && command -v pg_lsclusters >/dev/null 2>&1 && command -v pg_ctlcluster >/dev/null 2>&1; then
+        ver="$(pg_lsclusters -h 2>/dev/null | awk '$2 == "main" && $3 == 5432 { print $1; exit }')"
+        if [ -n "$ver" ]; then
+            say "starting the stopped PostgreSQL $ver cluster 'main'"
+            pg_ctlcluster --skip-systemctl-redirect "$ver" main start </dev/null || true
+            for _ in $(seq 30); do pg_up && break; sleep 1; done
+        fi
+    fi
+    if ! pg_up; then
+        say "no PostgreSQL server answers at $PG_HOST:$PG_PORT ($WANGGE_BENCH_POSTGRES_URL)"
+        say "start one with PostGIS (scripts/test.sh installs it), set WANGGE_BENCH_POSTGRES_URL, or run: bench/run.sh --databases spatialite"
+        exit 2
+    fi
+fi
+
+export WANGGE_BENCH_COMMAND="bench/run.sh${*:+ $*}"
+# OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE, where this workplace sets them, stay: nothing measured here uses BLAS.
+rc=0
+"$PY" -m bench.bench_api --write-md --python "$PY" "$@" || rc=$?
+# The maps (issue 5): the incident map at 100,000 incidents against a plain folium map, in headless
+# Chromium (Debian's, or WANGGE_CHROMIUM; Playwright from the test extra). Its own section of BENCHMARKS.md.
+maps_args=()
+for arg in "$@"; do [ "$arg" != --quick ] || maps_args+=(--quick); done
+"$PY" -m bench.bench_maps --write-md ${maps_args[@]+"${maps_args[@]}"} || rc=$?
+exit "$rc"

@@ -1,0 +1,139 @@
+"""What every map shares: the folium map itself, basemaps, controls, legend and title bar."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import folium
+from folium import plugins
+from markupsafe import Markup, escape
+
+from branca.element import Element
+
+from geo.crs import parse_crs
+from maps import basemaps
+from maps.assets import FAVICON
+from maps.basemaps import Basemap
+from maps.elements import Corner, Glue, html_list
+from maps.i18n import KINDS, labels, t
+
+API_PREFIX = "/api/v1"
+POINT_LIMIT = 3000  # incidents drawn one by one; above that the view comes as counts per cell
+KIND_ICON = {
+    "hazard": "triangle-exclamation",
+    "case": "comments",
+    "illegal_structure": "house-circle-xmark",
+    "renovation": "screwdriver-wrench",
+}
+STATE_COLOURS = {"open": "#38aadd", "overdue": "#d63e2a", "closed": "#72b026"}
+# Role -> (Font Awesome icon, Leaflet.awesome-markers colour)
+ROLE_ICON = {
+    "grid_leader": ("user-tie", "darkblue"),
+    "grid_worker": ("person-walking", "blue"),
+    "part_time": ("person", "cadetblue"),
+    "police": ("user-shield", "darkpurple"),
+    "urban_management": ("helmet-safety", "purple"),
+    "building_head": ("house-user", "orange"),
+    "fire_station": ("fire-extinguisher", "darkred"),
+}
+
+
+@dataclass
+class Page:
+    """One map page being built: its map, basemaps and what the glue needs."""
+
+    page: str
+    lang: str
+    basemap: str
+    map: folium.Map
+    bases: list[Basemap]
+    frame: str
+    query: dict[str, str] = field(default_factory=dict)
+
+    def t(self, key: str) -> str:
+        return t(self.lang, key)
+
+    def config(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "page": self.page,
+            "lang": self.lang,
+            "api": API_PREFIX,
+            "frame": self.frame,
+            "labels": labels(self.lang),
+            "pointLimit": POINT_LIMIT,
+            "cellPixels": 64,
+            "labelMinZoom": 16,
+            "buildingsMinZoom": 16,
+            "icons": {"kinds": KIND_ICON, "roles": ROLE_ICON},
+            **extra,
+        }
+
+
+def new_page(page: str, title: str, lang: str, basemap: str | None, bounds: tuple[float, float, float, float] | None, query: dict[str, str]) -> Page:
+    """A map fitted to ``bounds`` (WGS84) in the frame of the basemap shown first."""
+    initial = basemaps.check(basemap)
+    frame = basemaps.frame_of(initial)
+    fit = None
+    center, zoom = [23.69, 113.04], 12  # nothing loaded yet: Qingyuan
+    if bounds is not None:
+        x0, y0, x1, y1 = bounds
+        xs, ys = parse_crs(frame).from_wgs84([x0, x1], [y0, y1])
+        fit = [[float(ys[0]), float(xs[0])], [float(ys[1]), float(xs[1])]]
+        center, zoom = [float(ys.mean()), float(xs.mean())], 15
+    m = folium.Map(location=center, zoom_start=zoom, tiles=None, control_scale=True)
+    m.options["maxZoom"] = 20  # folium gives max_zoom to its default tiles only; clustering needs it on the map
+    m.get_root().title = f"{title} · wangge"
+    m.get_root().header.add_child(Element(f'<link rel="icon" type="image/svg+xml" href="{FAVICON}">'), name="favicon")
+    bases = basemaps.add_basemaps(m, initial, lang)
+    if fit is not None:
+        m.fit_bounds(fit, max_zoom=18)
+    return Page(page=page, lang=lang, basemap=initial, map=m, bases=bases, frame=frame, query=query)
+
+
+def add_controls(p: Page) -> None:
+    plugins.Fullscreen(position="topleft", title=p.t("fullscreen"), title_cancel=p.t("fullscreen_exit")).add_to(p.map)
+    plugins.LocateControl(position="topleft", strings={"title": p.t("locate")}, flyTo=True, keepCurrentZoomLevel=False).add_to(p.map)
+
+
+def title_bar(p: Page, title: str) -> None:
+    other = "en" if p.lang == "zh" else "zh"
+    href = "?" + urlencode({**p.query, "lang": other})
+    home = "/" + ("?lang=en" if p.lang == "en" else "")
+    html = (
+        Markup("<b>") + escape(title) + Markup("</b>")
+        + Markup(f"<a href='{escape(home)}'>") + escape(t(p.lang, "home")) + Markup("</a>")
+        + Markup(f"<a href='{escape(href)}' hreflang='{other}' class='wg-lang'>") + escape(t(p.lang, "other_lang")) + Markup("</a>")
+    )
+    Corner(html, position="topright", css_class="wg-title-bar").add_to(p.map)
+
+
+def legend(p: Page, kinds: list[str], extra: list[str] | None = None, note: bool = True) -> None:
+    items = [Markup(f"<i class='fa fa-{KIND_ICON[k]}'></i> ") + escape(KINDS[p.lang][k]) for k in kinds]
+    items += [Markup(f"<span class='wg-swatch' style='background:{c}'></span>") + escape(p.t(s)) for s, c in STATE_COLOURS.items()]
+    items += [Markup(e) for e in (extra or [])]
+    body = Markup("<details open><summary>") + escape(p.t("legend")) + Markup("</summary>") + html_list(items)
+    if note:
+        body += Markup("<p>") + escape(p.t("cluster_note")) + Markup("</p>")
+    body += Markup("</details>")
+    Corner(body, position="bottomright", css_class="wg-legend").add_to(p.map)
+
+
+def area_items(p: Page, estates: bool = True) -> list[str]:
+    items = [Markup("<span class='wg-line'></span>") + escape(p.t("grids"))]
+    if estates:
+        items.append(Markup("<span class='wg-line wg-estate'></span>") + escape(p.t("estates")))
+    items.append(Markup("<span class='wg-swatch' style='background:#9e9e9e;border:1px solid #555'></span>") + escape(p.t("buildings")))
+    return items
+
+
+def layer_name(icon: str, label: str) -> str:
+    return str(Markup(f"<i class='fa fa-{icon}'></i> ") + escape(label))
+
+
+def finish(p: Page, layers: dict[str, Any], search=None, **config: Any) -> folium.Map:
+    """Layer control and the glue, last (they refer to everything added before)."""
+    folium.LayerControl(position="topright", collapsed=True).add_to(p.map)
+    Glue(p.config(**config), layers, p.bases, search=search).add_to(p.map)
+    return p.map

@@ -1,0 +1,113 @@
+"""folium elements of wangge's own: the glue that fills the layers from the API, a legend, a title."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from branca.element import MacroElement
+from folium.elements import JSCSSMixin
+from folium.template import Template
+from markupsafe import Markup, escape
+
+from maps.assets import glue_url
+from maps.basemaps import Basemap
+
+
+class Glue(JSCSSMixin, MacroElement):
+    """Starts ``WanggeMaps`` (maps/static/wangge-maps.js) on the map with the named layers.
+
+    Add it to the map after every layer and control it refers to.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = WanggeMaps.start(
+                {{ this._parent.get_name() }},
+                {{ this.config|tojson }},
+                {
+                {%- for key, layer in this.layers.items() %}
+                    {%- if layer is mapping %}
+                    {{ key|tojson }}: {
+                        {%- for sub, l in layer.items() %}{{ sub|tojson }}: {{ l.get_name() }},{% endfor -%}
+                    },
+                    {%- else %}
+                    {{ key|tojson }}: {{ layer.get_name() }},
+                    {%- endif %}
+                {%- endfor %}
+                },
+                [
+                {%- for base in this.bases %}
+                    [{{ base.layer.get_name() }}, {{ base.frame|tojson }}, {{ base.key|tojson }}],
+                {%- endfor %}
+                ]
+            );
+            {%- if this.search is not none %}
+            // Match grid codes and names anywhere in "code name", not only at the start.
+            {{ this.search.layer.get_name() }}searchControl.options.initial = false;
+            {%- endif %}
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, config: dict[str, Any], layers: dict[str, Any], bases: list[Basemap], search=None):
+        super().__init__()
+        self._name = "WanggeGlue"
+        self.config = config
+        self.layers = layers
+        self.bases = bases
+        self.search = search
+        self.default_js = [("wangge_maps_js", glue_url("wangge-maps.js"))]
+        self.default_css = [("wangge_maps_css", glue_url("wangge-maps.css"))]
+
+
+class Corner(MacroElement):
+    """A fixed box of HTML in one corner of the map (a Leaflet control), e.g. a legend."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = L.control({position: {{ this.position|tojson }}});
+            {{ this.get_name() }}.onAdd = function () {
+                var div = L.DomUtil.create("div", {{ this.css_class|tojson }});
+                div.innerHTML = {{ this.html|tojson }};
+                L.DomEvent.disableClickPropagation(div);
+                L.DomEvent.disableScrollPropagation(div);
+                return div;
+            };
+            {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, html: str, position: str = "bottomright", css_class: str = ""):
+        super().__init__()
+        self._name = "Corner"
+        self.html = str(html)
+        self.position = position
+        self.css_class = css_class
+
+
+def html_list(items: list[str]) -> Markup:
+    return Markup("<ul>") + Markup("").join(Markup("<li>") + Markup(i) + Markup("</li>") for i in items) + Markup("</ul>")
+
+
+def text(value: Any) -> Markup:
+    return escape(value)
+
+
+class Script(MacroElement):
+    """A few lines of JavaScript run where the element stands among the map's scripts."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            {{ this.code }}
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, code: str):
+        super().__init__()
+        self._name = "Script"
+        self.code = code

@@ -1,0 +1,72 @@
+"""``/maps/incidents``: grids, estates, buildings and every kind of incident, for the whole community.
+
+Nothing but the map's settings is in the page: the glue reads grids and estates once, and
+buildings and incidents for the visible bounding box (see ``geo.mappoints``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import folium
+from folium import plugins
+from sqlalchemy.orm import Session
+
+from geo.errors import InputError, NotFound
+from geo.mappoints import KINDS, PointQuery, check_query, grid_bounds
+from maps import common
+from maps.i18n import KINDS as KIND_LABELS
+
+
+def parse_since(since: str | None) -> datetime | None:
+    if not since:
+        return None
+    try:
+        return datetime.fromisoformat(since)
+    except ValueError:
+        raise InputError(f"since {since!r} must be a date or time in ISO 8601, e.g. 2026-01-31 or 2026-01-31T08:00+08:00") from None
+
+
+def build_incident_map(
+    session: Session,
+    lang: str = "zh",
+    basemap: str | None = None,
+    grid: str | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    since: str | None = None,
+    query: dict[str, str] | None = None,
+) -> folium.Map:
+    check_query(PointQuery(grid=grid, kind=kind, status=status, since=parse_since(since)))
+    bounds = grid_bounds(session, grid)
+    if grid is not None and bounds is None:
+        raise NotFound(f"No grid with code {grid!r}")
+    if bounds is None:
+        bounds = grid_bounds(session)
+    title = common.t(lang, "incidents_title") + (f" · {grid}" if grid else "")
+    p = common.new_page("incidents", title, lang, basemap, bounds, query or {})
+    common.add_controls(p)
+
+    grids = folium.FeatureGroup(name=common.layer_name("border-all", p.t("grids"))).add_to(p.map)
+    estates = folium.FeatureGroup(name=common.layer_name("tree-city", p.t("estates"))).add_to(p.map)
+    buildings = folium.FeatureGroup(name=common.layer_name("building", p.t("buildings"))).add_to(p.map)
+    shown = [kind] if kind else list(KINDS)
+    kinds = {
+        k: plugins.MarkerCluster(
+            name=common.layer_name(common.KIND_ICON[k], KIND_LABELS[lang][k]),
+            icon_create_function="WanggeMaps.clusterIcon",
+            options={"chunkedLoading": True, "showCoverageOnHover": False, "maxClusterRadius": 50, "disableClusteringAtZoom": 19},
+        ).add_to(p.map)
+        for k in shown
+    }
+    heat = plugins.HeatMap([], name=common.layer_name("fire", p.t("heat")), show=False, radius=20, blur=16, min_opacity=0.35).add_to(p.map)
+    search = plugins.Search(grids, search_label="label", geom_type="Polygon", placeholder=p.t("search"), collapsed=True, position="topleft", color="#d1495b", weight=4)
+    search.add_to(p.map)
+    common.title_bar(p, title)
+    common.legend(p, shown, common.area_items(p))
+    return common.finish(
+        p,
+        {"grids": grids, "estates": estates, "buildings": buildings, "kinds": kinds, "heat": heat},
+        search=search,
+        filters={"grid": grid, "kind": kind, "status": status, "since": since},
+    )
