@@ -163,7 +163,7 @@ def create_app(database_url: str | None = None, escalate_every_s: float | None =
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.get(f"{API_PREFIX}/health", tags=["Service"], summary="Liveness: answers without touching the database")
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         return {"status": "ok"}
 
     maps.install(app, API_PREFIX)  # the start page, the maps and their assets; before /incidents/{id}

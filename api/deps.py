@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Annotated, Iterator
+from typing import Annotated, AsyncIterator, Iterator
 
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from geo.coords import check_lonlat
 from geo.crs import CoordinateSystem, parse_crs
-from geo.db import session_scope
+from geo.db import session_factory, session_scope
 from geo.errors import InputError
 from geo.features import Filters
 
@@ -22,10 +22,14 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_read_session(request: Request) -> Iterator[Session]:
-    """For a POST that only reads (locating a batch), so it does not hold writers up."""
-    with session_scope(request.app.state.engine) as session:
+async def get_read_session(request: Request) -> AsyncIterator[Session]:
+    """For endpoints that only read (locate, nearest, batch locate): nothing to commit, and no
+    trip through the thread pool. The session connects only if the code asks the database."""
+    session = session_factory(request.app.state.engine)()
+    try:
         yield session
+    finally:
+        session.close()
 
 
 # scope="function": the unit of work commits before the response is sent. By default FastAPI runs
@@ -42,7 +46,7 @@ class CRSName(str, Enum):
     bd09 = "bd09"
 
 
-def get_crs(
+async def get_crs(
     crs: Annotated[
         CRSName,
         Query(description="Coordinate system of the coordinates sent and returned: wgs84 (GPS), cgcs2000, gcj02 (Amap, Tencent), bd09 (Baidu)"),
@@ -64,7 +68,7 @@ class LonLat:
         self.lon, self.lat = float(x[0]), float(y[0])
 
 
-def get_point(
+async def get_point(
     lon: Annotated[float, Query(description="Longitude, in the coordinate system named by crs")],
     lat: Annotated[float, Query(description="Latitude, in the coordinate system named by crs")],
     crs: CRSDep,
@@ -73,6 +77,37 @@ def get_point(
 
 
 PointDep = Annotated[LonLat, Depends(get_point)]
+
+
+class Lookup:
+    """Everything a read-only spatial lookup needs, resolved in one step: the point (checked and
+    in WGS84), the coordinate system, the caller, and a session that connects only if asked."""
+
+    def __init__(self, point: LonLat, crs: CoordinateSystem, actor, session: Session):
+        self.point, self.crs, self.actor, self.session = point, crs, actor, session
+
+
+async def get_lookup(
+    request: Request,
+    lon: Annotated[float, Query(description="Longitude, in the coordinate system named by crs")],
+    lat: Annotated[float, Query(description="Latitude, in the coordinate system named by crs")],
+    crs: Annotated[CRSName, Query(description="wgs84 (GPS), cgcs2000, gcj02 (Amap, Tencent) or bd09 (Baidu)")] = CRSName.wgs84,
+) -> AsyncIterator[Lookup]:
+    # One dependency instead of a tree of them: these endpoints answer in microseconds, and
+    # resolving a dependency tree would cost more than the lookup.
+    from api.auth import actor_from_header
+
+    system = parse_crs(crs.value)
+    point = LonLat(lon, lat, system)
+    actor = await actor_from_header(request)
+    session = session_factory(request.app.state.engine)()
+    try:
+        yield Lookup(point, system, actor, session)
+    finally:
+        session.close()
+
+
+LookupDep = Annotated[Lookup, Depends(get_lookup, scope="function")]
 
 
 def _bbox(text: str | None, crs: CoordinateSystem) -> tuple[float, float, float, float] | None:

@@ -39,7 +39,9 @@ class GridIndex:
         if lon.size == 0 or self.ids.size == 0:
             return result
         points = shapely.points(lon, lat)
-        point_idx, grid_idx = self.tree.query(points, predicate="covered_by")
+        # For a point, "intersects" is "covered by" (inside or on the boundary), and GEOS
+        # answers it about twice as fast.
+        point_idx, grid_idx = self.tree.query(points, predicate="intersects")
         if point_idx.size == 0:
             return result
         # Sort hits by (point, rank) and keep the first hit of each point.
@@ -100,9 +102,12 @@ def locate_point(session: Session, lon: float, lat: float, tolerance_m: float = 
     if pos < 0:
         return _outside(index, lon, lat)
     near = index.tree.query(shapely.box(*degrees_box(lon, lat, tolerance_m)))
-    touching = sorted(
-        str(index.codes[i]) for i in near if i != pos and geodesic_distance_to(index.geoms[i], lon, lat) <= tolerance_m
-    )
+    near = near[near != pos]
+    if near.size:
+        # Cheap first: a grid farther in degrees than the tolerance allows cannot be within it.
+        metres_per_degree = 110_000.0 * max(np.cos(np.radians(abs(lat) + 0.01)), 1e-6)
+        near = near[shapely.distance(index.geoms[near], shapely.Point(lon, lat)) * metres_per_degree <= tolerance_m]
+    touching = sorted(str(index.codes[i]) for i in near if geodesic_distance_to(index.geoms[i], lon, lat) <= tolerance_m)
     return PointLocation(int(index.ids[pos]), str(index.codes[pos]), bool(touching), touching)
 
 
