@@ -166,9 +166,10 @@ def create_app(database_url: str | None = None, escalate_every_s: float | None =
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    maps.install(app, API_PREFIX)  # the start page, the maps and their assets; before /incidents/{id}
+    # The hot lookups first: routes are matched in order, and every route passed costs time.
     app.include_router(locate.router, prefix=API_PREFIX)
     app.include_router(responders.router, prefix=API_PREFIX)
+    maps.install(app, API_PREFIX)  # the start page, the maps and their assets; before /incidents/{id}
     app.include_router(incidents.router, prefix=API_PREFIX)
     app.include_router(incidents.escalations, prefix=API_PREFIX)
     app.include_router(stats.router, prefix=API_PREFIX)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Annotated, AsyncIterator, Iterator
@@ -87,14 +88,15 @@ class Lookup:
         self.point, self.crs, self.actor, self.session = point, crs, actor, session
 
 
-async def get_lookup(
-    request: Request,
-    lon: Annotated[float, Query(description="Longitude, in the coordinate system named by crs")],
-    lat: Annotated[float, Query(description="Latitude, in the coordinate system named by crs")],
-    crs: Annotated[CRSName, Query(description="wgs84 (GPS), cgcs2000, gcj02 (Amap, Tencent) or bd09 (Baidu)")] = CRSName.wgs84,
-) -> AsyncIterator[Lookup]:
-    # One dependency instead of a tree of them: these endpoints answer in microseconds, and
-    # resolving a dependency tree would cost more than the lookup.
+Lon = Annotated[float, Query(description="Longitude, in the coordinate system named by crs")]
+Lat = Annotated[float, Query(description="Latitude, in the coordinate system named by crs")]
+CRSParam = Annotated[CRSName, Query(description="wgs84 (GPS), cgcs2000, gcj02 (Amap, Tencent) or bd09 (Baidu)")]
+
+
+@asynccontextmanager
+async def lookup(request: Request, lon: float, lat: float, crs: CRSName) -> AsyncIterator[Lookup]:
+    """Open a lookup inside the endpoint, not as a dependency: these endpoints answer in
+    microseconds, and FastAPI's dependency machinery would cost more than the lookup itself."""
     from api.auth import actor_from_header
 
     system = parse_crs(crs.value)
@@ -105,9 +107,6 @@ async def get_lookup(
         yield Lookup(point, system, actor, session)
     finally:
         session.close()
-
-
-LookupDep = Annotated[Lookup, Depends(get_lookup, scope="function")]
 
 
 def _bbox(text: str | None, crs: CoordinateSystem) -> tuple[float, float, float, float] | None:

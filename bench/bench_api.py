@@ -301,6 +301,74 @@ def cold_pass(server: Server, points_file: Path, connections: int, limit_s: floa
     }
 
 
+CATEGORIES = [  # (label, prefixes of a frame's file as py-spy shows it), first match wins; by self time
+    ("wangge geo/", ("geo/",)),
+    ("wangge api/", ("api/",)),
+    ("shapely, pyproj, numpy", ("shapely/", "pyproj/", "numpy/")),
+    ("SQLAlchemy, DB drivers", ("sqlalchemy/", "geoalchemy2/", "psycopg/", "sqlite3/", "pysqlite3/")),
+    ("FastAPI, Starlette, pydantic", ("fastapi/", "starlette/", "pydantic/", "pydantic_core/", "typing.py", "typing_extensions.py")),
+    ("uvicorn, h11 (HTTP)", ("uvicorn/", "h11/", "httptools/")),
+    ("anyio, threads (thread pool hops)", ("anyio/", "threading.py", "queue.py", "concurrent/")),
+    ("asyncio event loop, sockets", ("asyncio/", "selectors.py", "socket.py")),
+    ("logging (access log)", ("logging/",)),
+    ("json, orjson", ("json/", "orjson")),
+    ("contextlib, other stdlib", ("contextlib.py", "<frozen", "enum.py", "functools.py", "inspect.py", "copy.py", "weakref.py", "datetime.py")),
+]
+
+
+def _frame_file(frame: str) -> str:
+    # "function (path/to/file.py:123)" -> "path/to/file.py", relative to site-packages or the checkout
+    inside = frame.rsplit(" (", 1)[-1].rstrip(")")
+    path = inside.rsplit(":", 1)[0]
+    return path.split("site-packages/")[-1].split(str(ROOT) + "/")[-1].split("lib/python3.")[-1].split("/", 1)[-1] if "lib/python3." in path else path.split("site-packages/")[-1].split(str(ROOT) + "/")[-1]
+
+
+def py_spy_binary(python: str) -> str | None:
+    here = Path(python).parent / "py-spy"
+    return str(here) if here.exists() else shutil.which("py-spy")
+
+
+def profile_run(server: Server, mode: str, points_file: Path, args, py_spy: str, workdir: Path) -> dict:
+    """wrk on one endpoint while py-spy samples the server (only the thread holding the GIL:
+    where the server's Python time goes). Returns the share of samples per category and the
+    functions with the most samples (inclusive)."""
+    import threading
+
+    folded = workdir / f"profile-{mode}.txt"
+    result: dict = {}
+    wrk_thread = threading.Thread(target=lambda: result.update(wrk=run_wrk(server, mode, points_file, args.duration + 4, args.threads, args.connections)))
+    wrk_thread.start()
+    time.sleep(2)
+    subprocess.run(
+        [py_spy, "record", "-p", str(server.pid), "-d", str(args.duration), "-r", "250", "--gil", "--nonblocking", "-f", "raw", "-o", str(folded)],
+        capture_output=True, timeout=args.duration + 60,
+    )
+    wrk_thread.join()
+    if not folded.exists():
+        return {"error": "py-spy wrote nothing (is ptrace allowed?)"}
+    total, by_cat, inclusive = 0, {}, {}
+    for line in folded.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        leaf = _frame_file(frames[-1])
+        cat = next((label for label, prefixes in CATEGORIES if leaf.startswith(prefixes)), "other")
+        by_cat[cat] = by_cat.get(cat, 0) + n
+        for f in set(frames):
+            path = _frame_file(f)
+            if path.startswith(("geo/", "api/", "fastapi/", "starlette/", "anyio/", "uvicorn/")):
+                name = f"{f.rsplit(' (', 1)[0]} ({path})"
+                inclusive[name] = inclusive.get(name, 0) + n
+    shutil.copy(folded, RESULTS / folded.name)
+    return {
+        "samples": total,
+        "rps_while_profiled": result.get("wrk", {}).get("rps"),
+        "self_share": {k: round(v / total, 3) for k, v in sorted(by_cat.items(), key=lambda kv: -kv[1])} if total else {},
+        "top_inclusive": [[k, round(v / total, 3)] for k, v in sorted(inclusive.items(), key=lambda kv: -kv[1])[:25]] if total else [],
+    }
+
+
 # ----------------------------------------------------------------------------- batch
 
 
@@ -406,6 +474,14 @@ def bench_database(name: str, url: str, data, data_npz: Path, points_file: Path,
             out["http"]["nearest_vs_health"] = median([r["nearest_vs_health"] for r in rounds])
             out["http"]["locate_vs_health_range"] = [min(r["locate_vs_health"] for r in rounds), max(r["locate_vs_health"] for r in rounds)]
             out["http"]["nearest_vs_health_range"] = [min(r["nearest_vs_health"] for r in rounds), max(r["nearest_vs_health"] for r in rounds)]
+            if args.profile:
+                py_spy = py_spy_binary(python)
+                if py_spy is None:
+                    log(f"[{name}] --profile: py-spy not found (pip install py-spy); skipped")
+                else:
+                    out["profile"] = {mode: profile_run(server, mode, points_file, args, py_spy, workdir) for mode in ("health", "locate", "nearest")}
+                    for mode, prof in out["profile"].items():
+                        log(f"[{name}] profile {mode}: " + ", ".join(f"{k} {v:.0%}" for k, v in list(prof.get("self_share", {}).items())[:6]))
 
         if not args.skip_batch:
             reps = []
@@ -462,6 +538,7 @@ def bench_database(name: str, url: str, data, data_npz: Path, points_file: Path,
                 "sjoin_peak_delta_mb": max(r["sjoin"]["peak_delta_mb"] for r in reps),
                 "index_build_s": median([r["inproc"]["index_build_s"] for r in reps]),
                 "sjoin_gdf_build_s": median([r["sjoin"]["gdf_build_s"] for r in reps]),
+                "sjoin_with_build_s": median([r["sjoin"]["seconds"] + r["sjoin"]["gdf_build_s"] for r in reps]),
                 "agreement": agreement,
             }
         out["server_rss_mb"] = {"at_start": rss0.get("VmRSS", 0) / 1024, "at_end": proc_status(server.pid).get("VmRSS", 0) / 1024}
@@ -571,6 +648,18 @@ def markdown(result: dict) -> str:
                 f"{ag['points_outside_every_grid']:,} points are outside every grid (null in both). "
                 f"Grid index build (not in the timing): {b['index_build_s']:.1f} s; GeoDataFrame build for sjoin (not in its timing): {b['sjoin_gdf_build_s']:.1f} s."
             )
+            notes.append(
+                f"The sjoin baseline times the join alone, on GeoDataFrames built beforehand (points_from_xy, from_wkb); wangge's times "
+                f"include making its point geometries from the raw coordinates. Counting the GeoDataFrame build too, sjoin takes "
+                f"{b['sjoin_with_build_s']:.2f} s: HTTP {b['sjoin_with_build_s'] / b['http_s']:.2f}×, in process "
+                f"{b['sjoin_with_build_s'] / b['inproc_s']:.2f}× (informative; the target uses the join alone)."
+            )
+        prof = db.get("profile")
+        if prof:
+            for mode, pr in prof.items():
+                if "self_share" in pr:
+                    shares = ", ".join(f"{k} {v:.0%}" for k, v in list(pr["self_share"].items())[:7])
+                    notes.append(f"Profile of the server during `{mode}` (py-spy, GIL-holding thread, {pr['samples']:,} samples): {shares}.")
         lines += [f"- {n}" for n in notes] + [""]
     lines += [SECTION_END]
     return "\n".join(lines)
@@ -610,6 +699,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="10,000 grids and responders, 100,000 points, short runs (a smoke test)")
     p.add_argument("--skip-http", action="store_true")
     p.add_argument("--skip-batch", action="store_true")
+    p.add_argument("--profile", action="store_true", help="also sample the server with py-spy during one extra run per endpoint")
     p.add_argument("--write-md", action="store_true", help="write this benchmark's section of BENCHMARKS.md")
     p.add_argument("--python", default=sys.executable, help="interpreter for the server and the batch processes")
     args = p.parse_args(argv)

@@ -4,6 +4,7 @@
 #   bench/run.sh                          both databases, full size (about 15-20 minutes)
 #   bench/run.sh --databases spatialite   one database
 #   bench/run.sh --quick                  small data, short runs (a smoke test, ~3 minutes)
+#   bench/run.sh --profile                also sample the server with py-spy (pip install py-spy)
 #   bench/run.sh --help                   every option
 #
 # It writes bench/results/api/ (JSON and Markdown, gitignored) and this benchmark's section of
@@ -25,10 +26,21 @@ say() { printf 'bench: %s\n' "$*" >&2; }
 VENV="${WANGGE_VENV:-.venv}"
 case "$VENV" in /*) ;; *) VENV="$ROOT/$VENV" ;; esac
 PY="$VENV/bin/python"
-if [ ! -x "$PY" ] || ! "$PY" -c 'import geo, api, geopandas, shapely, fastapi, uvicorn' >/dev/null 2>&1; then
-    say "no usable virtualenv at $VENV (it needs wangge installed with its dependencies)"
+if [ ! -x "$PY" ]; then
+    say "no virtualenv at $VENV"
     say "set it up first with:   scripts/test.sh     (or scripts/serve-demo.sh --no-serve)"
-    say "or point WANGGE_VENV at one that has it:   WANGGE_VENV=/path/to/venv bench/run.sh"
+    say "or point WANGGE_VENV at one that has wangge installed:   WANGGE_VENV=/path/to/venv bench/run.sh"
+    exit 2
+fi
+# Bring the install up to date when pyproject.toml changed since scripts/test.sh ran (a no-op
+# otherwise), with the same helper the project's scripts use.
+# shellcheck source=scripts/lib.sh
+export WANGGE_VENV="$VENV"
+. "$ROOT/scripts/lib.sh"
+ensure_install
+if ! "$PY" -c 'import api.app, geopandas, shapely' >/dev/null 2>&1; then
+    "$PY" -c 'import api.app, geopandas, shapely' || true
+    say "the virtualenv $VENV cannot import the service (see above); run scripts/test.sh to repair it"
     exit 2
 fi
 

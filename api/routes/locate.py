@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from api.deps import LookupDep, ReadSessionDep
+from api.deps import CRSName, CRSParam, Lat, Lon, ReadSessionDep, lookup
 from api.privacy import redact
 from geo.cards import grid_card
 from geo.coords import check_lonlat_array
@@ -29,8 +29,13 @@ def _card_for(card: dict[str, Any], actor) -> dict[str, Any]:
 
 
 @router.get("/locate", summary="The grid covering a coordinate", responses={404: {"description": "No grid covers the point"}})
-async def locate(q: LookupDep) -> Response:
+async def locate(request: Request, lon: Lon, lat: Lat, crs: CRSParam = CRSName.wgs84) -> Response:
     # async: the lookup is in memory (microseconds), so it runs on the event loop directly.
+    async with lookup(request, lon, lat, crs) as q:
+        return _locate_answer(q)
+
+
+def _locate_answer(q) -> Response:
     point, session, crs, actor = q.point, q.session, q.crs, q.actor
     where = locate_point(session, point.lon, point.lat)
     given = {"lon": point.given[0], "lat": point.given[1], "crs": crs.name}

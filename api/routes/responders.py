@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.auth import ActorDep
-from api.deps import CRSDep, LookupDep, SessionDep
+from api.deps import CRSDep, CRSName, CRSParam, Lat, Lon, SessionDep, lookup
 from api.privacy import redact
 from geo.crs import CoordinateSystem
 from geo.features import get_object
@@ -49,12 +49,12 @@ def _answer(session, actor, lon: float, lat: float, grid_code: str | None, crs: 
 
 
 @router.get("/responders/nearest", summary="Responders nearest to a coordinate, by ground distance")
-async def nearest(q: LookupDep, k: K = 5, role: Role = None, on_duty: OnDuty = None, max_m: MaxM = None) -> Response:
-    point, session = q.point, q.session
-    index = grid_index(session)
-    pos = index.locate([point.lon], [point.lat])[0]
-    grid_code = str(index.codes[pos]) if pos >= 0 else None
-    return JSONResponse(_answer(session, q.actor, point.lon, point.lat, grid_code, q.crs, k, role, on_duty, max_m))
+async def nearest(request: Request, lon: Lon, lat: Lat, crs: CRSParam = CRSName.wgs84, k: K = 5, role: Role = None, on_duty: OnDuty = None, max_m: MaxM = None) -> Response:
+    async with lookup(request, lon, lat, crs) as q:
+        index = grid_index(q.session)
+        pos = index.locate([q.point.lon], [q.point.lat])[0]
+        grid_code = str(index.codes[pos]) if pos >= 0 else None
+        return JSONResponse(_answer(q.session, q.actor, q.point.lon, q.point.lat, grid_code, q.crs, k, role, on_duty, max_m))
 
 
 @router.get("/incidents/{incident_id}/responders", summary="Responders nearest to an incident, and whether they serve its grid")
