@@ -19,6 +19,9 @@ from geo.models import Grid
 from geo.revisions import cached
 
 
+_POINT_TREE_FROM = 5_000
+
+
 @dataclass(frozen=True)
 class GridIndex:
     ids: np.ndarray  # grid primary keys
@@ -41,7 +44,12 @@ class GridIndex:
         points = shapely.points(lon, lat)
         # For a point, "intersects" is "covered by" (inside or on the boundary), and GEOS
         # answers it about twice as fast.
-        point_idx, grid_idx = self.tree.query(points, predicate="intersects")
+        if points.size >= _POINT_TREE_FROM:
+            # Many points: index the points and let each (prepared) grid find its own, as
+            # geopandas' sjoin does; one prepared polygon tests many points cheaply.
+            grid_idx, point_idx = shapely.STRtree(points).query(self.geoms, predicate="intersects")
+        else:
+            point_idx, grid_idx = self.tree.query(points, predicate="intersects")
         if point_idx.size == 0:
             return result
         # Sort hits by (point, rank) and keep the first hit of each point.
