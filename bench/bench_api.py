@@ -116,7 +116,8 @@ def machine() -> dict:
         "packages": versions,
         "wrk": wrk_version[0].strip() if wrk_version else "",
         "git_commit": git("rev-parse", "--short", "HEAD"),
-        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        # Changes to the service itself (bench/ and BENCHMARKS.md do not count).
+        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench", ":(exclude)BENCHMARKS.md")),
     }
 
 
@@ -316,6 +317,13 @@ CATEGORIES = [  # (label, prefixes of a frame's file as py-spy shows it), first 
 ]
 
 
+# Framework functions worth seeing next to wangge's own in the inclusive list.
+PROFILE_KEY_FUNCTIONS = {
+    "solve_dependencies", "request_params_to_args", "serialize_response", "run_in_threadpool", "JSONResponse.render",
+    "RequestResponseCycle.send", "H11Protocol.data_received", "Logger.info",
+}
+
+
 def _frame_file(frame: str) -> str:
     # "function (path/to/file.py:123)" -> "path/to/file.py", relative to site-packages or the checkout
     inside = frame.rsplit(" (", 1)[-1].rstrip(")")
@@ -355,16 +363,16 @@ def profile_run(server: Server, mode: str, points_file: Path, args, py_spy: str,
         leaf = _frame_file(frames[-1])
         cat = next((label for label, prefixes in CATEGORIES if leaf.startswith(prefixes)), "other")
         by_cat[cat] = by_cat.get(cat, 0) + n
-        for f in set(frames):
-            path = _frame_file(f)
-            if path.startswith(("geo/", "api/", "fastapi/", "starlette/", "anyio/", "uvicorn/")):
-                name = f"{f.rsplit(' (', 1)[0]} ({path})"
+        for name in {f"{f.rsplit(' (', 1)[0]} ({_frame_file(f)})" for f in frames}:
+            fn, path = name.rsplit(" (", 1)
+            if (path.startswith(("geo/", "api/")) and not path.startswith(("api/cli.py", "api/app.py"))) or fn in PROFILE_KEY_FUNCTIONS:
                 inclusive[name] = inclusive.get(name, 0) + n
     shutil.copy(folded, RESULTS / folded.name)
     return {
         "samples": total,
         "rps_while_profiled": result.get("wrk", {}).get("rps"),
         "self_share": {k: round(v / total, 3) for k, v in sorted(by_cat.items(), key=lambda kv: -kv[1])} if total else {},
+        # Share of samples with the function on the stack: wangge's functions and a few of the framework's.
         "top_inclusive": [[k, round(v / total, 3)] for k, v in sorted(inclusive.items(), key=lambda kv: -kv[1])[:25]] if total else [],
     }
 
@@ -659,7 +667,11 @@ def markdown(result: dict) -> str:
             for mode, pr in prof.items():
                 if "self_share" in pr:
                     shares = ", ".join(f"{k} {v:.0%}" for k, v in list(pr["self_share"].items())[:7])
-                    notes.append(f"Profile of the server during `{mode}` (py-spy, GIL-holding thread, {pr['samples']:,} samples): {shares}.")
+                    top = ", ".join(f"`{k.split(' (')[0]}` {v:.0%}" for k, v in pr["top_inclusive"][:8])
+                    notes.append(
+                        f"Profile of the server during `{mode}` (py-spy, GIL-holding thread, {pr['samples']:,} samples), self time by "
+                        f"package: {shares}. On the stack: {top}."
+                    )
         lines += [f"- {n}" for n in notes] + [""]
     lines += [SECTION_END]
     return "\n".join(lines)

@@ -4,13 +4,14 @@
 #   bench/run.sh                          both databases, full size (about 15-20 minutes)
 #   bench/run.sh --databases spatialite   one database
 #   bench/run.sh --quick                  small data, short runs (a smoke test, ~3 minutes)
-#   bench/run.sh --profile                also sample the server with py-spy (pip install py-spy)
+#   bench/run.sh --profile                also sample the server with py-spy (installed into the venv if missing)
 #   bench/run.sh --help                   every option
 #
 # It writes bench/results/api/ (JSON and Markdown, gitignored) and this benchmark's section of
 # BENCHMARKS.md, prints the table, and exits 0 when every target is met, 1 when one is not.
 # Then the maps benchmark (bench/bench_maps.py, about 10 minutes; --quick: 20,000 incidents)
-# writes its own section, and its result counts in the exit code too.
+# writes its own section, and its result counts in the exit code too. WANGGE_BENCH_ONLY=api (or
+# maps) runs just one of the two.
 #
 # Needs: the virtualenv that scripts/test.sh sets up (.venv, or WANGGE_VENV), wrk (installed
 # with apt-get when missing and run as root), and for PostGIS a PostgreSQL server with PostGIS at
@@ -37,7 +38,7 @@ fi
 # shellcheck source=scripts/lib.sh
 export WANGGE_VENV="$VENV"
 . "$ROOT/scripts/lib.sh"
-ensure_install
+ensure_install test  # the test extra brings Playwright, which the maps benchmark drives
 if ! "$PY" -c 'import api.app, geopandas, shapely' >/dev/null 2>&1; then
     "$PY" -c 'import api.app, geopandas, shapely' || true
     say "the virtualenv $VENV cannot import the service (see above); run scripts/test.sh to repair it"
@@ -85,10 +86,20 @@ if [ "$wants_postgis" -eq 1 ]; then
     fi
 fi
 
-export WANGGE_BENCH_COMMAND="bench/run.sh${*:+ $*}"
+export WANGGE_BENCH_COMMAND="${WANGGE_BENCH_ONLY:+WANGGE_BENCH_ONLY=$WANGGE_BENCH_ONLY }bench/run.sh${*:+ $*}"
+for arg in "$@"; do
+    if [ "$arg" = --profile ] && [ ! -x "$VENV/bin/py-spy" ] && ! command -v py-spy >/dev/null 2>&1; then
+        say "--profile: installing py-spy into $VENV"
+        "$PY" -m pip install -q --disable-pip-version-check py-spy </dev/null || say "could not install py-spy; the profile is skipped"
+    fi
+done
 # OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE, where this workplace sets them, stay: nothing measured here uses BLAS.
 rc=0
-"$PY" -m bench.bench_api --write-md --python "$PY" "$@" || rc=$?
+only="${WANGGE_BENCH_ONLY:-}"  # api or maps: run just that benchmark
+if [ "$only" != maps ]; then
+    "$PY" -m bench.bench_api --write-md --python "$PY" "$@" || rc=$?
+fi
+[ "$only" != api ] || exit "$rc"
 # The maps (issue 5): the incident map at 100,000 incidents against a plain folium map, in headless
 # Chromium (Debian's, or WANGGE_CHROMIUM; Playwright from the test extra). Its own section of BENCHMARKS.md.
 maps_args=()
