@@ -372,13 +372,28 @@ def test_incident_map_popups_layers_basemaps_and_search(browser, served):
 
 
 def _place_point(page, dx: int = -40, dy: int = 30):
-    """Draw a marker near the middle of the map; returns where it was put (lon, lat)."""
+    """Draw a marker near the middle of the map; returns where it was put (lon, lat).
+
+    A click that lands on an existing marker, or comes while the map is still settling, draws
+    nothing: then cancel the drawing and try a little further along.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.wait_for_selector(".leaflet-popup", state="detached")  # a closing popup fades out for a moment
-    page.click(".leaflet-draw-draw-marker")
     box = page.locator(".folium-map").bounding_box()
-    x, y = box["x"] + box["width"] / 2 + dx, box["y"] + box["height"] / 2 + dy
-    page.mouse.click(x, y)
-    page.wait_for_selector(".wg-form .wg-title")
+    for attempt in range(5):
+        page.click(".leaflet-draw-draw-marker")
+        x = box["x"] + box["width"] / 2 + dx + 37 * attempt
+        y = box["y"] + box["height"] / 2 + dy - 23 * attempt
+        page.mouse.click(x, y)
+        try:
+            page.wait_for_selector(".wg-form .wg-title", timeout=6000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+            page.wait_for_selector(".leaflet-popup", state="detached")
+    else:
+        raise AssertionError("drawing a marker never opened the form")
     return page.evaluate(
         f"(() => {{ const ll = WanggeMaps.instances[0].map.containerPointToLatLng([{x - box['x']}, {y - box['y']}]); return [ll.lng, ll.lat]; }})()"
     )
