@@ -106,14 +106,33 @@ async def _escalate_every(app: FastAPI, seconds: float) -> None:
             log.exception("escalation round failed")
 
 
-def create_app(database_url: str | None = None, escalate_every_s: float | None = None) -> FastAPI:
+def _warm_indexes(engine) -> None:
+    """Build the in-memory indexes the lookups use, so that the first requests do not wait."""
+    from geo.locate import grid_index
+    from geo.responders import responder_index
+
+    try:
+        with session_scope(engine) as session:
+            grid_index(session)
+            responder_index(session)
+    except Exception:  # a database without tables yet: the first lookup builds them instead
+        log.exception("could not build the lookup indexes at start-up")
+
+
+def create_app(database_url: str | None = None, escalate_every_s: float | None = None, warm_indexes: bool = False) -> FastAPI:
     interval = get_settings().escalation_interval_s if escalate_every_s is None else escalate_every_s
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        task = asyncio.create_task(_escalate_every(app, interval)) if interval > 0 else None
+        from fastapi.concurrency import run_in_threadpool
+
+        tasks = []
+        if interval > 0:
+            tasks.append(asyncio.create_task(_escalate_every(app, interval)))
+        if warm_indexes:  # in the background: the server answers (health, docs) meanwhile
+            tasks.append(asyncio.create_task(run_in_threadpool(_warm_indexes, app.state.engine)))
         yield
-        if task is not None:
+        for task in tasks:
             task.cancel()
 
     app = FastAPI(
@@ -167,8 +186,8 @@ def create_app(database_url: str | None = None, escalate_every_s: float | None =
         return {"status": "ok"}
 
     # The hot lookups first: routes are matched in order, and every route passed costs time.
-    app.include_router(locate.router, prefix=API_PREFIX)
     app.include_router(responders.router, prefix=API_PREFIX)
+    app.include_router(locate.router, prefix=API_PREFIX)
     maps.install(app, API_PREFIX)  # the start page, the maps and their assets; before /incidents/{id}
     app.include_router(incidents.router, prefix=API_PREFIX)
     app.include_router(incidents.escalations, prefix=API_PREFIX)
@@ -177,3 +196,8 @@ def create_app(database_url: str | None = None, escalate_every_s: float | None =
         app.include_router(layers.layer_router(name, writable=name != "communities"), prefix=API_PREFIX)
     app.add_middleware(BodyLimit, max_bytes=get_settings().max_body_bytes)
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The application ``wangge serve`` runs: it builds its lookup indexes as it starts."""
+    return create_app(warm_indexes=True)

@@ -94,7 +94,7 @@ def serve(
 
     _ready_engine()
     typer.echo(f"serving on http://{host}:{port}/  (API docs at /docs)")
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    uvicorn.run("api.app:create_served_app", factory=True, host=host, port=port, workers=workers, log_level="info")
 
 
 def _parse_field_options(values: list[str]) -> dict[str, str]:

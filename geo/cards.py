@@ -12,6 +12,7 @@ from geo.revisions import cached
 
 # Building heads belong to a building, facilities are not "workers on duty".
 _NOT_WORKERS = {"building_head"}
+CARD_DEPENDS_ON = ("grids", "roster", "communities")  # the revisions a card is built from
 
 
 def _person(r: Responder) -> dict[str, Any]:
@@ -47,7 +48,7 @@ def _build_card(session: Session, grid_id: int) -> dict[str, Any] | None:
 
 def grid_card(session: Session, grid_id: int) -> dict[str, Any] | None:
     """The card of one grid, cached until the grids, the roster or the communities change."""
-    cards: dict[int, Any] = cached(session, "grid_cards", ("grids", "roster", "communities"), lambda _s: {})
+    cards: dict[int, Any] = cached(session, "grid_cards", CARD_DEPENDS_ON, lambda _s: {})
     if grid_id not in cards:
         cards[grid_id] = _build_card(session, grid_id)
     return cards[grid_id]

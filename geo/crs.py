@@ -105,6 +105,13 @@ class CoordinateSystem:
 
     name: str  # wgs84, gcj02, bd09, or a pyproj-understood string such as EPSG:4490
 
+    def point_to_wgs84(self, x: float, y: float) -> tuple[float, float]:
+        """One point, as plain floats (WGS84 itself costs nothing)."""
+        if self.name == "wgs84":
+            return float(x), float(y)
+        xs, ys = self.to_wgs84([x], [y])
+        return float(xs[0]), float(ys[0])
+
     def to_wgs84(self, x, y):
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         if self.name == "wgs84":

@@ -106,6 +106,33 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+class ReadSession:
+    """A read-only session that opens only when the code asks the database something.
+
+    The in-memory lookups (which grid, who is nearest) usually need no database at all: their
+    indexes are cached, and a real Session costs more to make and close than the lookup. Caches
+    only ask for the bind and the session's ``info``; anything else opens the real session.
+    """
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._session: Session | None = None
+        self.info: dict = {}  # nothing is ever written through it, so nothing is pending
+
+    def get_bind(self, *args, **kwargs) -> Engine:
+        return self._engine
+
+    def __getattr__(self, name: str):
+        if self._session is None:
+            self._session = session_factory(self._engine)()
+        return getattr(self._session, name)
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
 @contextmanager
 def session_scope(engine: Engine | None = None, write: bool = False) -> Iterator[Session]:
     """One unit of work: commit on success, roll back everything on any error.

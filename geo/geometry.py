@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import shapely
 import shapely.ops
@@ -44,12 +46,7 @@ def geodesic_area_m2(geom: BaseGeometry) -> float:
 
 
 def geodesic_distance_m(lon0, lat0, lon1, lat1) -> np.ndarray:
-    _, _, dist = GEOD.inv(
-        np.broadcast_to(lon0, np.shape(lon1)),
-        np.broadcast_to(lat0, np.shape(lat1)),
-        lon1,
-        lat1,
-    )
+    _, _, dist = GEOD.inv(np.full(np.shape(lon1), lon0, dtype=float), np.full(np.shape(lat1), lat0, dtype=float), lon1, lat1)
     return np.asarray(dist)
 
 
@@ -57,7 +54,7 @@ def degrees_box(lon: float, lat: float, radius_m: float) -> tuple[float, float, 
     """A lon/lat box that certainly contains the geodesic circle of ``radius_m`` around a point."""
     # 110,000 m per degree is below the true length of a degree of latitude anywhere on Earth.
     dlat = radius_m / 110_000.0
-    coslat = np.cos(np.radians(min(abs(lat) + dlat, 89.9)))
+    coslat = math.cos(math.radians(min(abs(lat) + dlat, 89.9)))
     dlon = min(radius_m / (110_000.0 * max(coslat, 1e-6)), 360.0)
     return (max(lon - dlon, -180.0), max(lat - dlat, -90.0), min(lon + dlon, 180.0), min(lat + dlat, 90.0))
 

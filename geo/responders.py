@@ -6,7 +6,8 @@ position counts within ``index_check_interval_s`` everywhere (at once in the wri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import shapely
@@ -38,10 +39,37 @@ class ResponderIndex:
     grid_codes: list[tuple[str, ...]]  # grids each responder serves, sorted
     tree: shapely.STRtree  # over positions of responders that have one
     tree_pos: np.ndarray  # index position of each tree item
+    roles_known: frozenset[str]
+    located_per_m2: dict[str | None, float]  # how densely responders (of each role; None: all) are spread
+    _cards: dict[int, dict] = field(default_factory=dict, repr=False, compare=False)
 
-    @property
-    def roles_known(self) -> set[str]:
-        return set(KNOWN_ROLES) | set(self.roles.tolist())
+    def card(self, position: int) -> dict[str, Any]:
+        """What an answer says about one responder (in WGS84), made once per index."""
+        card = self._cards.get(position)
+        if card is None:
+            located_at = self.located_at[position]
+            card = self._cards[position] = {
+                "id": int(self.ids[position]),
+                "code": self.codes[position],
+                "name": self.names[position],
+                "kind": self.kinds[position],
+                "role": self.roles[position],
+                "phone": self.phones[position],
+                "on_duty": bool(self.on_duty[position]),
+                "grids": list(self.grid_codes[position]),
+                "lon": float(self.lon[position]),
+                "lat": float(self.lat[position]),
+                "located_at": located_at.isoformat() if located_at else None,
+            }
+        return card
+
+    def start_radius_m(self, k: int, role: str | None) -> float:
+        """A first search radius expected to hold a few times ``k`` responders: a small circle
+        means few ground distances to compute, and the search widens when it holds too few."""
+        density = self.located_per_m2.get(role, 0.0)
+        if density <= 0.0:
+            return _START_RADIUS_M
+        return min(max(float(np.sqrt(3.0 * k / (np.pi * density))), 10.0), _START_RADIUS_M)
 
 
 def _build(session: Session) -> ResponderIndex:
@@ -59,6 +87,7 @@ def _build(session: Session) -> ResponderIndex:
     for rid, code in session.execute(select(responder_grids.c.responder_id, Grid.code).join(Grid, Grid.id == responder_grids.c.grid_id)):
         served.setdefault(rid, []).append(code)
     located = np.flatnonzero(~np.isnan(lon))
+    roles = np.array([r.role for r in rows], dtype=object)
     return ResponderIndex(
         ids=ids,
         codes=np.array([r.code for r in rows], dtype=object),
@@ -66,14 +95,26 @@ def _build(session: Session) -> ResponderIndex:
         kinds=np.array([r.kind for r in rows], dtype=object),
         phones=np.array([r.phone for r in rows], dtype=object),
         located_at=np.array([r.located_at for r in rows], dtype=object),
-        roles=np.array([r.role for r in rows], dtype=object),
+        roles=roles,
         on_duty=np.array([bool(r.on_duty) for r in rows], dtype=bool),
         lon=lon,
         lat=lat,
         grid_codes=[tuple(sorted(served.get(int(i), ()))) for i in ids],
         tree=shapely.STRtree(shapely.points(lon[located], lat[located])),
         tree_pos=located,
+        roles_known=frozenset(KNOWN_ROLES) | frozenset(roles.tolist()),
+        located_per_m2=_densities(lon[located], lat[located], roles[located]),
     )
+
+
+def _densities(lon: np.ndarray, lat: np.ndarray, roles: np.ndarray) -> dict[str | None, float]:
+    """Responders per square metre over the box they spread across, in all and per role."""
+    if lon.size < 2:
+        return {}
+    width_m = (lon.max() - lon.min()) * 111_320.0 * np.cos(np.radians((lat.max() + lat.min()) / 2.0))
+    area = max(width_m * (lat.max() - lat.min()) * 110_574.0, 1.0)
+    names, counts = np.unique(roles.astype(str), return_counts=True)
+    return {None: lon.size / area} | {str(n): int(c) / area for n, c in zip(names, counts)}
 
 
 def responder_index(session: Session) -> ResponderIndex:
@@ -82,18 +123,8 @@ def responder_index(session: Session) -> ResponderIndex:
 
 @dataclass(frozen=True)
 class Ranked:
-    responder_id: int
+    position: int  # in the responder index: ``index.card(position)`` describes the responder
     cost: float  # metres for the geodesic ranker
-    grid_codes: tuple[str, ...]
-    code: str
-    name: str
-    kind: str
-    role: str
-    phone: str | None
-    on_duty: bool
-    lon: float
-    lat: float
-    located_at: object
 
 
 def nearest_responders(
@@ -111,7 +142,7 @@ def nearest_responders(
     if role is not None and role not in index.roles_known:
         raise InputError(f"Unknown role {role!r}: use one of {', '.join(sorted(index.roles_known))}")
     limit = max_m if max_m is not None else _EARTH_HALF_CIRCUMFERENCE_M
-    radius = min(_START_RADIUS_M, limit)
+    radius = min(index.start_radius_m(k, role), limit)
     while True:
         hits = index.tree_pos[index.tree.query(shapely.box(*degrees_box(lon, lat, radius)))]
         if role is not None:
@@ -129,11 +160,4 @@ def nearest_responders(
         pool = np.lexsort((index.ids[hits], dist))[: max(4 * k, 20)]
         hits, dist = hits[pool], ranker.costs(lon, lat, index.lon[hits[pool]], index.lat[hits[pool]])
     order = np.lexsort((index.ids[hits], dist))[:k]
-    return [
-        Ranked(
-            int(index.ids[h]), float(dist[o]), index.grid_codes[h], index.codes[h], index.names[h], index.kinds[h],
-            index.roles[h], index.phones[h], bool(index.on_duty[h]), float(index.lon[h]), float(index.lat[h]),
-            index.located_at[h],
-        )
-        for o, h in zip(order, hits[order])
-    ]
+    return [Ranked(h, cost) for h, cost in zip(hits[order].tolist(), dist[order].tolist())]

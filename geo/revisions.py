@@ -9,8 +9,10 @@ within the interval, and its own at once.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -90,12 +92,13 @@ class RevisionCache:
         for entry in list(self._entries.values()):
             entry.checked = float("-inf")
 
-    def get(self, session: Session, name: str, deps: tuple[str, ...], build: Callable[[Session], Any]) -> Any:
-        key = (str(session.get_bind().url), name)
+    def get(self, session: Session, name: str, deps: tuple[str, ...], build: Callable[[Session], Any], fresh: bool = False) -> Any:
+        key = (_database_key(session.get_bind()), name)
         entry = self._entries.get(key)
         now = time.monotonic()
-        # Inside a transaction that changed the data, always look: the index must see it.
-        pending = bool(session.info.get("wangge_bumped"))
+        # Inside a transaction that changed the data, always look: the index must see it. So
+        # must anything that stores what it computes from the value (``fresh``): one small query.
+        pending = fresh or bool(session.info.get("wangge_bumped"))
         if entry is not None and not pending and now - entry.checked < get_settings().index_check_interval_s:
             return entry.value
         stamp = read_revisions(session, deps)
@@ -108,7 +111,23 @@ class RevisionCache:
                 return entry.value
             value = build(session)
             self._entries[key] = _Entry(stamp, now, value)
+            # An index is hundreds of thousands of long-lived objects: keep the cyclic collector
+            # from walking them again on every full collection (they hold no cycles; the index
+            # it replaces is freed by reference counting).
+            gc.freeze()
             return value
+
+
+_database_keys: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _database_key(engine) -> str:
+    """The database an engine reaches (engines for the same URL share their caches); rendering
+    the URL each time would cost more than a whole in-memory lookup."""
+    key = _database_keys.get(engine)
+    if key is None:
+        key = _database_keys[engine] = str(engine.url)
+    return key
 
 
 def read_revisions(session: Session, deps: tuple[str, ...]) -> tuple:
@@ -119,5 +138,10 @@ def read_revisions(session: Session, deps: tuple[str, ...]) -> tuple:
 _cache = RevisionCache()
 
 
-def cached(session: Session, name: str, deps: tuple[str, ...], build: Callable[[Session], Any]) -> Any:
-    return _cache.get(session, name, deps, build)
+def cached(session: Session, name: str, deps: tuple[str, ...], build: Callable[[Session], Any], fresh: bool = False) -> Any:
+    """The value ``build`` makes from the database, rebuilt when the revisions of ``deps`` change.
+
+    Another process's change counts within ``index_check_interval_s``; with ``fresh``, at once
+    (for writes, which store what they compute from the value).
+    """
+    return _cache.get(session, name, deps, build, fresh)

@@ -66,13 +66,14 @@ def check_geometry(layer: str, geom: BaseGeometry | None, required: bool = True)
 
 def _build_service_area(session: Session):
     communities = [from_db(g) for g in session.scalars(select(Community.geom).where(Community.geom.is_not(None)))]
-    parts = communities + list(grid_index(session).geoms)
+    parts = communities + list(grid_index(session, fresh=True).geoms)
     return shapely.union_all(np.array(parts, dtype=object)) if parts else None
 
 
 def service_area(session: Session):
-    """The union of communities and grids; None while there are none (then anywhere goes)."""
-    return cached(session, "service_area", ("grids", "communities"), _build_service_area)
+    """The union of communities and grids; None while there are none (then anywhere goes).
+    Writes are checked against it, so it sees every committed change."""
+    return cached(session, "service_area", ("grids", "communities"), _build_service_area, fresh=True)
 
 
 def check_in_service_area(session: Session, geom: BaseGeometry) -> None:

@@ -399,6 +399,31 @@ def _place_point(page, dx: int = -40, dy: int = 30):
     )
 
 
+def _drag_marker(page, incident_id: int, dx: float, dy: float) -> None:
+    """Drag a renovation marker (the edit tool is on) by (dx, dy) pixels, and see that it moved.
+
+    The drag waits until the marker is draggable and the map has settled; a drag that moved
+    nothing (it started while the map was still moving) is tried again from where the marker is.
+    """
+    marker = f"WanggeMaps.instances[0].layers.renovation.getLayers().find((l) => l.wgId === {incident_id})"
+    page.wait_for_function(f"(() => {{ const m = {marker}; return m && m._icon && m.dragging && m.dragging.enabled(); }})()")
+    start = page.evaluate(f"(() => {{ const ll = {marker}.getLatLng(); return [ll.lng, ll.lat]; }})()")
+    settled = f"({IDLE}) && (() => {{ const map = WanggeMaps.instances[0].map; return !map._animatingZoom && !(map._panAnim && map._panAnim._inProgress); }})()"
+    for _attempt in range(4):
+        page.wait_for_function(settled)
+        icon = page.evaluate(f"(() => {{ const r = {marker}._icon.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; }})()")
+        page.mouse.move(*icon)
+        page.mouse.down()
+        page.mouse.move(icon[0] + dx / 2, icon[1] + dy / 2, steps=8)
+        page.mouse.move(icon[0] + dx, icon[1] + dy, steps=8)
+        page.mouse.up()
+        now = page.evaluate(f"(() => {{ const ll = {marker}.getLatLng(); return [ll.lng, ll.lat]; }})()")
+        if metres(*now, *start) > 5:
+            return
+        page.wait_for_timeout(300)
+    raise AssertionError("dragging the marker never moved it")
+
+
 def _api_eventually(served: Served, path: str, check, seconds: float = 10.0):
     deadline = time.time() + seconds
     while True:
@@ -441,16 +466,7 @@ def test_planner_draws_moves_and_renames_a_renovation_point(browser, served):
     page.keyboard.press("Escape")
     page.click(".leaflet-popup-close-button") if page.locator(".leaflet-popup").count() else None
     page.click(".leaflet-draw-edit-edit")
-    icon = page.evaluate(
-        f"""(() => {{ const g = WanggeMaps.instances[0].layers.renovation;
-            const m = g.getLayers().find((l) => l.wgId === {new_id}); const r = m._icon.getBoundingClientRect();
-            return [r.left + r.width / 2, r.top + r.height / 2]; }})()"""
-    )
-    page.mouse.move(*icon)
-    page.mouse.down()
-    page.mouse.move(icon[0] + 30, icon[1] + 20, steps=8)
-    page.mouse.move(icon[0] + 60, icon[1] + 40, steps=8)
-    page.mouse.up()
+    _drag_marker(page, new_id, 60, 40)
     page.locator(".leaflet-draw-actions a", has_text="保存").first.click()
     moved = _api_eventually(served, f"/incidents/{new_id}", lambda f: metres(*f["geometry"]["coordinates"], *where) > 5)
     assert moved["properties"]["version"] > props["version"]

@@ -7,36 +7,54 @@ from typing import Any
 
 import numpy as np
 import orjson
+import simdjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from api.deps import CRSName, CRSParam, Lat, Lon, ReadSessionDep, lookup
+from api.deps import PointQuery, ReadSessionDep, lean_get, lookup, parse_query, query_openapi
 from api.privacy import redact
-from geo.cards import grid_card
+from geo.cards import CARD_DEPENDS_ON, grid_card
 from geo.coords import check_lonlat_array
 from geo.crs import parse_crs
 from geo.errors import InputError
 from geo.locate import grid_index, locate_point
+from geo.revisions import cached
 
 router = APIRouter(prefix="/grids", tags=["Locate (which grid covers this coordinate)"])
 
 MAX_BATCH_POINTS = 1_000_000
 
 
-def _card_for(card: dict[str, Any], actor) -> dict[str, Any]:
-    return {**card, "leader": redact(card["leader"], actor), "workers_on_duty": [redact(p, actor) for p in card["workers_on_duty"]]}
+def _card_json(session, grid_id: int, actor) -> bytes:
+    """A grid's card as JSON, made once per grid and audience (with or without phones) and
+    kept until the grids, the roster or the communities change: the locate answer is built
+    around it without encoding it again."""
+    made: dict = cached(session, "grid_card_json", CARD_DEPENDS_ON, lambda _s: {})
+    key = (grid_id, actor.sees_personal_data)
+    card = made.get(key)
+    if card is None:
+        full = grid_card(session, grid_id)
+        shown = {**full, "leader": redact(full["leader"], actor), "workers_on_duty": [redact(p, actor) for p in full["workers_on_duty"]]}
+        card = made[key] = orjson.dumps(shown)
+    return card
 
 
-@router.get("/locate", summary="The grid covering a coordinate", responses={404: {"description": "No grid covers the point"}})
-async def locate(request: Request, lon: Lon, lat: Lat, crs: CRSParam = CRSName.wgs84) -> Response:
+@lean_get(
+    router,
+    "/locate",
+    summary="The grid covering a coordinate",
+    responses={404: {"description": "No grid covers the point"}},
+    openapi_extra=query_openapi(PointQuery),
+)
+async def locate(request: Request) -> Response:
     # async: the lookup is in memory (microseconds), so it runs on the event loop directly.
-    async with lookup(request, lon, lat, crs) as q:
+    async with lookup(request, parse_query(PointQuery, request)) as q:
         return _locate_answer(q)
 
 
 def _locate_answer(q) -> Response:
-    point, session, crs, actor = q.point, q.session, q.crs, q.actor
+    point, session, crs = q.point, q.session, q.crs
     where = locate_point(session, point.lon, point.lat)
     given = {"lon": point.given[0], "lat": point.given[1], "crs": crs.name}
     if where.grid_id is None:
@@ -46,14 +64,8 @@ def _locate_answer(q) -> Response:
             body["detail"] += f" The nearest grid is {where.nearest_code} ({card['name']}), {where.nearest_distance_m:.0f} m away."
             body["nearest"] = {"code": where.nearest_code, "name": card["name"], "distance_m": round(where.nearest_distance_m, 2)}
         return JSONResponse(body, status_code=404)
-    return JSONResponse(
-        {
-            "grid": _card_for(grid_card(session, where.grid_id), actor),
-            "on_boundary": where.on_boundary,
-            "touching": where.touching,
-            "point": given,
-        }
-    )
+    rest = orjson.dumps({"on_boundary": where.on_boundary, "touching": where.touching, "point": given})
+    return Response(b'{"grid":' + _card_json(session, where.grid_id, q.actor) + b"," + rest[1:], media_type="application/json")
 
 
 def _points_from_body(doc: Any) -> tuple[np.ndarray, str | None]:
@@ -77,8 +89,6 @@ def _points_from_body(doc: Any) -> tuple[np.ndarray, str | None]:
             raise InputError("points: must be a list of [lon, lat] pairs")
     else:
         raise InputError('The body needs "points": [[lon, lat], ...] or must be a GeoJSON FeatureCollection')
-    if len(raw) > MAX_BATCH_POINTS:
-        raise InputError(f"Too many points: {len(raw):,}; at most {MAX_BATCH_POINTS:,} per request")
     try:
         xy = np.array(raw, dtype=float)
     except (ValueError, TypeError):
@@ -87,6 +97,35 @@ def _points_from_body(doc: Any) -> tuple[np.ndarray, str | None]:
         bad = next((i for i, p in enumerate(raw) if not _is_pair(p)), 0)
         raise InputError(f"point {bad}: {raw[bad]!r} is not a [lon, lat] pair of numbers")
     return xy.reshape(-1, 2), crs
+
+
+def _points_fast(body: bytes) -> tuple[np.ndarray, str | None] | None:
+    """The usual body, ``{"points": [[lon, lat], ...], "crs": "..."}``, read straight into an
+    (n, 2) array by simdjson without making a Python object per number; None for any other body
+    (or a malformed one), which the general parser then reads and explains."""
+    try:
+        doc = simdjson.Parser().parse(body)
+        keys = set(doc.keys()) if isinstance(doc, simdjson.Object) else None
+        if keys is None or not keys <= {"points", "crs"}:
+            return None
+        points, crs = doc.get("points"), doc.get("crs")
+        if not isinstance(points, simdjson.Array) or not (crs is None or isinstance(crs, str)):
+            return None
+        n = len(points)
+        # Flattens nested arrays and refuses anything but numbers ...
+        flat = np.frombuffer(points.as_buffer(of_type="d"), dtype=float)
+    except (ValueError, TypeError, AttributeError, RuntimeError):
+        return None
+    # ... so the shape is checked on the text: with only "points" and "crs" in the body, its
+    # brackets and commas must be exactly those of n pairs, plus the comma between the two keys.
+    text = np.frombuffer(body, dtype=np.uint8)
+    tokens = text[(text == 0x5B) | (text == 0x5D) | (text == 0x2C)].tobytes()
+    pairs = b"[" + b"[,]," * (n - 1) + b"[,]]" if n else b"[]"
+    if len(keys) == 2 and tokens in (b"," + pairs, pairs + b","):
+        tokens = pairs
+    if flat.size != 2 * n or tokens != pairs:
+        return None
+    return flat.reshape(n, 2), crs
 
 
 def _is_pair(p: Any) -> bool:
@@ -114,11 +153,17 @@ async def locate_many(request: Request, session: ReadSessionDep, crs_query: str 
 
 
 def _locate_body(body: bytes, session, crs_query: str | None) -> Response:
-    try:
-        doc = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"The body is not valid JSON ({exc})") from None
-    xy, crs_body = _points_from_body(doc)
+    fast = _points_fast(body)
+    if fast is not None:
+        xy, crs_body = fast
+    else:
+        try:
+            doc = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"The body is not valid JSON ({exc})") from None
+        xy, crs_body = _points_from_body(doc)
+    if len(xy) > MAX_BATCH_POINTS:
+        raise InputError(f"Too many points: {len(xy):,}; at most {MAX_BATCH_POINTS:,} per request")
     if crs_body and crs_query and parse_crs(crs_body) != parse_crs(crs_query):
         raise InputError(f"The body says crs {crs_body!r} but the query says {crs_query!r}")
     name = crs_body or crs_query or "wgs84"

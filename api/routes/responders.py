@@ -4,62 +4,66 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
+
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 from api.auth import ActorDep
-from api.deps import CRSDep, CRSName, CRSParam, Lat, Lon, SessionDep, lookup
-from api.privacy import redact
+from api.deps import CRSDep, PointQuery, SessionDep, lean_get, lookup, parse_query, query_openapi
+from api.privacy import PERSONAL_FIELDS
 from geo.crs import CoordinateSystem
 from geo.features import get_object
 from geo.geometry import from_db
 from geo.locate import grid_index
-from geo.responders import nearest_responders
+from geo.responders import nearest_responders, responder_index
 
 router = APIRouter(tags=["Nearest responders"])
 
-K = Annotated[int, Query(ge=1, le=100, description="How many responders")]
-Role = Annotated[str | None, Query(description="Only this role (grid_leader, grid_worker, part_time, police, urban_management, building_head, fire_station, ...)")]
-OnDuty = Annotated[bool | None, Query(description="Only responders on duty (true) or off duty (false)")]
-MaxM = Annotated[float | None, Query(gt=0, le=20_040_000, description="Only responders within this many metres")]
+class RankingQuery(BaseModel):
+    """Which responders, and how many."""
+
+    k: int = Field(5, ge=1, le=100, description="How many responders")
+    role: str | None = Field(None, description="Only this role (grid_leader, grid_worker, part_time, police, urban_management, building_head, fire_station, ...)")
+    on_duty: bool | None = Field(None, description="Only responders on duty (true) or off duty (false)")
+    max_m: float | None = Field(None, gt=0, le=20_040_000, description="Only responders within this many metres")
 
 
-def _answer(session, actor, lon: float, lat: float, grid_code: str | None, crs: CoordinateSystem, k, role, on_duty, max_m) -> dict[str, Any]:
-    ranked = nearest_responders(session, lon, lat, k=k, role=role, on_duty=on_duty, max_m=max_m)
+class NearestQuery(RankingQuery, PointQuery):
+    pass
+
+
+def _answer(session, actor, lon: float, lat: float, grid_code: str | None, crs: CoordinateSystem, q: RankingQuery) -> dict[str, Any]:
+    ranked = nearest_responders(session, lon, lat, k=q.k, role=q.role, on_duty=q.on_duty, max_m=q.max_m)
+    index = responder_index(session)
+    cards = [index.card(r.position) for r in ranked]
+    xs, ys = [c["lon"] for c in cards], [c["lat"] for c in cards]
+    if crs.name != "wgs84":
+        xs, ys = (v.tolist() for v in crs.from_wgs84(xs, ys))
+    # lon and lat are answered as "location", in the caller's coordinate system.
+    hidden = ("lon", "lat") if actor.sees_personal_data else ("lon", "lat", *PERSONAL_FIELDS)
     out = []
-    for r in ranked:
-        x, y = crs.from_wgs84([r.lon], [r.lat])
-        out.append(redact(
-            {
-                "id": r.responder_id,
-                "code": r.code,
-                "name": r.name,
-                "kind": r.kind,
-                "role": r.role,
-                "phone": r.phone,
-                "on_duty": r.on_duty,
-                "distance_m": round(r.cost, 3),
-                "grids": list(r.grid_codes),
-                "serves_grid": grid_code in r.grid_codes if grid_code else False,
-                "location": [float(x[0]), float(y[0])],
-                "located_at": r.located_at.isoformat() if r.located_at else None,
-            }, actor)
-        )
+    for r, card, x, y in zip(ranked, cards, xs, ys):
+        shown = {k: v for k, v in card.items() if k not in hidden}
+        shown.update(distance_m=round(r.cost, 3), serves_grid=grid_code in card["grids"] if grid_code else False, location=[x, y])
+        out.append(shown)
     return {"grid": grid_code, "ranking": "geodesic", "crs": crs.name, "responders": out}
 
 
-@router.get("/responders/nearest", summary="Responders nearest to a coordinate, by ground distance")
-async def nearest(request: Request, lon: Lon, lat: Lat, crs: CRSParam = CRSName.wgs84, k: K = 5, role: Role = None, on_duty: OnDuty = None, max_m: MaxM = None) -> Response:
-    async with lookup(request, lon, lat, crs) as q:
+@lean_get(router, "/responders/nearest", summary="Responders nearest to a coordinate, by ground distance", openapi_extra=query_openapi(NearestQuery))
+async def nearest(request: Request) -> Response:
+    query = parse_query(NearestQuery, request)
+    async with lookup(request, query) as q:
         index = grid_index(q.session)
-        pos = index.locate([q.point.lon], [q.point.lat])[0]
+        pos = index.locate_one(q.point.lon, q.point.lat)
         grid_code = str(index.codes[pos]) if pos >= 0 else None
-        return JSONResponse(_answer(q.session, q.actor, q.point.lon, q.point.lat, grid_code, q.crs, k, role, on_duty, max_m))
+        return Response(orjson.dumps(_answer(q.session, q.actor, q.point.lon, q.point.lat, grid_code, q.crs, query)), media_type="application/json")
 
 
 @router.get("/incidents/{incident_id}/responders", summary="Responders nearest to an incident, and whether they serve its grid")
-def for_incident(incident_id: int, session: SessionDep, crs: CRSDep, actor: ActorDep, k: K = 5, role: Role = None, on_duty: OnDuty = None, max_m: MaxM = None) -> dict:
+def for_incident(incident_id: int, session: SessionDep, crs: CRSDep, actor: ActorDep, ranking: Annotated[RankingQuery, Query()]) -> dict:
     incident = get_object(session, "incidents", incident_id)
     p = from_db(incident.geom)
-    answer = _answer(session, actor, p.x, p.y, incident.grid.code if incident.grid else None, crs, k, role, on_duty, max_m)
+    answer = _answer(session, actor, p.x, p.y, incident.grid.code if incident.grid else None, crs, ranking)
     return {"incident": incident.id, **answer}
