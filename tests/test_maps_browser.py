@@ -472,12 +472,11 @@ def test_planner_draws_moves_and_renames_a_renovation_point(browser, served):
     assert moved["properties"]["version"] > props["version"]
     page.wait_for_function(IDLE)
 
-    # Renaming it: its popup has a form; PATCH with If-Match.
-    xy = page.evaluate(
-        f"""(() => {{ const m = WanggeMaps.instances[0].layers.renovation.getLayers().find((l) => l.wgId === {new_id});
-            const r = m._icon.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 3]; }})()"""
-    )
-    page.mouse.click(*xy)
+    # Renaming it: its popup has a form; PATCH with If-Match. The click goes to its own icon (a
+    # click at its position could land on another marker that the drag brought it next to).
+    icon = page.evaluate_handle(f"WanggeMaps.instances[0].layers.renovation.getLayers().find((l) => l.wgId === {new_id})._icon")
+    icon.dispatch_event("click")
+    page.wait_for_selector(f".wg-popup[data-incident='{new_id}']")
     form_title = page.wait_for_selector(".wg-popup .wg-form .wg-title")
     assert form_title.input_value() == title
     form_title.fill(title + "（已协商）")
