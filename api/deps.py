@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Annotated, AsyncIterator, Awaitable, Callable, Iterator
@@ -82,14 +81,6 @@ async def get_point(
 PointDep = Annotated[LonLat, Depends(get_point)]
 
 
-class Lookup:
-    """Everything a read-only spatial lookup needs, resolved in one step: the point (checked and
-    in WGS84), the coordinate system, the caller, and a session that connects only if asked."""
-
-    def __init__(self, point: LonLat, crs: CoordinateSystem, actor, session: Session):
-        self.point, self.crs, self.actor, self.session = point, crs, actor, session
-
-
 class LeanRoute(APIRoute):
     """A route whose endpoint takes the Request and returns a Response itself.
 
@@ -146,20 +137,29 @@ def query_openapi(model: type[BaseModel]) -> dict:
     return {"parameters": parameters}
 
 
-@asynccontextmanager
-async def lookup(request: Request, query: PointQuery) -> AsyncIterator[Lookup]:
-    """Open a lookup inside the endpoint, not as a dependency: these endpoints answer in
-    microseconds, and FastAPI's dependency machinery would cost more than the lookup itself."""
-    from api.auth import actor_from_header
+class lookup:
+    """``async with lookup(request, query) as q``: everything a read-only spatial lookup needs,
+    resolved in one step: ``q.point`` (checked, in WGS84), ``q.crs``, the caller ``q.actor``, and
+    ``q.session``, which connects only if asked.
 
-    system = parse_crs(query.crs.value)
-    point = LonLat(query.lon, query.lat, system)
-    actor = await actor_from_header(request)
-    session = ReadSession(request.app.state.engine)
-    try:
-        yield Lookup(point, system, actor, session)
-    finally:
-        session.close()
+    Opened inside the endpoint, not as a dependency: these endpoints answer in microseconds, and
+    FastAPI's dependency machinery would cost more than the lookup itself.
+    """
+
+    def __init__(self, request: Request, query: PointQuery):
+        self.request = request
+        self.crs = parse_crs(query.crs.value)
+        self.point = LonLat(query.lon, query.lat, self.crs)
+        self.session = ReadSession(request.app.state.engine)
+
+    async def __aenter__(self) -> "lookup":
+        from api.auth import actor_from_header
+
+        self.actor = await actor_from_header(self.request)
+        return self
+
+    async def __aexit__(self, *_exc) -> None:
+        self.session.close()
 
 
 def _bbox(text: str | None, crs: CoordinateSystem) -> tuple[float, float, float, float] | None:

@@ -41,14 +41,15 @@ class ResponderIndex:
     tree_pos: np.ndarray  # index position of each tree item
     roles_known: frozenset[str]
     located_per_m2: dict[str | None, float]  # how densely responders (of each role; None: all) are spread
-    _cards: dict[int, dict] = field(default_factory=dict, repr=False, compare=False)
+    _cards: dict[tuple, dict] = field(default_factory=dict, repr=False, compare=False)
 
-    def card(self, position: int) -> dict[str, Any]:
-        """What an answer says about one responder (in WGS84), made once per index."""
-        card = self._cards.get(position)
+    def card(self, position: int, omit: tuple[str, ...] = ()) -> dict[str, Any]:
+        """What an answer says about one responder (position in WGS84 as ``lon``, ``lat``),
+        without the fields in ``omit``; made once per index and ``omit``."""
+        card = self._cards.get((position, omit))
         if card is None:
             located_at = self.located_at[position]
-            card = self._cards[position] = {
+            full = {
                 "id": int(self.ids[position]),
                 "code": self.codes[position],
                 "name": self.names[position],
@@ -61,6 +62,7 @@ class ResponderIndex:
                 "lat": float(self.lat[position]),
                 "located_at": located_at.isoformat() if located_at else None,
             }
+            card = self._cards[(position, omit)] = {k: v for k, v in full.items() if k not in omit}
         return card
 
     def start_radius_m(self, k: int, role: str | None) -> float:

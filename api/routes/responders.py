@@ -37,18 +37,19 @@ class NearestQuery(RankingQuery, PointQuery):
 def _answer(session, actor, lon: float, lat: float, grid_code: str | None, crs: CoordinateSystem, q: RankingQuery) -> dict[str, Any]:
     ranked = nearest_responders(session, lon, lat, k=q.k, role=q.role, on_duty=q.on_duty, max_m=q.max_m)
     index = responder_index(session)
-    cards = [index.card(r.position) for r in ranked]
-    xs, ys = [c["lon"] for c in cards], [c["lat"] for c in cards]
+    xs, ys = [index.lon[r.position] for r in ranked], [index.lat[r.position] for r in ranked]
     if crs.name != "wgs84":
         xs, ys = (v.tolist() for v in crs.from_wgs84(xs, ys))
-    # lon and lat are answered as "location", in the caller's coordinate system.
-    hidden = ("lon", "lat") if actor.sees_personal_data else ("lon", "lat", *PERSONAL_FIELDS)
+    # The position is answered as "location", in the caller's coordinate system.
+    omit = _POSITION if actor.sees_personal_data else _POSITION + PERSONAL_FIELDS
     out = []
-    for r, card, x, y in zip(ranked, cards, xs, ys):
-        shown = {k: v for k, v in card.items() if k not in hidden}
-        shown.update(distance_m=round(r.cost, 3), serves_grid=grid_code in card["grids"] if grid_code else False, location=[x, y])
-        out.append(shown)
+    for r, x, y in zip(ranked, xs, ys):
+        card = index.card(r.position, omit)
+        out.append({**card, "distance_m": round(r.cost, 3), "serves_grid": grid_code in card["grids"] if grid_code else False, "location": [float(x), float(y)]})
     return {"grid": grid_code, "ranking": "geodesic", "crs": crs.name, "responders": out}
+
+
+_POSITION = ("lon", "lat")
 
 
 @lean_get(router, "/responders/nearest", summary="Responders nearest to a coordinate, by ground distance", openapi_extra=query_openapi(NearestQuery))
