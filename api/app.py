@@ -107,7 +107,9 @@ async def _escalate_every(app: FastAPI, seconds: float) -> None:
 
 
 def _warm_indexes(engine) -> None:
-    """Build the in-memory indexes the lookups use, so that the first requests do not wait."""
+    """Build the in-memory indexes and grid cards the lookups use, so that the first requests
+    do not wait for them."""
+    from geo.cards import make_all_grid_cards
     from geo.locate import grid_index
     from geo.responders import responder_index
 
@@ -115,6 +117,7 @@ def _warm_indexes(engine) -> None:
         with session_scope(engine) as session:
             grid_index(session)
             responder_index(session)
+            make_all_grid_cards(session)
     except Exception:  # a database without tables yet: the first lookup builds them instead
         log.exception("could not build the lookup indexes at start-up")
 

@@ -442,7 +442,7 @@ def bench_database(name: str, url: str, data, data_npz: Path, points_file: Path,
     try:
         out["server_start_s"] = server.wait_ready()
         rss0 = proc_status(server.pid)
-        # The first lookups build the in-memory indexes (grid STRtree, responder positions).
+        # The server builds its in-memory indexes as it starts; the first lookups wait for them.
         x, y = (float(v) for v in points_file.read_text().split("\n", 1)[0].split())
         status, _, t_locate = server.request("GET", f"/api/v1/grids/locate?lon={x}&lat={y}")
         status2, _, t_nearest = server.request("GET", f"/api/v1/responders/nearest?lon={x}&lat={y}&k=5")
@@ -634,10 +634,10 @@ def markdown(result: dict) -> str:
         if h:
             c = db["cold_locate"]
             notes.append(
-                f"Cold: on the fresh server, the first request for each of {c['requests']:,} of the {c['of_points']:,} points "
+                f"Cold: on the freshly started server, the first request for each of {c['requests']:,} of the {c['of_points']:,} points "
                 f"({c['connections']} connections, a small Python client) ran at {c['rps']:.0f} req/s "
-                f"(p50 {c['p50_ms']:.1f} ms, p99 {c['p99_ms']:.1f} ms): a grid's first request reads its card from the database. "
-                f"The warm figures above come after that pass."
+                f"(p50 {c['p50_ms']:.1f} ms, p99 {c['p99_ms']:.1f} ms). The server makes every grid's card as it starts, with its "
+                f"indexes; a card is encoded as JSON on its first request. The warm figures above come after that pass."
             )
             bad = {k: h[k]["non_2xx"] + h[k]["socket_errors"] for k in ("health", "locate", "nearest")}
             notes.append(f"Non-2xx answers or socket errors during the measured rounds: {bad}.")

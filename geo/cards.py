@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
-from geo.models import Community, Grid, Responder
+from geo.models import Community, Grid, Responder, Street, responder_grids
 from geo.revisions import cached
 
 # Building heads belong to a building, facilities are not "workers on duty".
@@ -15,40 +15,68 @@ _NOT_WORKERS = {"building_head"}
 CARD_DEPENDS_ON = ("grids", "roster", "communities")  # the revisions a card is built from
 
 
-def _person(r: Responder) -> dict[str, Any]:
+def _person(r) -> dict[str, Any]:
     return {"id": r.id, "code": r.code, "name": r.name, "role": r.role, "phone": r.phone}
 
 
-def _build_card(session: Session, grid_id: int) -> dict[str, Any] | None:
-    grid = session.scalar(
-        select(Grid)
-        .where(Grid.id == grid_id)
-        .options(selectinload(Grid.responders), selectinload(Grid.community).selectinload(Community.street))
+def _build_cards(session: Session, grid_ids: list[int] | None = None) -> dict[int, dict[str, Any]]:
+    """The cards of these grids (all grids when None), in three queries whatever their number."""
+    grids = (
+        select(
+            Grid.id, Grid.code, Grid.name, Grid.party_branch,
+            Community.code.label("community_code"), Community.name.label("community_name"),
+            Street.code.label("street_code"), Street.name.label("street_name"),
+            Street.district_code, Street.district_name, Street.city_name,
+        )
+        .outerjoin(Community, Grid.community_id == Community.id)
+        .outerjoin(Street, Community.street_id == Street.id)
     )
-    if grid is None:
-        return None
-    community = grid.community
-    street = community.street if community else None
-    workers = sorted(
-        (r for r in grid.responders if r.on_duty and r.kind == "person" and r.role not in _NOT_WORKERS),
-        key=lambda r: (r.role != "grid_leader", r.role != "grid_worker", r.role, r.id),
+    served = (
+        select(responder_grids.c.grid_id, Responder.id, Responder.code, Responder.name, Responder.role, Responder.phone, Responder.on_duty, Responder.kind)
+        .join(Responder, Responder.id == responder_grids.c.responder_id)
+        .order_by(Responder.id)
     )
-    leader = grid.leader
-    return {
-        "id": grid.id,
-        "code": grid.code,
-        "name": grid.name,
-        "party_branch": grid.party_branch,
-        "community": {"code": community.code, "name": community.name} if community else None,
-        "street": {"code": street.code, "name": street.name, "district_code": street.district_code, "district_name": street.district_name, "city_name": street.city_name} if street else None,
-        "leader": _person(leader) if leader else None,
-        "workers_on_duty": [_person(r) for r in workers],
-    }
+    if grid_ids is not None:
+        grids = grids.where(Grid.id.in_(grid_ids))
+        served = served.where(responder_grids.c.grid_id.in_(grid_ids))
+    people: dict[int, list] = {}
+    for r in session.execute(served):
+        people.setdefault(r.grid_id, []).append(r)
+    cards = {}
+    for g in session.execute(grids):
+        serving = people.get(g.id, [])
+        workers = sorted(
+            (r for r in serving if r.on_duty and r.kind == "person" and r.role not in _NOT_WORKERS),
+            key=lambda r: (r.role != "grid_leader", r.role != "grid_worker", r.role, r.id),
+        )
+        leader = next((r for r in serving if r.role == "grid_leader"), None)  # the first by id, as Grid.leader
+        cards[g.id] = {
+            "id": g.id,
+            "code": g.code,
+            "name": g.name,
+            "party_branch": g.party_branch,
+            "community": {"code": g.community_code, "name": g.community_name} if g.community_code else None,
+            "street": {"code": g.street_code, "name": g.street_name, "district_code": g.district_code, "district_name": g.district_name, "city_name": g.city_name} if g.street_code else None,
+            "leader": _person(leader) if leader else None,
+            "workers_on_duty": [_person(r) for r in workers],
+        }
+    return cards
+
+
+def _cards(session: Session) -> dict[int, Any]:
+    return cached(session, "grid_cards", CARD_DEPENDS_ON, lambda _s: {})
 
 
 def grid_card(session: Session, grid_id: int) -> dict[str, Any] | None:
     """The card of one grid, cached until the grids, the roster or the communities change."""
-    cards: dict[int, Any] = cached(session, "grid_cards", CARD_DEPENDS_ON, lambda _s: {})
+    cards = _cards(session)
     if grid_id not in cards:
-        cards[grid_id] = _build_card(session, grid_id)
+        cards[grid_id] = _build_cards(session, [grid_id]).get(grid_id)
     return cards[grid_id]
+
+
+def make_all_grid_cards(session: Session) -> int:
+    """Make every grid's card at once (a server starting up): the first lookups then read none."""
+    cards = _cards(session)
+    cards.update(_build_cards(session))
+    return len(cards)

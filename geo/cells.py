@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import math
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -156,7 +157,9 @@ def build_cell_raster(geoms: np.ndarray, cells_per_grid: int = 1024, min_cells: 
             out_shape=(rows, cols), transform=transform, fill=0, dtype="uint8", all_touched=True,
         )
         del areas, lines
-    count = covered >> 32
-    out = np.where(count == 1, covered & 0xFFFFFFFF, OUTSIDE).astype(np.int32)
-    out[(touched != 0) | (count > 1)] = UNDECIDED
+    # The two 32-bit halves of each cell, read in place: the count and the label.
+    halves = covered.view(np.int32).reshape(rows, cols, 2)
+    label, count = (halves[..., 0], halves[..., 1]) if sys.byteorder == "little" else (halves[..., 1], halves[..., 0])
+    out = np.where(count == 1, label, np.int32(OUTSIDE))
+    out[(count > 1) | (touched != 0)] = UNDECIDED
     return CellRaster(out, west, north, dx, dy, max_abs_lat)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.cells import UNDECIDED, CellRaster, build_cell_raster
-from geo.geometry import degrees_box, from_db, geodesic_distance_to
+from geo.geometry import degrees_box, geodesic_distance_to
 from geo.models import Grid
 from geo.revisions import cached
 
@@ -94,7 +94,8 @@ def _build_grid_index(session: Session) -> GridIndex:
     rows = session.execute(select(Grid.id, Grid.code, Grid.geom).order_by(Grid.id)).all()
     ids = np.array([r.id for r in rows], dtype=np.int64)
     codes = np.array([r.code for r in rows], dtype=object)
-    geoms = np.array([from_db(r.geom) for r in rows], dtype=object)
+    # One vectorised parse (WKB bytes from SpatiaLite, hex from PostGIS) instead of one per row.
+    geoms = shapely.from_wkb([r.geom.data for r in rows]) if rows else np.empty(0, dtype=object)
     rank = np.empty(len(rows), dtype=np.int64)
     rank[np.argsort(codes.astype(str), kind="stable")] = np.arange(len(rows))
     return GridIndex(ids, codes, geoms, shapely.STRtree(geoms), rank, build_cell_raster(geoms))

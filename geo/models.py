@@ -154,11 +154,12 @@ class Grid(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     community: Mapped[Community | None] = relationship(back_populates="grids")
-    responders: Mapped[list[Responder]] = relationship(secondary=responder_grids, back_populates="grids")
+    responders: Mapped[list[Responder]] = relationship(secondary=responder_grids, back_populates="grids", order_by="Responder.id")
 
     @property
     def leader(self) -> Responder | None:
-        """The grid leader (网格长): the responder with role grid_leader serving this grid."""
+        """The grid leader (网格长): the responder with role grid_leader serving this grid (the
+        first by id, should there be several)."""
         return next((r for r in self.responders if r.role == "grid_leader"), None)
 
 
