@@ -9,7 +9,6 @@ within the interval, and its own at once.
 
 from __future__ import annotations
 
-import gc
 import threading
 import time
 import weakref
@@ -111,10 +110,6 @@ class RevisionCache:
                 return entry.value
             value = build(session)
             self._entries[key] = _Entry(stamp, now, value)
-            # An index is hundreds of thousands of long-lived objects: keep the cyclic collector
-            # from walking them again on every full collection (they hold no cycles; the index
-            # it replaces is freed by reference counting).
-            gc.freeze()
             return value
 
 
