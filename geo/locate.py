@@ -55,7 +55,10 @@ class GridIndex:
         label = self.cells.lookup_one(lon, lat) if self.cells is not None else UNDECIDED
         if label != UNDECIDED:
             return label - 1
-        return int(self._covering(np.array([lon]), np.array([lat]))[0])
+        hits = self.tree.query(shapely.Point(lon, lat), predicate="intersects")
+        if hits.size == 0:
+            return -1
+        return int(hits[np.argmin(self.rank[hits])]) if hits.size > 1 else int(hits[0])
 
     def locate_clear(self, lon: float, lat: float, clearance_m: float) -> int | None:
         """Position of the grid covering one point when the raster shows that no grid boundary
