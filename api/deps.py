@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Annotated, AsyncIterator, Awaitable, Callable, Iterator
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.routing import APIRoute
@@ -119,9 +120,19 @@ def parse_query(model: type[BaseModel], request: Request) -> BaseModel:
     more than the lookup. Errors are the same RequestValidationError, so they read the same.
     """
     try:
-        return model.model_validate(dict(request.query_params))
+        return model.model_validate(_query_dict(request.scope["query_string"]))
     except ValidationError as exc:
         raise RequestValidationError([{**e, "loc": ("query", *e["loc"])} for e in exc.errors()]) from None
+
+
+def _query_dict(raw: bytes) -> dict[str, str]:
+    """The query string as a dict (the last of repeated names wins, as in Starlette's
+    ``dict(request.query_params)``). Plain ``name=value`` pairs, what phones and other systems
+    send, are split directly; anything escaped goes through ``parse_qsl``."""
+    text = raw.decode("latin-1")
+    if "%" in text or "+" in text:
+        return dict(parse_qsl(text, keep_blank_values=True))
+    return dict(pair.partition("=")[::2] for pair in text.split("&") if pair)
 
 
 def query_openapi(model: type[BaseModel]) -> dict:

@@ -6,6 +6,7 @@ position counts within ``index_check_interval_s`` everywhere (at once in the wri
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,12 +67,12 @@ class ResponderIndex:
         return card
 
     def start_radius_m(self, k: int, role: str | None) -> float:
-        """A first search radius expected to hold a few times ``k`` responders: a small circle
+        """A first search radius expected to hold about twice ``k`` responders: a small circle
         means few ground distances to compute, and the search widens when it holds too few."""
         density = self.located_per_m2.get(role, 0.0)
         if density <= 0.0:
             return _START_RADIUS_M
-        return min(max(float(np.sqrt(3.0 * k / (np.pi * density))), 10.0), _START_RADIUS_M)
+        return min(max(math.sqrt(2.0 * k / (math.pi * density)), 10.0), _START_RADIUS_M)
 
 
 def _build(session: Session) -> ResponderIndex:
@@ -156,7 +157,7 @@ def nearest_responders(
         # Every responder within `radius` is in the box, so once k of them are, they are the k nearest.
         if inside.sum() >= k or radius >= limit:
             break
-        radius = min(radius * 4.0, limit)
+        radius = min(radius * 2.0, limit)
     hits, dist = hits[inside], dist[inside]
     if ranker is not GEODESIC:
         pool = np.lexsort((index.ids[hits], dist))[: max(4 * k, 20)]
