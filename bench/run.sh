@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks of the spatial API (issue 3, "Speed") on SpatiaLite and PostGIS: one command.
 #
-#   bench/run.sh                          both databases, full size (about 15-20 minutes)
+#   bench/run.sh                          both databases, full size (about 10 minutes for the API, then 10 for the maps)
 #   bench/run.sh --databases spatialite   one database
 #   bench/run.sh --quick                  small data, short runs (a smoke test, ~3 minutes)
 #   bench/run.sh --profile                also sample the server with py-spy (installed into the venv if missing)
