@@ -8,8 +8,8 @@ from typing import Annotated, AsyncIterator, Awaitable, Callable, Iterator
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.routing import APIRoute
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 

@@ -63,13 +63,16 @@ def _build_cards(session: Session, grid_ids: list[int] | None = None) -> dict[in
     return cards
 
 
-def _cards(session: Session) -> dict[int, Any]:
+def grid_cards(session: Session) -> dict[int, Any]:
+    """The cards made so far, by grid id: a new dict once the grids, the roster or the
+    communities change, so whatever is made from these cards can follow the dict."""
     return cached(session, "grid_cards", CARD_DEPENDS_ON, lambda _s: {})
 
 
-def grid_card(session: Session, grid_id: int) -> dict[str, Any] | None:
-    """The card of one grid, cached until the grids, the roster or the communities change."""
-    cards = _cards(session)
+def grid_card(session: Session, grid_id: int, cards: dict[int, Any] | None = None) -> dict[str, Any] | None:
+    """The card of one grid (kept in ``cards``, by default :func:`grid_cards`)."""
+    if cards is None:
+        cards = grid_cards(session)
     if grid_id not in cards:
         cards[grid_id] = _build_cards(session, [grid_id]).get(grid_id)
     return cards[grid_id]
@@ -77,6 +80,6 @@ def grid_card(session: Session, grid_id: int) -> dict[str, Any] | None:
 
 def make_all_grid_cards(session: Session) -> int:
     """Make every grid's card at once (a server starting up): the first lookups then read none."""
-    cards = _cards(session)
+    cards = grid_cards(session)
     cards.update(_build_cards(session))
     return len(cards)

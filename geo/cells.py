@@ -3,7 +3,7 @@
 Most points fall well inside a grid. For them "which grid covers this point" is one array read:
 the cell under the point says which grid covers all of it. Only points in cells that a grid
 boundary crosses (or that grids overlap, or that lie outside the grids' extent) need the exact
-geometric test, and a point within ``margin`` of its cell's edge is sent there too. So the answer
+geometric test, and so is a point too close to its cell's edge. So the answer
 is always the exact one; the raster only decides, quickly, the points it can decide for certain.
 
 GDAL rasterises the grids (through rasterio): a cell is labelled with a grid when no grid boundary
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from rasterio import Affine
 from rasterio.enums import MergeAlg
 from rasterio.features import rasterize
-from rasterio import Affine
 
 UNDECIDED = -1  # a boundary touches the cell, grids overlap in it, or the point is outside the raster
 OUTSIDE = 0  # no grid covers any part of the cell
@@ -126,7 +126,7 @@ def build_cell_raster(geoms: np.ndarray, cells_per_grid: int = 1024, min_cells: 
     labels take 4 bytes a cell: at most 64 MiB). Finer cells decide more points.
     """
     geoms = np.asarray(geoms, dtype=object)
-    present = np.flatnonzero(~shapely.is_empty(geoms) & shapely.is_valid_input(geoms) & ~shapely.is_missing(geoms))
+    present = np.flatnonzero(~shapely.is_missing(geoms) & ~shapely.is_empty(geoms))
     if present.size == 0:
         return None
     west, south, east, north = shapely.total_bounds(geoms[present]).tolist()

@@ -139,9 +139,13 @@ def nearest_responders(
     on_duty: bool | None = None,
     max_m: float | None = None,
     ranker: Ranker = GEODESIC,
+    index: ResponderIndex | None = None,
 ) -> list[Ranked]:
-    """The ``k`` responders nearest to a point by ground distance, nearest first (ties by id)."""
-    index = responder_index(session)
+    """The ``k`` responders nearest to a point by ground distance, nearest first (ties by id).
+    Positions are into ``index`` (by default :func:`responder_index`); pass the index the
+    caller reads the cards from, so both are the same one."""
+    if index is None:
+        index = responder_index(session)
     if role is not None and role not in index.roles_known:
         raise InputError(f"Unknown role {role!r}: use one of {', '.join(sorted(index.roles_known))}")
     limit = max_m if max_m is not None else _EARTH_HALF_CIRCUMFERENCE_M

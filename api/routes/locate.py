@@ -14,27 +14,34 @@ from fastapi.responses import JSONResponse
 
 from api.deps import PointQuery, ReadSessionDep, lean_get, lookup, parse_query, query_openapi
 from api.privacy import redact
-from geo.cards import CARD_DEPENDS_ON, grid_card
+from geo.cards import grid_card, grid_cards
 from geo.coords import check_lonlat_array
 from geo.crs import parse_crs
 from geo.errors import InputError
 from geo.locate import grid_index, locate_point
-from geo.revisions import cached
 
 router = APIRouter(prefix="/grids", tags=["Locate (which grid covers this coordinate)"])
 
 MAX_BATCH_POINTS = 1_000_000
 
 
+# JSON of the cards in one grid_cards() dict, by (grid id, sees phones); made anew with that dict,
+# so an encoding never outlives the card it was made from.
+_encoded: tuple[dict, dict] = ({}, {})
+
+
 def _card_json(session, grid_id: int, actor) -> bytes:
-    """A grid's card as JSON, made once per grid and audience (with or without phones) and
-    kept until the grids, the roster or the communities change: the locate answer is built
-    around it without encoding it again."""
-    made: dict = cached(session, "grid_card_json", CARD_DEPENDS_ON, lambda _s: {})
+    """A grid's card as JSON, made once per card and audience (with or without phones): the
+    locate answer is built around it without encoding it again."""
+    global _encoded
+    cards = grid_cards(session)
+    if _encoded[0] is not cards:
+        _encoded = (cards, {})
+    made = _encoded[1]
     key = (grid_id, actor.sees_personal_data)
     card = made.get(key)
     if card is None:
-        full = grid_card(session, grid_id)
+        full = grid_card(session, grid_id, cards)
         shown = {**full, "leader": redact(full["leader"], actor), "workers_on_duty": [redact(p, actor) for p in full["workers_on_duty"]]}
         card = made[key] = orjson.dumps(shown)
     return card

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -35,8 +34,8 @@ class NearestQuery(RankingQuery, PointQuery):
 
 
 def _answer(session, actor, lon: float, lat: float, grid_code: str | None, crs: CoordinateSystem, q: RankingQuery) -> dict[str, Any]:
-    ranked = nearest_responders(session, lon, lat, k=q.k, role=q.role, on_duty=q.on_duty, max_m=q.max_m)
     index = responder_index(session)
+    ranked = nearest_responders(session, lon, lat, k=q.k, role=q.role, on_duty=q.on_duty, max_m=q.max_m, index=index)
     xs, ys = [index.lon[r.position] for r in ranked], [index.lat[r.position] for r in ranked]
     if crs.name != "wgs84":
         xs, ys = (v.tolist() for v in crs.from_wgs84(xs, ys))
