@@ -6,85 +6,21 @@ import asyncio
 import contextlib
 import gc
 import logging
+import threading
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import StaleDataError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.routes import incidents, layers, locate, maps, responders, stats
+from api.errors import install_error_handlers
+from api.middleware import install_middleware
+from api.routes import docs, incidents, layers, locate, maps, responders, stats
 from geo.db import get_engine, session_scope
-from geo.errors import Conflict, InputError, NotAuthenticated, NotFound, PermissionDenied, StaleVersion, WanggeError
 from geo.models import utcnow
 from geo.settings import get_settings
 
 log = logging.getLogger("wangge")
 
 API_PREFIX = "/api/v1"
-
-
-def _describe(error: dict) -> str:
-    where = ".".join(str(p) for p in error["loc"] if p not in ("query", "body", "path"))
-    if error["type"] == "missing":
-        return f"{where} is required"
-    if error["type"] == "json_invalid":
-        return f"The body is not valid JSON ({error.get('ctx', {}).get('error', 'decode error')} at character {error['loc'][-1]})"
-    given = error.get("input")
-    shown = f" (got {given!r})" if isinstance(given, (str, int, float)) and not isinstance(given, bool) else ""
-    return f"{where}: {error['msg']}{shown}"
-
-
-class BodyLimit:
-    """Refuse request bodies over the limit with 413, before reading them into memory."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            return await self._refuse(scope, receive, send)
-        seen = 0
-
-        async def limited_receive():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge(self.max_bytes)
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
-
-    async def _refuse(self, scope, receive, send):
-        response = JSONResponse({"detail": _too_large(self.max_bytes)}, status_code=413)
-        await response(scope, receive, send)
-
-
-def _too_large(max_bytes: int) -> str:
-    limit = f"{max_bytes / (1024 * 1024):.0f} MB" if max_bytes >= 1024 * 1024 else f"{max_bytes:,} bytes"
-    return f"The request body is larger than {limit}; send fewer points per request"
-
-
-class _TooLarge(StarletteHTTPException):
-    """A body found too large while it is read (no Content-Length). An HTTPException, so that
-    FastAPI passes it on as this 413 rather than as "There was an error parsing the body"."""
-
-    def __init__(self, max_bytes: int):
-        super().__init__(413, _too_large(max_bytes))
-
-
-STATUS = [(NotFound, 404), (Conflict, 409), (InputError, 422), (PermissionDenied, 403), (NotAuthenticated, 401)]
 
 
 async def _escalate_every(app: FastAPI, seconds: float) -> None:
@@ -107,9 +43,9 @@ async def _escalate_every(app: FastAPI, seconds: float) -> None:
             log.exception("escalation round failed")
 
 
-def _warm_indexes(engine) -> None:
+def _warm_indexes(engine, done: threading.Event) -> None:
     """Build the in-memory indexes and grid cards the lookups use, so that the first requests
-    do not wait for them."""
+    do not wait for them; ``done`` is set when they are (or when they cannot be built yet)."""
     from geo.cards import make_all_grid_cards
     from geo.locate import grid_index
     from geo.responders import responder_index
@@ -121,11 +57,30 @@ def _warm_indexes(engine) -> None:
             make_all_grid_cards(session)
     except Exception:  # a database without tables yet: the first lookup builds them instead
         log.exception("could not build the lookup indexes at start-up")
+        done.set()
         return
+    done.set()
     # They are hundreds of thousands of long-lived objects: keep the cyclic collector from
     # walking them again on every full collection for as long as the server runs.
     gc.collect()
     gc.freeze()
+
+
+def readiness_problems(app: FastAPI) -> list[str]:
+    """What keeps the service from answering lookups now (nothing: ready)."""
+    try:
+        with app.state.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except Exception as exc:  # any failure to reach it is the answer, not an error of ours
+        return [f"the database does not answer ({_first_line(exc)})"]
+    if not app.state.indexes_ready.is_set():
+        return ["the lookup indexes are still being built"]
+    return []
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def create_app(database_url: str | None = None, escalate_every_s: float | None = None, warm_indexes: bool = False) -> FastAPI:
@@ -139,7 +94,7 @@ def create_app(database_url: str | None = None, escalate_every_s: float | None =
         if interval > 0:
             tasks.append(asyncio.create_task(_escalate_every(app, interval)))
         if warm_indexes:  # in the background: the server answers (health, docs) meanwhile
-            tasks.append(asyncio.create_task(run_in_threadpool(_warm_indexes, app.state.engine)))
+            tasks.append(asyncio.create_task(run_in_threadpool(_warm_indexes, app.state.engine, app.state.indexes_ready)))
         yield
         for task in tasks:
             task.cancel()
@@ -149,50 +104,38 @@ def create_app(database_url: str | None = None, escalate_every_s: float | None =
         title="wangge",
         summary="Community grid governance GIS: which grid covers a coordinate, who is nearest, geotagged incidents.",
         version="0.1.0",
+        docs_url=None,  # /docs is served from the self-hosted Swagger UI (api/routes/docs.py)
+        redoc_url=None,
         description=(
             "Coordinates are WGS84 longitude/latitude unless `crs` says otherwise: `cgcs2000`, "
             "`gcj02` (Amap, Tencent) or `bd09` (Baidu). Errors come as JSON `{\"detail\": message}`."
         ),
     )
     app.state.engine = get_engine(database_url)
+    # Without a warm-up, lookups build their indexes on first use: ready from the start.
+    app.state.indexes_ready = threading.Event()
+    if not warm_indexes:
+        app.state.indexes_ready.set()
     app.state.clock = utcnow
 
-    @app.exception_handler(WanggeError)
-    async def _wangge_error(request: Request, exc: WanggeError):
-        if isinstance(exc, StaleVersion):
-            return JSONResponse({"detail": str(exc)}, status_code=428 if exc.precondition_required else 412)
-        status = next((code for kind, code in STATUS if isinstance(exc, kind)), 400)
-        if status == 403 and not request.headers.get("authorization", "").lower().startswith("bearer "):
-            status = 401  # refused to the public (no token): signing in is what would help
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
-
-    @app.exception_handler(StaleDataError)
-    async def _stale(_request: Request, _exc: StaleDataError):
-        # Another writer committed between our read and our write: nothing of ours was saved.
-        return JSONResponse({"detail": "The incident was changed by someone else at the same moment; read it again and retry"}, status_code=412)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError):
-        errors = exc.errors()
-        return JSONResponse(
-            {"detail": "; ".join(dict.fromkeys(_describe(e) for e in errors)), "errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors]},
-            status_code=422,
-        )
-
-    @app.exception_handler(IntegrityError)
-    async def _integrity_error(_request: Request, exc: IntegrityError):
-        # A race the checks could not see (two writers at once), or a row still referenced.
-        return JSONResponse({"detail": "The change conflicts with other data (a duplicate code, or a feature still in use)"}, status_code=409)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException):
-        detail = exc.detail if exc.status_code != 404 or exc.detail != "Not Found" else "No such resource: see /docs for the API"
-        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
-
+    install_error_handlers(app)
     @app.get(f"{API_PREFIX}/health", tags=["Service"], summary="Liveness: answers without touching the database")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get(
+        f"{API_PREFIX}/health/ready",
+        tags=["Service"],
+        summary="Readiness: the database answers and the lookup indexes are built (503 with the reason when not)",
+        responses={503: {"description": "Not ready: the reason, and Retry-After"}},
+    )
+    async def ready() -> JSONResponse:
+        from fastapi.concurrency import run_in_threadpool
+
+        problems = await run_in_threadpool(readiness_problems, app)
+        if problems:
+            return JSONResponse({"status": "not ready", "detail": "; ".join(problems)}, status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse({"status": "ready"})
 
     # The hot lookups first: routes are matched in order, and every route passed costs time.
     app.include_router(responders.router, prefix=API_PREFIX)
@@ -201,9 +144,10 @@ def create_app(database_url: str | None = None, escalate_every_s: float | None =
     app.include_router(incidents.router, prefix=API_PREFIX)
     app.include_router(incidents.escalations, prefix=API_PREFIX)
     app.include_router(stats.router, prefix=API_PREFIX)
+    app.include_router(docs.router)
     for name in layers.TITLES:
         app.include_router(layers.layer_router(name, writable=name != "communities"), prefix=API_PREFIX)
-    app.add_middleware(BodyLimit, max_bytes=get_settings().max_body_bytes)
+    install_middleware(app)
     return app
 
 

@@ -83,6 +83,20 @@ def demo(
             typer.echo(line)
 
 
+def _check_database_reachable() -> None:
+    """One clear line and a non-zero exit when the database cannot be reached, not a traceback."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    engine = _engine()
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        where = engine.url.render_as_string(hide_password=True)
+        _fail(f"cannot reach the database at {where}: {reason[0] if reason else type(exc).__name__}", code=1)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -92,6 +106,7 @@ def serve(
     """Serve the API (/api/v1, docs at /docs) and the maps."""
     import uvicorn
 
+    _check_database_reachable()
     _ready_engine()
     typer.echo(f"serving on http://{host}:{port}/  (API docs at /docs)")
     uvicorn.run("api.app:create_served_app", factory=True, host=host, port=port, workers=workers, log_level="info")

@@ -4,26 +4,51 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Annotated, AsyncIterator, Awaitable, Callable, Iterator
+from typing import Annotated, AsyncIterator, Awaitable, Callable
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 
+from api.schemas import Moment
 from geo.coords import check_lonlat
 from geo.crs import CoordinateSystem, parse_crs
-from geo.db import ReadSession, session_scope
+from api.auth import ActorDep, actor_from_header
+from api.concurrency import turns_for
+from geo.db import ReadSession, session_factory
 from geo.errors import InputError
 from geo.features import Filters
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    # Anything but a read may write: on SQLite it queues for the write lock from the start.
-    with session_scope(request.app.state.engine, write=request.method not in ("GET", "HEAD", "OPTIONS")) as session:
-        yield session
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+async def get_session(request: Request, _actor: ActorDep) -> AsyncIterator[Session]:
+    """The request's unit of work: it commits before the answer is sent, or rolls back and
+    stores nothing.
+
+    The caller is known first (``_actor``: its token is checked in a turn of its own), then the
+    request waits for its turn at the database on the event loop, holding neither a connection
+    nor a thread; the session connects only in the endpoint's thread. Anything but a read may
+    write: on SQLite it takes the write lock from the start.
+    """
+    write = request.method not in READ_METHODS
+    async with turns_for(request.app).turn(write=write):
+        session = session_factory(request.app.state.engine)()
+        try:
+            if write:
+                await run_in_threadpool(session.connection, execution_options={"wangge_write": True})
+            yield session
+            await run_in_threadpool(session.commit)
+        except BaseException:
+            await run_in_threadpool(session.rollback)
+            raise
+        finally:
+            await run_in_threadpool(session.close)
 
 
 async def get_read_session(request: Request) -> AsyncIterator[Session]:
@@ -164,8 +189,6 @@ class lookup:
         self.session = ReadSession(request.app.state.engine)
 
     async def __aenter__(self) -> "lookup":
-        from api.auth import actor_from_header
-
         self.actor = await actor_from_header(self.request)
         return self
 
@@ -208,8 +231,8 @@ def get_filters(
     kind: Annotated[str | None, Query(description="Kind (incidents: hazard, case, illegal_structure, renovation)")] = None,
     status: Annotated[str | None, Query(description="Status")] = None,
     category: Annotated[str | None, Query(description="Category")] = None,
-    since: Annotated[datetime | None, Query(description="Created (incidents) or located (responders) at or after; ISO 8601, +08:00 if no zone")] = None,
-    until: Annotated[datetime | None, Query(description="... and before")] = None,
+    since: Annotated[Moment | None, Query(description="Created (incidents) or located (responders) at or after; ISO 8601, +08:00 if no zone")] = None,
+    until: Annotated[Moment | None, Query(description="... and before")] = None,
 ) -> Filters:
     return Filters(bbox=_bbox(bbox, crs), grid=grid, kind=kind, status=status, category=category, since=_aware(since), until=_aware(until))
 
@@ -217,11 +240,25 @@ def get_filters(
 FiltersDep = Annotated[Filters, Depends(get_filters)]
 
 
+# Ids are 32-bit on PostGIS (serial); a larger one names nothing and is refused as such.
+MAX_ID = 2**31 - 1
+MAX_OFFSET = 2**31 - 1
+
+
+def id_path(what: str):
+    """A path id, range-checked so that the database is never asked about an impossible one."""
+    return Annotated[int, Path(ge=1, le=MAX_ID, description=f"The {what}'s id")]
+
+
+IncidentId = id_path("incident")
+FeatureId = id_path("feature")
+
+
 class Page:
     def __init__(
         self,
         limit: Annotated[int, Query(ge=1, le=10_000, description="Features per page")] = 100,
-        offset: Annotated[int, Query(ge=0, description="Features to skip")] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Features to skip")] = 0,
     ):
         self.limit = limit
         self.offset = offset

@@ -2,14 +2,51 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from geo.models import BuildingKind, ResponderKind
 
+# Integer columns and ids are 32-bit on PostGIS: larger numbers are refused, not overflowed
+# (MAX_ID is api.deps.MAX_ID; this module is imported by api.deps, not the other way round).
+MAX_COUNT = MAX_ID = 2**31 - 1
+
 Text = Field(min_length=1, max_length=200)
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL characters: refuse them as input, not as a database error.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _plausible(value: datetime) -> datetime:
+    # Far from today, converting between time zones overflows (year 1, year 9999).
+    if not 1900 <= value.year <= 2999:
+        raise ValueError("must be a date between the years 1900 and 2999")
+    return value
+
+
+def _finite_json(value: dict[str, Any]) -> dict[str, Any]:
+    # Python's JSON reader takes NaN and Infinity; JSON (and the database) do not.
+    try:
+        json.dumps(value, allow_nan=False)
+    except ValueError:
+        raise ValueError("numbers must be finite (no NaN or Infinity)") from None
+    return value
+
+
+Moment = Annotated[datetime, AfterValidator(_plausible)]
+FreeProperties = Annotated[dict[str, Any], AfterValidator(_finite_json)]
+
+# String fields: lengths match the columns in geo/models.py; references to codes or names
+# (community_code, estate, building, grids) are as long as the column they name.
+Str = Annotated[str, AfterValidator(_no_nul)]
+Code = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_no_nul)]
 
 
 class _Props(BaseModel):
@@ -21,54 +58,54 @@ class CommunityProps(_Props):
 
 
 class GridProps(_Props):
-    code: str = Field(min_length=1, max_length=64)
-    name: str = Text
-    community_code: str | None = None
-    party_branch: str | None = Field(None, max_length=200)
-    properties: dict[str, Any] = Field(default_factory=dict)
+    code: Code
+    name: Str = Text
+    community_code: Str | None = Field(None, max_length=12)
+    party_branch: Str | None = Field(None, max_length=200)
+    properties: FreeProperties = Field(default_factory=dict)
 
 
 class EstateProps(_Props):
-    name: str = Text
-    property_company: str | None = Field(None, max_length=200)
-    community_code: str | None = None
-    properties: dict[str, Any] = Field(default_factory=dict)
+    name: Str = Text
+    property_company: Str | None = Field(None, max_length=200)
+    community_code: Str | None = Field(None, max_length=12)
+    properties: FreeProperties = Field(default_factory=dict)
 
 
 class BuildingProps(_Props):
-    code: str = Field(min_length=1, max_length=64)
-    name: str = Text
+    code: Code
+    name: Str = Text
     kind: BuildingKind = BuildingKind.old_building
-    address: str | None = Field(None, max_length=300)
+    address: Str | None = Field(None, max_length=300)
     households: int = Field(0, ge=0, le=100_000)
     residents: int = Field(0, ge=0, le=1_000_000)
-    estate: str | None = None
-    properties: dict[str, Any] = Field(default_factory=dict)
+    estate: Str | None = Field(None, max_length=200)
+    properties: FreeProperties = Field(default_factory=dict)
 
 
 class ResponderProps(_Props):
-    code: str = Field(min_length=1, max_length=64)
-    name: str = Text
+    code: Code
+    name: Str = Text
     kind: ResponderKind = ResponderKind.person
     role: str = Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_]*$")
-    phone: str | None = Field(None, max_length=32)
-    organisation: str | None = Field(None, max_length=200)
-    grids: list[str] = Field(default_factory=list)
-    building: str | None = None
+    phone: Str | None = Field(None, max_length=32)
+    organisation: Str | None = Field(None, max_length=200)
+    grids: list[Code] = Field(default_factory=list, max_length=1000)
+    building: Str | None = Field(None, max_length=64)
     on_duty: bool = True
-    located_at: datetime | None = None
-    properties: dict[str, Any] = Field(default_factory=dict)
+    located_at: Moment | None = None
+    properties: FreeProperties = Field(default_factory=dict)
 
 
 class IncidentProps(_Props):
-    code: str | None = Field(None, max_length=64)
+    code: Str | None = Field(None, max_length=64)
     kind: Literal["hazard", "case", "illegal_structure", "renovation"]
-    category: str = Field(min_length=1, max_length=64)
-    title: str = Text
-    description: str | None = Field(None, max_length=5000)
-    reporter_name: str | None = Field(None, max_length=100)
-    reporter_phone: str | None = Field(None, max_length=32)
-    properties: dict[str, Any] = Field(default_factory=dict)
+    category: Str = Field(min_length=1, max_length=64)
+    title: Str = Text
+    description: Str | None = Field(None, max_length=5000)
+    reporter_name: Str | None = Field(None, max_length=100)
+    reporter_phone: Str | None = Field(None, max_length=32)
+    properties: FreeProperties = Field(default_factory=dict)
 
 
 CREATE_PROPS: dict[str, type[_Props]] = {
@@ -80,9 +117,16 @@ CREATE_PROPS: dict[str, type[_Props]] = {
 }
 
 
+def _patched(info) -> Any:
+    """The field's type and limits; null only where the field may be empty (a column that
+    cannot be NULL is not emptied by a PATCH)."""
+    kind = Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+    return kind | None if not info.is_required() and info.default is None else kind
+
+
 def patch_model(model: type[_Props]) -> type[_Props]:
-    """The same fields, all optional: a PATCH sends only what changes."""
-    fields = {name: (info.annotation | None, None) for name, info in model.model_fields.items()}
+    """The same fields and limits, all optional: a PATCH sends only what changes."""
+    fields = {name: (_patched(info), None) for name, info in model.model_fields.items()}
     from pydantic import create_model
 
     return create_model(f"{model.__name__}Patch", __base__=_Props, **fields)

@@ -59,9 +59,22 @@ def _on_sqlite_connect(dbapi_conn, _record) -> None:
     load_spatialite_driver(dbapi_conn)
     dbapi_conn.execute("PRAGMA foreign_keys = ON")
     dbapi_conn.execute("PRAGMA journal_mode = WAL")
-    dbapi_conn.execute("PRAGMA busy_timeout = 10000")
+    # Other processes' writers are waited for this long (this process's queue in the API first).
+    dbapi_conn.execute(f"PRAGMA busy_timeout = {int(get_settings().db_wait_timeout_s * 1000)}")
     # WGS84 mode loads only the WGS84-related SRIDs: a new file is ready in well under a second.
     init_spatialite(dbapi_conn, transaction=True, init_mode="WGS84")
+
+
+def _pool_options() -> dict:
+    """Pool sized from the number of requests the API lets at the database at once, plus
+    headroom for brief reads outside that queue (index revision checks), so a request that
+    has its turn never waits for a connection."""
+    settings = get_settings()
+    return {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_pool_size + 4,
+        "pool_timeout": settings.db_wait_timeout_s,
+    }
 
 
 def make_engine(url: str | None = None) -> Engine:
@@ -71,14 +84,16 @@ def make_engine(url: str | None = None) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             directory = os.path.dirname(os.path.abspath(parsed.database))
             os.makedirs(directory, exist_ok=True)
-        engine = create_engine(url, module=_sqlite_dbapi())
+        memory = not parsed.database or parsed.database == ":memory:"
+        engine = create_engine(url, module=_sqlite_dbapi(), **({} if memory else _pool_options()))
         event.listen(engine, "connect", _on_sqlite_connect)
         # Let SQLAlchemy own transactions (pysqlite's implicit BEGIN breaks SAVEPOINTs).
         event.listen(engine, "connect", lambda c, _r: setattr(c, "isolation_level", None))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, pool_pre_ping=True)
+        # pre-ping: after the database restarts, stale connections are replaced, not handed out.
+        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5}, **_pool_options())
     raise ValueError(
         f"Unsupported database URL {url!r}: use sqlite:///PATH (SpatiaLite) or postgresql://... (PostGIS)"
     )

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import shapely
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from geo.crs import WGS84, CoordinateSystem
 from geo.db import backend_for
@@ -141,6 +141,29 @@ def _kinds(layer: str) -> list[str]:
     }[layer]
 
 
+# The related rows a feature names, and the only columns of theirs it reads (not their geometry).
+RELATED: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "communities": (("street", ()),),
+    "grids": (("community", ("code",)),),
+    "buildings": (("estate", ("name",)), ("grid", ("code",))),
+    "responders": (("grids", ("code",)), ("building", ("code",))),
+    "incidents": (("grid", ("code",)), ("building", ("code",)), ("assignee", ("code", "name", "role"))),
+}
+
+
+def _related_loads(layer: str) -> list:
+    model = _model(layer)
+    options = []
+    for name, columns in RELATED.get(layer, ()):
+        relation = getattr(model, name)
+        load = selectinload(relation)
+        if columns:
+            target = relation.property.mapper.class_
+            load = load.load_only(*(getattr(target, c) for c in columns))
+        options.append(load)
+    return options
+
+
 def query_features(
     session: Session,
     layer: str,
@@ -183,7 +206,10 @@ def query_features(
     if model is Incident:
         stmt = stmt.where(Incident.deleted_at.is_(None))
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    rows = session.scalars(stmt.order_by(model.id).limit(limit).offset(offset)).all()
+    page = stmt.order_by(model.id).limit(limit).offset(offset)
+    # The related rows a feature names (grid, building, assignee ...): one query each per page,
+    # not one per feature.
+    rows = session.scalars(page.options(*_related_loads(layer))).all()
     return {
         "type": "FeatureCollection",
         "numberMatched": total,

@@ -55,6 +55,7 @@ def bump(session: Session, layers) -> None:
     for layer in sorted(layers):
         session.execute(update(LayerRevision).where(LayerRevision.layer == layer).values(revision=LayerRevision.revision + 1))
     session.info.setdefault("wangge_bumped", set()).update(layers)
+    session.info.pop("wangge_revisions", None)
 
 
 @event.listens_for(Session, "after_flush")
@@ -69,6 +70,7 @@ def _bump_after_flush(session: Session, _ctx) -> None:
 @event.listens_for(Session, "after_commit")
 @event.listens_for(Session, "after_soft_rollback")
 def _expire_after_change(session: Session, *_args) -> None:
+    session.info.pop("wangge_revisions", None)
     if session.info.pop("wangge_bumped", None):
         _cache.expire()
 
@@ -126,8 +128,13 @@ def _database_key(engine) -> str:
 
 
 def read_revisions(session: Session, deps: tuple[str, ...]) -> tuple:
-    rows = dict(session.execute(select(LayerRevision.layer, LayerRevision.revision).where(LayerRevision.layer.in_(deps))).all())
-    return tuple(rows.get(d, 0) for d in deps)
+    """The current revisions of ``deps``, read once per transaction (a write checks the grid
+    index and the service area against the same revisions; its own bump reads them again)."""
+    known = session.info.get("wangge_revisions")
+    if known is None or not set(deps) <= known.keys():
+        rows = dict(session.execute(select(LayerRevision.layer, LayerRevision.revision).where(LayerRevision.layer.in_(WATCHED))).all())
+        known = session.info["wangge_revisions"] = {layer: rows.get(layer, 0) for layer in WATCHED}
+    return tuple(known.get(d, 0) for d in deps)
 
 
 _cache = RevisionCache()

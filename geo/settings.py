@@ -25,6 +25,20 @@ class Settings(BaseSettings):
     duplicate_radius_m: float = 50.0
     # How often the server looks for overdue incidents to escalate (0: never; run `wangge escalate`).
     escalation_interval_s: float = 60.0
+    # Database connections per server process; as many requests work on the database at once,
+    # the rest wait their turn without holding a connection or a thread (see api/concurrency.py).
+    db_pool_size: int = Field(8, ge=1, le=200)
+    # How long a request may wait for its turn at the database (or, on SQLite, at the one writer)
+    # before it is answered 503 with Retry-After.
+    db_wait_timeout_s: float = Field(20.0, gt=0)
+    # How long a write's Idempotency-Key is remembered (24 hours).
+    idempotency_ttl_s: float = Field(24 * 3600.0, gt=0)
+    # Origins allowed to call the API from a browser page of theirs (CORS); none by default.
+    cors_origins: list[str] = []
+    # Wrong tokens from one client address: after this many within the window, each further
+    # attempt is slowed, and past twice as many refused with 429 until the window passes.
+    auth_failures_allowed: int = Field(10, ge=1)
+    auth_failure_window_s: float = Field(300.0, gt=0)
     host: str = "127.0.0.1"
     port: int = 8000
     # Maps (maps/): basemaps and where the front-end assets are installed.

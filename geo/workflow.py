@@ -19,6 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.errors import Conflict, InputError, NotFound, PermissionDenied
+from geo.geometry import from_db
+from geo.geotag import geotag_incident
+from geo.nearest import nearest
 from geo.models import Grid, Incident, IncidentHistory, Responder, responder_grids
 from geo.settings import get_settings
 
@@ -114,6 +117,7 @@ class Actor:
     role: str  # admin, community, grid_leader, grid_worker, planner, viewer, public
     grid_ids: frozenset[int] | None = None  # grids a grid leader or worker may change; None: all
     responder_id: int | None = None
+    grid_codes: frozenset[str] | None = None  # the codes of grid_ids (answers name grids by code)
 
     @property
     def sees_personal_data(self) -> bool:
@@ -142,6 +146,20 @@ def _check_may(actor: Actor, incident: Incident, action: Action) -> None:
 # --------------------------------------------------------------------------- the engine
 
 
+def check_may_act(actor: Actor, incident: Incident, name: str) -> None:
+    """Whether ``actor`` may take action ``name`` on ``incident`` at all (whatever its status)."""
+    flow = workflow(incident.kind)
+    action = flow.actions.get(name)
+    if action is None:
+        raise InputError(f"Unknown action {name!r} for a {incident.kind}: use one of {', '.join(flow.actions)}")
+    _check_may(actor, incident, action)
+
+
+def check_may_assign(actor: Actor, incident: Incident) -> None:
+    if actor.role not in ("admin", "community", "grid_leader") or not actor.may_change_grid(incident.grid_id):
+        raise PermissionDenied(f"A {actor.role} may not reassign this incident; that is for the grid leader or the community")
+
+
 def start(session: Session, incident: Incident, actor: Actor, now: datetime) -> None:
     """A new incident: initial status, its deadline, the default assignee, possible duplicates."""
     flow = workflow(incident.kind)
@@ -149,13 +167,15 @@ def start(session: Session, incident: Incident, actor: Actor, now: datetime) -> 
     incident.created_at = incident.created_at or now
     incident.updated_at = now
     _enter(incident, flow, flow.initial, now)
-    session.flush()  # geotags the incident: its grid decides the assignee
-    if incident.assignee_id is None:
-        incident.assignee_id = default_assignee(session, incident.grid_id)
-    incident.possible_duplicates = find_possible_duplicates(session, incident)
+    # Everything is decided before the row is written: one INSERT, no UPDATEs after it.
+    with session.no_autoflush:
+        geotag_incident(session, incident)  # its grid decides the assignee
+        if incident.assignee_id is None:
+            incident.assignee_id = default_assignee(session, incident.grid_id)
+        incident.possible_duplicates = find_possible_duplicates(session, incident)
     session.add(
         IncidentHistory(
-            incident_id=incident.id, at=now, actor=actor.name, action="report", to_status=incident.status,
+            incident=incident, at=now, actor=actor.name, action="report", to_status=incident.status,
             changes={"assignee_id": incident.assignee_id, "possible_duplicates": incident.possible_duplicates},
         )
     )
@@ -185,11 +205,9 @@ class ActionInput:
 def apply_action(session: Session, incident: Incident, name: str, actor: Actor, now: datetime, data: ActionInput | None = None) -> IncidentHistory:
     """Move ``incident`` by action ``name``; raise without changing anything if it may not."""
     data = data or ActionInput()
+    check_may_act(actor, incident, name)
     flow = workflow(incident.kind)
-    action = flow.actions.get(name)
-    if action is None:
-        raise InputError(f"Unknown action {name!r} for a {incident.kind}: use one of {', '.join(flow.actions)}")
-    _check_may(actor, incident, action)
+    action = flow.actions[name]
     if incident.status not in action.sources:
         possible = ", ".join(a.name for a in flow.actions_from(incident.status)) or "none (it is closed)"
         raise Conflict(
@@ -235,8 +253,7 @@ def apply_action(session: Session, incident: Incident, name: str, actor: Actor, 
 
 def assign(session: Session, incident: Incident, responder_id: int, actor: Actor, now: datetime, comment: str | None = None) -> IncidentHistory:
     """Reassign an open incident; the old and new assignee are recorded."""
-    if actor.role not in ("admin", "community", "grid_leader") or not actor.may_change_grid(incident.grid_id):
-        raise PermissionDenied(f"A {actor.role} may not reassign this incident; that is for the grid leader or the community")
+    check_may_assign(actor, incident)
     if not workflow(incident.kind).is_open(incident.status):
         raise Conflict(f"The incident is {incident.status}: closed incidents are not reassigned")
     _check_comment(comment)
@@ -252,6 +269,8 @@ def assign(session: Session, incident: Incident, responder_id: int, actor: Actor
 def comment(session: Session, incident: Incident, actor: Actor, now: datetime, text: str, stance: str | None = None) -> IncidentHistory:
     """A remark on the timeline. On a renovation point in consultation, residents (anyone,
     the public included) also say whether they support it; the counts are kept on the point."""
+    if actor.role in ("grid_leader", "grid_worker") and not actor.may_change_grid(incident.grid_id):
+        raise PermissionDenied(f"{actor.name} may comment only on incidents in their own grids; this one is in another grid")
     _check_comment(text)
     if not text:
         raise InputError("A comment needs text")
@@ -313,11 +332,11 @@ def default_assignee(session: Session, grid_id: int | None) -> int | None:
     return session.scalar(stmt)
 
 
+MAX_POSSIBLE_DUPLICATES = 20
+
+
 def find_possible_duplicates(session: Session, incident: Incident) -> list[int]:
     """Open incidents of the same kind and category within the radius, or on the same building."""
-    from geo.geometry import from_db
-    from geo.nearest import nearest
-
     flow = workflow(incident.kind)
     open_same = [
         Incident.kind == incident.kind,
@@ -327,10 +346,12 @@ def find_possible_duplicates(session: Session, incident: Incident) -> list[int]:
         Incident.id != incident.id,
     ]
     point = from_db(incident.geom)
-    near = nearest(session, Incident, point.x, point.y, k=20, max_m=get_settings().duplicate_radius_m, where=open_same)
-    found = {obj.id for obj, _ in near}
+    near = nearest(session, Incident, point.x, point.y, k=MAX_POSSIBLE_DUPLICATES, max_m=get_settings().duplicate_radius_m, where=open_same)
+    found = {incident_id for incident_id, _ in near}
     if incident.building_id is not None:
-        found |= set(session.scalars(select(Incident.id).where(Incident.building_id == incident.building_id, *open_same)))
+        # The most recent ones: a building with a long-standing problem may have many reports.
+        same_building = select(Incident.id).where(Incident.building_id == incident.building_id, *open_same)
+        found |= set(session.scalars(same_building.order_by(Incident.id.desc()).limit(MAX_POSSIBLE_DUPLICATES)))
     return sorted(found)
 
 

@@ -62,27 +62,46 @@ def postgis_engine():
 def _truncate_postgis(engine) -> None:
     tables = ", ".join(t.name for t in Base.metadata.sorted_tables if t.name != "layer_revisions")
     with engine.begin() as conn:
-        # TRUNCATE skips the row triggers that keep incident_history append-only.
+        # incident_history refuses TRUNCATE (a statement trigger): the test user, a superuser,
+        # turns triggers off for this one transaction.
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
         conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         # Bump every revision, as a writer would, so in-memory indexes drop the old rows.
         conn.exec_driver_sql("UPDATE layer_revisions SET revision = revision + 1")
 
 
-@pytest.fixture(params=BACKENDS)
-def db_url(request, tmp_path, monkeypatch) -> str:
-    """A fresh, migrated database of each kind; WANGGE_DATABASE_URL points at it."""
-    if request.param == "spatialite":
+def _fresh_url(request, backend: str, tmp_path) -> str:
+    if backend == "spatialite":
         path = tmp_path / "wangge.db"
         shutil.copy(request.getfixturevalue("spatialite_template"), path)
-        url = f"sqlite:///{path}"
-    else:
-        engine = request.getfixturevalue("postgis_engine")
-        _truncate_postgis(engine)
-        url = POSTGRES_URL
+        return f"sqlite:///{path}"
+    _truncate_postgis(request.getfixturevalue("postgis_engine"))
+    return POSTGRES_URL
+
+
+def _use_url(url: str, monkeypatch):
     monkeypatch.setenv("WANGGE_DATABASE_URL", url)
     get_settings.cache_clear()
     yield url
     get_settings.cache_clear()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path, monkeypatch) -> str:
+    """A fresh, migrated database of each kind; WANGGE_DATABASE_URL points at it."""
+    yield from _use_url(_fresh_url(request, request.param, tmp_path), monkeypatch)
+
+
+@pytest.fixture
+def postgis_url(request, tmp_path, monkeypatch) -> str:
+    """For tests of what only a database server does: a fresh PostGIS database."""
+    yield from _use_url(_fresh_url(request, "postgis", tmp_path), monkeypatch)
+
+
+@pytest.fixture
+def spatialite_url(request, tmp_path, monkeypatch) -> str:
+    """For tests of what only SQLite does: a fresh SpatiaLite file."""
+    yield from _use_url(_fresh_url(request, "spatialite", tmp_path), monkeypatch)
 
 
 @pytest.fixture
@@ -121,3 +140,54 @@ def cli(db_url):
         return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
     return run
+
+
+# --------------------------------------------------------------------------- served processes
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def serve_wangge():
+    """Start real ``wangge serve`` processes: ``serve_wangge(database_url, **env)`` returns the
+    base URL once the server answers; every server is stopped after the test."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    wangge = Path(sys.executable).with_name("wangge")
+    servers = []
+
+    def start(database_url: str, **env: str) -> str:
+        port = free_port()
+        full_env = {**os.environ, "WANGGE_DATABASE_URL": database_url, "WANGGE_ESCALATION_INTERVAL_S": "0", **env}
+        server = subprocess.Popen([str(wangge), "serve", "--port", str(port)], env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        servers.append(server)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                pytest.fail("the server stopped: " + server.stdout.read().decode(errors="replace")[-2000:])
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                    return base
+            except httpx.TransportError:
+                time.sleep(0.1)
+        pytest.fail("the server did not start within 60 s")
+
+    yield start
+    for server in servers:
+        server.terminate()
+    for server in servers:
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()

@@ -398,3 +398,211 @@ def test_nothing_above_answers_500(demo, client):
         assert 400 <= r.status_code < 500, (url, kwargs, r.status_code, r.text[:300])
         assert r.json()["detail"], (url, kwargs)
     assert counts(demo["engine"]) == before
+
+
+# --------------------------------------------------------------------------- numbers, strings and nesting past every limit
+
+
+BIG = [2**31, 2**63, 2**64, 10**30]
+
+
+def test_ids_and_paging_past_32_bits_are_422_naming_the_parameter(demo, client, subtests):
+    """PostGIS ids are 32-bit: a larger one (or one past 64 bits, which overflowed) is refused
+    before the database is asked, naming the parameter."""
+    auth = {**demo["auth"], "If-Match": "*"}
+    for n in BIG:
+        requests = [
+            ("get", f"{API}/incidents/{n}", {}, "feature_id"),
+            ("get", f"{API}/incidents/{n}/workflow", {}, "incident_id"),
+            ("get", f"{API}/incidents/{n}/timeline", {}, "incident_id"),
+            ("get", f"{API}/incidents/{n}/responders", {}, "incident_id"),
+            ("post", f"{API}/incidents/{n}/assign", {"json": {"responder_id": 1}, "headers": auth}, "incident_id"),
+            ("post", f"{API}/incidents/{n}/actions/register", {"json": {}, "headers": auth}, "incident_id"),
+            ("post", f"{API}/incidents/{n}/comments", {"json": {"text": "t"}, "headers": auth}, "incident_id"),
+            ("patch", f"{API}/buildings/{n}", {"json": feature(None), "headers": auth}, "feature_id"),
+            ("delete", f"{API}/buildings/{n}", {"headers": auth}, "feature_id"),
+            ("get", f"{API}/incidents", {"params": {"offset": n}}, "offset"),
+            ("get", f"{API}/incidents", {"params": {"limit": n}}, "limit"),
+            ("get", f"{API}/incidents/points", {"params": {"limit": n}}, "limit"),
+            ("get", f"{API}/responders/nearest", {"params": {"lon": INSIDE[0], "lat": INSIDE[1], "k": n}}, "k"),
+            ("get", f"{API}/incidents/1/responders", {"params": {"k": n}}, "k"),
+        ]
+        for method, url, kwargs, name in requests:
+            with subtests.test(url=url, params=kwargs.get("params")):
+                refused(getattr(client, method)(url, **kwargs), 422, name)
+
+
+def _incident(client) -> dict:
+    return client.get(f"{API}/incidents", params={"kind": "case", "limit": 1}).json()["features"][0]
+
+
+def test_integers_in_workflow_bodies_are_range_checked(demo, client, subtests):
+    incident = _incident(client)
+    headers = {**demo["auth"], "If-Match": "*"}
+    before = counts(demo["engine"])
+    cases = [
+        ("actions/dispatch", {"assignee_id": 2**31}, "assignee_id"),
+        ("actions/dispatch", {"assignee_id": 0}, "assignee_id"),
+        ("actions/merge", {"target_id": 2**63}, "target_id"),
+        ("actions/evaluate", {"rating": 6}, "rating"),
+        ("actions/evaluate", {"rating": 2**64}, "rating"),
+        ("actions/close", {"people_served": -1}, "people_served"),
+        ("actions/close", {"people_served": 2**31}, "people_served"),
+        ("actions/register", {"comment": "长" * 2001}, "comment"),
+        ("assign", {"responder_id": 2**63}, "responder_id"),
+        ("assign", {"responder_id": -1}, "responder_id"),
+        ("comments", {"text": ""}, "text"),
+        ("comments", {"text": "x" * 2001}, "text"),
+        ("comments", {"text": "ok", "stance": "s" * 17}, "stance"),
+    ]
+    for path, body, name in cases:
+        with subtests.test(path=path, body=str(body)[:40]):
+            refused(client.post(f"{API}/incidents/{incident['id']}/{path}", json=body, headers=headers), 422, name)
+    assert counts(demo["engine"]) == before
+
+
+def test_feature_properties_past_the_column_sizes_are_422_on_create_and_patch(demo, client, subtests):
+    """Every integer and string a feature carries is checked against its column, on PATCH too
+    (which once took any value), before the database sees it."""
+    auth = demo["auth"]
+    building = client.get(f"{API}/buildings", params={"limit": 1}).json()["features"][0]
+    responder = client.get(f"{API}/responders", params={"limit": 1}).json()["features"][0]
+    before = counts(demo["engine"])
+    too_big = [
+        ("buildings", dict(code="B" * 65, name="楼"), "properties.code"),
+        ("buildings", dict(code="NEW1", name="楼" * 201), "properties.name"),
+        ("buildings", dict(code="NEW1", name="楼", households=2**63), "properties.households"),
+        ("buildings", dict(code="NEW1", name="楼", residents=2**31), "properties.residents"),
+        ("buildings", dict(code="NEW1", name="楼", address="路" * 301), "properties.address"),
+        ("buildings", dict(code="NEW1", name="楼", estate="园" * 201), "properties.estate"),
+        ("responders", dict(code="NEW1", name="人", role="grid_worker", phone="1" * 33), "properties.phone"),
+        ("responders", dict(code="NEW1", name="人", role="grid_worker", grids=["G" * 65]), "properties.grids.0"),
+        ("incidents", dict(HAZARD, reporter_name="名" * 101), "properties.reporter_name"),
+        ("incidents", dict(HAZARD, category="c" * 65), "properties.category"),
+    ]
+    for layer, props, name in too_big:
+        with subtests.test(layer=layer, field=name):
+            refused(client.post(f"{API}/{layer}", json=feature(point(*INSIDE), **props), headers=auth), 422, name)
+    patches = [
+        ("buildings", building["id"], dict(households=2**63), "properties.households"),
+        ("buildings", building["id"], dict(name="楼" * 201), "properties.name"),
+        ("buildings", building["id"], dict(name=None), "properties.name"),
+        ("buildings", building["id"], dict(households=None), "properties.households"),
+        ("responders", responder["id"], dict(phone="1" * 33), "properties.phone"),
+        ("responders", responder["id"], dict(role="Grid Worker"), "properties.role"),
+    ]
+    for layer, fid, props, name in patches:
+        with subtests.test(layer=layer, patch=str(props)[:40]):
+            refused(client.patch(f"{API}/{layer}/{fid}", json=feature(None, **props), headers=auth), 422, name)
+    assert counts(demo["engine"]) == before
+    assert client.get(f"{API}/buildings/{building['id']}").json() == building
+
+
+def test_nul_characters_are_refused_in_the_query_the_path_and_the_body(demo, client, subtests):
+    """PostgreSQL text cannot hold NUL (it was a 500 on PostGIS): 422 naming where it was."""
+    auth = demo["auth"]
+    incident = _incident(client)
+    before = counts(demo["engine"])
+    for url, name in [
+        (f"{API}/incidents?grid=a%00b", "grid"),
+        (f"{API}/incidents/points?grid=%00", "grid"),
+        (f"{API}/buildings?category=x%00&limit=5", "category"),
+        (f"{API}/responders/nearest?lon={INSIDE[0]}&lat={INSIDE[1]}&role=%00", "role"),
+    ]:
+        with subtests.test(url=url):
+            refused(client.get(url), 422, name, "NUL")
+    refused(client.post(f"{API}/incidents/{incident['id']}/actions/x%00", json={}, headers={**auth, "If-Match": "*"}), 404, "NUL")
+    bodies = [
+        ("post", f"{API}/incidents", feature(point(*INSIDE), **{**HAZARD, "title": "a\x00b"}), "properties.title"),
+        ("post", f"{API}/buildings", feature(point(*INSIDE), code="N\x00", name="楼"), "properties.code"),
+        ("post", f"{API}/incidents/{incident['id']}/comments", {"text": "a\x00"}, "text"),
+        ("post", f"{API}/incidents/{incident['id']}/assign", {"responder_id": 1, "comment": "\x00"}, "comment"),
+    ]
+    for method, url, body, name in bodies:
+        with subtests.test(url=url, field=name):
+            refused(getattr(client, method)(url, json=body, headers={**auth, "If-Match": "*"}), 422, name, "NUL")
+    assert counts(demo["engine"]) == before
+
+
+def test_dates_far_from_today_are_422_not_an_overflow(demo, client, subtests):
+    """Converting year 1 or year 9999 between time zones overflows: refused, naming the field."""
+    auth = demo["auth"]
+    for params, name in [
+        ({"since": "0001-01-01T00:00:00"}, "since"),
+        ({"until": "9999-12-31T23:59:59-12:00"}, "until"),
+    ]:
+        with subtests.test(params=params):
+            refused(client.get(f"{API}/incidents", params=params), 422, name, "1900")
+    refused(client.get(f"{API}/stats", params={"start": "0001-01-01", "end": "2026-01-01"}), 422, "start")
+    body = feature(point(*INSIDE), code="NEW1", name="人", role="grid_worker", located_at="9999-12-31T23:59:59-14:00")
+    refused(client.post(f"{API}/responders", json=body, headers=auth), 422, "properties.located_at")
+
+
+def test_nan_inside_free_properties_is_refused(demo, client):
+    body = b'{"type": "Feature", "geometry": {"type": "Point", "coordinates": [113.0406584, 23.69558175]}, "properties": {"kind": "hazard", "category": "fire_safety", "title": "t", "properties": {"depth": NaN}}}'
+    before = counts(demo["engine"])
+    refused(client.post(f"{API}/incidents", content=body, headers={**demo["auth"], "Content-Type": "application/json"}), 422, "properties.properties", "finite")
+    assert counts(demo["engine"]) == before
+
+
+def _nested(depth: int, inner: bytes = b"") -> bytes:
+    return b"[" * depth + inner + b"]" * depth
+
+
+def test_a_json_body_nested_too_deeply_is_422_before_parsing(demo, client, subtests):
+    """1,000 levels made the parser raise RecursionError (a 500). Every JSON body is checked,
+    whatever its JSON content type (or none), before any parser sees it."""
+    deep = b'{"points": ' + _nested(1000) + b"}"
+    for content_type in ("application/json", "application/geo+json", "application/vnd.example+json; charset=utf-8", None, "text/plain"):
+        with subtests.test(content_type=content_type):
+            headers = {"Content-Type": content_type} if content_type else {}
+            refused(client.post(f"{API}/grids/locate", content=deep, headers=headers), 422, "nested more than 64 levels")
+    r = client.post(f"{API}/grids/locate", content=deep, headers={"Content-Type": "application/json"})
+    assert r.json()["errors"] == [{"loc": ["body"], "msg": r.json()["detail"]}]
+    before = counts(demo["engine"])
+    for url in (f"{API}/incidents", f"{API}/incidents/1/comments", f"{API}/incidents/1/actions/register"):
+        with subtests.test(url=url):
+            body = b'{"type": "Feature", "properties": {"properties": ' + b'{"a":' * 200 + b"1" + b"}" * 200 + b"}}"
+            refused(client.post(url, content=body, headers={**demo["auth"], "Content-Type": "application/json", "If-Match": "*"}), 422, "nested")
+    assert counts(demo["engine"]) == before
+    # Brackets inside strings are text, not nesting (escaped quotes included).
+    text = b'{"points": [[113.0406584, 23.69558175]], "note": "' + b"[" * 500 + b'\\"' + b"{" * 500 + b'"}'
+    assert client.post(f"{API}/grids/locate", content=text, headers={"Content-Type": "application/json"}).status_code != 500
+    assert "nested" not in client.post(f"{API}/grids/locate", content=text, headers={"Content-Type": "application/json"}).text
+    # 64 levels is allowed: the body gets the usual answer about its shape.
+    refused(client.post(f"{API}/grids/locate", content=b'{"points": ' + _nested(63, b"1") + b"}", headers={"Content-Type": "application/json"}), 422, "point 0")
+
+
+def test_json_depth_counts_only_brackets_outside_strings():
+    from api.bodycheck import json_depth
+
+    assert json_depth(b"") == json_depth(b"1") == json_depth(b'"[[["') == 0
+    assert json_depth(b'{"a": [1, {"b": [2]}]}') == 4
+    assert json_depth(b'["\\"[[", "\\\\", [[]]]') == 3
+    assert json_depth(b'["\\\\\\"]]]"]') == 1
+    assert json_depth(_nested(1000)) == 1000
+    assert json_depth(json.dumps([[[1]]]).encode("utf-16")) == 3
+    multipolygon = feature({"type": "MultiPolygon", "coordinates": [[[[113.0, 23.0], [113.1, 23.0], [113.0, 23.1], [113.0, 23.0]]]]})
+    assert json_depth(json.dumps(multipolygon).encode()) == 6
+
+
+def test_every_error_answer_is_documented_with_its_real_shape(client):
+    """No operation documents FastAPI's own 422 (a list of details): every error is
+    ``{"detail": str}``, a 422 may also list ``errors``; 503 and 429 carry Retry-After."""
+    doc = client.get("/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas
+    assert schemas["ErrorAnswer"]["properties"]["detail"]["type"] == "string"
+    assert schemas["ValidationErrorAnswer"]["properties"]["errors"]["items"] == {"$ref": "#/components/schemas/ErrorLocation"}
+    for path, operations in doc["paths"].items():
+        for method, op in operations.items():
+            if path.endswith("/health") or "Service" in op.get("tags", ()):
+                continue
+            responses = op["responses"]
+            assert {"401", "422", "503"} <= responses.keys(), (method, path)
+            assert responses["422"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ValidationErrorAnswer"}
+            assert "Retry-After" in responses["503"]["headers"]
+            if "{" in path:
+                assert "404" in responses, (method, path)
+            if "requestBody" in op:
+                assert "413" in responses, (method, path)

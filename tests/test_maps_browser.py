@@ -6,7 +6,8 @@ the service (and, once it is chosen, the test's own tile server). A marker is cl
 popup read; layers and basemaps are switched; a planner draws, moves and renames a renovation
 point that is then found through the API; drawing without the right is refused with the API's
 message and stores nothing. Screenshots of every map, at a desk's and a phone's size, go to
-``test-artifacts/maps/`` (not committed).
+``test-artifacts/maps/`` (not committed). Last, /docs and every map run with the service's
+Content-Security-Policy in force: no violation (screenshots in ``test-artifacts/security/``).
 """
 
 from __future__ import annotations
@@ -194,7 +195,9 @@ class Watch:
 
 
 def open_map(browser, served: Served, path: str, viewport: str = "desk"):
-    page = browser.new_page(viewport=VIEWPORTS[viewport], device_scale_factor=1)
+    # Playwright's wait_for_function runs its predicate through new Function, which the service's
+    # Content-Security-Policy refuses: these pages skip it (the Content-Security-Policy test below keeps it).
+    page = browser.new_page(viewport=VIEWPORTS[viewport], device_scale_factor=1, bypass_csp=True)
     watch = Watch()
     watch.attach(page)
     page.goto(served.base + path)
@@ -233,7 +236,7 @@ def test_every_map_opens_offline_with_no_errors_and_a_screenshot(browser, served
     }
     for name, path in pages.items():
         for size in VIEWPORTS:
-            page = browser.new_page(viewport=VIEWPORTS[size], device_scale_factor=1)
+            page = browser.new_page(viewport=VIEWPORTS[size], device_scale_factor=1, bypass_csp=True)
             watch = Watch()
             watch.attach(page)
             page.goto(served.base + path)
@@ -258,7 +261,7 @@ def test_every_map_opens_offline_with_no_errors_and_a_screenshot(browser, served
     clean(watch, served)
     page.close()
     # An unknown grid gets a page that says so.
-    page = browser.new_page()
+    page = browser.new_page(bypass_csp=True)
     response = page.goto(served.base + "/maps/grids/000000?basemap=none")
     assert response.status == 404 and "000000" in page.inner_text("body")
     page.close()
@@ -519,3 +522,94 @@ def test_planner_without_the_right_is_refused_and_nothing_is_stored(browser, ser
     assert len(watch.refusals) == 2
     clean(watch, served)
     page.close()
+
+
+# --------------------------------------------------------------------------- the Content-Security-Policy
+# These pages keep the policy in force, so their waits poll from Python: wait_for_function
+# evaluates its predicate with new Function, which the policy rightly refuses.
+
+SECURITY_ARTIFACTS = ARTIFACTS.parent / "security"
+
+# Every violation the page sees.
+RECORD_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+    window.__cspViolations.push(`${e.violatedDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`);
+});
+"""
+
+
+def _until_csp(page, expression: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        page.wait_for_timeout(100)
+
+
+def _open_csp(browser, served, path: str):
+    page = browser.new_page(viewport={"width": 1280, "height": 800}, device_scale_factor=1)
+    page.add_init_script(RECORD_VIOLATIONS)
+    watch = Watch()
+    watch.attach(page)
+    response = page.goto(served.base + path)
+    assert response.status == 200 and "'unsafe-inline'" not in response.headers["content-security-policy"].split("script-src")[1].split(";")[0]
+    return page, watch
+
+
+def _clean_csp(page, watch: Watch, allowed_hosts: set[str], tiles: str | None = None) -> None:
+    assert page.evaluate("window.__cspViolations") == []
+    assert [e for e in watch.errors if "Content Security Policy" in e or "BLOCKED_BY_CSP" in e] == []
+    # Leaflet drops the tiles it no longer needs when the view moves (the popup pans it).
+    assert [e for e in watch.errors if not (e.endswith("net::ERR_ABORTED") and e.startswith(f"request failed: http://{tiles}/"))] == []
+    assert watch.hosts <= allowed_hosts, f"requests left the service: {watch.hosts - allowed_hosts}"
+
+
+def _shoot_csp(page, served, name: str) -> None:
+    SECURITY_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = SECURITY_ARTIFACTS / f"{served.backend}-{name}.png"
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 5_000
+
+
+def test_docs_and_maps_run_under_the_content_security_policy(browser, served):
+    # /docs: Swagger UI renders the API, and an operation runs from the page.
+    page, watch = _open_csp(browser, served, "/docs")
+    page.wait_for_selector(".swagger-ui .information-container .title", timeout=30_000)
+    assert page.locator(".opblock").count() > 10
+    operation = page.locator(".opblock", has_text="/api/v1/health").first
+    operation.locator(".opblock-summary").click()
+    page.locator(".try-out__btn").first.click()
+    page.locator(".execute").first.click()
+    page.wait_for_selector(".responses-table .response-col_status", timeout=10_000)
+    assert '"status": "ok"' in page.locator(".highlight-code").first.inner_text()
+    _shoot_csp(page, served, "docs")
+    _clean_csp(page, watch, {served.host})
+    # An inline script the page did not come with is refused, and the refusal is seen.
+    page.evaluate("() => { const s = document.createElement('script'); s.textContent = 'window.injected = 1'; document.body.append(s); }")
+    _until_csp(page, "window.__cspViolations.length > 0", 5)
+    assert page.evaluate("window.injected") is None
+    assert "script-src" in page.evaluate("window.__cspViolations")[0]
+    page.close()
+
+    # The incident map on the self-hosted tiles (img-src), with a popup read from the API.
+    page, watch = _open_csp(browser, served, "/maps/incidents?basemap=local")
+    _until_csp(page, READY)
+    assert page.locator(".leaflet-marker-pane > *").count() > 0
+    _until_csp(page, "document.querySelectorAll('.leaflet-tile-loaded').length > 0", 10)
+    page.locator(".leaflet-marker-pane .awesome-marker").first.click(force=True)
+    page.wait_for_selector(".leaflet-popup-content .wg-popup[data-incident]", timeout=10_000)
+    page.wait_for_timeout(300)
+    _shoot_csp(page, served, "incidents")
+    _clean_csp(page, watch, {served.host, served.tiles.host}, served.tiles.host)
+    assert served.tiles.requests, "the self-hosted tiles were not asked for"
+    page.close()
+
+    # The other pages load under the policy too.
+    for path in ("/", f"/maps/grids/{served.grid}?basemap=none", "/maps/planner?basemap=none"):
+        page, watch = _open_csp(browser, served, path)
+        if path != "/":
+            _until_csp(page, READY)
+            assert page.locator(".leaflet-marker-pane > *").count() > 0, path
+        page.wait_for_timeout(200)
+        _clean_csp(page, watch, {served.host})
+        page.close()

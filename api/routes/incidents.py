@@ -8,8 +8,10 @@ from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import ActorDep, NowDep
-from api.deps import CRSDep, SessionDep
-from api.privacy import redact, redact_feature
+from api.deps import CRSDep, IncidentId, SessionDep
+from api.schemas import MAX_COUNT, MAX_ID, Str
+from api.idempotency import IdempotencyDep
+from api.privacy import redact_feature, redact_incident
 from api.routes.layers import check_if_match, etag
 from geo import workflow as wf
 from geo.errors import PermissionDenied
@@ -22,23 +24,23 @@ IfMatch = Annotated[str | None, Header(description="The ETag you read: a stale o
 
 class ActionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    comment: str | None = Field(None, description=f"Why (at most {wf.MAX_COMMENT_CHARS} characters)")
-    assignee_id: int | None = Field(None, description="dispatch: the responder who handles it")
-    target_id: int | None = Field(None, description="merge: the incident this one duplicates")
-    rating: int | None = Field(None, description="evaluate: 1 to 5")
-    people_served: int | None = Field(None, description="close/complete: residents served, for the statistics")
+    comment: Str | None = Field(None, max_length=wf.MAX_COMMENT_CHARS, description=f"Why (at most {wf.MAX_COMMENT_CHARS} characters)")
+    assignee_id: int | None = Field(None, ge=1, le=MAX_ID, description="dispatch: the responder who handles it")
+    target_id: int | None = Field(None, ge=1, le=MAX_ID, description="merge: the incident this one duplicates")
+    rating: int | None = Field(None, ge=1, le=5, description="evaluate: 1 to 5")
+    people_served: int | None = Field(None, ge=0, le=MAX_COUNT, description="close/complete: residents served, for the statistics")
 
 
 class AssignBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    responder_id: int
-    comment: str | None = None
+    responder_id: int = Field(ge=1, le=MAX_ID)
+    comment: Str | None = Field(None, max_length=wf.MAX_COMMENT_CHARS)
 
 
 class CommentBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str
-    stance: str | None = Field(None, description="Renovation points in consultation: support or oppose")
+    text: Str = Field(min_length=1, max_length=wf.MAX_COMMENT_CHARS)
+    stance: Str | None = Field(None, max_length=16, description="Renovation points in consultation: support or oppose")
 
 
 def _answer(obj, response: Response, crs, now, actor) -> dict:
@@ -47,38 +49,41 @@ def _answer(obj, response: Response, crs, now, actor) -> dict:
 
 
 @router.post("/{incident_id}/actions/{action}", summary="Move an incident along its workflow (If-Match required)")
-def act(incident_id: int, action: str, body: ActionBody, response: Response, session: SessionDep, actor: ActorDep, now: NowDep, crs: CRSDep, if_match: IfMatch = None) -> dict:
+def act(incident_id: IncidentId, action: str, body: ActionBody, response: Response, session: SessionDep, actor: ActorDep, now: NowDep, crs: CRSDep, idem: IdempotencyDep, if_match: IfMatch = None) -> dict:
     incident = get_object(session, "incidents", incident_id)
+    wf.check_may_act(actor, incident, action)  # who may, before whether their version is current
     check_if_match(incident, if_match)
     wf.apply_action(session, incident, action, actor, now, wf.ActionInput(**body.model_dump()))
-    return _answer(incident, response, crs, now, actor)
+    return idem.answer(response, _answer(incident, response, crs, now, actor), 200)
 
 
 @router.post("/{incident_id}/assign", summary="Reassign an open incident (If-Match required)")
-def reassign(incident_id: int, body: AssignBody, response: Response, session: SessionDep, actor: ActorDep, now: NowDep, crs: CRSDep, if_match: IfMatch = None) -> dict:
+def reassign(incident_id: IncidentId, body: AssignBody, response: Response, session: SessionDep, actor: ActorDep, now: NowDep, crs: CRSDep, idem: IdempotencyDep, if_match: IfMatch = None) -> dict:
     incident = get_object(session, "incidents", incident_id)
+    wf.check_may_assign(actor, incident)
     check_if_match(incident, if_match)
     wf.assign(session, incident, body.responder_id, actor, now, body.comment)
-    return _answer(incident, response, crs, now, actor)
+    return idem.answer(response, _answer(incident, response, crs, now, actor), 200)
 
 
 @router.post("/{incident_id}/comments", status_code=201, summary="Comment; residents support or oppose renovation points in consultation")
-def add_comment(incident_id: int, body: CommentBody, response: Response, session: SessionDep, actor: ActorDep, now: NowDep, crs: CRSDep) -> dict:
+def add_comment(incident_id: IncidentId, body: CommentBody, response: Response, session: SessionDep, actor: ActorDep, now: NowDep, crs: CRSDep, idem: IdempotencyDep) -> dict:
     incident = get_object(session, "incidents", incident_id)
     wf.comment(session, incident, actor, now, body.text, body.stance)
-    return _answer(incident, response, crs, now, actor)
+    return idem.answer(response, _answer(incident, response, crs, now, actor), 201)
 
 
 @router.get("/{incident_id}/timeline", summary="Every change to the incident, oldest first (append-only)")
-def timeline(incident_id: int, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
-    get_object(session, "incidents", incident_id)
+def timeline(incident_id: IncidentId, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+    incident = get_object(session, "incidents", incident_id)
     entries = [
-        redact(
+        redact_incident(
             {
                 "id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "from_status": e.from_status,
                 "to_status": e.to_status, "comment": e.comment, "changes": e.changes or {},
             },
             actor,
+            incident.grid_id,
         )
         for e in wf.timeline(session, incident_id)
     ]
@@ -86,7 +91,7 @@ def timeline(incident_id: int, session: SessionDep, actor: ActorDep) -> dict[str
 
 
 @router.get("/{incident_id}/workflow", summary="Where the incident is in its workflow and what can happen next")
-def where(incident_id: int, session: SessionDep, now: NowDep) -> dict[str, Any]:
+def where(incident_id: IncidentId, session: SessionDep, now: NowDep) -> dict[str, Any]:
     incident = get_object(session, "incidents", incident_id)
     flow = wf.workflow(incident.kind)
     return {

@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from shapely.geometry import shape
 
 from api.auth import ActorDep, NowDep
-from api.deps import CRSDep, FiltersDep, PageDep, SessionDep
+from api.deps import CRSDep, FeatureId, FiltersDep, PageDep, SessionDep
+from api.idempotency import IdempotencyDep
 from api.privacy import redact_collection, redact_feature
 from api.schemas import CREATE_PROPS, PATCH_PROPS, FeatureIn
 from geo.crs import CoordinateSystem
@@ -87,7 +88,7 @@ def layer_router(layer: str, writable: bool = True) -> APIRouter:
         return redact_collection(collection, actor)
 
     @router.get("/{feature_id}", summary=f"One {singular}", name=f"get_{layer}")
-    def get_feature(feature_id: int, response: Response, session: SessionDep, crs: CRSDep, actor: ActorDep, now: NowDep) -> dict:
+    def get_feature(feature_id: FeatureId, response: Response, session: SessionDep, crs: CRSDep, actor: ActorDep, now: NowDep) -> dict:
         obj = get_object(session, layer, feature_id)
         if versioned:
             response.headers["ETag"] = etag(obj)
@@ -97,17 +98,17 @@ def layer_router(layer: str, writable: bool = True) -> APIRouter:
         return router
 
     @router.post("", status_code=201, summary=f"Create a {singular}")
-    def post_feature(body: FeatureIn, request: Request, response: Response, session: SessionDep, crs: CRSDep, actor: ActorDep, now: NowDep) -> dict:
+    def post_feature(body: FeatureIn, request: Request, response: Response, session: SessionDep, crs: CRSDep, actor: ActorDep, now: NowDep, idem: IdempotencyDep) -> dict:
         check_may_write(actor, layer, kind=body.properties.get("kind"))  # before saying what is wrong with the body
         obj = create_feature(session, layer, parse_props(layer, body, partial=False), to_wgs84_geometry(body, crs), actor, now)
         response.headers["Location"] = str(request.url_for(f"get_{layer}", feature_id=obj.id))
         if versioned:
             response.headers["ETag"] = etag(obj)
-        return redact_feature(feature(obj, crs, now), actor)
+        return idem.answer(response, redact_feature(feature(obj, crs, now), actor), 201)
 
     @router.patch("/{feature_id}", summary=f"Change a {singular}: send only what changes" + (" (If-Match: its ETag)" if versioned else ""))
     def patch_feature(
-        feature_id: int, body: FeatureIn, response: Response, session: SessionDep, crs: CRSDep, actor: ActorDep, now: NowDep,
+        feature_id: FeatureId, body: FeatureIn, response: Response, session: SessionDep, crs: CRSDep, actor: ActorDep, now: NowDep,
         if_match: str | None = Header(None, description="Incidents: the ETag you read"),
     ) -> dict:
         if versioned:
@@ -115,6 +116,7 @@ def layer_router(layer: str, writable: bool = True) -> APIRouter:
             # read again (after another writer's commit) it would carry the newer version, so the
             # UPDATE's version check would pass and that writer's change would be overwritten.
             checked = get_object(session, layer, feature_id)
+            check_may_write(actor, layer, incident=checked)  # who may, before whether their version is current
             check_if_match(checked, if_match)
         obj = update_feature(session, layer, feature_id, parse_props(layer, body, partial=True), to_wgs84_geometry(body, crs), actor, now)
         if versioned:
@@ -122,7 +124,7 @@ def layer_router(layer: str, writable: bool = True) -> APIRouter:
         return redact_feature(feature(obj, crs, now), actor)
 
     @router.delete("/{feature_id}", status_code=204, summary=f"Delete a {singular}")
-    def remove_feature(feature_id: int, session: SessionDep, actor: ActorDep, now: NowDep) -> Response:
+    def remove_feature(feature_id: FeatureId, session: SessionDep, actor: ActorDep, now: NowDep) -> Response:
         delete_feature(session, layer, feature_id, actor, now)
         return Response(status_code=204)
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from api.bodycheck import MAX_DEPTH
 from api.deps import PointQuery, ReadSessionDep, lean_get, lookup, parse_query, query_openapi
 from api.privacy import redact
 from geo.cards import grid_card, grid_cards
@@ -168,6 +169,8 @@ def _locate_body(body: bytes, session, crs_query: str | None) -> Response:
             doc = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(f"The body is not valid JSON ({exc})") from None
+        except RecursionError:  # a body not labelled JSON skips the nesting check of api.bodycheck
+            raise InputError(f"The JSON body is nested more than {MAX_DEPTH} levels deep") from None
         xy, crs_body = _points_from_body(doc)
     if len(xy) > MAX_BATCH_POINTS:
         raise InputError(f"Too many points: {len(xy):,}; at most {MAX_BATCH_POINTS:,} per request")

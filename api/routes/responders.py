@@ -10,8 +10,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from api.auth import ActorDep
-from api.deps import CRSDep, PointQuery, SessionDep, lean_get, lookup, parse_query, query_openapi
-from api.privacy import PERSONAL_FIELDS
+from api.deps import CRSDep, IncidentId, PointQuery, SessionDep, lean_get, lookup, parse_query, query_openapi
+from api.privacy import PERSONAL_FIELDS, sees_personal_data
 from geo.crs import CoordinateSystem
 from geo.features import get_object
 from geo.geometry import from_db
@@ -33,14 +33,14 @@ class NearestQuery(RankingQuery, PointQuery):
     pass
 
 
-def _answer(session, actor, lon: float, lat: float, grid_code: str | None, crs: CoordinateSystem, q: RankingQuery) -> dict[str, Any]:
+def _answer(session, personal: bool, lon: float, lat: float, grid_code: str | None, crs: CoordinateSystem, q: RankingQuery) -> dict[str, Any]:
     index = responder_index(session)
     ranked = nearest_responders(session, lon, lat, k=q.k, role=q.role, on_duty=q.on_duty, max_m=q.max_m, index=index)
     xs, ys = [index.lon[r.position] for r in ranked], [index.lat[r.position] for r in ranked]
     if crs.name != "wgs84":
         xs, ys = (v.tolist() for v in crs.from_wgs84(xs, ys))
     # The position is answered as "location", in the caller's coordinate system.
-    omit = _POSITION if actor.sees_personal_data else _POSITION + PERSONAL_FIELDS
+    omit = _POSITION if personal else _POSITION + PERSONAL_FIELDS
     out = []
     for r, x, y in zip(ranked, xs, ys):
         card = index.card(r.position, omit)
@@ -58,12 +58,12 @@ async def nearest(request: Request) -> Response:
         index = grid_index(q.session)
         pos = index.locate_one(q.point.lon, q.point.lat)
         grid_code = str(index.codes[pos]) if pos >= 0 else None
-        return Response(orjson.dumps(_answer(q.session, q.actor, q.point.lon, q.point.lat, grid_code, q.crs, query)), media_type="application/json")
+        return Response(orjson.dumps(_answer(q.session, q.actor.sees_personal_data, q.point.lon, q.point.lat, grid_code, q.crs, query)), media_type="application/json")
 
 
 @router.get("/incidents/{incident_id}/responders", summary="Responders nearest to an incident, and whether they serve its grid")
-def for_incident(incident_id: int, session: SessionDep, crs: CRSDep, actor: ActorDep, ranking: Annotated[RankingQuery, Query()]) -> dict:
+def for_incident(incident_id: IncidentId, session: SessionDep, crs: CRSDep, actor: ActorDep, ranking: Annotated[RankingQuery, Query()]) -> dict:
     incident = get_object(session, "incidents", incident_id)
     p = from_db(incident.geom)
-    answer = _answer(session, actor, p.x, p.y, incident.grid.code if incident.grid else None, crs, ranking)
+    answer = _answer(session, sees_personal_data(actor, incident.grid_id), p.x, p.y, incident.grid.code if incident.grid else None, crs, ranking)
     return {"incident": incident.id, **answer}

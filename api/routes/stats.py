@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
 from api.deps import SessionDep, _aware
+from api.schemas import Moment
 from geo.stats import incident_statistics, statistics_csv
 
 router = APIRouter(tags=["Statistics"])
 
 
-@router.get("/stats", summary="Reported, closed, overdue, people served and median minutes per step")
+@router.get(
+    "/stats",
+    summary="Reported, closed, overdue, people served and median minutes per step",
+    responses={200: {"description": "The rows as JSON, or as CSV with format=csv", "content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
 def stats(
     session: SessionDep,
-    start: Annotated[datetime, Query(description="Period start (ISO 8601; +08:00 if no zone)")],
-    end: Annotated[datetime, Query(description="Period end, exclusive")],
+    start: Annotated[Moment, Query(description="Period start (ISO 8601; +08:00 if no zone)")],
+    end: Annotated[Moment, Query(description="Period end, exclusive")],
     by: Annotated[Literal["grid", "community"], Query()] = "grid",
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ):
