@@ -66,6 +66,21 @@ def geotag_incident(session: Session, incident: Incident) -> None:
     point = from_db(incident.geom)
     incident.grid_id = locate_grid_ids(session, [point.x], [point.y])[0]
     incident.building_id = nearest_building_id(session, point.x, point.y)
+    # What was tagged: a new incident tagged before its flush (the workflow needs its grid
+    # first) is not tagged again by the flush hook unless something changed since.
+    incident._wangge_tagged = _tag_state(incident)
+
+
+def _tag_state(incident: Incident) -> tuple:
+    return (incident.geom, incident.grid_id, incident.building_id)
+
+
+def _needs_tag(session: Session, incident: Incident) -> bool:
+    if incident in session.new:
+        tagged = getattr(incident, "_wangge_tagged", None)
+        now = _tag_state(incident)
+        return tagged is None or tagged[0] is not now[0] or tagged[1:] != now[1:]
+    return _changed(incident, ("geom", "grid_id", "building_id"))
 
 
 def geotag_building(session: Session, building: Building) -> None:
@@ -152,7 +167,7 @@ def _geotag_before_flush(session: Session, _ctx, _instances) -> None:
                 written.append(obj)
                 if not is_new:
                     before.append(inspect(obj).identity[0])
-            if isinstance(obj, Incident) and (is_new or _changed(obj, ("geom", "grid_id", "building_id"))):
+            if isinstance(obj, Incident) and _needs_tag(session, obj):
                 geotag_incident(session, obj)
             elif isinstance(obj, Building) and (is_new or _changed(obj, ("geom", "grid_id"))):
                 geotag_building(session, obj)

@@ -67,7 +67,11 @@ def check_geometry(layer: str, geom: BaseGeometry | None, required: bool = True)
 def _build_service_area(session: Session):
     communities = [from_db(g) for g in session.scalars(select(Community.geom).where(Community.geom.is_not(None)))]
     parts = communities + list(grid_index(session, fresh=True).geoms)
-    return shapely.union_all(np.array(parts, dtype=object)) if parts else None
+    if not parts:
+        return None
+    area = shapely.union_all(np.array(parts, dtype=object))
+    shapely.prepare(area)  # asked once per write
+    return area
 
 
 def service_area(session: Session):

@@ -260,3 +260,151 @@ def test_responder_references_must_exist(cli, engine, one_grid, tmp_path):
     assert "row 1 (code 'R1'): grid 'NOPE' does not exist" in result.output
     with session_scope(engine) as s:
         assert s.scalar(select(func.count(Responder.id))) == 0
+
+
+# --------------------------------------------------------------------------- bulk building imports
+
+
+def point_feature(props: dict, x: float, y: float) -> dict:
+    return {"type": "Feature", "properties": props, "geometry": {"type": "Point", "coordinates": [x, y]}}
+
+
+def building_rows(engine) -> dict[str, tuple]:
+    with session_scope(engine) as s:
+        return {
+            b.code: (b.name, b.grid.code if b.grid else None, b.households, b.properties, from_db(b.geom).coords[0], b.footprint is not None)
+            for b in s.scalars(select(Building))
+        }
+
+
+def test_buildings_are_written_in_bulk_geotagged_and_replaced(cli, engine, one_grid, tmp_path):
+    odd = "tab\there, a \\ backslash\nand a line"
+    features = [
+        point_feature({"code": "B1", "name": odd, "households": 12, "floors": 6}, 113.005, 23.005),
+        point_feature({"code": "B2", "households": "7", "floors": None}, 113.001, 23.009),
+        point_feature({"code": "B3", "floors": 3}, 113.5, 23.5),  # outside every grid
+    ]
+    result = cli("import", "buildings", write_geojson(tmp_path / "b.geojson", features), "-q")
+    assert result.exit_code == 0, result.output
+    assert "3 created, 0 updated" in result.output
+    rows = building_rows(engine)
+    assert rows["B1"] == (odd, "S1", 12, {"floors": 6}, (113.005, 23.005), False)
+    assert rows["B2"][:3] == ("B2", "S1", 7)
+    assert rows["B3"][1] is None
+
+    again = [point_feature({"code": "B3", "name": "moved in"}, 113.002, 23.002), point_feature({"code": "B4"}, 113.003, 23.003)]
+    path = write_geojson(tmp_path / "again.geojson", again)
+    refused = cli("import", "buildings", path, "-q")
+    assert refused.exit_code == 2
+    assert "row 1: building code 'B3' already exists in the database (use --replace to update it)" in refused.output
+    assert building_rows(engine) == rows
+    result = cli("import", "buildings", path, "--replace", "-q")
+    assert result.exit_code == 0, result.output
+    assert "1 created, 1 updated" in result.output
+    after = building_rows(engine)
+    assert after["B3"][:2] == ("moved in", "S1") and after["B3"][4] == (113.002, 23.002)
+    assert after["B4"][1] == "S1"
+    assert after["B1"] == rows["B1"]
+
+
+def test_footprints_give_the_building_its_point(cli, engine, one_grid, tmp_path):
+    square = [[113.004, 23.004], [113.0042, 23.004], [113.0042, 23.0042], [113.004, 23.0042], [113.004, 23.004]]
+    result = cli("import", "buildings", write_geojson(tmp_path / "f.geojson", [poly_feature({"code": "F1"}, square)]), "-q")
+    assert result.exit_code == 0, result.output
+    with session_scope(engine) as s:
+        b = s.scalar(select(Building))
+        assert from_db(b.footprint).contains(from_db(b.geom))
+        assert b.grid.code == "S1"
+
+
+def table_schema(engine, table: str) -> set:
+    """Indexes, foreign keys and triggers of a table, as the database describes them."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            rows = conn.exec_driver_sql(
+                "SELECT indexdef FROM pg_indexes WHERE tablename = %(t)s UNION ALL "
+                "SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %(t)s::regclass",
+                {"t": table},
+            )
+        else:
+            rows = conn.exec_driver_sql("SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_master WHERE tbl_name = ?", (table,))
+        return {r[0] for r in rows}
+
+
+def test_a_large_import_keeps_the_spatial_indexes(cli, engine, one_grid, tmp_path, monkeypatch):
+    """Large loads rebuild the spatial index (PostGIS) or fill the R*Tree in one statement
+    (SpatiaLite); the indexes must answer as before and be back in place afterwards."""
+    from geo import bulk
+    from geo.db import backend_for
+
+    monkeypatch.setattr(bulk, "DEFER_INDEXES_FROM", 10)
+    monkeypatch.setattr(bulk, "SPATIALITE_DEFER_FROM", 10)
+    before = table_schema(engine, "buildings")
+    rng = np.random.default_rng(3)
+    xs, ys = rng.uniform(113.0, 113.01, 60), rng.uniform(23.0, 23.01, 60)
+    features = [point_feature({"code": f"L{i}"}, float(x), float(y)) for i, (x, y) in enumerate(zip(xs, ys))]
+    result = cli("import", "buildings", write_geojson(tmp_path / "many.geojson", features), "-q")
+    assert result.exit_code == 0, result.output
+    with session_scope(engine) as s:
+        backend = backend_for(s)
+        assert backend.spatial_index_exists(s, "buildings", "geom")
+        assert backend.spatial_index_exists(s, "buildings", "footprint")
+        found = set(s.scalars(select(Building.code).where(backend.bbox_filter(Building.__table__.c.geom, "buildings", (113.0, 23.0, 113.005, 23.01)))))
+        assert found == {f"L{i}" for i, x in enumerate(xs) if x <= 113.005}
+        assert s.scalar(select(func.count()).where(Building.grid_id.is_(None))) == 0
+    assert table_schema(engine, "buildings") == before
+    # The insert triggers and index are back: an ordinary write is indexed too.
+    more = write_geojson(tmp_path / "one.geojson", [point_feature({"code": "M1"}, 113.0071, 23.0071)])
+    assert cli("import", "buildings", more, "-q").exit_code == 0
+    with session_scope(engine) as s:
+        backend = backend_for(s)
+        near = set(s.scalars(select(Building.code).where(backend.bbox_filter(Building.__table__.c.geom, "buildings", (113.007, 23.007, 113.0072, 23.0072)))))
+        assert "M1" in near
+
+
+def test_bulk_incidents_match_the_per_row_geotagging(engine):
+    """Imported incidents are tagged in one batch; the answer is the one a single write gets."""
+    from geo.demo import load_demo
+    from geo.geotag import nearest_building_id
+    from geo.locate import locate_grid_ids
+    from geo.models import Incident, IncidentHistory
+    from geo.workflow import default_assignee, workflows
+
+    with session_scope(engine) as s:
+        load_demo(s)
+    flows = workflows()
+    with session_scope(engine) as s:
+        incidents = s.scalars(select(Incident)).all()
+        assert len(incidents) > 50
+        for inc in incidents:
+            p = from_db(inc.geom)
+            assert inc.grid_id == locate_grid_ids(s, [p.x], [p.y])[0], inc.code
+            assert inc.building_id == nearest_building_id(s, p.x, p.y), inc.code
+            flow = flows[inc.kind]
+            assert inc.assignee_id == (default_assignee(s, inc.grid_id) if flow.is_open(inc.status) else None), inc.code
+            allowance = flow.allowance(inc.status, inc.category)
+            assert inc.due_at == (inc.status_since + allowance if allowance else None)
+            assert inc.version == 1 and inc.escalation == 0 and inc.possible_duplicates == []
+            assert inc.created_at.tzinfo is not None and inc.status_since == inc.updated_at
+        history = s.execute(select(IncidentHistory.incident_id, IncidentHistory.action, IncidentHistory.to_status)).all()
+        assert sorted(history) == sorted((i.id, "import", i.status) for i in incidents)
+
+
+def test_bulk_writes_bump_the_revisions_the_orm_would(engine):
+    """Rows written around the ORM still reach the in-memory indexes that follow revisions."""
+    from datetime import datetime, timezone
+
+    from geo import bulk
+    from geo.geometry import as_multipolygon
+    from geo.locate import locate_grid_ids
+    from geo.revisions import read_revisions
+
+    with session_scope(engine) as s:
+        assert locate_grid_ids(s, [113.005], [23.005]) == [None]
+        before = read_revisions(s, ("grids",))
+        now = datetime.now(timezone.utc)
+        bulk.insert(s, Grid.__table__, dict(code=["BG"], name=["bulk"], properties=[{}], geom=[as_multipolygon(box(113, 23, 113.01, 23.01))], updated_at=[now]))
+        assert read_revisions(s, ("grids",)) == (before[0] + 1,)
+    with session_scope(engine) as s:
+        grid_id = s.scalar(select(Grid.id).where(Grid.code == "BG"))
+        assert locate_grid_ids(s, [113.005], [23.005]) == [grid_id]
