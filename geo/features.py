@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import bindparam, func, inspect, select
+from sqlalchemy.orm import Session, load_only, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from geo.crs import WGS84, CoordinateSystem
 from geo.db import backend_for
@@ -70,6 +72,8 @@ def feature(obj, crs: CoordinateSystem = WGS84, now: datetime | None = None) -> 
     geom = from_db(obj.geom)
     if geom is not None and crs is not WGS84:
         geom = crs.geometries_from_wgs84(np.array([geom], dtype=object))[0]
+    if isinstance(obj, Incident):
+        _load_named(obj)
     props = {"id": obj.id, **_row(obj)}
     if isinstance(obj, Incident):
         props.update(_workflow_fields(obj, now))
@@ -79,6 +83,38 @@ def feature(obj, crs: CoordinateSystem = WGS84, now: datetime | None = None) -> 
         "geometry": shapely.geometry.mapping(geom) if geom is not None else None,
         "properties": props,
     }
+
+
+def _load_named(incident: Incident) -> None:
+    """An incident's grid, building and assignee as its answer names them (RELATED's columns):
+    one small query for those not loaded yet, rather than one lazy load each of whole rows (the
+    grid's with its polygon)."""
+    state = inspect(incident)
+    session = state.session
+    if session is None or state.key is None:
+        return
+    wanted = [
+        (name, columns) for name, columns in RELATED["incidents"]
+        if name in state.unloaded and getattr(incident, f"{name}_id") is not None
+    ]
+    if not wanted:
+        return
+    row = session.execute(_named_statement(tuple(wanted)), {"incident_id": incident.id}).first()
+    if row is None:  # gone meanwhile: the lazy loads will say so
+        return
+    for (name, _), value in zip(wanted, row):
+        set_committed_value(incident, name, value)
+
+
+@lru_cache
+def _named_statement(wanted: tuple) -> Any:
+    # Made once per combination: building it costs about as much as running it.
+    relations = [getattr(Incident, name) for name, _ in wanted]
+    targets = [r.property.mapper.class_ for r in relations]
+    stmt = select(*targets).select_from(Incident).where(Incident.id == bindparam("incident_id"))
+    for relation, target, (_, columns) in zip(relations, targets, wanted):
+        stmt = stmt.outerjoin(relation).options(load_only(*(getattr(target, c) for c in columns)))
+    return stmt
 
 
 def get_object(session: Session, layer: str, feature_id: int):

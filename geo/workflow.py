@@ -15,14 +15,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from geo.errors import Conflict, InputError, NotFound, PermissionDenied
 from geo.geometry import from_db
 from geo.geotag import geotag_incident
-from geo.nearest import nearest
 from geo.models import Grid, Incident, IncidentHistory, Responder, responder_grids
+from geo.nearest import START_RADIUS_M, candidates, closest, nearest
 from geo.settings import get_settings
 
 DEFINITIONS = Path(__file__).with_name("workflows.toml")
@@ -346,12 +346,26 @@ def find_possible_duplicates(session: Session, incident: Incident) -> list[int]:
         Incident.id != incident.id,
     ]
     point = from_db(incident.geom)
-    near = nearest(session, Incident, point.x, point.y, k=MAX_POSSIBLE_DUPLICATES, max_m=get_settings().duplicate_radius_m, where=open_same)
-    found = {incident_id for incident_id, _ in near}
+    max_m = get_settings().duplicate_radius_m
+    radius = min(START_RADIUS_M, max_m)  # the first box nearest() would search
+    # One statement asks both questions: the candidates in that box (part 0) and the building's
+    # most recent open ones (part 1; a building with a long-standing problem may have many).
+    stmt = candidates(session, Incident, point.x, point.y, radius, open_same).add_columns(literal(0).label("part"))
     if incident.building_id is not None:
-        # The most recent ones: a building with a long-standing problem may have many reports.
-        same_building = select(Incident.id).where(Incident.building_id == incident.building_id, *open_same)
-        found |= set(session.scalars(same_building.order_by(Incident.id.desc()).limit(MAX_POSSIBLE_DUPLICATES)))
+        column = Incident.__table__.c.geom
+        same_building = (
+            select(Incident.id, func.ST_X(column), func.ST_Y(column), literal(1).label("part"))
+            .where(Incident.building_id == incident.building_id, *open_same)
+            .order_by(Incident.id.desc())
+            .limit(MAX_POSSIBLE_DUPLICATES)
+            .subquery()
+        )
+        stmt = union_all(stmt, select(*same_building.c))
+    rows = session.execute(stmt).all()
+    near, enough = closest(point.x, point.y, [r for r in rows if r[3] == 0], MAX_POSSIBLE_DUPLICATES, radius)
+    if not enough and radius < max_m:  # a radius wider than nearest()'s first box: widen as it does
+        near = nearest(session, Incident, point.x, point.y, k=MAX_POSSIBLE_DUPLICATES, max_m=max_m, where=open_same, start_m=radius * 4.0)
+    found = {incident_id for incident_id, _ in near} | {r[0] for r in rows if r[3] == 1}
     return sorted(found)
 
 
