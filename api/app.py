@@ -15,32 +15,41 @@ from api.errors import install_error_handlers
 from api.middleware import install_middleware
 from api.routes import docs, incidents, layers, locate, maps, responders, stats
 from geo.db import get_engine, session_scope
+from geo.idempotency import purge_expired
 from geo.models import utcnow
 from geo.settings import get_settings
+from geo.workflow import escalate_overdue
 
 log = logging.getLogger("wangge")
 
 API_PREFIX = "/api/v1"
 
 
-async def _escalate_every(app: FastAPI, seconds: float) -> None:
-    """Flag and escalate overdue incidents in the background while the server runs."""
+async def _every(app: FastAPI, seconds: float, what: str, job) -> None:
+    """Run ``job(session, now)`` in a write unit of work every ``seconds`` while the server runs;
+    it logs a count of what it did."""
     from fastapi.concurrency import run_in_threadpool
-
-    from geo.workflow import escalate_overdue
 
     def once() -> int:
         with session_scope(app.state.engine, write=True) as session:
-            return len(escalate_overdue(session, app.state.clock()))
+            return job(session, app.state.clock())
 
     while True:
         await asyncio.sleep(seconds)
         try:
             count = await run_in_threadpool(once)
             if count:
-                log.info("escalated %d overdue incident(s)", count)
-        except Exception:  # keep escalating on the next round; the error is in the log
-            log.exception("escalation round failed")
+                log.info("%s: %d", what, count)
+        except Exception:  # try again on the next round; the error is in the log
+            log.exception("%s failed", what)
+
+
+def _escalate(session, now) -> int:
+    return len(escalate_overdue(session, now))
+
+
+def _purge_keys(session, now) -> int:
+    return purge_expired(session, now, get_settings().idempotency_ttl_s)
 
 
 def _warm_indexes(engine, done: threading.Event) -> None:
@@ -92,7 +101,10 @@ def create_app(database_url: str | None = None, escalate_every_s: float | None =
 
         tasks = []
         if interval > 0:
-            tasks.append(asyncio.create_task(_escalate_every(app, interval)))
+            tasks.append(asyncio.create_task(_every(app, interval, "escalated overdue incidents", _escalate)))
+        # Answers to retried writes are kept for their time to live, then dropped.
+        purge_s = min(3600.0, get_settings().idempotency_ttl_s / 4)
+        tasks.append(asyncio.create_task(_every(app, purge_s, "expired idempotency keys removed", _purge_keys)))
         if warm_indexes:  # in the background: the server answers (health, docs) meanwhile
             tasks.append(asyncio.create_task(run_in_threadpool(_warm_indexes, app.state.engine, app.state.indexes_ready)))
         yield

@@ -117,6 +117,20 @@ def test_an_expired_key_may_be_used_afresh(client, engine, monkeypatch):
     assert count(engine, IdempotencyKey) == 1
 
 
+def test_expired_keys_are_purged_and_live_ones_kept(client, engine):
+    from geo.idempotency import purge_expired
+
+    assert client.post(f"{API}/incidents", json=report("旧"), headers={"Idempotency-Key": "old"}).status_code == 201
+    client.app.state.clock = lambda: START + timedelta(hours=20)
+    assert client.post(f"{API}/incidents", json=report("新"), headers={"Idempotency-Key": "new"}).status_code == 201
+    ttl = get_settings().idempotency_ttl_s
+    with session_scope(engine) as s:
+        assert purge_expired(s, START + timedelta(seconds=ttl) + timedelta(hours=1), ttl) == 1
+    with session_scope(engine) as s:
+        assert s.scalars(select(IdempotencyKey.key)).all() == ["new"]
+    assert count(engine, Incident) == 2  # the writes themselves stay
+
+
 def test_workflow_action_comment_and_assignment_are_idempotent(client, world, engine):
     staff = bearer(world["community"])
     created = client.post(f"{API}/incidents", json=report(), headers=staff)
