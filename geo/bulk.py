@@ -20,7 +20,10 @@ from sqlalchemy.orm import Session
 
 from geo.geometry import SRID
 
-BATCH = 20_000  # rows per COPY chunk / executemany call, and per progress-bar step
+BATCH = 20_000  # rows per executemany call (SpatiaLite), and per progress-bar step there
+# Rows per COPY chunk: the server starts on the first chunk while the next is prepared, and
+# after the last one only that chunk is left for it to parse; small chunks keep both ends short.
+COPY_BATCH = 5_000
 
 
 def _is_geometry(table: Table, name: str) -> bool:
@@ -32,12 +35,22 @@ def _json_text(values: Sequence[Any]) -> list[str | None]:
 
 
 _EWKB_POINT = bytes.fromhex("0101000020") + SRID.to_bytes(4, "little")  # little-endian point with SRID
+_EWKB_POLYGON = bytes.fromhex("0103000020") + SRID.to_bytes(4, "little") + (1).to_bytes(4, "little")  # ... polygon of one ring
+
+
+class _CopyText(list):
+    """A column already in COPY's text format (hex EWKB, ``\\N``): no escaping scan needed."""
 
 
 def _ewkb_hex(geoms: np.ndarray) -> list[str | None]:
-    """Geometries as hex EWKB, what PostGIS reads from COPY's text; points without shapely."""
+    """Geometries as hex EWKB, what PostGIS reads from COPY's text; points and polygons without
+    holes (footprints) encoded in one numpy pass, straight from their coordinates."""
     n = len(geoms)
-    if n and (shapely.get_type_id(geoms) == shapely.GeometryType.POINT).all() and not shapely.has_z(geoms).any():
+    if not n:
+        return []
+    types = shapely.get_type_id(geoms)
+    flat = not (shapely.has_z(geoms).any() or shapely.has_m(geoms).any())
+    if flat and (types == shapely.GeometryType.POINT).all():
         xy = shapely.get_coordinates(geoms)
         if len(xy) == n:
             buf = np.empty((n, 25), dtype=np.uint8)
@@ -45,6 +58,27 @@ def _ewkb_hex(geoms: np.ndarray) -> list[str | None]:
             buf[:, 9:] = xy.astype("<f8").view(np.uint8).reshape(n, 16)
             text = buf.tobytes().hex()
             return [text[i : i + 50] for i in range(0, 50 * n, 50)]
+    elif (
+        flat
+        and (types == shapely.GeometryType.POLYGON).all()
+        and not shapely.get_num_interior_rings(geoms).any()
+        and (counts := shapely.get_num_coordinates(geoms)).all()  # an empty polygon has no ring
+    ):
+        # Each: the 17-byte header (order, type with SRID flag, SRID, one ring, its point count),
+        # then the ring's coordinates; the headers are scattered in, the coordinates fill the rest.
+        ends = np.cumsum(17 + 16 * counts)
+        starts = ends - (17 + 16 * counts)
+        head = np.empty((n, 17), dtype=np.uint8)
+        head[:, :13] = np.frombuffer(_EWKB_POLYGON, dtype=np.uint8)
+        head[:, 13:] = counts.astype("<u4").view(np.uint8).reshape(n, 4)
+        where = starts[:, None] + np.arange(17)
+        buf = np.empty(int(ends[-1]), dtype=np.uint8)
+        is_head = np.zeros(len(buf), dtype=bool)
+        is_head[where] = True
+        buf[where] = head
+        buf[~is_head] = shapely.get_coordinates(geoms).astype("<f8").view(np.uint8).ravel()
+        text = buf.tobytes().hex()
+        return [text[i:j] for i, j in zip((2 * starts).tolist(), (2 * ends).tolist())]
     # Plain little-endian WKB with the SRID spliced in after the type (flag 0x20000000): much
     # cheaper than shapely's EWKB, which copies every geometry to give it an SRID first.
     srid = SRID.to_bytes(4, "little")
@@ -61,7 +95,11 @@ def _prepare(session: Session, table: Table, values: dict[str, Sequence[Any]]) -
         kind = table.c[name].type
         if isinstance(kind, Geometry):
             geoms = np.asarray(column, dtype=object)
-            out.append(_ewkb_hex(geoms) if postgres else shapely.to_wkb(geoms).tolist())
+            if postgres:
+                hexes = _ewkb_hex(geoms)
+                out.append(_CopyText(hexes) if None not in hexes else hexes)
+            else:
+                out.append(shapely.to_wkb(geoms).tolist())
         elif isinstance(kind, JSON):
             out.append(_json_text(column))
         else:
@@ -76,6 +114,8 @@ _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 def _copy_column(values: Sequence[Any]) -> list[str]:
     """A column in COPY's text format; whole-column checks (C loops) spare the per-value calls."""
+    if isinstance(values, _CopyText):
+        return values
     values = values if isinstance(values, list) else list(values)
     n = len(values)
     if values.count(None) == n:
@@ -127,8 +167,9 @@ def _write(session: Session, table: Table, values: dict[str, Sequence[Any]], ids
         return
     session.flush()  # pending ORM rows (an estate, a street) must be in the database first
     names = (["id"] if ids is not None else []) + list(values)
-    batches = _batches(session, table, values, ids, n, bar)
-    if session.get_bind().dialect.name == "postgresql":
+    postgres = session.get_bind().dialect.name == "postgresql"
+    batches = _batches(session, table, values, ids, n, bar, COPY_BATCH if postgres else BATCH)
+    if postgres:
         _postgres(session, table, names, batches, ids is not None, n)
     else:
         _spatialite(session, table, names, batches, ids is not None, n)
@@ -150,10 +191,10 @@ _WATCHED_BY_TABLE = {
 }
 
 
-def _batches(session: Session, table: Table, values: dict[str, Sequence[Any]], ids: list[int] | None, n: int, bar):
+def _batches(session: Session, table: Table, values: dict[str, Sequence[Any]], ids: list[int] | None, n: int, bar, size: int):
     """The rows in driver form, one batch at a time: only one batch's text is ever in memory."""
-    for start in range(0, n, BATCH):
-        end = min(start + BATCH, n)
+    for start in range(0, n, size):
+        end = min(start + size, n)
         columns = _prepare(session, table, {k: v[start:end] for k, v in values.items()})
         yield ([ids[start:end]] if ids is not None else []) + columns
         if bar is not None:
@@ -161,12 +202,12 @@ def _batches(session: Session, table: Table, values: dict[str, Sequence[Any]], i
 
 
 # A load at least this large, into a table no larger than itself, drops the table's plain
-# indexes (GiST and b-tree, not those behind its primary key or unique constraints) and its
+# indexes (GiST and b-tree), its unique constraints that no foreign key depends on, and its
 # foreign keys, and puts them back once the rows are in: PostGIS then sorts and packs each index
-# in one pass, and each foreign key is checked with one join, instead of row by row (which
-# costs most of the time of a large COPY). Any row the restored foreign keys refuse fails the
-# import as a whole. The price: the table is locked against readers until the import commits,
-# acceptable for a load that doubles the table.
+# in one pass, and checks each key with one join, instead of row by row (which costs most of the
+# time of a large COPY: the unique index on a code alone doubles it). Any row the restored
+# constraints refuse (a duplicate, a dangling key) fails the import as a whole. The price: the
+# table is locked against readers until the import commits, acceptable for a load that doubles it.
 DEFER_INDEXES_FROM = 50_000
 
 
@@ -177,19 +218,28 @@ def _defer_postgres(cur, table: str, n: int) -> list[str]:
     cur.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT %s) AS s", (n + 1,))
     if cur.fetchone()[0] > n:
         return []
+    # Indexes of no constraint (the primary key's, a unique constraint's stay out of this list)
+    # and that no foreign key refers to.
     cur.execute(
         "SELECT c.relname, pg_get_indexdef(c.oid) FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
-        "WHERE x.indrelid = %s::regclass AND NOT x.indisunique AND NOT x.indisprimary",
+        "WHERE x.indrelid = %s::regclass AND NOT x.indisprimary "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid)",
         (table,),
     )
     indexes = cur.fetchall()
+    cur.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint u WHERE conrelid = %s::regclass AND contype = 'u' "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = u.conindid)",
+        (table,),
+    )
+    uniques = cur.fetchall()
     cur.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f'", (table,))
     keys = cur.fetchall()
-    for name, _ in keys:
+    for name, _ in keys + uniques:
         cur.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
     for name, _ in indexes:
         cur.execute(f'DROP INDEX "{name}"')
-    return [definition for _, definition in indexes] + [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}' for name, definition in keys]
+    return [definition for _, definition in indexes] + [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}' for name, definition in uniques + keys]
 
 
 def _postgres(session: Session, table: Table, names: list[str], batches, is_update: bool, n: int) -> None:

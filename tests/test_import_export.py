@@ -362,6 +362,30 @@ def test_a_large_import_keeps_the_spatial_indexes(cli, engine, one_grid, tmp_pat
         assert "M1" in near
 
 
+def test_a_large_import_refused_by_a_restored_constraint_leaves_nothing(engine, one_grid, tmp_path, monkeypatch):
+    """A large PostGIS load puts the unique constraint on the code back only after the rows are
+    in; a duplicate that slipped past the checks (stored by another writer meanwhile) must still
+    fail the import as a whole, and leave the table and its schema as they were."""
+    from geo import bulk
+    from geo import io as geo_io
+
+    monkeypatch.setattr(bulk, "DEFER_INDEXES_FROM", 10)
+    monkeypatch.setattr(bulk, "SPATIALITE_DEFER_FROM", 10)
+    first = write_geojson(tmp_path / "first.geojson", [point_feature({"code": "D0"}, 113.001, 23.001)])
+    with session_scope(engine) as s:
+        geo_io.import_layer(s, "buildings", first, geo_io.ImportOptions(progress=False))
+    before = table_schema(engine, "buildings")
+    square = lambda x, y: [[x, y], [x + 0.0002, y], [x + 0.0002, y + 0.0002], [x, y + 0.0002], [x, y]]  # noqa: E731
+    features = [poly_feature({"code": f"D{i}"}, square(113.001 + i * 0.0003, 23.002)) for i in range(20)]  # D0 is stored already
+    monkeypatch.setattr(geo_io, "_existing_ids", lambda *a, **k: {})  # the check ran before the other writer committed
+    with pytest.raises(Exception, match="(?i)unique|duplicate"):
+        with session_scope(engine) as s:
+            geo_io.import_layer(s, "buildings", write_geojson(tmp_path / "many.geojson", features), geo_io.ImportOptions(progress=False))
+    with session_scope(engine) as s:
+        assert s.scalars(select(Building.code)).all() == ["D0"]
+    assert table_schema(engine, "buildings") == before
+
+
 def test_bulk_incidents_match_the_per_row_geotagging(engine):
     """Imported incidents are tagged in one batch; the answer is the one a single write gets."""
     from geo.demo import load_demo
