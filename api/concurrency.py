@@ -5,9 +5,9 @@ a worker thread, and gives the turn back once its unit of work has committed or 
 No request ever holds a connection while it waits for another connection or for a thread: at
 most ``db_pool_size`` requests are at the database at once, the pool has that many connections
 plus headroom for the brief un-queued reads (index revision checks), and the thread pool has
-more threads than turns. On SQLite, which has one writer at a time by design, writers also
-queue for the one write turn of this process; other processes' writers are waited for by
-SQLite's ``busy_timeout``. A request that waits longer than ``db_wait_timeout_s`` is answered
+more threads than turns. On SQLite, which has one writer at a time by design, writers queue
+instead for the one write turn of this process (one more connection); other processes' writers
+are waited for by SQLite's ``busy_timeout``. A request that waits longer than ``db_wait_timeout_s`` is answered
 503 with ``Retry-After`` and has stored nothing.
 """
 
@@ -44,13 +44,20 @@ class DatabaseTurns:
 
     @contextlib.asynccontextmanager
     async def turn(self, write: bool = False) -> AsyncIterator[None]:
-        async with contextlib.AsyncExitStack() as stack:
-            if write and self._writer is not None:
-                await self._wait(self._writer.acquire(), "to write")
-                stack.callback(self._writer.release)
-            await self._wait(self._turns.acquire(), "for the database")
-            stack.callback(self._turns.release)
+        # SQLite's one writer is a turn of its own: queued behind the readers for a shared
+        # turn while holding the write lock, it would hold every other writer up as well.
+        if write and self._writer is not None:
+            await self._wait(self._writer.acquire(), "to write")
+            try:
+                yield
+            finally:
+                self._writer.release()
+            return
+        await self._wait(self._turns.acquire(), "for the database")
+        try:
             yield
+        finally:
+            self._turns.release()
 
     async def _wait(self, acquire, what: str) -> None:
         try:

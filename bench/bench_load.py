@@ -11,7 +11,7 @@ For each database, in one run:
 2. The mixed load with wrk (``bench/load_wrk.lua``): ``GET /grids/locate``, ``GET /incidents``
    and a public hazard report ``POST /incidents``, one third each, at 4, 16, 64 and 256
    connections for ``--duration`` seconds each, each level on a fresh copy of the same database
-   and a freshly started server. Reports stop 25 % before the end (health checks
+   and a freshly started server. Reports stop 30 % before the end (health checks
    take their place), so that when wrk stops no report is in flight: then every stored report
    must have been answered 201 and every 201 must be stored. The rate is counted over the
    writing window only.
@@ -49,7 +49,7 @@ WRK_SCRIPT = ROOT / "bench" / "load_wrk.lua"
 SECTION_START = "<!-- bench:load start (written by python -m bench.bench_load --write-md) -->"
 SECTION_END = "<!-- bench:load end -->"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/wangge_bench_load"
-WRITE_SHARE = 0.75  # of each run's duration during which reports are sent (at most duration - 5 s)
+WRITE_SHARE = 0.7  # of each run's duration during which reports are sent (at most duration - 5 s)
 
 
 def log(message: str) -> None:
@@ -293,7 +293,7 @@ def markdown(results: list[dict], command: str) -> str:
         "",
         f"Command: `{command}` ({when}, {os.cpu_count()} cores; server and wrk on the same machine).",
         "Mixed load: locate, list and public hazard report, one third each, against one `wangge serve`",
-        "with the demo community, each level on a fresh copy of the database. Reports stop 25 % before the",
+        "with the demo community, each level on a fresh copy of the database. Reports stop 30 % before the",
         "end of each run so that none is in flight",
         "when wrk stops; the rate is counted over the writing window. Lost: answered 201 but not stored;",
         "phantom: stored but not answered 201.",
