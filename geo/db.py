@@ -70,8 +70,11 @@ def _pool_options() -> dict:
     headroom for brief reads outside that queue (index revision checks), so a request that
     has its turn never waits for a connection."""
     settings = get_settings()
+    # Kept open: the turns, SQLite's writer, and a few brief reads outside the queue (index
+    # revision checks, readiness, background jobs). A connection opened past the pool is closed
+    # again on return, and opening one (SpatiaLite's start-up) costs more than most requests.
     return {
-        "pool_size": settings.db_pool_size,
+        "pool_size": settings.db_pool_size + 4,
         "max_overflow": settings.db_pool_size + 4,
         "pool_timeout": settings.db_wait_timeout_s,
     }
