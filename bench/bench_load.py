@@ -235,7 +235,10 @@ def fresh_copy(base_url: str, run: str) -> str:
     name = f"{u.database}_{run}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{u.database}"')
+        # FILE_COPY and a checkpoint now: otherwise the copy's writes are flushed to disk while
+        # the next level runs, and later levels would be measured on a busier machine.
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{u.database}" STRATEGY = FILE_COPY')
+        conn.execute("CHECKPOINT")
     return u.set(database=name).render_as_string(hide_password=False)
 
 
@@ -285,13 +288,13 @@ def verdicts(result: dict) -> list[tuple[str, bool]]:
     return checks
 
 
-def markdown(results: list[dict], command: str) -> str:
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+def markdown(results: list[dict]) -> str:
     lines = [
         SECTION_START,
         "## Many writers at once (issue 9)",
         "",
-        f"Command: `{command}` ({when}, {os.cpu_count()} cores; server and wrk on the same machine).",
+        *(f"{r['database']}: `{r['command']}` ({r['when']}, {os.cpu_count()} cores; server, wrk and the database on the same machine)." for r in results),
+        "",
         "Mixed load: locate, list and public hazard report, one third each, against one `wangge serve`",
         "with the demo community, each level on a fresh copy of the database. Reports stop 30 % before the",
         "end of each run so that none is in flight",
@@ -326,6 +329,25 @@ def markdown(results: list[dict], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+RESULTS = ROOT / "bench" / "results" / "load"
+
+
+def remember(result: dict, command: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    (RESULTS / f"{result['database']}.json").write_text(json.dumps({**result, "command": command, "when": stamp}))
+
+
+def remembered(databases: list[str]) -> list[dict]:
+    """This run's results, and for the other databases the last stored ones."""
+    out = []
+    for name in ("spatialite", "postgis"):
+        path = RESULTS / f"{name}.json"
+        if path.exists():
+            out.append(json.loads(path.read_text()))
+    return out
+
+
 def write_section(text: str) -> None:
     current = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else "# Benchmarks\n"
     if SECTION_START in current and SECTION_END in current:
@@ -356,7 +378,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.databases.split(","):
             url = f"sqlite:///{tmp}/load.db" if name == "spatialite" else args.postgres_url
             results.append(bench_database(name, url, args))
-    text = markdown(results, command.strip())
+    for r in results:
+        remember(r, command.strip())
+    text = markdown(remembered([r["database"] for r in results]))
     print(text)
     if args.write_md:
         write_section(text)
