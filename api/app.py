@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from api.errors import install_error_handlers
 from api.middleware import install_middleware
 from api.routes import docs, incidents, layers, locate, maps, responders, stats
-from geo.db import get_engine, session_scope
+from geo.db import database_problem, get_engine, session_scope
 from geo.idempotency import purge_expired
 from geo.models import utcnow
 from geo.settings import get_settings
@@ -77,19 +77,12 @@ def _warm_indexes(engine, done: threading.Event) -> None:
 
 def readiness_problems(app: FastAPI) -> list[str]:
     """What keeps the service from answering lookups now (nothing: ready)."""
-    try:
-        with app.state.engine.connect() as connection:
-            connection.exec_driver_sql("SELECT 1")
-    except Exception as exc:  # any failure to reach it is the answer, not an error of ours
-        return [f"the database does not answer ({_first_line(exc)})"]
+    problem = database_problem(app.state.engine)
+    if problem is not None:
+        return [f"the database does not answer ({problem})"]
     if not app.state.indexes_ready.is_set():
         return ["the lookup indexes are still being built"]
     return []
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def create_app(database_url: str | None = None, escalate_every_s: float | None = None, warm_indexes: bool = False) -> FastAPI:

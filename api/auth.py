@@ -7,7 +7,6 @@ import math
 import threading
 import time
 from collections import OrderedDict, deque
-from dataclasses import replace
 from datetime import datetime
 from typing import Annotated
 
@@ -75,16 +74,7 @@ async def authenticate_request(request: Request, secret: str, now: datetime) -> 
 
 def _authenticate(engine, secret: str, now: datetime) -> Actor:
     with session_scope(engine) as session:
-        actor = authenticate(session, secret, now)
-        if actor.grid_ids:
-            # Answers name an incident's grid by code: the personal-data rule compares codes.
-            from sqlalchemy import select
-
-            from geo.models import Grid
-
-            codes = session.scalars(select(Grid.code).where(Grid.id.in_(actor.grid_ids)))
-            actor = replace(actor, grid_codes=frozenset(codes))
-        return actor
+        return authenticate(session, secret, now)
 
 
 class AuthThrottle:

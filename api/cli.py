@@ -85,16 +85,12 @@ def demo(
 
 def _check_database_reachable() -> None:
     """One clear line and a non-zero exit when the database cannot be reached, not a traceback."""
-    from sqlalchemy.exc import SQLAlchemyError
+    from geo.db import database_problem
 
     engine = _engine()
-    try:
-        with engine.connect() as connection:
-            connection.exec_driver_sql("SELECT 1")
-    except (SQLAlchemyError, OSError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        where = engine.url.render_as_string(hide_password=True)
-        _fail(f"cannot reach the database at {where}: {reason[0] if reason else type(exc).__name__}", code=1)
+    problem = database_problem(engine)
+    if problem is not None:
+        _fail(f"cannot reach the database at {engine.url.render_as_string(hide_password=True)}: {problem}", code=1)
 
 
 @app.command()

@@ -7,8 +7,8 @@ most ``db_pool_size`` requests are at the database at once, the pool has that ma
 plus headroom for the brief un-queued reads (index revision checks), and the thread pool has
 more threads than turns. On SQLite, which has one writer at a time by design, writers queue
 instead for the one write turn of this process (one more connection); other processes' writers
-are waited for by SQLite's ``busy_timeout``. A request that waits longer than ``db_wait_timeout_s`` is answered
-503 with ``Retry-After`` and has stored nothing.
+are waited for by SQLite's ``busy_timeout``. A request that waits longer than
+``db_wait_timeout_s`` is answered 503 with ``Retry-After`` and has stored nothing.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ class DatabaseTurns:
     """The queue in front of one engine's pool (one per application)."""
 
     def __init__(self, engine: Engine, size: int, timeout_s: float):
-        self.size = size
         self.timeout_s = timeout_s
         self._turns = asyncio.Semaphore(size)
         # SQLite: one writer at a time; waiting here costs nothing, waiting in SQLite's busy

@@ -14,11 +14,11 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 
-from api.schemas import Moment
-from geo.coords import check_lonlat
-from geo.crs import CoordinateSystem, parse_crs
 from api.auth import ActorDep, actor_from_header
 from api.concurrency import turns_for
+from api.schemas import MAX_ID, Moment
+from geo.coords import check_lonlat
+from geo.crs import CoordinateSystem, parse_crs
 from geo.db import ReadSession, session_factory
 from geo.errors import InputError
 from geo.features import Filters
@@ -240,9 +240,8 @@ def get_filters(
 FiltersDep = Annotated[Filters, Depends(get_filters)]
 
 
-# Ids are 32-bit on PostGIS (serial); a larger one names nothing and is refused as such.
-MAX_ID = 2**31 - 1
-MAX_OFFSET = 2**31 - 1
+# Paging past the largest possible id finds nothing; beyond it the database would overflow.
+MAX_OFFSET = MAX_ID
 
 
 def id_path(what: str):

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.concurrency import ServiceBusy
 from api.idempotency import Replay
 from api.openapi import document_errors
+from geo.db import error_line
 from geo.errors import Conflict, InputError, NotAuthenticated, NotFound, PermissionDenied, StaleVersion, WanggeError
 
 log = logging.getLogger("wangge")
@@ -36,6 +37,7 @@ def _describe(error: dict) -> str:
     given = error.get("input")
     shown = f" (got {given!r})" if isinstance(given, (str, int, float)) and not isinstance(given, bool) else ""
     return f"{where}: {error['msg'].removeprefix('Value error, ')}{shown}"
+
 
 def unavailable(message: str, retry_after_s: int = 5) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=503, headers={"Retry-After": str(retry_after_s)})
@@ -90,14 +92,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _database_away(_request: Request, exc: DBAPIError):
         # The database went away, refused the connection, or (SQLite) another process held
         # the write lock for too long. The transaction was rolled back: nothing was stored.
-        log.warning("database unavailable: %s", (str(exc.orig or exc).splitlines() or ["?"])[0])
+        log.warning("database unavailable: %s", error_line(exc))
         return unavailable("The database is not available at the moment; nothing was changed, try again shortly")
 
     @app.exception_handler(DataError)
     async def _data_error(_request: Request, exc: DataError):
         # A value the checks let through but the database cannot take (too long, out of range):
         # the input's fault, and the transaction was rolled back.
-        log.warning("value refused by the database: %s", (str(exc.orig or exc).splitlines() or ["?"])[0])
+        log.warning("value refused by the database: %s", error_line(exc))
         return JSONResponse({"detail": "A value in the request is too long, out of range or not allowed by the database; nothing was changed"}, status_code=422)
 
     app.add_exception_handler(OperationalError, _database_away)

@@ -10,8 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from geo.models import BuildingKind, ResponderKind
 
-# Integer columns and ids are 32-bit on PostGIS: larger numbers are refused, not overflowed
-# (MAX_ID is api.deps.MAX_ID; this module is imported by api.deps, not the other way round).
+# Integer columns and ids are 32-bit on PostGIS: larger numbers are refused, not overflowed.
 MAX_COUNT = MAX_ID = 2**31 - 1
 
 Text = Field(min_length=1, max_length=200)

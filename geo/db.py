@@ -17,6 +17,7 @@ from typing import Iterator
 import pyogrio  # noqa: F401  (imported for its side effect on symbol binding)
 from sqlalchemy import Engine, Integer, create_engine, event, literal_column, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import ColumnElement
 
@@ -117,6 +118,22 @@ def _engine_for(url: str) -> Engine:
 
 def get_engine(url: str | None = None) -> Engine:
     return _engine_for(normalise_url(url or get_settings().database_url))
+
+
+def error_line(exc: BaseException) -> str:
+    """The first line of what the database driver said (for logs and one-line messages)."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def database_problem(engine: Engine) -> str | None:
+    """None when the database answers a trivial query; else why it does not, in one line."""
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except (SQLAlchemyError, OSError) as exc:
+        return error_line(exc)
+    return None
 
 
 @lru_cache

@@ -88,16 +88,6 @@ def geotag_building(session: Session, building: Building) -> None:
     building.grid_id = locate_grid_ids(session, [point.x], [point.y])[0]
 
 
-def retag_grids(session: Session, model) -> int:
-    """Tag every row of ``model`` with the grid covering it now; returns how many changed."""
-    rows = session.execute(select(model.id, model.geom, model.grid_id)).all()
-    if not rows:
-        return 0
-    xy = shapely.get_coordinates(np.array([from_db(r.geom) for r in rows], dtype=object))
-    grid_ids = locate_grid_ids(session, xy[:, 0], xy[:, 1])
-    return _store_grid_ids(session, model, [(r.id, g) for r, g in zip(rows, grid_ids) if r.grid_id != g])
-
-
 def _store_grid_ids(session: Session, model, changed: list[tuple[int, int | None]]) -> int:
     if changed:
         # Core, not the ORM's bulk update: that one would demand the incidents' version column.

@@ -53,10 +53,12 @@ def issue_token(session: Session, user: User, label: str | None = None, expires_
 
 
 def actor_for(user: User) -> Actor:
-    grid_ids = None
+    grid_ids = grid_codes = None
     if user.role in ("grid_leader", "grid_worker"):
-        grid_ids = frozenset(g.id for g in user.responder.grids) if user.responder else frozenset()
-    return Actor(user.username, user.role, grid_ids, user.responder_id)
+        grids = user.responder.grids if user.responder else []
+        grid_ids = frozenset(g.id for g in grids)
+        grid_codes = frozenset(g.code for g in grids)  # answers name an incident's grid by code
+    return Actor(user.username, user.role, grid_ids, user.responder_id, grid_codes)
 
 
 def authenticate(session: Session, secret: str, now: datetime | None = None) -> Actor:

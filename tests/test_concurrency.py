@@ -6,14 +6,8 @@ against real servers.
 from __future__ import annotations
 
 import gc
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import httpx
 import pytest
@@ -266,39 +260,11 @@ def test_both_read_before_either_writes(db_url, tokens, kind, monkeypatch):
 # --------------------------------------------------------------------------- real servers
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def two_servers(db_url, cli):
+def two_servers(db_url, cli, serve_wangge):
     """Two `wangge serve` processes on the same database, as two machines behind a balancer."""
     assert cli("init").exit_code == 0
-    wangge = Path(sys.executable).with_name("wangge")
-    env = {**os.environ, "WANGGE_DATABASE_URL": db_url, "WANGGE_ESCALATION_INTERVAL_S": "0"}
-    servers, bases = [], []
-    try:
-        for _ in range(2):
-            port = _free_port()
-            servers.append(subprocess.Popen([str(wangge), "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-            bases.append(f"http://127.0.0.1:{port}")
-        for server, base in zip(servers, bases):
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{base}{API}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            else:
-                pytest.fail("a server did not start: " + server.stdout.read1().decode(errors="replace"))
-        yield bases
-    finally:
-        for server in servers:
-            server.terminate()
-        for server in servers:
-            server.wait(timeout=10)
+    return [serve_wangge(db_url), serve_wangge(db_url)]
 
 
 def test_two_servers_at_once_one_wins_one_gets_412(two_servers, cli, engine):

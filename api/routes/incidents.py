@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import ActorDep, NowDep
 from api.deps import CRSDep, IncidentId, SessionDep
-from api.schemas import MAX_COUNT, MAX_ID, Str
 from api.idempotency import IdempotencyDep
 from api.privacy import redact_feature, redact_incident
+from api.schemas import MAX_COUNT, MAX_ID, Str
 from api.routes.layers import check_if_match, etag
 from geo import workflow as wf
 from geo.errors import PermissionDenied
