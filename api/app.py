@@ -14,11 +14,12 @@ from fastapi.responses import JSONResponse
 from api.errors import install_error_handlers
 from api.middleware import install_middleware
 from api.routes import docs, incidents, layers, locate, maps, responders, stats
-from geo.db import database_problem, get_engine, session_scope
-from geo.idempotency import purge_expired
+from geo.db.engine import database_problem, get_engine
+from geo.db.session import session_scope
+from geo.db.idempotency import purge_expired
 from geo.models import utcnow
 from geo.settings import get_settings
-from geo.workflow import escalate_overdue
+from geo.incidents.workflow import escalate_overdue
 
 log = logging.getLogger("wangge")
 
@@ -55,9 +56,9 @@ def _purge_keys(session, now) -> int:
 def _warm_indexes(engine, done: threading.Event) -> None:
     """Build the in-memory indexes and grid cards the lookups use, so that the first requests
     do not wait for them; ``done`` is set when they are (or when they cannot be built yet)."""
-    from geo.cards import make_all_grid_cards
-    from geo.locate import grid_index
-    from geo.responders import responder_index
+    from geo.grids.cards import make_all_grid_cards
+    from geo.grids.index import grid_index
+    from geo.responders.nearest import responder_index
 
     try:
         with session_scope(engine) as session:

@@ -15,11 +15,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.concurrency import turns_for
-from geo.db import session_scope
+from geo.db.session import session_scope
 from geo.errors import NotAuthenticated
 from geo.settings import get_settings
-from geo.users import authenticate
-from geo.workflow import PUBLIC, Actor
+from geo.access.users import authenticate
+from geo.incidents.workflow import PUBLIC, Actor
 
 bearer = HTTPBearer(
     auto_error=False,

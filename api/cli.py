@@ -37,14 +37,14 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _engine():
-    from geo.db import get_engine
+    from geo.db.engine import get_engine
 
     return get_engine()
 
 
 def _ready_engine():
     """The configured engine, with its schema brought up to date."""
-    from geo import schema
+    from geo.db import schema
 
     engine = _engine()
     schema.upgrade(engine)
@@ -54,7 +54,7 @@ def _ready_engine():
 @app.command()
 def init() -> None:
     """Create the database, or upgrade it to the newest schema."""
-    from geo import schema
+    from geo.db import schema
     from geo.settings import get_settings
 
     engine = _ready_engine()
@@ -66,8 +66,8 @@ def demo(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Load the demo community 翠湖社区 (synthetic data); does nothing if it is already loaded."""
-    from geo.db import session_scope
-    from geo.demo import load_demo
+    from geo.db.session import session_scope
+    from geo.io.demo import load_demo
 
     engine = _ready_engine()
     try:
@@ -85,7 +85,7 @@ def demo(
 
 def _check_database_reachable() -> None:
     """One clear line and a non-zero exit when the database cannot be reached, not a traceback."""
-    from geo.db import database_problem
+    from geo.db.engine import database_problem
 
     engine = _engine()
     problem = database_problem(engine)
@@ -134,8 +134,8 @@ def import_(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Import a file into a layer. All or nothing: on any problem nothing is written."""
-    from geo.db import session_scope
-    from geo.io import ImportOptions, import_layer
+    from geo.db.session import session_scope
+    from geo.io.importers import ImportOptions, import_layer
 
     mapping = _parse_field_options(field)
     if code_field:
@@ -163,8 +163,8 @@ def export(
     crs: Annotated[Optional[str], typer.Option(help="Coordinate system to write: wgs84 (default), cgcs2000, gcj02, bd09 or EPSG:nnnn.")] = None,
 ) -> None:
     """Write a layer to a file."""
-    from geo.db import session_scope
-    from geo.io import export_layer
+    from geo.db.session import session_scope
+    from geo.io.importers import export_layer
 
     engine = _ready_engine()
     try:
@@ -187,8 +187,8 @@ def user_add(
     name: Annotated[Optional[str], typer.Option(help="Display name.")] = None,
 ) -> None:
     """Add a user and print a bearer token for it (shown once; only its hash is stored)."""
-    from geo.db import session_scope
-    from geo.users import add_user, issue_token
+    from geo.db.session import session_scope
+    from geo.access.users import add_user, issue_token
 
     engine = _ready_engine()
     try:
@@ -206,9 +206,9 @@ def user_token(username: Annotated[str, typer.Argument(help="Login name.")]) -> 
     """Issue another token for an existing user."""
     from sqlalchemy import select
 
-    from geo.db import session_scope
+    from geo.db.session import session_scope
     from geo.models import User
-    from geo.users import issue_token
+    from geo.access.users import issue_token
 
     engine = _ready_engine()
     with session_scope(engine) as session:
@@ -221,9 +221,9 @@ def user_token(username: Annotated[str, typer.Argument(help="Login name.")]) -> 
 @app.command()
 def escalate() -> None:
     """Flag overdue incidents and escalate them (the server also does this every minute)."""
-    from geo.db import session_scope
+    from geo.db.session import session_scope
     from geo.models import utcnow
-    from geo.workflow import escalate_overdue
+    from geo.incidents.workflow import escalate_overdue
 
     engine = _ready_engine()
     with session_scope(engine, write=True) as session:

@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 from api.auth import ActorDep, actor_from_header
 from api.concurrency import turns_for
 from api.schemas import MAX_ID, Moment
-from geo.coords import check_lonlat
-from geo.crs import CoordinateSystem, parse_crs
-from geo.db import ReadSession, session_factory
+from geo.spatial.coords import check_lonlat
+from geo.spatial.crs import CoordinateSystem, parse_crs
+from geo.db.session import ReadSession, session_factory
 from geo.errors import InputError
-from geo.features import Filters
+from geo.query.features import Filters
 
 
 READ_METHODS = ("GET", "HEAD", "OPTIONS")

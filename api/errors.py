@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.concurrency import ServiceBusy
 from api.idempotency import Replay
 from api.openapi import document_errors
-from geo.db import error_line
+from geo.db.engine import error_line
 from geo.errors import Conflict, InputError, NotAuthenticated, NotFound, PermissionDenied, StaleVersion, WanggeError
 
 log = logging.getLogger("wangge")

@@ -1,4 +1,4 @@
-"""The ``Idempotency-Key`` header on writes (see ``geo.idempotency``).
+"""The ``Idempotency-Key`` header on writes (see ``geo.db.idempotency``).
 
 A write endpoint takes :data:`IdempotencyDep` and returns its answer through
 ``idem.answer(...)``, which stores the answer beside the change. A retry with the same key and
@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 
 from api.auth import ActorDep, NowDep
 from api.deps import SessionDep
-from geo import idempotency
+from geo.db import idempotency
 from geo.models import IdempotencyKey
 from geo.settings import get_settings
-from geo.workflow import Actor
+from geo.incidents.workflow import Actor
 
 # Headers of the first answer that a replay repeats.
 REPLAYED_HEADERS = ("ETag", "Location")

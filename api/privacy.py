@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from geo.workflow import Actor
+from geo.incidents.workflow import Actor
 
 PERSONAL_FIELDS = ("phone", "reporter_phone", "reporter_name")
 STAFF = ("admin", "community")

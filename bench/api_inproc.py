@@ -3,7 +3,7 @@
     python -m bench.api_inproc wangge DATABASE_URL DATA_NPZ OUT_NPY
     python -m bench.api_inproc sjoin DATA_NPZ OUT_NPY
 
-``wangge``: the grid index the server uses (``geo.locate.grid_index``, built from the database),
+``wangge``: the grid index the server uses (``geo.grids.index.grid_index``, built from the database),
 then the timed call: ``index.locate(lon, lat)`` and the code lookup, exactly what the batch
 endpoint does after parsing its body.
 ``sjoin``: GeoDataFrames of the same grid polygons and the same points, then the timed call:
@@ -60,8 +60,9 @@ def _measure(call):
 
 
 def run_wangge(url: str, data_npz: str, out: str) -> dict:
-    from geo.db import make_engine, session_factory
-    from geo.locate import grid_index
+    from geo.db.engine import make_engine
+    from geo.db.session import session_factory
+    from geo.grids.index import grid_index
 
     z = np.load(data_npz, allow_pickle=True)
     lon, lat = z["q_lon"], z["q_lat"]

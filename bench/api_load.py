@@ -19,8 +19,8 @@ from sqlalchemy import Engine, insert, text
 from sqlalchemy.engine import make_url
 
 from bench.api_data import Data
-from geo import schema
-from geo.db import make_engine, normalise_url
+from geo.db import schema
+from geo.db.engine import make_engine, normalise_url
 from geo.models import Community, Grid, Responder, Street, responder_grids
 
 CHUNK = 5_000
@@ -134,7 +134,7 @@ def load(url: str, data: Data, log=print) -> dict:
 
 def verify(url: str, data: Data) -> dict:
     """Counts and an exact geometry round trip check of a sample of grids."""
-    from geo.geometry import from_db
+    from geo.spatial.geometry import from_db
 
     engine = make_engine(url)
     out = {}

@@ -21,7 +21,7 @@ For each database, in one run:
    just before it). Before that, a cold pass asks for each of the 10,000 points once on the
    freshly started server (the first request for a grid builds its card from the database).
 4. Batch: ``POST /api/v1/grids/locate`` with the 1,000,000 points, the same lookup in process
-   (``geo.locate.grid_index(...).locate``) and ``geopandas.sjoin(points, grids,
+   (``geo.grids.index.grid_index(...).locate``) and ``geopandas.sjoin(points, grids,
    predicate="within")`` of the same points and polygons, each in a fresh process
    (``bench/api_inproc.py``), with peak memory; the answers are compared point by point.
 5. Results: ``bench/results/api/`` (JSON and Markdown), and with ``--write-md`` this benchmark's

@@ -3,7 +3,7 @@
 Generates once a GeoPackage of building points (default 1,000,000) and one of footprint
 polygons (default 100,000) inside a block of generated grids, then measures, on each database:
 
-- wangge: the real importer (``geo.io.import_layer`` and the commit, as ``wangge import`` runs
+- wangge: the real importer (``geo.io.importers.import_layer`` and the commit, as ``wangge import`` runs
   them) into a freshly migrated database holding the grids, geotagging every row;
 - GDAL: ``ogr2ogr`` writing the same file to a new table of the same server (PostGIS) or of the
   same kind of SpatiaLite file, with its defaults (COPY on PostgreSQL, a spatial index).
@@ -102,9 +102,10 @@ def make_files(rows: int, footprints: int, directory: Path) -> dict[str, Path]:
 def prepare(database: str, grids: Path, work: Path) -> str:
     """A freshly migrated database holding the grids; returns its URL."""
     from bench.api_load import fresh_postgres
-    from geo import schema
-    from geo.db import make_engine, session_scope
-    from geo.io import ImportOptions, import_layer
+    from geo.db import schema
+    from geo.db.engine import make_engine
+    from geo.db.session import session_scope
+    from geo.io.importers import ImportOptions, import_layer
 
     if database == "postgis":
         fresh_postgres(POSTGRES_URL, log=lambda *_: None)
@@ -174,8 +175,9 @@ def child(url: str, path: str) -> None:
     """One wangge import, timed from the first read to the commit (interpreter start excluded)."""
     from sqlalchemy import func, select
 
-    from geo.db import make_engine, session_scope
-    from geo.io import ImportOptions, import_layer
+    from geo.db.engine import make_engine
+    from geo.db.session import session_scope
+    from geo.io.importers import ImportOptions, import_layer
     from geo.models import Building
 
     engine = make_engine(url)
@@ -219,7 +221,7 @@ def markdown(args, results: list[dict], started: str, load: tuple) -> str:
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {gdal}; run {started}, load average at start {load[0]:.2f}.\n\n"
         f"Data (seed {SEED}): {GRID_COLS * GRID_ROWS:,} rectangular grids over {AREA[2] - AREA[0]:.1f}° × {AREA[3] - AREA[1]:.1f}° around 113.15 E, 23.70 N; "
         "a GeoPackage of building points (code, name, kind, address, households, residents) and one of footprint polygons, all inside the grids.\n\n"
-        "wangge is the real import (`geo.io.import_layer` and the commit, as `wangge import buildings FILE` runs them) into a freshly migrated "
+        "wangge is the real import (`geo.io.importers.import_layer` and the commit, as `wangge import buildings FILE` runs them) into a freshly migrated "
         "database holding the grids: every row checked, geotagged with its grid, and written with the table's indexes and foreign keys "
         "(buildings has two spatial indexes, four b-tree ones and two foreign keys; on PostGIS a load this large rebuilds the indexes and "
         "checks the keys once at the end, on SpatiaLite it fills the R*Tree in one statement). GDAL is `ogr2ogr FILE` into a new table of "

@@ -140,7 +140,8 @@ def run_wrk(base: str, connections: int, duration: int, prefix: str, mode: str, 
 def count_reports(url: str, prefix: str) -> int:
     from sqlalchemy import func, select
 
-    from geo.db import make_engine, session_scope
+    from geo.db.engine import make_engine
+    from geo.db.session import session_scope
     from geo.models import Incident
 
     engine = make_engine(url)

@@ -60,9 +60,9 @@ def _incident_rows(session, n: int, seed: int) -> list[dict]:
     """``n`` incidents at random places inside the grids, geotagged, every kind and status."""
     import shapely
 
-    from geo.locate import grid_index, locate_grid_ids
+    from geo.grids.index import grid_index, locate_grid_ids
     from geo.models import CATEGORIES
-    from geo.workflow import workflows
+    from geo.incidents.workflow import workflows
 
     rng = np.random.default_rng(seed)
     index = grid_index(session)
@@ -120,11 +120,12 @@ def make_database(url: str, n: int, seed: int) -> None:
     the rows come geotagged)."""
     from sqlalchemy import func, insert, select
 
-    from geo import schema
-    from geo.db import make_engine, session_scope
-    from geo.demo import load_demo
+    from geo.db import schema
+    from geo.db.engine import make_engine
+    from geo.db.session import session_scope
+    from geo.io.demo import load_demo
     from geo.models import Incident
-    from geo.revisions import bump
+    from geo.db.revisions import bump
 
     engine = make_engine(url)
     schema.upgrade(engine)
@@ -151,8 +152,9 @@ def plain_map_html(url: str) -> str:
     import folium
     from sqlalchemy import func, select
 
-    from geo.db import make_engine, session_scope
-    from geo.mappoints import grid_bounds
+    from geo.db.engine import make_engine
+    from geo.db.session import session_scope
+    from geo.query.mappoints import grid_bounds
     from geo.models import Incident
     from maps.assets import render
 

@@ -27,11 +27,11 @@ from pyproj import CRS, Transformer
 from shapely import affinity
 from shapely.geometry import MultiPoint, MultiPolygon, Point, Polygon, box, mapping
 
-from geo.codes import community_code, unit_grid_codes
-from geo.crs import CoordinateSystem
-from geo.geometry import as_multipolygon
+from geo.spatial.codes import community_code, unit_grid_codes
+from geo.spatial.crs import CoordinateSystem
+from geo.spatial.geometry import as_multipolygon
 from geo.models import CATEGORIES, KNOWN_ROLES, BuildingKind
-from geo.topology import check_grids
+from geo.spatial.topology import check_grids
 
 HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE / "demo"

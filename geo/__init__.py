@@ -1,8 +1,5 @@
-"""wangge spatial core: models, databases, coordinate systems, lookups, import/export.
+"""wangge's spatial core: storage, spatial functions, the domain rules and files in and out.
 
-Nothing in this package knows about HTTP or HTML.
+Nothing in this package knows about HTTP or HTML. Importing it has no side effects: the
+session hooks (geotagging, revision counters) live on wangge's own sessions (geo.db.session).
 """
-
-# The flush hooks (geotagging, revision counters) must be registered before any session is
-# used; importing any part of the package registers them.
-from geo import geotag, revisions  # noqa: E402,F401

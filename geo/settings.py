@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     index_check_interval_s: float = 1.0
     # Largest request body the API reads (a batch of a million points is about 40 MB of JSON).
     max_body_bytes: int = 64 * 1024 * 1024
-    # Optional TOML file overriding workflow deadlines (same layout as geo/workflows.toml).
+    # Optional TOML file overriding workflow deadlines (same layout as geo/incidents/workflows.toml).
     workflows_file: str | None = None
     # A new report this close to an open one of the same kind and category may be a duplicate.
     duplicate_radius_m: float = 50.0

@@ -12,7 +12,7 @@ from markupsafe import Markup, escape
 
 from branca.element import Element
 
-from geo.crs import parse_crs
+from geo.spatial.crs import parse_crs
 from maps import basemaps
 from maps.assets import FAVICON
 from maps.basemaps import Basemap

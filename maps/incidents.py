@@ -1,7 +1,7 @@
 """``/maps/incidents``: grids, estates, buildings and every kind of incident, for the whole community.
 
 Nothing but the map's settings is in the page: the glue reads grids and estates once, and
-buildings and incidents for the visible bounding box (see ``geo.mappoints``).
+buildings and incidents for the visible bounding box (see ``geo.query.mappoints``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from folium import plugins
 from sqlalchemy.orm import Session
 
 from geo.errors import InputError, NotFound
-from geo.mappoints import KINDS, PointQuery, check_query, grid_bounds
+from geo.query.mappoints import KINDS, PointQuery, check_query, grid_bounds
 from maps import common
 from maps.i18n import KINDS as KIND_LABELS
 

@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from geo import schema
-from geo.db import make_engine, normalise_url, session_scope
+from geo.db import schema
+from geo.db.engine import make_engine, normalise_url
+from geo.db.session import session_scope
 from geo.models import Base
 from geo.settings import get_settings
 
@@ -106,7 +107,7 @@ def spatialite_url(request, tmp_path, monkeypatch) -> str:
 
 @pytest.fixture
 def engine(db_url):
-    from geo.db import get_engine
+    from geo.db.engine import get_engine
 
     return get_engine(db_url)
 

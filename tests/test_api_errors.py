@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.app import create_app
-from geo.db import session_scope
-from geo.demo import load_demo
+from geo.db.session import session_scope
+from geo.io.demo import load_demo
 from geo.models import Building, Estate, Grid, Incident, IncidentHistory, Responder
 from geo.settings import get_settings
-from geo.users import add_user, issue_token
+from geo.access.users import add_user, issue_token
 
 API = "/api/v1"
 INSIDE = (113.0406584, 23.69558175)  # the point of demo building CH-B001, in grid 441802001001005

@@ -1,6 +1,6 @@
 """What locate says about a grid (its card): hierarchy, leader, workers on duty, and phones only
 for those who may see them, on both databases. The expectation is read from the ORM objects,
-independently of geo.cards, and cards made one by one equal cards made all at once."""
+independently of geo.grids.cards, and cards made one by one equal cards made all at once."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.app import create_app
-from geo.cards import _build_cards, make_all_grid_cards
-from geo.db import session_scope
-from geo.demo import load_demo
+from geo.grids.cards import _build_cards, make_all_grid_cards
+from geo.db.session import session_scope
+from geo.io.demo import load_demo
 from geo.models import Grid, Responder
-from geo.revisions import cached
-from geo.geometry import from_db
-from geo.users import add_user, issue_token
+from geo.db.revisions import cached
+from geo.spatial.geometry import from_db
+from geo.access.users import add_user, issue_token
 
 API = "/api/v1"
 

@@ -2,7 +2,7 @@
 endpoint's fast body reader: both must only ever give the answer the exact test gives.
 
 The exact answers come from shapely ``covers`` over the test's own polygons (smallest code on
-ties), and ground distances from pyproj.Geod, independently of geo.locate.
+ties), and ground distances from pyproj.Geod, independently of geo.grids.index.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pyproj import Geod, Transformer
 from shapely.geometry import Polygon, box
 
 from api.routes.locate import _points_fast, _points_from_body
-from geo.cells import OUTSIDE, UNDECIDED, build_cell_raster
+from geo.spatial.cells import OUTSIDE, UNDECIDED, build_cell_raster
 
 GEOD = Geod(ellps="WGS84")
 

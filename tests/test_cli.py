@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from geo import schema
-from geo.db import make_engine
+from geo.db import schema
+from geo.db.engine import make_engine
 
 COMMANDS = ["init", "demo", "serve", "import", "export"]
 

@@ -17,12 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
-import geo.workflow
+import geo.incidents.workflow
 from api.app import create_app
-from geo.db import session_factory, session_scope
-from geo.geometry import as_multipolygon, to_db
+from geo.db.session import session_factory, session_scope
+from geo.spatial.geometry import as_multipolygon, to_db
 from geo.models import Community, Grid, Incident, IncidentHistory, Responder, Street
-from geo.users import add_user, issue_token
+from geo.access.users import add_user, issue_token
 
 API = "/api/v1"
 CENTRE = (113.0425, 23.6925)
@@ -226,7 +226,7 @@ def test_both_read_before_either_writes(db_url, tokens, kind, monkeypatch):
         return held
 
     if kind == "actions":
-        monkeypatch.setattr(geo.workflow, "apply_action", hold(geo.workflow.apply_action))
+        monkeypatch.setattr(geo.incidents.workflow, "apply_action", hold(geo.incidents.workflow.apply_action))
     else:
         monkeypatch.setattr(layers, "update_feature", hold(layers.update_feature))
     changes = CHANGES[kind]

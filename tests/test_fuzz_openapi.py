@@ -18,9 +18,9 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance, status_code_conformance
 
 from api.app import create_app
-from geo.db import session_scope
-from geo.demo import load_demo
-from geo.users import add_user, issue_token
+from geo.db.session import session_scope
+from geo.io.demo import load_demo
+from geo.access.users import add_user, issue_token
 
 # Left out: response_headers_conformance (no header is documented as required), and the checks
 # that judge the API's choices rather than its document: negative_data_rejection and

@@ -5,9 +5,9 @@ from __future__ import annotations
 from shapely.geometry import Point, box
 from sqlalchemy import select, text
 
-from geo.db import session_scope
-from geo.geometry import as_multipolygon, to_db
-from geo.geotag import retag_area
+from geo.db.session import session_scope
+from geo.spatial.geometry import as_multipolygon, to_db
+from geo.incidents.geotag import retag_area
 from geo.models import Building, Grid, Incident
 
 
@@ -78,7 +78,7 @@ def test_a_rolled_back_grid_change_leaves_no_retag_behind(engine):
     ids = _seed(engine)
     with session_scope(engine) as s:
         s.execute(text("UPDATE buildings SET grid_id = NULL WHERE code = 'IN'"))
-    from geo.db import session_factory
+    from geo.db.session import session_factory
 
     s = session_factory(engine)()
     try:

@@ -11,9 +11,9 @@ import pytest
 from shapely.geometry import Point, box, mapping
 from sqlalchemy import func, select
 
-from geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
-from geo.db import session_scope
-from geo.geometry import from_db, geodesic_area_m2
+from geo.spatial.crs import gcj02_to_wgs84, wgs84_to_gcj02
+from geo.db.session import session_scope
+from geo.spatial.geometry import from_db, geodesic_area_m2
 from geo.models import Building, Grid, Responder
 
 
@@ -334,8 +334,8 @@ def table_schema(engine, table: str) -> set:
 def test_a_large_import_keeps_the_spatial_indexes(cli, engine, one_grid, tmp_path, monkeypatch):
     """Large loads rebuild the spatial index (PostGIS) or fill the R*Tree in one statement
     (SpatiaLite); the indexes must answer as before and be back in place afterwards."""
-    from geo import bulk
-    from geo.db import backend_for
+    from geo.db import bulk
+    from geo.db.engine import backend_for
 
     monkeypatch.setattr(bulk, "DEFER_INDEXES_FROM", 10)
     monkeypatch.setattr(bulk, "SPATIALITE_DEFER_FROM", 10)
@@ -366,8 +366,8 @@ def test_a_large_import_refused_by_a_restored_constraint_leaves_nothing(engine, 
     """A large PostGIS load puts the unique constraint on the code back only after the rows are
     in; a duplicate that slipped past the checks (stored by another writer meanwhile) must still
     fail the import as a whole, and leave the table and its schema as they were."""
-    from geo import bulk
-    from geo import io as geo_io
+    from geo.db import bulk
+    from geo.io import importers as geo_io
 
     monkeypatch.setattr(bulk, "DEFER_INDEXES_FROM", 10)
     monkeypatch.setattr(bulk, "SPATIALITE_DEFER_FROM", 10)
@@ -388,11 +388,11 @@ def test_a_large_import_refused_by_a_restored_constraint_leaves_nothing(engine, 
 
 def test_bulk_incidents_match_the_per_row_geotagging(engine):
     """Imported incidents are tagged in one batch; the answer is the one a single write gets."""
-    from geo.demo import load_demo
-    from geo.geotag import nearest_building_id
-    from geo.locate import locate_grid_ids
+    from geo.io.demo import load_demo
+    from geo.incidents.geotag import nearest_building_id
+    from geo.grids.index import locate_grid_ids
     from geo.models import Incident, IncidentHistory
-    from geo.workflow import default_assignee, workflows
+    from geo.incidents.workflow import default_assignee, workflows
 
     with session_scope(engine) as s:
         load_demo(s)
@@ -418,10 +418,10 @@ def test_bulk_writes_bump_the_revisions_the_orm_would(engine):
     """Rows written around the ORM still reach the in-memory indexes that follow revisions."""
     from datetime import datetime, timezone
 
-    from geo import bulk
-    from geo.geometry import as_multipolygon
-    from geo.locate import locate_grid_ids
-    from geo.revisions import read_revisions
+    from geo.db import bulk
+    from geo.spatial.geometry import as_multipolygon
+    from geo.grids.index import locate_grid_ids
+    from geo.db.revisions import read_revisions
 
     with session_scope(engine) as s:
         assert locate_grid_ids(s, [113.005], [23.005]) == [None]

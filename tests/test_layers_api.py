@@ -16,12 +16,12 @@ from shapely.geometry import Point, box, shape
 from sqlalchemy import select
 
 from api.app import create_app
-from geo.crs import gcj02_to_bd09, gcj02_to_wgs84, wgs84_to_gcj02
-from geo.db import session_scope
-from geo.demo import load_demo
+from geo.spatial.crs import gcj02_to_bd09, gcj02_to_wgs84, wgs84_to_gcj02
+from geo.db.session import session_scope
+from geo.io.demo import load_demo
 from geo.models import Grid, Incident, IncidentHistory, Responder
-from geo.store import create_feature
-from geo.users import add_user, issue_token
+from geo.edit.features import create_feature
+from geo.access.users import add_user, issue_token
 
 API = "/api/v1"
 GEOD = Geod(ellps="WGS84")

@@ -18,7 +18,7 @@ import shapely
 from shapely.geometry import shape
 from sqlalchemy import func, select
 
-from geo.db import session_scope
+from geo.db.session import session_scope
 from geo.models import IdempotencyKey, Incident
 
 API = "/api/v1"

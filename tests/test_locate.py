@@ -1,7 +1,7 @@
 """Which grid covers a coordinate: inside, on shared edges and vertices, in holes, outside, in
 every coordinate system, one point at a time and a hundred thousand at once, on both databases.
 
-The expected answers are computed here independently of ``geo.locate``: shapely ``covers`` over
+The expected answers are computed here independently of ``geo.grids.index``: shapely ``covers`` over
 the test's own polygons with the smallest-code rule, and ground distances measured in an
 azimuthal equidistant projection centred on the query point (which keeps true distances from
 its centre) and confirmed with ``pyproj.Geod``.
@@ -21,18 +21,18 @@ from shapely.geometry import Point, Polygon, box
 from sqlalchemy import select
 
 from api.app import create_app
-from geo.crs import (
+from geo.spatial.crs import (
     CoordinateSystem,
     bd09_to_gcj02,
     gcj02_to_bd09,
     gcj02_to_wgs84,
     wgs84_to_gcj02,
 )
-from geo.db import session_scope
-from geo.demo import load_demo
-from geo.locate import locate_point
+from geo.db.session import session_scope
+from geo.io.demo import load_demo
+from geo.grids.index import locate_point
 from geo.models import Building, Grid
-from geo.store import create_feature
+from geo.edit.features import create_feature
 
 GEOD = Geod(ellps="WGS84")
 API = "/api/v1"

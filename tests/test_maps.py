@@ -15,13 +15,13 @@ from pyproj import Geod
 from sqlalchemy import select
 
 from api.app import create_app
-from geo.db import session_scope
-from geo.demo import load_demo
-from geo.locate import grid_index
-from geo.mappoints import STATES, PointQuery, incident_points
+from geo.db.session import session_scope
+from geo.io.demo import load_demo
+from geo.grids.index import grid_index
+from geo.query.mappoints import STATES, PointQuery, incident_points
 from geo.models import Incident
 from geo.settings import get_settings
-from geo.workflow import is_overdue, workflow
+from geo.incidents.workflow import is_overdue, workflow
 from maps import assets
 
 API = "/api/v1"
@@ -176,7 +176,7 @@ def _incidents(engine) -> list[Incident]:
         rows = s.scalars(select(Incident).where(Incident.deleted_at.is_(None)).order_by(Incident.id)).all()
         for r in rows:
             r.grid_code = r.grid.code if r.grid else None
-            from geo.geometry import from_db
+            from geo.spatial.geometry import from_db
 
             r.point = from_db(r.geom)
         s.expunge_all()

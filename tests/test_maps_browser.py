@@ -29,10 +29,11 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from geo.db import get_engine, session_scope
-from geo.demo import load_demo
-from geo.locate import grid_index
-from geo.users import add_user, issue_token
+from geo.db.engine import get_engine
+from geo.db.session import session_scope
+from geo.io.demo import load_demo
+from geo.grids.index import grid_index
+from geo.access.users import add_user, issue_token
 
 CHROMIUM = os.environ.get("WANGGE_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "maps"

@@ -17,12 +17,12 @@ from pyproj import Geod
 from shapely.geometry import Point, box
 
 from api.app import create_app
-from geo.crs import wgs84_to_gcj02
-from geo.db import session_scope
-from geo.geometry import to_db
+from geo.spatial.crs import wgs84_to_gcj02
+from geo.db.session import session_scope
+from geo.spatial.geometry import to_db
 from geo.models import Grid, Responder
-from geo.store import create_feature
-from geo.users import add_user, issue_token
+from geo.edit.features import create_feature
+from geo.access.users import add_user, issue_token
 
 GEOD = Geod(ellps="WGS84")
 API = "/api/v1"

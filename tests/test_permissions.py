@@ -21,10 +21,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from api.app import create_app
-from geo.db import session_scope
-from geo.geometry import as_multipolygon, to_db
+from geo.db.session import session_scope
+from geo.spatial.geometry import as_multipolygon, to_db
 from geo.models import ApiToken, Base, Building, Community, Grid, Responder, Street, User
-from geo.users import add_user, issue_token
+from geo.access.users import add_user, issue_token
 
 API = "/api/v1"
 GEOD = pyproj.Geod(ellps="WGS84")

@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 
 from api.app import create_app
 from conftest import free_port
-from geo.db import session_scope
+from geo.db.session import session_scope
 from geo.models import IdempotencyKey, Incident, IncidentHistory
 from geo.settings import get_settings
 from test_concurrency import CENTRE, START, bearer, build_world
@@ -118,7 +118,7 @@ def test_an_expired_key_may_be_used_afresh(client, engine, monkeypatch):
 
 
 def test_expired_keys_are_purged_and_live_ones_kept(client, engine):
-    from geo.idempotency import purge_expired
+    from geo.db.idempotency import purge_expired
 
     assert client.post(f"{API}/incidents", json=report("旧"), headers={"Idempotency-Key": "old"}).status_code == 201
     client.app.state.clock = lambda: START + timedelta(hours=20)
@@ -313,13 +313,13 @@ def test_serve_against_an_unreachable_database_says_so_in_one_line(tmp_path):
 def test_a_writer_held_elsewhere_too_long_gives_503_not_500(spatialite_url, monkeypatch):
     """SQLite's single writer, held by another process."""
     db_url = spatialite_url
-    from geo.db import get_engine
+    from geo.db.engine import get_engine
 
     engine = get_engine(db_url)
     build_world(engine)
     monkeypatch.setenv("WANGGE_DB_WAIT_TIMEOUT_S", "0.5")
     get_settings.cache_clear()
-    from geo.db import make_engine
+    from geo.db.engine import make_engine
 
     app = create_app(db_url, escalate_every_s=0)
     app.state.engine = make_engine(db_url)  # with the short busy timeout

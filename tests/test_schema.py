@@ -7,9 +7,10 @@ from shapely.geometry import Point, box
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
-from geo import schema
-from geo.db import backend_for, session_scope
-from geo.geometry import as_multipolygon, to_db
+from geo.db import schema
+from geo.db.engine import backend_for
+from geo.db.session import session_scope
+from geo.spatial.geometry import as_multipolygon, to_db
 from geo.models import Base, Building, Grid, Incident, IncidentHistory
 
 GEOMETRY_COLUMNS = [

@@ -16,8 +16,8 @@ from sqlalchemy.exc import DBAPIError
 
 from api.app import create_app
 from api.middleware import script_hashes
-from geo.db import session_scope
-from geo.geometry import as_multipolygon, to_db
+from geo.db.session import session_scope
+from geo.spatial.geometry import as_multipolygon, to_db
 from geo.models import Grid, Incident, IncidentHistory
 from geo.settings import get_settings
 from test_permissions import API, CODE_A, CODE_B, PHONES, REPORTER, Api, api, clock, world  # noqa: F401 (fixtures)
@@ -246,7 +246,7 @@ def test_incident_history_refuses_truncate(postgis_url):
     """PostgreSQL only: SQLite has no TRUNCATE (its DELETE triggers already refuse)."""
     from shapely.geometry import Point, box
 
-    from geo.db import get_engine
+    from geo.db.engine import get_engine
 
     engine = get_engine(postgis_url)
 

@@ -9,7 +9,7 @@ What the figures mean (for the area, kind and category of each incident):
 - reported: created in the period;
 - closed: reached an end status for the first time in the period;
 - people_served: of those closed in the period, the number given when closing (1 if none given);
-- overdue: went overdue in the period, i.e. a deadline (from geo/workflows.toml) that fell in the
+- overdue: went overdue in the period, i.e. a deadline (from geo/incidents/workflows.toml) that fell in the
   period passed while the incident was still in that status; counted once per incident;
 - median_minutes[status]: median time spent in the status, over the steps out of it taken in
   the period.
@@ -31,15 +31,15 @@ import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import Point, box
 
-import geo
+from geo.incidents.workflow import DEFINITIONS
 from api.app import create_app
-from geo.db import session_scope
-from geo.geometry import as_multipolygon, to_db
+from geo.db.session import session_scope
+from geo.spatial.geometry import as_multipolygon, to_db
 from geo.models import Community, Grid, Responder, Street
-from geo.users import add_user, issue_token
+from geo.access.users import add_user, issue_token
 
 API = "/api/v1"
-WORKFLOWS = tomllib.loads((Path(geo.__file__).with_name("workflows.toml")).read_text(encoding="utf-8"))
+WORKFLOWS = tomllib.loads(DEFINITIONS.read_text(encoding="utf-8"))
 CST = timezone(timedelta(hours=8))
 PERIOD = (datetime(2027, 4, 1, tzinfo=CST), datetime(2027, 5, 1, tzinfo=CST))
 

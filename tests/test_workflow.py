@@ -1,7 +1,7 @@
 """The incident workflow over HTTP, with a simulated clock, on both databases.
 
 Every kind is walked through its whole main path and its side paths; illegal transitions are
-refused and change nothing; deadlines come from ``geo/workflows.toml`` (read here, not from the
+refused and change nothing; deadlines come from ``geo/incidents/workflows.toml`` (read here, not from the
 engine's constants); overdue incidents are flagged and escalated to the grid leader, then to the
 community; assignment, reassignment, duplicates, merging and the renovation consultation.
 """
@@ -20,16 +20,17 @@ from fastapi.testclient import TestClient
 from shapely.geometry import Point, box
 from sqlalchemy import text
 
-import geo
+import geo.incidents.workflow
+from geo.incidents.workflow import DEFINITIONS
 from api.app import create_app
-from geo.db import session_scope
-from geo.geometry import as_multipolygon, to_db
+from geo.db.session import session_scope
+from geo.spatial.geometry import as_multipolygon, to_db
 from geo.models import Building, Community, Grid, Responder, Street
 from geo.settings import get_settings
-from geo.users import add_user, issue_token
+from geo.access.users import add_user, issue_token
 
 API = "/api/v1"
-WORKFLOWS = tomllib.loads((Path(geo.__file__).with_name("workflows.toml")).read_text(encoding="utf-8"))
+WORKFLOWS = tomllib.loads(DEFINITIONS.read_text(encoding="utf-8"))
 GEOD = pyproj.Geod(ellps="WGS84")
 START = datetime(2027, 3, 1, 1, 0, tzinfo=timezone.utc)  # 09:00 in China
 
@@ -651,11 +652,11 @@ def deadline_override(tmp_path, monkeypatch):
     path.write_text('[case.deadlines]\nreported = { "*" = 7, aid = 3 }\n\n[hazard.deadlines]\nrectifying = { fire_safety = 99 }\n', encoding="utf-8")
     monkeypatch.setenv("WANGGE_WORKFLOWS_FILE", str(path))
     get_settings.cache_clear()
-    geo.workflow._load.cache_clear()
+    geo.incidents.workflow._load.cache_clear()
     yield path
     monkeypatch.delenv("WANGGE_WORKFLOWS_FILE")
     get_settings.cache_clear()
-    geo.workflow._load.cache_clear()
+    geo.incidents.workflow._load.cache_clear()
 
 
 def test_deadlines_are_configurable_with_a_workflows_file(api, clock, deadline_override):

@@ -13,9 +13,9 @@ from api.idempotency import IdempotencyDep
 from api.privacy import redact_feature, redact_incident
 from api.schemas import MAX_COUNT, MAX_ID, Str
 from api.routes.layers import check_if_match, etag
-from geo import workflow as wf
+from geo.incidents import workflow as wf
 from geo.errors import PermissionDenied
-from geo.features import feature, get_object
+from geo.query.features import feature, get_object
 
 router = APIRouter(prefix="/incidents", tags=["Incident workflow"])
 

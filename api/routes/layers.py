@@ -15,10 +15,10 @@ from api.deps import CRSDep, FeatureId, FiltersDep, PageDep, SessionDep
 from api.idempotency import IdempotencyDep
 from api.privacy import redact_collection, redact_feature
 from api.schemas import CREATE_PROPS, PATCH_PROPS, FeatureIn
-from geo.crs import CoordinateSystem
+from geo.spatial.crs import CoordinateSystem
 from geo.errors import InputError, StaleVersion
-from geo.features import feature, get_object, query_features
-from geo.store import check_may_write, create_feature, delete_feature, update_feature
+from geo.query.features import feature, get_object, query_features
+from geo.edit.features import check_may_write, create_feature, delete_feature, update_feature
 
 TITLES = {
     "communities": "Communities (社区)",

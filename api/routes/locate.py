@@ -15,11 +15,11 @@ from fastapi.responses import JSONResponse
 from api.bodycheck import MAX_DEPTH
 from api.deps import PointQuery, ReadSessionDep, lean_get, lookup, parse_query, query_openapi
 from api.privacy import redact
-from geo.cards import grid_card, grid_cards
-from geo.coords import check_lonlat_array
-from geo.crs import parse_crs
+from geo.grids.cards import grid_card, grid_cards
+from geo.spatial.coords import check_lonlat_array
+from geo.spatial.crs import parse_crs
 from geo.errors import InputError
-from geo.locate import grid_index, locate_point
+from geo.grids.index import grid_index, locate_point
 
 router = APIRouter(prefix="/grids", tags=["Locate (which grid covers this coordinate)"])
 

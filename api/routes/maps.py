@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.auth import NowDep
 from api.deps import CRSDep, FiltersDep, SessionDep
-from geo import mappoints
+from geo.query import mappoints
 from geo.errors import InputError, NotFound
 from maps import assets
 from maps.basemaps import UnknownBasemap

@@ -12,11 +12,11 @@ from pydantic import BaseModel, Field
 from api.auth import ActorDep
 from api.deps import CRSDep, IncidentId, PointQuery, SessionDep, lean_get, lookup, parse_query, query_openapi
 from api.privacy import PERSONAL_FIELDS, sees_personal_data
-from geo.crs import CoordinateSystem
-from geo.features import get_object
-from geo.geometry import from_db
-from geo.locate import grid_index
-from geo.responders import nearest_responders, responder_index
+from geo.spatial.crs import CoordinateSystem
+from geo.query.features import get_object
+from geo.spatial.geometry import from_db
+from geo.grids.index import grid_index
+from geo.responders.nearest import nearest_responders, responder_index
 
 router = APIRouter(tags=["Nearest responders"])
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import SessionDep, _aware
 from api.schemas import Moment
-from geo.stats import incident_statistics, statistics_csv
+from geo.query.stats import incident_statistics, statistics_csv
 
 router = APIRouter(tags=["Statistics"])
 

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from geo.geometry import SRID  # noqa: E402
+from geo.spatial.geometry import SRID  # noqa: E402
 
 # Explicit constraint names keep migrations identical on both databases.
 NAMING_CONVENTION = {

@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-from geo.geometry import geodesic_distance_m
+from geo.spatial.geometry import geodesic_distance_m
 
 
 class Ranker(Protocol):

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.models import Community, Grid, Responder, Street, responder_grids
-from geo.revisions import cached
+from geo.db.revisions import cached
 
 # Building heads belong to a building, facilities are not "workers on duty".
 _NOT_WORKERS = {"building_head"}

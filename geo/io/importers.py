@@ -24,11 +24,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
-from geo import bulk
-from geo.crs import WGS84, CoordinateSystem, from_pyproj, parse_crs
+from geo.db import bulk
+from geo.spatial.crs import WGS84, CoordinateSystem, from_pyproj, parse_crs
 from geo.errors import InputError
-from geo.geometry import as_multipolygon, from_db, polygonal_part, to_db
-from geo.locate import locate_grid_ids
+from geo.spatial.geometry import as_multipolygon, from_db, polygonal_part, to_db
+from geo.grids.index import locate_grid_ids
 from geo.models import (
     CATEGORIES,
     LAYERS,
@@ -43,8 +43,8 @@ from geo.models import (
     ResponderKind,
     Street,
 )
-from geo.topology import TopologyReport, check_grids
-from geo.workflow import default_assignee, workflows
+from geo.spatial.topology import TopologyReport, check_grids
+from geo.incidents.workflow import default_assignee, workflows
 
 MAX_PROBLEMS_SHOWN = 10
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
@@ -599,7 +599,7 @@ def _import_grids(session: Session, frame: Frame, fields: Fields, options: Impor
     if problems:
         raise ImportFailed(frame.source, problems)
     if code_col is None:
-        from geo.codes import unit_grid_codes
+        from geo.spatial.codes import unit_grid_codes
 
         codes = unit_grid_codes(options.community, np.array(geoms, dtype=object))
     else:
@@ -919,7 +919,7 @@ def _import_incidents(session: Session, frame: Frame, fields: Fields, options: I
 def _insert_incidents(session, frame, fields, options, report, codes, points, kinds, categories, statuses, titles, times, now) -> None:
     """New incidents in bulk: geotagged (grid, nearest building) and put into their workflow as
     one batch, then written with their first history entry."""
-    from geo.geotag import nearest_building_ids
+    from geo.incidents.geotag import nearest_building_ids
 
     n = len(codes)
     flows = workflows()

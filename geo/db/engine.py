@@ -1,4 +1,4 @@
-"""Engines, sessions and the one seam where SpatiaLite and PostGIS differ.
+"""Engines and the one seam where SpatiaLite and PostGIS differ.
 
 Everything dialect-specific lives in :class:`SpatialBackend` subclasses; callers ask
 ``backend_for(session)`` and never branch on the dialect themselves.
@@ -11,10 +11,12 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Iterator
 
-# GDAL (inside pyogrio) must be loaded before mod_spatialite: loaded the other way round, its
-# SQLite driver binds to the system libsqlite3 that mod_spatialite pulls in, and reading a
-# GeoPackage then crashes the process.
+# GDAL (inside pyogrio and rasterio, each with its own copy) must be loaded before the first
+# SpatiaLite connection loads mod_spatialite: loaded the other way round, its SQLite driver
+# binds to the system libsqlite3 that mod_spatialite pulls in, and reading a GeoPackage or
+# rasterising the grids then crashes the process.
 import pyogrio  # noqa: F401  (imported for its side effect on symbol binding)
+import rasterio  # noqa: F401  (likewise)
 from sqlalchemy import Engine, Integer, create_engine, event, literal_column, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -134,58 +136,6 @@ def database_problem(engine: Engine) -> str | None:
     except (SQLAlchemyError, OSError) as exc:
         return error_line(exc)
     return None
-
-
-@lru_cache
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
-
-
-class ReadSession:
-    """A read-only session that opens only when the code asks the database something.
-
-    The in-memory lookups (which grid, who is nearest) usually need no database at all: their
-    indexes are cached, and a real Session costs more to make and close than the lookup. Caches
-    only ask for the bind and the session's ``info``; anything else opens the real session.
-    """
-
-    def __init__(self, engine: Engine):
-        self._engine = engine
-        self._session: Session | None = None
-        self.info: dict = {}  # nothing is ever written through it, so nothing is pending
-
-    def get_bind(self, *args, **kwargs) -> Engine:
-        return self._engine
-
-    def __getattr__(self, name: str):
-        if self._session is None:
-            self._session = session_factory(self._engine)()
-        return getattr(self._session, name)
-
-    def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
-
-
-@contextmanager
-def session_scope(engine: Engine | None = None, write: bool = False) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back everything on any error.
-
-    ``write``: the unit of work will write; on SQLite it then holds the write lock from its
-    first read, so concurrent writers take turns instead of failing.
-    """
-    session = session_factory(engine or get_engine())()
-    try:
-        if write:
-            session.connection(execution_options={"wangge_write": True})
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 # --------------------------------------------------------------------------- the seam

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from geo.errors import Conflict, InputError, NotAuthenticated
 from geo.models import ApiToken, Responder, User, UserRole, utcnow
-from geo.workflow import Actor
+from geo.incidents.workflow import Actor
 
 TOKEN_PREFIX = "wg_"
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-\u4e00-\u9fff]{2,64}$")

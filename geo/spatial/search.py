@@ -13,8 +13,8 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from geo.db import backend_for
-from geo.geometry import degrees_box, geodesic_distance_m
+from geo.db.engine import backend_for
+from geo.spatial.geometry import degrees_box, geodesic_distance_m
 
 START_RADIUS_M = 200.0
 _EARTH_HALF_CIRCUMFERENCE_M = 20_040_000.0

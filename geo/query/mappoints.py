@@ -8,7 +8,7 @@ closed]`` placed at the mean position of the incidents in the cell, so a view of
 costs one grouped query and a few kilobytes, whatever the number of incidents.
 
 ``state`` is what the maps colour by: ``closed`` (the workflow ended), ``overdue`` (open and past
-its deadline, as :func:`geo.workflow.is_overdue`) or ``open`` (the rest). As a filter,
+its deadline, as :func:`geo.incidents.workflow.is_overdue`) or ``open`` (the rest). As a filter,
 ``status=open`` means every incident that is not closed, overdue ones included.
 """
 
@@ -22,11 +22,11 @@ import numpy as np
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from geo.crs import WGS84, CoordinateSystem
-from geo.db import backend_for
+from geo.spatial.crs import WGS84, CoordinateSystem
+from geo.db.engine import backend_for
 from geo.errors import InputError
 from geo.models import CATEGORIES, Grid, Incident, utcnow
-from geo.workflow import workflows
+from geo.incidents.workflow import workflows
 
 STATES = ("open", "overdue", "closed")
 KINDS = tuple(CATEGORIES)
@@ -171,7 +171,7 @@ def grid_bounds(session: Session, code: str | None = None) -> tuple[float, float
     """WGS84 bounds of one grid (by code) or of all grids; None when there is none."""
     import shapely
 
-    from geo.locate import grid_index
+    from geo.grids.index import grid_index
 
     index = grid_index(session)
     geoms = index.geoms

@@ -1,7 +1,7 @@
 """Which grid covers a point: the one function every caller uses.
 
-Grids are held in memory, rebuilt when the grids change (see ``geo.revisions``), so a lookup
-costs no database round trip: a raster of cells that one grid wholly covers (``geo.cells``)
+Grids are held in memory, rebuilt when the grids change (see ``geo.db.revisions``), so a lookup
+costs no database round trip: a raster of cells that one grid wholly covers (``geo.spatial.cells``)
 answers most points with an array read, and a shapely STRtree answers the rest exactly. A
 million points are answered in one vectorised pass.
 """
@@ -15,10 +15,10 @@ import shapely
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from geo.cells import UNDECIDED, CellRaster, build_cell_raster
-from geo.geometry import degrees_box, geodesic_distance_to
+from geo.spatial.cells import UNDECIDED, CellRaster, build_cell_raster
+from geo.spatial.geometry import degrees_box, geodesic_distance_to
 from geo.models import Grid
-from geo.revisions import cached
+from geo.db.revisions import cached
 
 
 _POINT_TREE_FROM = 5_000

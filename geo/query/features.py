@@ -13,11 +13,11 @@ from sqlalchemy import bindparam, func, inspect, select
 from sqlalchemy.orm import Session, load_only, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from geo.crs import WGS84, CoordinateSystem
-from geo.db import backend_for
+from geo.spatial.crs import WGS84, CoordinateSystem
+from geo.db.engine import backend_for
 from geo.errors import InputError, NotFound
-from geo.geometry import from_db
-from geo.io import _row
+from geo.spatial.geometry import from_db
+from geo.io.importers import _row
 from geo.models import CATEGORIES, LAYERS, Grid, Incident, Responder
 
 # Which filters make sense for which layer; anything else is refused with a message.
@@ -47,7 +47,7 @@ class Filters:
 
 def _workflow_fields(incident: Incident, now: datetime | None) -> dict[str, Any]:
     from geo.models import utcnow
-    from geo.workflow import is_overdue, workflow
+    from geo.incidents.workflow import is_overdue, workflow
 
     flow = workflow(incident.kind)
     assignee = incident.assignee
@@ -147,7 +147,7 @@ def _check_filters(layer: str, filters: Filters) -> None:
         if filters.category not in allowed:
             raise InputError(f"Unknown category {filters.category!r}: use one of {', '.join(allowed)}")
     if filters.status is not None:
-        from geo.workflow import workflows
+        from geo.incidents.workflow import workflows
 
         allowed = sorted({s for kind, flow in workflows().items() if filters.kind in (None, kind) for s in flow.statuses})
         if filters.status not in allowed:

@@ -18,7 +18,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy import JSON, Table, inspect
 from sqlalchemy.orm import Session
 
-from geo.geometry import SRID
+from geo.spatial.geometry import SRID
 
 BATCH = 20_000  # rows per executemany call (SpatiaLite), and per progress-bar step there
 # Rows per COPY chunk: the server starts on the first chunk while the next is prepared, and
@@ -177,12 +177,12 @@ def _write(session: Session, table: Table, values: dict[str, Sequence[Any]], ids
     layers = _WATCHED_BY_TABLE.get(table.name)
     if layers:
         # The ORM's after_flush hook never saw these rows: bump what they change, in this transaction.
-        from geo.revisions import bump
+        from geo.db.revisions import bump
 
         bump(session, layers)
 
 
-# Tables whose rows feed an in-memory index (see geo.revisions); buildings and incidents feed none.
+# Tables whose rows feed an in-memory index (see geo.db.revisions); buildings and incidents feed none.
 _WATCHED_BY_TABLE = {
     "grids": ("grids",),
     "communities": ("communities",),

@@ -16,10 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.errors import InputError
-from geo.geometry import degrees_box, from_db
+from geo.spatial.geometry import degrees_box, from_db
 from geo.models import KNOWN_ROLES, Grid, Responder, responder_grids
-from geo.ranking import GEODESIC, Ranker
-from geo.revisions import cached
+from geo.spatial.ranking import GEODESIC, Ranker
+from geo.db.revisions import cached
 
 _START_RADIUS_M = 500.0
 _EARTH_HALF_CIRCUMFERENCE_M = 20_040_000.0

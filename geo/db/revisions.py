@@ -58,7 +58,6 @@ def bump(session: Session, layers) -> None:
     session.info.pop("wangge_revisions", None)
 
 
-@event.listens_for(Session, "after_flush")
 def _bump_after_flush(session: Session, _ctx) -> None:
     # After, not before: an index rebuilt on the new revision must find the new rows.
     layers = _changed_layers(session)
@@ -67,12 +66,18 @@ def _bump_after_flush(session: Session, _ctx) -> None:
             bump(session, layers)
 
 
-@event.listens_for(Session, "after_commit")
-@event.listens_for(Session, "after_soft_rollback")
 def _expire_after_change(session: Session, *_args) -> None:
     session.info.pop("wangge_revisions", None)
     if session.info.pop("wangge_bumped", None):
         _cache.expire()
+
+
+# Installed on wangge's own sessions by geo.db.session.
+SESSION_HOOKS = (
+    ("after_flush", _bump_after_flush),
+    ("after_commit", _expire_after_change),
+    ("after_soft_rollback", _expire_after_change),
+)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
-from geo.db import get_engine
+from geo.db.engine import get_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

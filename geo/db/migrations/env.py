@@ -3,7 +3,7 @@
 from alembic import context
 from geoalchemy2 import alembic_helpers
 
-from geo.db import get_engine
+from geo.db.engine import get_engine
 from geo.models import Base
 
 config = context.config

@@ -1,5 +1,5 @@
 """One state-machine engine for every incident kind; the kinds themselves are data
-(``geo/workflows.toml``).
+(``geo/incidents/workflows.toml``).
 
 Every change goes through :func:`apply_action` (or :func:`comment`), which checks the transition
 and the actor's right to make it, moves the incident, resets its deadline, and appends one row to
@@ -19,10 +19,10 @@ from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from geo.errors import Conflict, InputError, NotFound, PermissionDenied
-from geo.geometry import from_db
-from geo.geotag import geotag_incident
+from geo.spatial.geometry import from_db
+from geo.incidents.geotag import geotag_incident
 from geo.models import Grid, Incident, IncidentHistory, Responder, responder_grids
-from geo.nearest import START_RADIUS_M, candidates, closest, nearest
+from geo.spatial.search import START_RADIUS_M, candidates, closest, nearest
 from geo.settings import get_settings
 
 DEFINITIONS = Path(__file__).with_name("workflows.toml")

@@ -7,10 +7,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from geo.io import ImportOptions, ImportReport, import_layer
+from geo.io.importers import ImportOptions, ImportReport, import_layer
 from geo.models import Community
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[2] / "data" / "demo"
 DEMO_COMMUNITY = "441802001001"
 LAYER_ORDER = ("communities", "grids", "estates", "buildings", "responders", "incidents")
 

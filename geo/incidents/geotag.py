@@ -13,11 +13,11 @@ import shapely
 from sqlalchemy import bindparam, event, inspect, select, update
 from sqlalchemy.orm import Session
 
-from geo.db import backend_for
-from geo.geometry import GEOD, from_db
-from geo.locate import locate_grid_ids
+from geo.db.engine import backend_for
+from geo.spatial.geometry import GEOD, from_db
+from geo.grids.index import locate_grid_ids
 from geo.models import Building, Grid, Incident
-from geo.nearest import nearest
+from geo.spatial.search import nearest
 
 # A point farther than this from every building belongs to no building (a park, a road).
 BUILDING_SNAP_M = 150.0
@@ -146,7 +146,6 @@ def _stored_geoms(session: Session, ids) -> list:
     return [from_db(g) for g in session.scalars(select(Grid.geom).where(Grid.id.in_(ids)))]
 
 
-@event.listens_for(Session, "before_flush")
 def _geotag_before_flush(session: Session, _ctx, _instances) -> None:
     with session.no_autoflush:
         written, before = [], []
@@ -169,7 +168,6 @@ def _geotag_before_flush(session: Session, _ctx, _instances) -> None:
             session.info.setdefault(_PENDING, []).extend(written)
 
 
-@event.listens_for(Session, "after_flush")
 def _note_new_grid_geometry(session: Session, _ctx) -> None:
     written = session.info.pop(_PENDING, None)
     if written:
@@ -179,14 +177,12 @@ def _note_new_grid_geometry(session: Session, _ctx) -> None:
             session.info.setdefault(_AREA, []).extend(_stored_geoms(session, ids))
 
 
-@event.listens_for(Session, "after_soft_rollback")
 def _forget_grid_changes(session: Session, previous) -> None:
     if previous.parent is None:  # the whole transaction is gone, and its changes with it
         session.info.pop(_AREA, None)
         session.info.pop(_PENDING, None)
 
 
-@event.listens_for(Session, "before_commit")
 def _retag_after_grid_change(session: Session) -> None:
     # Once per transaction, however many flushes wrote grids: tag again what lies where the grids
     # changed (old and new geometry of every grid written or deleted), and nothing else.
@@ -196,3 +192,12 @@ def _retag_after_grid_change(session: Session) -> None:
         with session.no_autoflush:
             retag_area(session, Building, areas)
             retag_area(session, Incident, areas)
+
+
+# Installed on wangge's own sessions by geo.db.session, in this order.
+SESSION_HOOKS = (
+    ("before_flush", _geotag_before_flush),
+    ("after_flush", _note_new_grid_geometry),
+    ("after_soft_rollback", _forget_grid_changes),
+    ("before_commit", _retag_after_grid_change),
+)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import shapely
 
-from geo.geometry import geodesic_area_m2
+from geo.spatial.geometry import geodesic_area_m2
 
 # Metres per degree of latitude, rounded down: turns a tolerance in metres into degrees.
 _M_PER_DEG = 110_000.0

@@ -17,12 +17,12 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from geo.coords import check_lonlat
-from geo import workflow
+from geo.spatial.coords import check_lonlat
+from geo.incidents import workflow
 from geo.errors import Conflict, InputError, NotAuthenticated, PermissionDenied
-from geo.features import get_object
-from geo.geometry import as_multipolygon, from_db, to_db
-from geo.locate import grid_index, locate_point
+from geo.query.features import get_object
+from geo.spatial.geometry import as_multipolygon, from_db, to_db
+from geo.grids.index import grid_index, locate_point
 from geo.models import (
     CATEGORIES,
     LAYERS,
@@ -35,8 +35,8 @@ from geo.models import (
     Responder,
     utcnow,
 )
-from geo.revisions import cached
-from geo.workflow import SYSTEM, Actor
+from geo.db.revisions import cached
+from geo.incidents.workflow import SYSTEM, Actor
 
 # Which geometry each layer takes; buildings take a point or a footprint polygon.
 POINT_LAYERS = {"buildings", "responders", "incidents"}
@@ -240,6 +240,6 @@ def _plain(value: Any) -> Any:
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    from geo.io import clean_value
+    from geo.io.importers import clean_value
 
     return {k: (clean_value(v) if not isinstance(v, (list, dict)) else v) for k, v in values.items()}

@@ -1,0 +1,1 @@
+"""Who may do what: the actor, the one access policy, users and tokens."""

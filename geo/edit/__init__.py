@@ -1,0 +1,1 @@
+"""Writing layers: create, update and delete features with their checks."""

@@ -1,0 +1,1 @@
+"""Incidents: the workflow engine and its definitions, geotagging, duplicates, escalation."""

@@ -1,0 +1,1 @@
+"""Files in and out: reading, the importers, export, the demo community."""

@@ -1,0 +1,1 @@
+"""Reading layers: filters, features, map points, statistics."""

@@ -1,0 +1,1 @@
+"""Responders: the in-memory index and the nearest-responder search."""
