@@ -7,7 +7,7 @@ import shapely
 from shapely.geometry import MultiPolygon
 
 from geo.models import CATEGORIES, KNOWN_ROLES, BuildingKind
-from geo.topology import TopologyReport, check_grids
+from geo.spatial.topology import TopologyReport, check_grids
 
 from .buildings import ESTATES, YAYUE
 from .community import grid_of

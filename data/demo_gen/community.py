@@ -10,9 +10,9 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPoint, MultiPolygon, Point, Polygon
 
-from geo.codes import unit_grid_codes
-from geo.crs import CoordinateSystem
-from geo.geometry import as_multipolygon
+from geo.spatial.codes import unit_grid_codes
+from geo.spatial.crs import CoordinateSystem
+from geo.spatial.geometry import as_multipolygon
 
 from .facts import COMMUNITY_NAME, DISTRICT_FILE, MIN_EDGE_M, PRECISION
 from .frame import LocalFrame, snap

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from shapely.geometry import MultiPolygon, Polygon
 
-from geo.codes import community_code
+from geo.spatial.codes import community_code
 
 from .buildings import Building, Estate, make_buildings
 from .community import Grid, make_community

@@ -9,7 +9,7 @@ from pathlib import Path
 import shapely
 from shapely.geometry import MultiPolygon, mapping
 
-from geo.geometry import as_multipolygon
+from geo.spatial.geometry import as_multipolygon
 
 from .buildings import Building, Estate
 from .community import Grid
