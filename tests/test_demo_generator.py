@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from data import generate_demo
-from geo.demo import DEMO_DIR
+from geo.io.demo import DEMO_DIR
 
 COMMITTED = sorted(p.name for p in DEMO_DIR.glob("*.geojson"))
 
