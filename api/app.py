@@ -19,7 +19,7 @@ from geo.db.session import session_scope
 from geo.db.idempotency import purge_expired
 from geo.models import utcnow
 from geo.settings import get_settings
-from geo.incidents.workflow import escalate_overdue
+from geo.incidents.escalation import escalate_overdue
 
 log = logging.getLogger("wangge")
 

@@ -19,7 +19,7 @@ from geo.db.session import session_scope
 from geo.errors import NotAuthenticated
 from geo.settings import get_settings
 from geo.access.users import authenticate
-from geo.incidents.workflow import PUBLIC, Actor
+from geo.access.policy import PUBLIC, Actor
 
 bearer = HTTPBearer(
     auto_error=False,

@@ -223,7 +223,7 @@ def escalate() -> None:
     """Flag overdue incidents and escalate them (the server also does this every minute)."""
     from geo.db.session import session_scope
     from geo.models import utcnow
-    from geo.incidents.workflow import escalate_overdue
+    from geo.incidents.escalation import escalate_overdue
 
     engine = _ready_engine()
     with session_scope(engine, write=True) as session:

@@ -21,7 +21,7 @@ from api.deps import SessionDep
 from geo.db import idempotency
 from geo.models import IdempotencyKey
 from geo.settings import get_settings
-from geo.incidents.workflow import Actor
+from geo.access.policy import Actor
 
 # Headers of the first answer that a replay repeats.
 REPLAYED_HEADERS = ("ETag", "Location")

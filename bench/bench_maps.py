@@ -62,7 +62,7 @@ def _incident_rows(session, n: int, seed: int) -> list[dict]:
 
     from geo.grids.index import grid_index, locate_grid_ids
     from geo.models import CATEGORIES
-    from geo.incidents.workflow import workflows
+    from geo.incidents.definitions import workflows
 
     rng = np.random.default_rng(seed)
     index = grid_index(session)

@@ -257,7 +257,7 @@ def t(lang: str, key: str) -> str:
 
 def status_labels(lang: str) -> dict[str, dict[str, str]]:
     """Per kind, a label for each workflow status (Chinese from geo/incidents/workflows.toml)."""
-    from geo.incidents.workflow import workflows
+    from geo.incidents.definitions import workflows
 
     out = {}
     for kind, flow in workflows().items():

@@ -392,7 +392,8 @@ def test_bulk_incidents_match_the_per_row_geotagging(engine):
     from geo.incidents.geotag import nearest_building_id
     from geo.grids.index import locate_grid_ids
     from geo.models import Incident, IncidentHistory
-    from geo.incidents.workflow import default_assignee, workflows
+    from geo.incidents.workflow import default_assignee
+    from geo.incidents.definitions import workflows
 
     with session_scope(engine) as s:
         load_demo(s)

@@ -21,7 +21,7 @@ from geo.grids.index import grid_index
 from geo.query.mappoints import STATES, PointQuery, incident_points
 from geo.models import Incident
 from geo.settings import get_settings
-from geo.incidents.workflow import is_overdue, workflow
+from geo.incidents.definitions import is_overdue, workflow
 from maps import assets
 
 API = "/api/v1"

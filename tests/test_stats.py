@@ -31,7 +31,7 @@ import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import Point, box
 
-from geo.incidents.workflow import DEFINITIONS
+from geo.incidents.definitions import DEFINITIONS
 from api.app import create_app
 from geo.db.session import session_scope
 from geo.spatial.geometry import as_multipolygon, to_db

@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 from shapely.geometry import Point, box
 from sqlalchemy import text
 
-import geo.incidents.workflow
-from geo.incidents.workflow import DEFINITIONS
+import geo.incidents.definitions
+from geo.incidents.definitions import DEFINITIONS
 from api.app import create_app
 from geo.db.session import session_scope
 from geo.spatial.geometry import as_multipolygon, to_db
@@ -652,11 +652,11 @@ def deadline_override(tmp_path, monkeypatch):
     path.write_text('[case.deadlines]\nreported = { "*" = 7, aid = 3 }\n\n[hazard.deadlines]\nrectifying = { fire_safety = 99 }\n', encoding="utf-8")
     monkeypatch.setenv("WANGGE_WORKFLOWS_FILE", str(path))
     get_settings.cache_clear()
-    geo.incidents.workflow._load.cache_clear()
+    geo.incidents.definitions._load.cache_clear()
     yield path
     monkeypatch.delenv("WANGGE_WORKFLOWS_FILE")
     get_settings.cache_clear()
-    geo.incidents.workflow._load.cache_clear()
+    geo.incidents.definitions._load.cache_clear()
 
 
 def test_deadlines_are_configurable_with_a_workflows_file(api, clock, deadline_override):

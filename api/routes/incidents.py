@@ -13,7 +13,10 @@ from api.idempotency import IdempotencyDep
 from api.privacy import redact_feature, redact_incident
 from api.schemas import MAX_COUNT, MAX_ID, Str
 from api.routes.layers import check_if_match, etag
+from geo.access.policy import check_may_assign, check_may_run_escalations
 from geo.incidents import workflow as wf
+from geo.incidents.definitions import is_overdue, workflow
+from geo.incidents.escalation import escalate_overdue
 from geo.errors import PermissionDenied
 from geo.query.features import feature, get_object
 
@@ -60,7 +63,7 @@ def act(incident_id: IncidentId, action: str, body: ActionBody, response: Respon
 @router.post("/{incident_id}/assign", summary="Reassign an open incident (If-Match required)")
 def reassign(incident_id: IncidentId, body: AssignBody, response: Response, session: SessionDep, actor: ActorDep, now: NowDep, crs: CRSDep, idem: IdempotencyDep, if_match: IfMatch = None) -> dict:
     incident = get_object(session, "incidents", incident_id)
-    wf.check_may_assign(actor, incident)
+    check_may_assign(actor, incident.grid_id)
     check_if_match(incident, if_match)
     wf.assign(session, incident, body.responder_id, actor, now, body.comment)
     return idem.answer(response, _answer(incident, response, crs, now, actor), 200)
@@ -93,7 +96,7 @@ def timeline(incident_id: IncidentId, session: SessionDep, actor: ActorDep) -> d
 @router.get("/{incident_id}/workflow", summary="Where the incident is in its workflow and what can happen next")
 def where(incident_id: IncidentId, session: SessionDep, now: NowDep) -> dict[str, Any]:
     incident = get_object(session, "incidents", incident_id)
-    flow = wf.workflow(incident.kind)
+    flow = workflow(incident.kind)
     return {
         "kind": incident.kind,
         "label": flow.label,
@@ -101,7 +104,7 @@ def where(incident_id: IncidentId, session: SessionDep, now: NowDep) -> dict[str
         "statuses": [{"status": s, "label": flow.labels.get(s, s), "closed": s in flow.closed} for s in flow.statuses],
         "actions": [{"action": a.name, "to": a.target, "roles": sorted(a.roles | {"admin"}), "needs": sorted(a.needs)} for a in flow.actions_from(incident.status)],
         "due_at": incident.due_at.isoformat() if incident.due_at else None,
-        "overdue": wf.is_overdue(incident, now),
+        "overdue": is_overdue(incident, now),
         "escalation": incident.escalation,
     }
 
@@ -111,7 +114,6 @@ escalations = APIRouter(tags=["Incident workflow"])
 
 @escalations.post("/escalations", summary="Flag and escalate overdue incidents now (the server also does it every minute)")
 def run_escalations(session: SessionDep, actor: ActorDep, now: NowDep) -> dict[str, Any]:
-    if actor.role not in ("admin", "community"):
-        raise PermissionDenied("Running escalations is for community staff")
-    entries = wf.escalate_overdue(session, now)
+    check_may_run_escalations(actor)
+    entries = escalate_overdue(session, now)
     return {"escalated": [{"incident": e.incident_id, "level": e.changes["level"], "to": e.changes["to"]} for e in entries]}

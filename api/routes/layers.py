@@ -18,7 +18,8 @@ from api.schemas import CREATE_PROPS, PATCH_PROPS, FeatureIn
 from geo.spatial.crs import CoordinateSystem
 from geo.errors import InputError, StaleVersion
 from geo.query.features import feature, get_object, query_features
-from geo.edit.features import check_may_write, create_feature, delete_feature, update_feature
+from geo.access.policy import check_may_write
+from geo.edit.features import create_feature, delete_feature, update_feature
 
 TITLES = {
     "communities": "Communities (社区)",

@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 
 from api.auth import ActorDep
 from api.deps import CRSDep, IncidentId, PointQuery, SessionDep, lean_get, lookup, parse_query, query_openapi
-from api.privacy import PERSONAL_FIELDS, sees_personal_data
+from api.privacy import PERSONAL_FIELDS
+from geo.access.policy import sees_incident_personal_data
 from geo.spatial.crs import CoordinateSystem
 from geo.query.features import get_object
 from geo.spatial.geometry import from_db
@@ -65,5 +66,5 @@ async def nearest(request: Request) -> Response:
 def for_incident(incident_id: IncidentId, session: SessionDep, crs: CRSDep, actor: ActorDep, ranking: Annotated[RankingQuery, Query()]) -> dict:
     incident = get_object(session, "incidents", incident_id)
     p = from_db(incident.geom)
-    answer = _answer(session, sees_personal_data(actor, incident.grid_id), p.x, p.y, incident.grid.code if incident.grid else None, crs, ranking)
+    answer = _answer(session, sees_incident_personal_data(actor, incident.grid_id), p.x, p.y, incident.grid.code if incident.grid else None, crs, ranking)
     return {"incident": incident.id, **answer}

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from geo.errors import Conflict, InputError, NotAuthenticated
 from geo.models import ApiToken, Responder, User, UserRole, utcnow
-from geo.incidents.workflow import Actor
+from geo.access.policy import Actor, needs_responder
 
 TOKEN_PREFIX = "wg_"
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-\u4e00-\u9fff]{2,64}$")
@@ -36,7 +36,7 @@ def add_user(session: Session, username: str, role: str, responder_code: str | N
         responder = session.scalar(select(Responder).where(Responder.code == responder_code))
         if responder is None:
             raise InputError(f"No responder with code {responder_code!r}")
-    if role in ("grid_leader", "grid_worker") and responder is None:
+    if needs_responder(role) and responder is None:
         raise InputError(f"A {role} acts for a responder: give --responder CODE (the grids it serves are theirs)")
     user = User(username=username, role=role, responder=responder, display_name=display_name or username)
     session.add(user)
@@ -54,7 +54,7 @@ def issue_token(session: Session, user: User, label: str | None = None, expires_
 
 def actor_for(user: User) -> Actor:
     grid_ids = grid_codes = None
-    if user.role in ("grid_leader", "grid_worker"):
+    if needs_responder(user.role):
         grids = user.responder.grids if user.responder else []
         grid_ids = frozenset(g.id for g in grids)
         grid_codes = frozenset(g.code for g in grids)  # answers name an incident's grid by code

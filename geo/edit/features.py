@@ -36,7 +36,7 @@ from geo.models import (
     utcnow,
 )
 from geo.db.revisions import cached
-from geo.incidents.workflow import SYSTEM, Actor
+from geo.access.policy import SYSTEM, Actor, check_may_delete, check_may_write
 
 # Which geometry each layer takes; buildings take a point or a footprint polygon.
 POINT_LAYERS = {"buildings", "responders", "incidents"}
@@ -150,36 +150,6 @@ def _apply(session: Session, layer: str, obj, values: dict[str, Any], geom: Base
         setattr(obj, name, value)
 
 
-STAFF = ("admin", "community")
-
-
-def check_may_write(actor: Actor, layer: str, incident: Incident | None = None, kind: str | None = None, changed: set[str] | None = None) -> None:
-    """Who may write what: the community's staff everything; grid staff their grids' incidents;
-    planners renovation points; the public may report; a responder's user may move itself."""
-    if actor.role in STAFF:
-        return
-    if layer == "incidents":
-        kind = incident.kind if incident is not None else kind
-        if incident is None:  # a new report
-            if kind == "renovation" and actor.role != "planner":
-                raise PermissionDenied("Renovation points are proposed by planners and community staff")
-            if actor.role == "viewer":
-                raise PermissionDenied("A viewer may read but not report")
-            return
-        if actor.role == "planner" and kind == "renovation":
-            return
-        if actor.role in ("grid_leader", "grid_worker") and kind != "renovation":
-            if actor.may_change_grid(incident.grid_id):
-                return
-            raise PermissionDenied(f"{actor.name} may only change incidents in their own grids")
-        raise PermissionDenied(f"A {actor.role} may not change this {kind}")
-    if layer == "responders" and changed is not None and changed <= {"on_duty", "located_at", "geometry"}:
-        return  # grid staff report their own position and duty (``changed`` is given only for their own record)
-    if actor.role == "public":
-        raise NotAuthenticated(f"Changing {layer} is for community staff: sign in with a bearer token")
-    raise PermissionDenied(f"Changing {layer} is for community staff; you are a {actor.role}")
-
-
 def create_feature(session: Session, layer: str, values: dict[str, Any], geom: BaseGeometry | None, actor: Actor = SYSTEM, now: datetime | None = None):
     check_may_write(actor, layer, kind=values.get("kind"))
     model = LAYERS[layer]
@@ -218,8 +188,7 @@ def update_feature(session: Session, layer: str, feature_id: int, values: dict[s
 
 def delete_feature(session: Session, layer: str, feature_id: int, actor: Actor = SYSTEM, now: datetime | None = None) -> None:
     obj = get_object(session, layer, feature_id)
-    if actor.role not in STAFF:
-        raise PermissionDenied(f"Deleting {layer} is for community staff")
+    check_may_delete(actor, layer)
     if isinstance(obj, Incident):
         # The incident and its history stay; it disappears from lists and lookups.
         obj.deleted_at = now or utcnow()

@@ -1,5 +1,5 @@
 """One state-machine engine for every incident kind; the kinds themselves are data
-(``geo/incidents/workflows.toml``).
+(geo/incidents/definitions.py reads ``workflows.toml``).
 
 Every change goes through :func:`apply_action` (or :func:`comment`), which checks the transition
 and the actor's right to make it, moves the incident, resets its deadline, and appends one row to
@@ -8,142 +8,27 @@ the append-only history. Time comes from the caller, so tests can run a simulate
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from functools import lru_cache
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal, select, union_all
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from geo.errors import Conflict, InputError, NotFound, PermissionDenied
-from geo.spatial.geometry import from_db
+from geo.access.policy import (
+    Actor,
+    check_may_assign,
+    check_may_comment,
+    check_may_comment_outside_consultation,
+    check_may_take,
+)
+from geo.errors import Conflict, InputError, NotFound
+from geo.incidents.definitions import Workflow, workflow
+from geo.incidents.duplicates import find_possible_duplicates
 from geo.incidents.geotag import geotag_incident
-from geo.models import Grid, Incident, IncidentHistory, Responder, responder_grids
-from geo.spatial.search import START_RADIUS_M, candidates, closest, nearest
-from geo.settings import get_settings
+from geo.models import Incident, IncidentHistory, Responder, responder_grids
 
-DEFINITIONS = Path(__file__).with_name("workflows.toml")
 MAX_COMMENT_CHARS = 2000
-
-
-@dataclass(frozen=True)
-class Action:
-    name: str
-    sources: tuple[str, ...]
-    target: str
-    roles: frozenset[str]
-    needs: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class Workflow:
-    kind: str
-    label: str
-    initial: str
-    statuses: tuple[str, ...]
-    closed: frozenset[str]
-    labels: dict[str, str]
-    actions: dict[str, Action]
-    deadlines: dict[str, dict[str, int]]  # status -> category (or "*") -> minutes
-
-    def is_open(self, status: str) -> bool:
-        return status not in self.closed
-
-    def allowance(self, status: str, category: str) -> timedelta | None:
-        """How long an incident may stay in ``status`` before its next step is due."""
-        if status in self.closed or status not in self.deadlines:
-            return None
-        by_category = self.deadlines[status]
-        minutes = by_category.get(category, by_category.get("*"))
-        return None if minutes is None else timedelta(minutes=minutes)
-
-    def actions_from(self, status: str) -> list[Action]:
-        return [a for a in self.actions.values() if status in a.sources]
-
-
-def _merge(base: dict, override: dict) -> dict:
-    out = dict(base)
-    for key, value in override.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
-@lru_cache
-def _load(override_path: str | None) -> dict[str, Workflow]:
-    data = tomllib.loads(DEFINITIONS.read_text(encoding="utf-8"))
-    if override_path:
-        data = _merge(data, tomllib.loads(Path(override_path).read_text(encoding="utf-8")))
-    workflows = {}
-    for kind, spec in data.items():
-        actions = {
-            name: Action(name, tuple(a["from"]), a["to"], frozenset(a["roles"]), frozenset(a.get("needs", ())))
-            for name, a in spec["actions"].items()
-        }
-        workflows[kind] = Workflow(
-            kind=kind,
-            label=spec["label"],
-            initial=spec["initial"],
-            statuses=tuple(spec["statuses"]),
-            closed=frozenset(spec["closed"]),
-            labels=dict(spec.get("labels", {})),
-            actions=actions,
-            deadlines={status: dict(v) for status, v in spec.get("deadlines", {}).items()},
-        )
-    return workflows
-
-
-def workflows() -> dict[str, Workflow]:
-    return _load(get_settings().workflows_file)
-
-
-def workflow(kind: str) -> Workflow:
-    try:
-        return workflows()[kind]
-    except KeyError:
-        raise InputError(f"Unknown kind {kind!r}: use one of {', '.join(workflows())}") from None
-
-
-# --------------------------------------------------------------------------- actors
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting: a user with a role, or the public."""
-
-    name: str
-    role: str  # admin, community, grid_leader, grid_worker, planner, viewer, public
-    grid_ids: frozenset[int] | None = None  # grids a grid leader or worker may change; None: all
-    responder_id: int | None = None
-    grid_codes: frozenset[str] | None = None  # the codes of grid_ids (answers name grids by code)
-
-    @property
-    def sees_personal_data(self) -> bool:
-        return self.role in ("admin", "community", "grid_leader", "grid_worker")
-
-    def may_change_grid(self, grid_id: int | None) -> bool:
-        if self.role in ("admin", "community", "planner"):
-            return True
-        if self.role in ("grid_leader", "grid_worker"):
-            return grid_id is not None and self.grid_ids is not None and grid_id in self.grid_ids
-        return False
-
-
-PUBLIC = Actor("public", "public")
-SYSTEM = Actor("system", "admin")
-
-
-def _check_may(actor: Actor, incident: Incident, action: Action) -> None:
-    if actor.role != "admin" and actor.role not in action.roles:
-        who = ", ".join(sorted(action.roles | {"admin"}))
-        raise PermissionDenied(f"A {actor.role} may not {action.name} a {incident.kind}; that is for {who}")
-    if not actor.may_change_grid(incident.grid_id):
-        raise PermissionDenied(f"{actor.name} may only change incidents in their own grids")
-
-
-# --------------------------------------------------------------------------- the engine
 
 
 def check_may_act(actor: Actor, incident: Incident, name: str) -> None:
@@ -152,12 +37,7 @@ def check_may_act(actor: Actor, incident: Incident, name: str) -> None:
     action = flow.actions.get(name)
     if action is None:
         raise InputError(f"Unknown action {name!r} for a {incident.kind}: use one of {', '.join(flow.actions)}")
-    _check_may(actor, incident, action)
-
-
-def check_may_assign(actor: Actor, incident: Incident) -> None:
-    if actor.role not in ("admin", "community", "grid_leader") or not actor.may_change_grid(incident.grid_id):
-        raise PermissionDenied(f"A {actor.role} may not reassign this incident; that is for the grid leader or the community")
+    check_may_take(actor, name, action.roles, incident.kind, incident.grid_id)
 
 
 def start(session: Session, incident: Incident, actor: Actor, now: datetime) -> None:
@@ -253,7 +133,7 @@ def apply_action(session: Session, incident: Incident, name: str, actor: Actor, 
 
 def assign(session: Session, incident: Incident, responder_id: int, actor: Actor, now: datetime, comment: str | None = None) -> IncidentHistory:
     """Reassign an open incident; the old and new assignee are recorded."""
-    check_may_assign(actor, incident)
+    check_may_assign(actor, incident.grid_id)
     if not workflow(incident.kind).is_open(incident.status):
         raise Conflict(f"The incident is {incident.status}: closed incidents are not reassigned")
     _check_comment(comment)
@@ -269,21 +149,21 @@ def assign(session: Session, incident: Incident, responder_id: int, actor: Actor
 def comment(session: Session, incident: Incident, actor: Actor, now: datetime, text: str, stance: str | None = None) -> IncidentHistory:
     """A remark on the timeline. On a renovation point in consultation, residents (anyone,
     the public included) also say whether they support it; the counts are kept on the point."""
-    if actor.role in ("grid_leader", "grid_worker") and not actor.may_change_grid(incident.grid_id):
-        raise PermissionDenied(f"{actor.name} may comment only on incidents in their own grids; this one is in another grid")
+    check_may_comment(actor, incident.grid_id)
+    in_consultation = incident.kind == "renovation" and incident.status == "in_consultation"
     _check_comment(text)
     if not text:
         raise InputError("A comment needs text")
     counts = dict((incident.properties or {}).get("consultation", {}))
     if stance is not None:
-        if incident.kind != "renovation" or incident.status != "in_consultation":
+        if not in_consultation:
             raise Conflict("Support and opposition are counted only for renovation points in consultation")
         if stance not in ("support", "oppose"):
             raise InputError("stance must be support or oppose")
         counts[stance] = counts.get(stance, 0) + 1
-    elif actor.role in ("public", "viewer") and not (incident.kind == "renovation" and incident.status == "in_consultation"):
-        raise PermissionDenied("The public may comment only on renovation points in consultation")
-    if incident.kind == "renovation" and incident.status == "in_consultation":
+    elif not in_consultation:
+        check_may_comment_outside_consultation(actor)
+    if in_consultation:
         counts["comments"] = counts.get("comments", 0) + 1
         incident.properties = {**(incident.properties or {}), "consultation": counts}
     incident.updated_at = now
@@ -332,87 +212,9 @@ def default_assignee(session: Session, grid_id: int | None) -> int | None:
     return session.scalar(stmt)
 
 
-MAX_POSSIBLE_DUPLICATES = 20
-
-
-def find_possible_duplicates(session: Session, incident: Incident) -> list[int]:
-    """Open incidents of the same kind and category within the radius, or on the same building."""
-    flow = workflow(incident.kind)
-    open_same = [
-        Incident.kind == incident.kind,
-        Incident.category == incident.category,
-        Incident.status.not_in(flow.closed),
-        Incident.deleted_at.is_(None),
-        Incident.id != incident.id,
-    ]
-    point = from_db(incident.geom)
-    max_m = get_settings().duplicate_radius_m
-    radius = min(START_RADIUS_M, max_m)  # the first box nearest() would search
-    # One statement asks both questions: the candidates in that box (part 0) and the building's
-    # most recent open ones (part 1; a building with a long-standing problem may have many).
-    stmt = candidates(session, Incident, point.x, point.y, radius, open_same).add_columns(literal(0).label("part"))
-    if incident.building_id is not None:
-        column = Incident.__table__.c.geom
-        same_building = (
-            select(Incident.id, func.ST_X(column), func.ST_Y(column), literal(1).label("part"))
-            .where(Incident.building_id == incident.building_id, *open_same)
-            .order_by(Incident.id.desc())
-            .limit(MAX_POSSIBLE_DUPLICATES)
-            .subquery()
-        )
-        stmt = union_all(stmt, select(*same_building.c))
-    rows = session.execute(stmt).all()
-    near, enough = closest(point.x, point.y, [r for r in rows if r[3] == 0], MAX_POSSIBLE_DUPLICATES, radius)
-    if not enough and radius < max_m:  # a radius wider than nearest()'s first box: widen as it does
-        near = nearest(session, Incident, point.x, point.y, k=MAX_POSSIBLE_DUPLICATES, max_m=max_m, where=open_same, start_m=radius * 4.0)
-    found = {incident_id for incident_id, _ in near} | {r[0] for r in rows if r[3] == 1}
-    return sorted(found)
-
-
-# --------------------------------------------------------------------------- deadlines
-
-
-def escalate_overdue(session: Session, now: datetime) -> list[IncidentHistory]:
-    """Flag overdue open incidents and escalate them: first to the grid leader, then, when a
-    second allowance has passed, to the community. Safe to run as often as wanted."""
-    entries = []
-    overdue = session.scalars(select(Incident).where(Incident.due_at.is_not(None), Incident.due_at < now, Incident.deleted_at.is_(None)))
-    for incident in overdue:
-        flow = workflow(incident.kind)
-        allowance = flow.allowance(incident.status, incident.category)
-        if allowance is None or not flow.is_open(incident.status):
-            continue
-        level = 2 if now >= incident.due_at + allowance else 1
-        if level <= incident.escalation:
-            continue
-        to = _escalation_target(session, incident, level)
-        incident.escalation = level
-        entry = IncidentHistory(
-            incident_id=incident.id, at=now, actor="system", action="escalate", from_status=incident.status, to_status=incident.status,
-            changes={"level": level, "to": to, "due_at": incident.due_at.isoformat()},
-            comment=f"overdue since {incident.due_at.isoformat()}; escalated to the {'grid leader' if level == 1 else 'community'}",
-        )
-        session.add(entry)
-        entries.append(entry)
-    session.flush()
-    return entries
-
-
-def _escalation_target(session: Session, incident: Incident, level: int) -> dict[str, Any]:
-    grid = session.get(Grid, incident.grid_id) if incident.grid_id else None
-    if level == 1:
-        leader = grid.leader if grid else None
-        return {"role": "grid_leader", "responder_id": leader.id if leader else None, "name": leader.name if leader else None}
-    community = grid.community if grid else None
-    return {"role": "community", "code": community.code if community else None, "name": community.name if community else None}
-
-
-def is_overdue(incident: Incident, now: datetime) -> bool:
-    return incident.due_at is not None and incident.due_at < now and workflow(incident.kind).is_open(incident.status)
-
-
 def timeline(session: Session, incident_id: int) -> list[IncidentHistory]:
     rows = session.scalars(select(IncidentHistory).where(IncidentHistory.incident_id == incident_id).order_by(IncidentHistory.id)).all()
     if not rows and session.get(Incident, incident_id) is None:
         raise NotFound(f"No incident with id {incident_id}")
     return list(rows)
+

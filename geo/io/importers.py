@@ -44,7 +44,8 @@ from geo.models import (
     Street,
 )
 from geo.spatial.topology import TopologyReport, check_grids
-from geo.incidents.workflow import default_assignee, workflows
+from geo.incidents.workflow import default_assignee
+from geo.incidents.definitions import workflows
 
 MAX_PROBLEMS_SHOWN = 10
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}

@@ -47,7 +47,7 @@ class Filters:
 
 def _workflow_fields(incident: Incident, now: datetime | None) -> dict[str, Any]:
     from geo.models import utcnow
-    from geo.incidents.workflow import is_overdue, workflow
+    from geo.incidents.definitions import is_overdue, workflow
 
     flow = workflow(incident.kind)
     assignee = incident.assignee
@@ -147,7 +147,7 @@ def _check_filters(layer: str, filters: Filters) -> None:
         if filters.category not in allowed:
             raise InputError(f"Unknown category {filters.category!r}: use one of {', '.join(allowed)}")
     if filters.status is not None:
-        from geo.incidents.workflow import workflows
+        from geo.incidents.definitions import workflows
 
         allowed = sorted({s for kind, flow in workflows().items() if filters.kind in (None, kind) for s in flow.statuses})
         if filters.status not in allowed:

@@ -26,7 +26,7 @@ from geo.spatial.crs import WGS84, CoordinateSystem
 from geo.db.engine import backend_for
 from geo.errors import InputError
 from geo.models import CATEGORIES, Grid, Incident, utcnow
-from geo.incidents.workflow import workflows
+from geo.incidents.definitions import workflows
 
 STATES = ("open", "overdue", "closed")
 KINDS = tuple(CATEGORIES)

@@ -1,0 +1,201 @@
+"""Who may do what: the one access policy.
+
+Every rule about roles lives here, as a table of role → permissions plus the few checks that
+also look at the place (a grid leader or grid worker acts only in their own grids) or at the
+incident's kind (renovation points belong to planners). The workflow definitions
+(geo/incidents/workflows.toml) name the roles per action; :func:`check_may_take` applies them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from geo.errors import NotAuthenticated, PermissionDenied
+from geo.models import Incident, UserRole
+
+PUBLIC_ROLE = "public"  # callers without a token; not a role a user can have
+
+
+class Permission(enum.Enum):
+    EVERY_ACTION = "take every workflow action"
+    WRITE_ANY_LAYER = "create, change and delete features of every layer"
+    ACT_IN_EVERY_GRID = "act on incidents in every grid"
+    ACT_IN_OWN_GRIDS = "act on incidents in their own grids"
+    ASSIGN = "reassign incidents"
+    REPORT = "report incidents"
+    PROPOSE_RENOVATION = "propose and change renovation points"
+    SEE_PERSONAL_DATA = "see phones and reporters' names"
+    RUN_ESCALATIONS = "run the escalation of overdue incidents"
+    ACT_FOR_RESPONDER = "act for a responder (their grids are the responder's)"
+    COMMENT_ANYWHERE = "comment on any incident"
+
+
+_P = Permission
+ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
+    # Everything, everywhere; an administrator acts for no responder.
+    UserRole.admin.value: frozenset(Permission) - {_P.ACT_IN_OWN_GRIDS, _P.ACT_FOR_RESPONDER},
+    UserRole.community.value: frozenset(
+        {
+            _P.WRITE_ANY_LAYER,
+            _P.ACT_IN_EVERY_GRID,
+            _P.ASSIGN,
+            _P.REPORT,
+            _P.PROPOSE_RENOVATION,
+            _P.SEE_PERSONAL_DATA,
+            _P.RUN_ESCALATIONS,
+            _P.COMMENT_ANYWHERE,
+        }
+    ),
+    UserRole.grid_leader.value: frozenset(
+        {_P.ACT_IN_OWN_GRIDS, _P.ASSIGN, _P.REPORT, _P.SEE_PERSONAL_DATA, _P.ACT_FOR_RESPONDER, _P.COMMENT_ANYWHERE}
+    ),
+    UserRole.grid_worker.value: frozenset(
+        {_P.ACT_IN_OWN_GRIDS, _P.REPORT, _P.SEE_PERSONAL_DATA, _P.ACT_FOR_RESPONDER, _P.COMMENT_ANYWHERE}
+    ),
+    UserRole.planner.value: frozenset({_P.ACT_IN_EVERY_GRID, _P.REPORT, _P.PROPOSE_RENOVATION, _P.COMMENT_ANYWHERE}),
+    UserRole.viewer.value: frozenset(),
+    PUBLIC_ROLE: frozenset({_P.REPORT}),
+}
+
+# Fields a responder's own user may change on their record: position and duty.
+OWN_RESPONDER_FIELDS = frozenset({"on_duty", "located_at", "geometry"})
+
+
+def roles_with(permission: Permission) -> list[str]:
+    return sorted(role for role, granted in ROLE_PERMISSIONS.items() if permission in granted)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a user with a role, or the public."""
+
+    name: str
+    role: str  # a UserRole value, or "public"
+    grid_ids: frozenset[int] | None = None  # grids a grid leader or worker may change; None: all
+    responder_id: int | None = None
+    grid_codes: frozenset[str] | None = None  # the codes of grid_ids (answers name grids by code)
+
+    def may(self, permission: Permission) -> bool:
+        return permission in ROLE_PERMISSIONS.get(self.role, frozenset())
+
+    @property
+    def sees_personal_data(self) -> bool:
+        """Answers about people (a responder, who serves a grid): by role alone."""
+        return self.may(Permission.SEE_PERSONAL_DATA)
+
+    def in_own_grids(self, grid: int | str | None) -> bool:
+        """Whether ``grid`` (an id, or a code as answers give it) is one of the actor's own."""
+        if grid is None:
+            return False
+        own = self.grid_codes if isinstance(grid, str) else self.grid_ids
+        return own is not None and grid in own
+
+    def may_change_grid(self, grid_id: int | None) -> bool:
+        if self.may(Permission.ACT_IN_EVERY_GRID):
+            return True
+        return self.may(Permission.ACT_IN_OWN_GRIDS) and self.in_own_grids(grid_id)
+
+
+PUBLIC = Actor("public", PUBLIC_ROLE)
+SYSTEM = Actor("system", UserRole.admin.value)
+
+
+def sees_incident_personal_data(actor: Actor, grid: int | str | None) -> bool:
+    """Whether ``actor`` may see the personal data of an incident in ``grid`` (its id, or its code
+    as answers give it; None: in no grid): community staff everywhere, grid staff in their grids."""
+    if actor.may(Permission.SEE_PERSONAL_DATA) and actor.may(Permission.ACT_IN_EVERY_GRID):
+        return True
+    return actor.may(Permission.SEE_PERSONAL_DATA) and actor.in_own_grids(grid)
+
+
+def _check_own_grid(actor: Actor, grid_id: int | None, what: str) -> None:
+    if not actor.may_change_grid(grid_id):
+        raise PermissionDenied(f"{actor.name} may only {what} in their own grids")
+
+
+def check_may_take(actor: Actor, action: str, action_roles: Collection[str], kind: str, grid_id: int | None) -> None:
+    """A workflow action, whose definition names the roles that may take it."""
+    if not actor.may(Permission.EVERY_ACTION) and actor.role not in action_roles:
+        who = ", ".join(sorted(set(action_roles) | set(roles_with(Permission.EVERY_ACTION))))
+        raise PermissionDenied(f"A {actor.role} may not {action} a {kind}; that is for {who}")
+    _check_own_grid(actor, grid_id, "change incidents")
+
+
+def check_may_assign(actor: Actor, grid_id: int | None) -> None:
+    if not actor.may(Permission.ASSIGN) or not actor.may_change_grid(grid_id):
+        raise PermissionDenied(
+            f"A {actor.role} may not reassign this incident; that is for the grid leader or the community"
+        )
+
+
+def check_may_comment(actor: Actor, grid_id: int | None) -> None:
+    """Grid staff comment only in their own grids."""
+    if actor.may(Permission.ACT_IN_OWN_GRIDS) and not actor.may_change_grid(grid_id):
+        raise PermissionDenied(
+            f"{actor.name} may comment only on incidents in their own grids; this one is in another grid"
+        )
+
+
+def check_may_comment_outside_consultation(actor: Actor) -> None:
+    """The public and viewers comment only on renovation points in consultation (residents saying
+    what they think)."""
+    if not actor.may(Permission.COMMENT_ANYWHERE):
+        raise PermissionDenied("The public may comment only on renovation points in consultation")
+
+
+def check_may_report(actor: Actor, kind: str | None) -> None:
+    if kind == "renovation" and not actor.may(Permission.PROPOSE_RENOVATION):
+        raise PermissionDenied("Renovation points are proposed by planners and community staff")
+    if not actor.may(Permission.REPORT):
+        raise PermissionDenied("A viewer may read but not report")
+
+
+def check_may_change_incident(actor: Actor, kind: str, grid_id: int | None) -> None:
+    if kind == "renovation" and actor.may(Permission.PROPOSE_RENOVATION):
+        return
+    if kind != "renovation" and actor.may(Permission.ACT_IN_OWN_GRIDS):
+        _check_own_grid(actor, grid_id, "change incidents")
+        return
+    raise PermissionDenied(f"A {actor.role} may not change this {kind}")
+
+
+def check_may_write(
+    actor: Actor,
+    layer: str,
+    incident: Incident | None = None,
+    kind: str | None = None,
+    changed: set[str] | None = None,
+) -> None:
+    """A write to a layer: the community's staff everything; grid staff their grids' incidents;
+    planners renovation points; the public may report (``incident`` None: a new one of ``kind``);
+    a responder's user may move itself (``changed`` is given only for their own record)."""
+    if actor.may(Permission.WRITE_ANY_LAYER):
+        return
+    if layer == "incidents":
+        if incident is None:
+            check_may_report(actor, kind)
+        else:
+            check_may_change_incident(actor, incident.kind, incident.grid_id)
+        return
+    if layer == "responders" and changed is not None and changed <= OWN_RESPONDER_FIELDS:
+        return
+    if actor.role == PUBLIC_ROLE:
+        raise NotAuthenticated(f"Changing {layer} is for community staff: sign in with a bearer token")
+    raise PermissionDenied(f"Changing {layer} is for community staff; you are a {actor.role}")
+
+
+def check_may_delete(actor: Actor, layer: str) -> None:
+    if not actor.may(Permission.WRITE_ANY_LAYER):
+        raise PermissionDenied(f"Deleting {layer} is for community staff")
+
+
+def check_may_run_escalations(actor: Actor) -> None:
+    if not actor.may(Permission.RUN_ESCALATIONS):
+        raise PermissionDenied("Running escalations is for community staff")
+
+
+def needs_responder(role: str) -> bool:
+    """Grid staff act for a responder: the grids it serves are theirs."""
+    return Permission.ACT_FOR_RESPONDER in ROLE_PERMISSIONS.get(role, frozenset())
