@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from api.errors import install_error_handlers
 from api.middleware import install_middleware
 from api.routes import docs, incidents, layers, locate, maps, responders, stats
+from geo.layers import LAYERS
 from geo.db.engine import database_problem, get_engine
 from geo.db.session import session_scope
 from geo.db.idempotency import purge_expired
@@ -151,8 +152,8 @@ def create_app(database_url: str | None = None, escalate_every_s: float | None =
     app.include_router(incidents.escalations, prefix=API_PREFIX)
     app.include_router(stats.router, prefix=API_PREFIX)
     app.include_router(docs.router)
-    for name in layers.TITLES:
-        app.include_router(layers.layer_router(name, writable=name != "communities"), prefix=API_PREFIX)
+    for entry in LAYERS.values():
+        app.include_router(layers.layer_router(entry), prefix=API_PREFIX)
     install_middleware(app)
     return app
 

@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from geo.errors import WanggeError
+from geo.layers import LAYERS
 
 app = typer.Typer(
     help="wangge: a GIS service for community grid governance (网格化管理).",
@@ -22,13 +23,8 @@ app = typer.Typer(
 )
 
 
-class Layer(str, Enum):
-    communities = "communities"
-    grids = "grids"
-    estates = "estates"
-    buildings = "buildings"
-    responders = "responders"
-    incidents = "incidents"
+# The CLI's layer choices are the registry's layers.
+Layer = Enum("Layer", {name: name for name in LAYERS}, type=str)  # type: ignore[misc]
 
 
 def _fail(message: str, code: int = 2) -> None:

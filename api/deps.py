@@ -21,7 +21,7 @@ from geo.spatial.coords import check_lonlat
 from geo.spatial.crs import CoordinateSystem, parse_crs
 from geo.db.session import ReadSession, session_factory
 from geo.errors import InputError
-from geo.query.features import Filters
+from geo.query.filters import Filters
 
 
 READ_METHODS = ("GET", "HEAD", "OPTIONS")

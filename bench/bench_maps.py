@@ -154,7 +154,7 @@ def plain_map_html(url: str) -> str:
 
     from geo.db.engine import make_engine
     from geo.db.session import session_scope
-    from geo.query.mappoints import grid_bounds
+    from geo.grids.index import grid_bounds
     from geo.models import Incident
     from maps.assets import render
 

@@ -13,7 +13,9 @@ from folium import plugins
 from sqlalchemy.orm import Session
 
 from geo.errors import InputError, NotFound
-from geo.query.mappoints import KINDS, PointQuery, check_query, grid_bounds
+from geo.query.filters import Filters
+from geo.query.mappoints import KINDS, check_point_filters
+from geo.grids.index import grid_bounds
 from maps import common
 from maps.i18n import KINDS as KIND_LABELS
 
@@ -37,7 +39,7 @@ def build_incident_map(
     since: str | None = None,
     query: dict[str, str] | None = None,
 ) -> folium.Map:
-    check_query(PointQuery(grid=grid, kind=kind, status=status, since=parse_since(since)))
+    check_point_filters(Filters(grid=grid, kind=kind, status=status, since=parse_since(since)))
     bounds = grid_bounds(session, grid)
     if grid is not None and bounds is None:
         raise NotFound(f"No grid with code {grid!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
-from geo.query.mappoints import grid_names
+from geo.grids.index import grid_names
 from maps.assets import FAVICON
 from maps.i18n import t
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 import json
 
-from geo.query.mappoints import grid_bounds
+from geo.grids.index import grid_bounds
 from maps import common
 from maps.elements import Script
 from maps.i18n import DRAW

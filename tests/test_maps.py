@@ -18,7 +18,8 @@ from api.app import create_app
 from geo.db.session import session_scope
 from geo.io.demo import load_demo
 from geo.grids.index import grid_index
-from geo.query.mappoints import STATES, PointQuery, incident_points
+from geo.query.filters import Filters
+from geo.query.mappoints import STATES, incident_points
 from geo.models import Incident
 from geo.settings import get_settings
 from geo.incidents.definitions import is_overdue, workflow
@@ -270,7 +271,7 @@ def test_points_refuse_what_they_do_not_understand(client):
 def test_point_query_in_process(session):
     load_demo(session)
     session.flush()
-    answer = incident_points(session, PointQuery(kind="renovation"), limit=1000)
+    answer = incident_points(session, Filters(kind="renovation"), limit=1000)
     assert answer["states"] == list(STATES)
     assert answer["numberMatched"] == len(answer["points"]) > 0
     assert {answer["kinds"][p[3]] for p in answer["points"]} == {"renovation"}

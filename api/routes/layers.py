@@ -17,19 +17,10 @@ from api.privacy import redact_collection, redact_feature
 from api.schemas import CREATE_PROPS, PATCH_PROPS, FeatureIn
 from geo.spatial.crs import CoordinateSystem
 from geo.errors import InputError, StaleVersion
+from geo.layers import Layer
 from geo.query.features import feature, get_object, query_features
 from geo.access.policy import check_may_write
 from geo.edit.features import create_feature, delete_feature, update_feature
-
-TITLES = {
-    "communities": "Communities (社区)",
-    "grids": "Grids (网格)",
-    "estates": "Estates (小区)",
-    "buildings": "Buildings (楼栋)",
-    "responders": "Responders (网格员, 楼栋长, 微消防站)",
-    "incidents": "Incidents: hazards, cases, illegal structures, renovation points",
-}
-
 
 def to_wgs84_geometry(body: FeatureIn, crs: CoordinateSystem):
     if body.geometry is None:
@@ -77,9 +68,9 @@ def _links(request: Request, page, total: int) -> list[dict[str, str]]:
     return links
 
 
-def layer_router(layer: str, writable: bool = True) -> APIRouter:
-    router = APIRouter(prefix=f"/{layer}", tags=[TITLES[layer]])
-    singular = layer[:-1]
+def layer_router(entry: Layer) -> APIRouter:
+    layer, singular, writable = entry.name, entry.singular, entry.writable
+    router = APIRouter(prefix=f"/{layer}", tags=[entry.title])
     versioned = layer == "incidents"
 
     @router.get("", summary=f"List {layer} as a GeoJSON FeatureCollection")

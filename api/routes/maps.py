@@ -12,7 +12,9 @@ from fastapi.staticfiles import StaticFiles
 
 from api.auth import NowDep
 from api.deps import CRSDep, FiltersDep, SessionDep
+from geo.layers import LAYERS
 from geo.query import mappoints
+from geo.query.filters import Filters
 from geo.errors import InputError, NotFound
 from maps import assets
 from maps.basemaps import UnknownBasemap
@@ -37,7 +39,7 @@ def incident_points(
     """``points``: ``[id, lon, lat, kind, state]`` (indexes into ``kinds`` and ``states``), or, when
     more than ``limit`` match, ``cells``: ``[lon, lat, kind, count, overdue, closed]``. ``status``
     also takes ``open`` (not closed), ``overdue`` and ``closed``."""
-    query = mappoints.PointQuery(
+    query = Filters(
         bbox=filters.bbox, grid=filters.grid, kind=filters.kind, status=filters.status, category=filters.category,
         since=filters.since, until=filters.until,
     )
@@ -69,11 +71,10 @@ def _query(request: Request) -> dict[str, str]:
 
 @pages.get("/", response_class=HTMLResponse)
 def landing(request: Request, session: SessionDep, lang: Lang = None) -> HTMLResponse:
-    from api.routes.layers import TITLES
     from maps.pages import landing_page
 
     prefix = request.app.state.api_prefix
-    return HTMLResponse(landing_page(session, lang_of(lang), {f"{prefix}/{name}": title for name, title in TITLES.items()}))
+    return HTMLResponse(landing_page(session, lang_of(lang), {f"{prefix}/{entry.name}": entry.title for entry in LAYERS.values()}))
 
 
 @pages.get("/maps/incidents", response_class=HTMLResponse)

@@ -7,9 +7,7 @@ Everything dialect-specific lives in :class:`SpatialBackend` subclasses; callers
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from functools import lru_cache
-from typing import Iterator
 
 # GDAL (inside pyogrio and rasterio, each with its own copy) must be loaded before the first
 # SpatiaLite connection loads mod_spatialite: loaded the other way round, its SQLite driver
@@ -20,7 +18,7 @@ import rasterio  # noqa: F401  (likewise)
 from sqlalchemy import Engine, Integer, create_engine, event, literal_column, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from geo.settings import get_settings

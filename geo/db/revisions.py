@@ -15,7 +15,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from sqlalchemy import event, inspect, select, update
+from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
 from geo.models import Community, Grid, LayerRevision, Responder, Street

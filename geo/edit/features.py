@@ -19,42 +19,44 @@ from sqlalchemy.orm import Session
 
 from geo.spatial.coords import check_lonlat
 from geo.incidents import workflow
-from geo.errors import Conflict, InputError, NotAuthenticated, PermissionDenied
+from geo.errors import Conflict, InputError
 from geo.query.features import get_object
 from geo.spatial.geometry import as_multipolygon, from_db, to_db
 from geo.grids.index import grid_index, locate_point
 from geo.models import (
     CATEGORIES,
-    LAYERS,
     Building,
     Community,
     Estate,
     Grid,
     Incident,
     IncidentHistory,
-    Responder,
     utcnow,
 )
 from geo.db.revisions import cached
 from geo.access.policy import SYSTEM, Actor, check_may_delete, check_may_write
+from geo.layers import GeometryKind
+from geo.layers import layer as layer_entry
 
-# Which geometry each layer takes; buildings take a point or a footprint polygon.
-POINT_LAYERS = {"buildings", "responders", "incidents"}
-POLYGON_LAYERS = {"communities", "grids", "estates"}
-# Layers whose features must lie inside the area the service governs.
-SERVICE_AREA_LAYERS = {"estates", "buildings", "incidents"}
+# The geometry types each kind of layer takes.
+GEOMETRY_TYPES = {
+    GeometryKind.POINT: (Point,),
+    GeometryKind.POINT_OR_FOOTPRINT: (Point, Polygon),
+    GeometryKind.POLYGON: (Polygon, MultiPolygon),
+}
 
 
 def check_geometry(layer: str, geom: BaseGeometry | None, required: bool = True) -> None:
     """Type, coordinate range and validity, with the reason GEOS gives for invalid shapes."""
+    entry = layer_entry(layer)
     if geom is None or geom.is_empty:
         if required:
-            raise InputError(f"A {layer[:-1]} needs a geometry")
+            raise InputError(f"A {entry.singular} needs a geometry")
         return
-    wanted = (Point,) if layer in POINT_LAYERS - {"buildings"} else (Point, Polygon) if layer == "buildings" else (Polygon, MultiPolygon)
+    wanted = GEOMETRY_TYPES[entry.geometry]
     if not isinstance(geom, wanted):
         names = " or ".join(t.__name__ for t in wanted)
-        raise InputError(f"A {layer[:-1]} takes a {names} geometry, got {geom.geom_type}")
+        raise InputError(f"A {entry.singular} takes a {names} geometry, got {geom.geom_type}")
     coords = shapely.get_coordinates(geom)
     for x, y in coords:
         check_lonlat(float(x), float(y), "geometry")
@@ -98,26 +100,27 @@ def _one(session: Session, model, column, value, what: str):
 
 
 def _check_unique(session: Session, layer: str, values: dict[str, Any], exclude_id: int | None = None) -> None:
-    model = LAYERS[layer]
-    key = "name" if model is Estate else "code"
-    if values.get(key) is None or not hasattr(model, key):
+    entry = layer_entry(layer)
+    model, key = entry.model, entry.code_field
+    if values.get(key) is None:
         return
     column = getattr(model, key)
     stmt = select(model.id).where(column == values[key])
     if exclude_id is not None:
         stmt = stmt.where(model.id != exclude_id)
     if session.scalar(stmt) is not None:
-        raise Conflict(f"A {layer[:-1]} with {key} {values[key]!r} already exists")
+        raise Conflict(f"A {entry.singular} with {key} {values[key]!r} already exists")
 
 
 def _apply(session: Session, layer: str, obj, values: dict[str, Any], geom: BaseGeometry | None) -> None:
     """Set validated values on ``obj`` (new or existing)."""
+    entry = layer_entry(layer)
     if geom is not None:
-        if layer in SERVICE_AREA_LAYERS:
+        if entry.in_service_area:
             check_in_service_area(session, geom)
-        if layer in POLYGON_LAYERS:
+        if entry.geometry is GeometryKind.POLYGON:
             obj.geom = to_db(as_multipolygon(geom))
-        elif layer == "buildings" and isinstance(geom, Polygon):
+        elif entry.geometry is GeometryKind.POINT_OR_FOOTPRINT and isinstance(geom, Polygon):
             obj.footprint = to_db(geom)
             obj.geom = to_db(geom.point_on_surface())
         else:
@@ -152,8 +155,8 @@ def _apply(session: Session, layer: str, obj, values: dict[str, Any], geom: Base
 
 def create_feature(session: Session, layer: str, values: dict[str, Any], geom: BaseGeometry | None, actor: Actor = SYSTEM, now: datetime | None = None):
     check_may_write(actor, layer, kind=values.get("kind"))
-    model = LAYERS[layer]
-    check_geometry(layer, geom, required=layer != "responders")
+    model = layer_entry(layer).model
+    check_geometry(layer, geom, required=layer_entry(layer).geometry_required)
     _check_unique(session, layer, values)
     obj = model()
     _apply(session, layer, obj, values, geom)

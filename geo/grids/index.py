@@ -167,3 +167,20 @@ def _outside(index: GridIndex, lon: float, lat: float) -> PointLocation:
     distances = {int(i): geodesic_distance_to(index.geoms[i], lon, lat) for i in set(candidates) | {first}}
     best = min(distances, key=lambda i: (distances[i], index.rank[i]))
     return PointLocation(None, None, False, [], str(index.codes[best]), int(index.ids[best]), distances[best])
+
+
+def grid_bounds(session: Session, code: str | None = None) -> tuple[float, float, float, float] | None:
+    """WGS84 bounds of one grid (by code) or of all grids; None when there is none."""
+    index = grid_index(session)
+    geoms = index.geoms
+    if code is not None:
+        geoms = geoms[np.asarray(index.codes) == code]
+    if len(geoms) == 0:
+        return None
+    x0, y0, x1, y1 = shapely.total_bounds(geoms)
+    return float(x0), float(y0), float(x1), float(y1)
+
+
+def grid_names(session: Session) -> dict[str, str]:
+    """Code -> name of every grid, in code order."""
+    return dict(session.execute(select(Grid.code, Grid.name).order_by(Grid.code)).all())

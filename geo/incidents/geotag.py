@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import shapely
-from sqlalchemy import bindparam, event, inspect, select, update
+from sqlalchemy import bindparam, inspect, select, update
 from sqlalchemy.orm import Session
 
 from geo.db.engine import backend_for

@@ -8,11 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.io.importers import ImportOptions, ImportReport, import_layer
+from geo.layers import LAYERS
 from geo.models import Community
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "data" / "demo"
 DEMO_COMMUNITY = "441802001001"
-LAYER_ORDER = ("communities", "grids", "estates", "buildings", "responders", "incidents")
 
 
 def load_demo(session: Session, progress: bool = False, directory: Path = DEMO_DIR) -> list[ImportReport]:
@@ -20,5 +20,5 @@ def load_demo(session: Session, progress: bool = False, directory: Path = DEMO_D
     if session.scalar(select(Community.id).where(Community.code == DEMO_COMMUNITY)) is not None:
         return []
     options = ImportOptions(progress=progress)
-    files = {"communities": "community.geojson"}
-    return [import_layer(session, layer, directory / files.get(layer, f"{layer}.geojson"), options) for layer in LAYER_ORDER]
+    # The registry's order is the order layers depend on each other (grids name their community ...).
+    return [import_layer(session, entry.name, directory / entry.demo_file, options) for entry in LAYERS.values()]

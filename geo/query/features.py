@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -18,37 +17,13 @@ from geo.db.engine import backend_for
 from geo.errors import InputError, NotFound
 from geo.spatial.geometry import from_db
 from geo.io.importers import _row
-from geo.models import CATEGORIES, LAYERS, Grid, Incident, Responder
-
-# Which filters make sense for which layer; anything else is refused with a message.
-FILTERS: dict[str, set[str]] = {
-    "communities": {"bbox"},
-    "grids": {"bbox", "grid"},
-    "estates": {"bbox"},
-    "buildings": {"bbox", "grid", "kind"},
-    "responders": {"bbox", "grid", "kind", "since", "until"},
-    "incidents": {"bbox", "grid", "kind", "status", "category", "since", "until"},
-}
-
-
-@dataclass
-class Filters:
-    bbox: tuple[float, float, float, float] | None = None
-    grid: str | None = None
-    kind: str | None = None
-    status: str | None = None
-    category: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-    def given(self) -> set[str]:
-        return {name for name, value in self.__dict__.items() if value is not None}
-
+from geo.incidents.definitions import is_overdue, workflow
+from geo.layers import LAYERS, Layer
+from geo.layers import layer as layer_entry
+from geo.models import Grid, Incident, Responder, utcnow
+from geo.query.filters import Filters, check_filters
 
 def _workflow_fields(incident: Incident, now: datetime | None) -> dict[str, Any]:
-    from geo.models import utcnow
-    from geo.incidents.definitions import is_overdue, workflow
-
     flow = workflow(incident.kind)
     assignee = incident.assignee
     return {
@@ -94,7 +69,7 @@ def _load_named(incident: Incident) -> None:
     if session is None or state.key is None:
         return
     wanted = [
-        (name, columns) for name, columns in RELATED["incidents"]
+        (name, columns) for name, columns in LAYERS["incidents"].related
         if name in state.unloaded and getattr(incident, f"{name}_id") is not None
     ]
     if not wanted:
@@ -118,43 +93,11 @@ def _named_statement(wanted: tuple) -> Any:
 
 
 def get_object(session: Session, layer: str, feature_id: int):
-    model = _model(layer)
-    obj = session.get(model, feature_id)
+    entry = layer_entry(layer)
+    obj = session.get(entry.model, feature_id)
     if obj is None or (isinstance(obj, Incident) and obj.deleted_at is not None):
-        raise NotFound(f"No {layer[:-1]} with id {feature_id}")
+        raise NotFound(f"No {entry.singular} with id {feature_id}")
     return obj
-
-
-def _model(layer: str):
-    if layer not in LAYERS:
-        raise InputError(f"Unknown layer {layer!r}: use one of {', '.join(LAYERS)}")
-    return LAYERS[layer]
-
-
-def _check_filters(layer: str, filters: Filters) -> None:
-    unsupported = sorted(filters.given() - FILTERS[layer])
-    if unsupported:
-        raise InputError(
-            f"The {', '.join(unsupported)} filter does not apply to {layer}; "
-            f"{layer} can be filtered by {', '.join(sorted(FILTERS[layer]))}"
-        )
-    if filters.kind is not None:
-        allowed = _kinds(layer)
-        if filters.kind not in allowed:
-            raise InputError(f"Unknown kind {filters.kind!r} for {layer}: use one of {', '.join(allowed)}")
-    if filters.category is not None:
-        allowed = sorted({c for kind, cats in CATEGORIES.items() if filters.kind in (None, kind) for c in cats})
-        if filters.category not in allowed:
-            raise InputError(f"Unknown category {filters.category!r}: use one of {', '.join(allowed)}")
-    if filters.status is not None:
-        from geo.incidents.definitions import workflows
-
-        allowed = sorted({s for kind, flow in workflows().items() if filters.kind in (None, kind) for s in flow.statuses})
-        if filters.status not in allowed:
-            for_kind = f" for {filters.kind}" if filters.kind else ""
-            raise InputError(f"Unknown status {filters.status!r}{for_kind}: use one of {', '.join(allowed)}")
-    if filters.since and filters.until and filters.since > filters.until:
-        raise InputError("since must not be later than until")
 
 
 def _box_shape(bbox: tuple[float, float, float, float]):
@@ -167,31 +110,10 @@ def _box_shape(bbox: tuple[float, float, float, float]):
     return shapely.box(x0, y0, x1, y1)
 
 
-def _kinds(layer: str) -> list[str]:
-    from geo.models import BuildingKind, ResponderKind
-
-    return {
-        "buildings": [k.value for k in BuildingKind],
-        "responders": [k.value for k in ResponderKind],
-        "incidents": list(CATEGORIES),
-    }[layer]
-
-
-# The related rows a feature names, and the only columns of theirs it reads (not their geometry).
-RELATED: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
-    "communities": (("street", ()),),
-    "grids": (("community", ("code",)),),
-    "buildings": (("estate", ("name",)), ("grid", ("code",))),
-    "responders": (("grids", ("code",)), ("building", ("code",))),
-    "incidents": (("grid", ("code",)), ("building", ("code",)), ("assignee", ("code", "name", "role"))),
-}
-
-
-def _related_loads(layer: str) -> list:
-    model = _model(layer)
+def _related_loads(entry: Layer) -> list:
     options = []
-    for name, columns in RELATED.get(layer, ()):
-        relation = getattr(model, name)
+    for name, columns in entry.related:
+        relation = getattr(entry.model, name)
         load = selectinload(relation)
         if columns:
             target = relation.property.mapper.class_
@@ -210,9 +132,10 @@ def query_features(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """One page of a layer as a FeatureCollection with ``numberMatched`` (the total)."""
-    model = _model(layer)
+    entry = layer_entry(layer)
+    model = entry.model
     filters = filters or Filters()
-    _check_filters(layer, filters)
+    check_filters(entry, filters)
     stmt = select(model)
     if filters.bbox is not None:
         column = model.__table__.c.geom
@@ -245,7 +168,7 @@ def query_features(
     page = stmt.order_by(model.id).limit(limit).offset(offset)
     # The related rows a feature names (grid, building, assignee ...): one query each per page,
     # not one per feature.
-    rows = session.scalars(page.options(*_related_loads(layer))).all()
+    rows = session.scalars(page.options(*_related_loads(entry))).all()
     return {
         "type": "FeatureCollection",
         "numberMatched": total,

@@ -14,7 +14,6 @@ its deadline, as :func:`geo.incidents.workflow.is_overdue`) or ``open`` (the res
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +24,9 @@ from sqlalchemy.orm import Session
 from geo.spatial.crs import WGS84, CoordinateSystem
 from geo.db.engine import backend_for
 from geo.errors import InputError
+from geo.layers import LAYERS
 from geo.models import CATEGORIES, Grid, Incident, utcnow
+from geo.query.filters import Filters, check_filters
 from geo.incidents.definitions import workflows
 
 STATES = ("open", "overdue", "closed")
@@ -34,17 +35,6 @@ DECIMALS = 6  # about 0.1 m: plenty for a marker
 MAX_LIMIT = 50_000
 MAX_CELLS_PER_SIDE = 256
 DEFAULT_CELLS_PER_SIDE = 40
-
-
-@dataclass
-class PointQuery:
-    bbox: tuple[float, float, float, float] | None = None  # WGS84
-    grid: str | None = None
-    kind: str | None = None
-    status: str | None = None  # a workflow status, or one of STATES
-    category: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
 
 
 def _closed_clause():
@@ -61,24 +51,12 @@ def _state_expr(now: datetime):
     return case((closed, 2), (overdue, 1), else_=0)
 
 
-def check_query(query: PointQuery) -> None:
-    """Refuse unknown kinds and statuses with the accepted values."""
-    if query.kind is not None and query.kind not in KINDS:
-        raise InputError(f"Unknown kind {query.kind!r} for incidents: use one of {', '.join(KINDS)}")
-    if query.status is not None and query.status not in STATES:
-        flows = [workflows()[query.kind]] if query.kind else list(workflows().values())
-        known = sorted({s for flow in flows for s in flow.statuses})
-        if query.status not in known:
-            raise InputError(f"Unknown status {query.status!r}: use one of {', '.join(STATES)} or a workflow status ({', '.join(known)})")
-    if query.category is not None:
-        allowed = sorted({c for kind, cats in CATEGORIES.items() if query.kind in (None, kind) for c in cats})
-        if query.category not in allowed:
-            raise InputError(f"Unknown category {query.category!r}: use one of {', '.join(allowed)}")
-    if query.since and query.until and query.since > query.until:
-        raise InputError("since must not be later than until")
+def check_point_filters(filters: Filters) -> None:
+    """The incidents' filters, where ``status`` also takes the maps' states."""
+    check_filters(LAYERS["incidents"], filters, STATES)
 
 
-def _where(session: Session, query: PointQuery, now: datetime) -> list:
+def _where(session: Session, query: Filters, now: datetime) -> list:
     clauses = [Incident.deleted_at.is_(None)]
     if query.bbox is not None:
         clauses.append(backend_for(session).bbox_filter(Incident.__table__.c.geom, Incident.__tablename__, query.bbox))
@@ -101,7 +79,7 @@ def _where(session: Session, query: PointQuery, now: datetime) -> list:
     return clauses
 
 
-def _cell_size(query: PointQuery, cell: float | None) -> float:
+def _cell_size(query: Filters, cell: float | None) -> float:
     if query.bbox is not None:
         x0, y0, x1, y1 = query.bbox
         span = max(x1 - x0, y1 - y0, 1e-9)
@@ -119,15 +97,15 @@ def _xy_out(crs: CoordinateSystem, lon: np.ndarray, lat: np.ndarray) -> tuple[np
 
 def incident_points(
     session: Session,
-    query: PointQuery | None = None,
+    query: Filters | None = None,
     limit: int = 5000,
     cell: float | None = None,
     crs: CoordinateSystem = WGS84,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """The incidents matching ``query``: points when at most ``limit``, else counts per cell."""
-    query = query or PointQuery()
-    check_query(query)
+    query = query or Filters()
+    check_point_filters(query)
     if not 1 <= limit <= MAX_LIMIT:
         raise InputError(f"limit must be between 1 and {MAX_LIMIT}")
     if cell is not None and not (cell > 0 and np.isfinite(cell)):
@@ -165,24 +143,3 @@ def incident_points(
         [float(a), float(b), int(r[0]), int(r[1]), int(r[4] or 0), int(r[5] or 0)] for r, a, b in zip(rows, lon, lat)
     )
     return answer
-
-
-def grid_bounds(session: Session, code: str | None = None) -> tuple[float, float, float, float] | None:
-    """WGS84 bounds of one grid (by code) or of all grids; None when there is none."""
-    import shapely
-
-    from geo.grids.index import grid_index
-
-    index = grid_index(session)
-    geoms = index.geoms
-    if code is not None:
-        geoms = geoms[np.asarray(index.codes) == code]
-    if len(geoms) == 0:
-        return None
-    x0, y0, x1, y1 = shapely.total_bounds(geoms)
-    return float(x0), float(y0), float(x1), float(y1)
-
-
-def grid_names(session: Session) -> dict[str, str]:
-    """Code -> name of every grid, in code order."""
-    return dict(session.execute(select(Grid.code, Grid.name).order_by(Grid.code)).all())
