@@ -10,7 +10,8 @@ from geo.incidents.definitions import workflow
 from geo.models import Incident
 from geo.settings import get_settings
 from geo.spatial.geometry import from_db
-from geo.spatial.search import START_RADIUS_M, candidates, closest, nearest
+from geo.spatial.search import START_RADIUS_M, closest
+from geo.query.nearest import candidates, nearest
 
 MAX_POSSIBLE_DUPLICATES = 20
 

@@ -17,7 +17,7 @@ from geo.db.engine import backend_for
 from geo.spatial.geometry import GEOD, from_db
 from geo.grids.index import locate_grid_ids
 from geo.models import Building, Grid, Incident
-from geo.spatial.search import nearest
+from geo.query.nearest import nearest
 
 # A point farther than this from every building belongs to no building (a park, a road).
 BUILDING_SNAP_M = 150.0

@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 
 from geo.errors import InputError
 from geo.spatial.geometry import degrees_box, from_db
+from geo.spatial.search import widening_radii
 from geo.models import KNOWN_ROLES, Grid, Responder, responder_grids
 from geo.spatial.ranking import GEODESIC, Ranker
 from geo.db.revisions import cached
 
 _START_RADIUS_M = 500.0
-_EARTH_HALF_CIRCUMFERENCE_M = 20_040_000.0
 
 
 @dataclass(frozen=True)
@@ -148,9 +148,7 @@ def nearest_responders(
         index = responder_index(session)
     if role is not None and role not in index.roles_known:
         raise InputError(f"Unknown role {role!r}: use one of {', '.join(sorted(index.roles_known))}")
-    limit = max_m if max_m is not None else _EARTH_HALF_CIRCUMFERENCE_M
-    radius = min(index.start_radius_m(k, role), limit)
-    while True:
+    for radius in widening_radii(index.start_radius_m(k, role), max_m, 2.0):
         hits = index.tree_pos[index.tree.query(shapely.box(*degrees_box(lon, lat, radius)))]
         if role is not None:
             hits = hits[index.roles[hits] == role]
@@ -159,9 +157,8 @@ def nearest_responders(
         dist = GEODESIC.costs(lon, lat, index.lon[hits], index.lat[hits])
         inside = dist <= radius
         # Every responder within `radius` is in the box, so once k of them are, they are the k nearest.
-        if inside.sum() >= k or radius >= limit:
+        if inside.sum() >= k:
             break
-        radius = min(radius * 2.0, limit)
     hits, dist = hits[inside], dist[inside]
     if ranker is not GEODESIC:
         pool = np.lexsort((index.ids[hits], dist))[: max(4 * k, 20)]

@@ -1,53 +1,32 @@
-"""Nearest features by ground distance (geodesic on the WGS84 ellipsoid).
+"""The growing-radius search for the nearest points, by ground distance (geodesic on WGS84).
 
-Candidates come from the database's spatial index through a bounding box that grows until it
-holds ``k`` features within its inscribed circle; they are then ranked by exact geodesic
-distance. The same code runs on SpatiaLite and PostGIS: only the box filter differs.
+Candidates are taken from a box that grows until it holds ``k`` points within its inscribed
+circle; they are then ranked by exact geodesic distance. The caller finds the candidates (in the
+database's spatial index, or in an in-memory tree); the radii and the ranking are here.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
 
 import numpy as np
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from geo.db.engine import backend_for
-from geo.spatial.geometry import degrees_box, geodesic_distance_m
+from geo.spatial.geometry import geodesic_distance_m
 
 START_RADIUS_M = 200.0
-_EARTH_HALF_CIRCUMFERENCE_M = 20_040_000.0
+EARTH_HALF_CIRCUMFERENCE_M = 20_040_000.0  # no two points on Earth are farther apart
 
 
-def nearest(
-    session: Session,
-    model,
-    lon: float,
-    lat: float,
-    k: int = 5,
-    max_m: float | None = None,
-    where: list[Any] | None = None,
-    start_m: float = START_RADIUS_M,
-) -> list[tuple[int, float]]:
-    """The ids of up to ``k`` rows of ``model`` (point geometry ``geom``) nearest to lon/lat,
-    with metres. Only ids and coordinates are read: a busy area may hold thousands of rows."""
-    limit = max_m if max_m is not None else _EARTH_HALF_CIRCUMFERENCE_M
+def widening_radii(start_m: float, max_m: float | None, factor: float) -> Iterator[float]:
+    """The growing-radius search's radii: from ``start_m``, times ``factor`` each time, up to and
+    including ``max_m`` (None: the whole Earth). The caller stops as soon as it has enough."""
+    limit = max_m if max_m is not None else EARTH_HALF_CIRCUMFERENCE_M
     radius = min(start_m, limit)
     while True:
-        rows = session.execute(candidates(session, model, lon, lat, radius, where)).all()
-        found, enough = closest(lon, lat, rows, k, radius)
-        if enough or radius >= limit:
-            return found
-        radius = min(radius * 4.0, limit)
-
-
-def candidates(session: Session, model, lon: float, lat: float, radius_m: float, where: list[Any] | None = None):
-    """SELECT id, x, y of the rows of ``model`` in a box around lon/lat that holds ``radius_m``
-    (through the spatial index); :func:`closest` then ranks them."""
-    column = model.__table__.c.geom
-    box = backend_for(session).bbox_filter(column, model.__tablename__, degrees_box(lon, lat, radius_m))
-    return select(model.id, func.ST_X(column), func.ST_Y(column)).where(column.is_not(None), box, *(where or ()))
+        yield radius
+        if radius >= limit:
+            return
+        radius = min(radius * factor, limit)
 
 
 def closest(lon: float, lat: float, rows, k: int, radius_m: float) -> tuple[list[tuple[int, float]], bool]:
