@@ -37,6 +37,7 @@ from geo.models import (
 )
 from geo.db.revisions import cached
 from geo.incidents.workflow import SYSTEM, Actor
+from geo.io.read import clean_value
 
 # Which geometry each layer takes; buildings take a point or a footprint polygon.
 POINT_LAYERS = {"buildings", "responders", "incidents"}
@@ -240,6 +241,4 @@ def _plain(value: Any) -> Any:
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    from geo.io.importers import clean_value
-
     return {k: (clean_value(v) if not isinstance(v, (list, dict)) else v) for k, v in values.items()}

@@ -7,7 +7,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from geo.io.importers import ImportOptions, ImportReport, import_layer
+from geo.io.importers import ImportReport, import_layer
+from geo.io.read import ImportOptions
 from geo.models import Community
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "data" / "demo"
@@ -21,4 +22,6 @@ def load_demo(session: Session, progress: bool = False, directory: Path = DEMO_D
         return []
     options = ImportOptions(progress=progress)
     files = {"communities": "community.geojson"}
-    return [import_layer(session, layer, directory / files.get(layer, f"{layer}.geojson"), options) for layer in LAYER_ORDER]
+    return [
+        import_layer(session, layer, directory / files.get(layer, f"{layer}.geojson"), options) for layer in LAYER_ORDER
+    ]

@@ -17,7 +17,7 @@ from geo.spatial.crs import WGS84, CoordinateSystem
 from geo.db.engine import backend_for
 from geo.errors import InputError, NotFound
 from geo.spatial.geometry import from_db
-from geo.io.importers import _row
+from geo.io.export import export_row
 from geo.models import CATEGORIES, LAYERS, Grid, Incident, Responder
 
 # Which filters make sense for which layer; anything else is refused with a message.
@@ -74,7 +74,7 @@ def feature(obj, crs: CoordinateSystem = WGS84, now: datetime | None = None) -> 
         geom = crs.geometries_from_wgs84(np.array([geom], dtype=object))[0]
     if isinstance(obj, Incident):
         _load_named(obj)
-    props = {"id": obj.id, **_row(obj)}
+    props = {"id": obj.id, **export_row(obj)}
     if isinstance(obj, Incident):
         props.update(_workflow_fields(obj, now))
     return {
