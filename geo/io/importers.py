@@ -26,6 +26,7 @@ from geo.errors import InputError
 from geo.grids.index import locate_grid_ids
 from geo.incidents.geotag import nearest_building_ids
 from geo.incidents.workflow import default_assignee, workflows
+from geo.io.codes import building_codes, responder_codes
 from geo.io.read import (
     Frame,
     ImportFailed,
@@ -64,9 +65,16 @@ class ImportReport:
     repaired: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     topology: TopologyReport | None = None
+    codes_generated: int = 0  # rows without a code that wangge gave one (see geo.io.codes)
+    codes_kept: int = 0  # rows without a code that took the code of the stored row they match
 
     def lines(self) -> list[str]:
         out = [f"{self.layer}: {self.rows} rows read ({self.crs}), {self.created} created, {self.updated} updated"]
+        if self.codes_generated or self.codes_kept:
+            out.append(
+                f"codes: {self.codes_generated} generated for rows without one"
+                + (f", {self.codes_kept} kept from the stored rows they match" if self.codes_kept else "")
+            )
         out += [f"repaired: {r}" for r in self.repaired]
         out += [f"warning: {w}" for w in self.warnings]
         if self.topology is not None:
@@ -556,10 +564,8 @@ def _import_buildings(
     """Buildings go in bulk (COPY / executemany), geotagged as one batch: files can hold a city's."""
     problems: list[str] = []
     n = len(frame.table)
-    fields.require("code", "name it with --code-field")
     key = fields.column("code")
-    codes = [code_text(v) for v in fields.all("code")]
-    problems += [f"row {i + 1}: has no code" for i, v in enumerate(codes) if v is None]
+    codes = [code_text(v) for v in fields.all("code")]  # None where wangge is to make one
     points, footprints = _point_arrays(frame, key, problems)
     kinds = [str(k) for k in fields.all("kind", BuildingKind.old_building.value)]
     allowed = {k.value for k in BuildingKind}
@@ -588,6 +594,7 @@ def _import_buildings(
 
     xy = shapely.get_coordinates(points)
     grid_ids = locate_grid_ids(session, xy[:, 0], xy[:, 1])
+    existing = _number_buildings(session, frame, codes, points, footprints, grid_ids, existing, options, report)
     estate_ids = {name: obj.id for name, obj in estates.items()}
     names = fields.all("name")
     values = dict(
@@ -627,6 +634,16 @@ def _import_buildings(
     # either); the grids they are tagged with are read fresh at every write.
 
 
+def _number_buildings(session, frame, codes, points, footprints, grid_ids, existing, options, report) -> dict[str, int]:
+    """Codes for the rows without one (:mod:`geo.io.codes`); the stored ids, with the matched rows'."""
+    numbering = building_codes(session, frame, codes, points, footprints, grid_ids, options.replace)
+    if numbering.problems:
+        raise ImportFailed(frame.source, numbering.problems)
+    report.codes_generated += numbering.generated
+    report.codes_kept += numbering.kept
+    return _existing_ids(session, Building.code, codes) if numbering.kept else existing
+
+
 def _take(values, rows: np.ndarray):
     return values[rows] if isinstance(values, np.ndarray) else [values[i] for i in rows]
 
@@ -660,10 +677,8 @@ def _import_responders(
 ) -> None:
     problems: list[str] = []
     n = len(frame.table)
-    fields.require("code", "name it with --code-field")
     key = fields.column("code")
-    codes = [code_text(fields.get(i, "code")) for i in range(n)]
-    problems += [f"row {i + 1}: has no code" for i, v in enumerate(codes) if v is None]
+    codes = [code_text(fields.get(i, "code")) for i in range(n)]  # None where wangge is to make one
     points = _points(frame, key, problems, required=False)
     problems += [
         f"{frame.label(i, key)}: a responder's location must be a point"
@@ -707,6 +722,20 @@ def _import_responders(
         if raw_time not in (None, "") and when is None:
             problems.append(f"{frame.label(i, key)}: located_at {raw_time!r} is not a date and time")
         located.append(when)
+    numbering = responder_codes(
+        session,
+        frame,
+        codes,
+        [code_text(fields.get(i, "name")) for i in range(n)],
+        [code_text(fields.get(i, "phone")) for i in range(n)],
+        [p for p, _ in points],
+        grid_lists,
+        set(grids),
+        options.replace,
+    )
+    problems += numbering.problems
+    report.codes_generated += numbering.generated
+    report.codes_kept += numbering.kept
     existing = _unique_keys(session, frame, Responder, Responder.code, codes, "responder code", options, problems)
     objects = []
     for i in range(n):
