@@ -131,7 +131,8 @@ def import_(
 ) -> None:
     """Import a file into a layer. All or nothing: on any problem nothing is written."""
     from geo.db.session import session_scope
-    from geo.io.importers import ImportOptions, import_layer
+    from geo.io.importers import import_layer
+    from geo.io.read import ImportOptions
 
     mapping = _parse_field_options(field)
     if code_field:
@@ -160,7 +161,7 @@ def export(
 ) -> None:
     """Write a layer to a file."""
     from geo.db.session import session_scope
-    from geo.io.importers import export_layer
+    from geo.io.export import export_layer
 
     engine = _ready_engine()
     try:

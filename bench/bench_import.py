@@ -105,7 +105,8 @@ def prepare(database: str, grids: Path, work: Path) -> str:
     from geo.db import schema
     from geo.db.engine import make_engine
     from geo.db.session import session_scope
-    from geo.io.importers import ImportOptions, import_layer
+    from geo.io.importers import import_layer
+    from geo.io.read import ImportOptions
 
     if database == "postgis":
         fresh_postgres(POSTGRES_URL, log=lambda *_: None)
@@ -177,7 +178,8 @@ def child(url: str, path: str) -> None:
 
     from geo.db.engine import make_engine
     from geo.db.session import session_scope
-    from geo.io.importers import ImportOptions, import_layer
+    from geo.io.importers import import_layer
+    from geo.io.read import ImportOptions
     from geo.models import Building
 
     engine = make_engine(url)

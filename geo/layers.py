@@ -7,9 +7,12 @@ the maps all read this table. Adding a layer is one entry here and its model in 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
+from typing import Any
 
 from geo.errors import InputError
 from geo.models import (
@@ -32,6 +35,59 @@ class GeometryKind(Enum):
     POINT_OR_FOOTPRINT = "Point, or a footprint Polygon"  # the point is derived from the footprint
 
 
+# The fields of a row, as (name, attribute path): "grid.code" follows a relation (None when it
+# is empty), "grids.code" on a list joins the codes with commas in order, times are ISO 8601.
+Fields = tuple[tuple[str, str], ...]
+
+_COMMUNITY_FIELDS: Fields = (
+    ("district_code", "street.district_code"),
+    ("district_name", "street.district_name"),
+    ("city_name", "street.city_name"),
+    ("street_code", "street.code"),
+    ("street_name", "street.name"),
+    ("community_code", "code"),
+    ("community_name", "name"),
+)
+_GRID_FIELDS: Fields = (("code", "code"), ("name", "name"), ("community_code", "community.code"), ("party_branch", "party_branch"))
+_ESTATE_FIELDS: Fields = (("name", "name"), ("property_company", "property_company"))
+_BUILDING_FIELDS: Fields = (
+    ("code", "code"),
+    ("name", "name"),
+    ("kind", "kind"),
+    ("address", "address"),
+    ("households", "households"),
+    ("residents", "residents"),
+    ("estate", "estate.name"),
+    ("grid", "grid.code"),
+)
+_RESPONDER_FIELDS: Fields = (
+    ("code", "code"),
+    ("name", "name"),
+    ("kind", "kind"),
+    ("role", "role"),
+    ("phone", "phone"),
+    ("organisation", "organisation"),
+    ("grids", "grids.code"),
+    ("building", "building.code"),
+    ("on_duty", "on_duty"),
+    ("located_at", "located_at"),
+)
+_INCIDENT_FIELDS: Fields = (
+    ("code", "code"),
+    ("kind", "kind"),
+    ("category", "category"),
+    ("status", "status"),
+    ("title", "title"),
+    ("description", "description"),
+    ("reporter_name", "reporter_name"),
+    ("reporter_phone", "reporter_phone"),
+    ("grid", "grid.code"),
+    ("building", "building.code"),
+    ("created_at", "created_at"),
+    ("closed_at", "closed_at"),
+)
+
+
 @dataclass(frozen=True)
 class Layer:
     name: str  # in URLs, files and the CLI: plural, lower case
@@ -43,6 +99,8 @@ class Layer:
     geometry: GeometryKind
     code_field: str  # the unique key imports match on and writes refuse to repeat
     filters: frozenset[str]  # the list filters that apply to it
+    properties: Fields  # a feature's properties in the API's answers
+    exported: Fields  # the columns of an exported file, the names the importer reads back
     kinds: Callable[[], list[str]] | None = None  # what ``kind=`` accepts, when it filters
     # The related rows a feature names, and the only columns of theirs it reads (not their geometry).
     related: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -69,6 +127,8 @@ LAYERS: dict[str, Layer] = {
             geometry=GeometryKind.POLYGON,
             code_field="code",
             filters=frozenset({"bbox"}),
+            properties=_COMMUNITY_FIELDS,
+            exported=_COMMUNITY_FIELDS,
             related=(("street", ()),),
             writable=False,
             file_stem="community",
@@ -83,6 +143,8 @@ LAYERS: dict[str, Layer] = {
             geometry=GeometryKind.POLYGON,
             code_field="code",
             filters=frozenset({"bbox", "grid"}),
+            properties=_GRID_FIELDS,
+            exported=_GRID_FIELDS,
             related=(("community", ("code",)),),
         ),
         Layer(
@@ -95,6 +157,8 @@ LAYERS: dict[str, Layer] = {
             geometry=GeometryKind.POLYGON,
             code_field="name",
             filters=frozenset({"bbox"}),
+            properties=_ESTATE_FIELDS,
+            exported=_ESTATE_FIELDS,
             in_service_area=True,
         ),
         Layer(
@@ -107,6 +171,8 @@ LAYERS: dict[str, Layer] = {
             geometry=GeometryKind.POINT_OR_FOOTPRINT,
             code_field="code",
             filters=frozenset({"bbox", "grid", "kind"}),
+            properties=_BUILDING_FIELDS,
+            exported=_BUILDING_FIELDS,
             kinds=lambda: [k.value for k in BuildingKind],
             related=(("estate", ("name",)), ("grid", ("code",))),
             in_service_area=True,
@@ -121,6 +187,8 @@ LAYERS: dict[str, Layer] = {
             geometry=GeometryKind.POINT,
             code_field="code",
             filters=frozenset({"bbox", "grid", "kind", "since", "until"}),
+            properties=_RESPONDER_FIELDS,
+            exported=_RESPONDER_FIELDS,
             kinds=lambda: [k.value for k in ResponderKind],
             related=(("grids", ("code",)), ("building", ("code",))),
             geometry_required=False,  # a responder may not have reported a position yet
@@ -135,12 +203,32 @@ LAYERS: dict[str, Layer] = {
             geometry=GeometryKind.POINT,
             code_field="code",
             filters=frozenset({"bbox", "grid", "kind", "status", "category", "since", "until"}),
+            properties=_INCIDENT_FIELDS,
+            exported=_INCIDENT_FIELDS,
             kinds=lambda: list(CATEGORIES),
             related=(("grid", ("code",)), ("building", ("code",)), ("assignee", ("code", "name", "role"))),
             in_service_area=True,
         ),
     )
 }
+
+
+def field_values(obj: object, fields: Fields) -> dict[str, Any]:
+    """The values of ``fields`` on a stored row, followed by its free ``properties`` (which never
+    replace a field; nested values as JSON text)."""
+    values = {name: _follow(obj, path) for name, path in fields}
+    for key, value in (getattr(obj, "properties", None) or {}).items():
+        values.setdefault(key, json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value)
+    return values
+
+
+def _follow(obj: Any, path: str) -> Any:
+    value = obj
+    for step in path.split("."):
+        if isinstance(value, list):
+            return ",".join(sorted(getattr(item, step) for item in value))
+        value = getattr(value, step) if value is not None else None
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def layer(name: str) -> Layer:

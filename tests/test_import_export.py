@@ -368,19 +368,20 @@ def test_a_large_import_refused_by_a_restored_constraint_leaves_nothing(engine, 
     fail the import as a whole, and leave the table and its schema as they were."""
     from geo.db import bulk
     from geo.io import importers as geo_io
+    from geo.io.read import ImportOptions
 
     monkeypatch.setattr(bulk, "DEFER_INDEXES_FROM", 10)
     monkeypatch.setattr(bulk, "SPATIALITE_DEFER_FROM", 10)
     first = write_geojson(tmp_path / "first.geojson", [point_feature({"code": "D0"}, 113.001, 23.001)])
     with session_scope(engine) as s:
-        geo_io.import_layer(s, "buildings", first, geo_io.ImportOptions(progress=False))
+        geo_io.import_layer(s, "buildings", first, ImportOptions(progress=False))
     before = table_schema(engine, "buildings")
     square = lambda x, y: [[x, y], [x + 0.0002, y], [x + 0.0002, y + 0.0002], [x, y + 0.0002], [x, y]]  # noqa: E731
     features = [poly_feature({"code": f"D{i}"}, square(113.001 + i * 0.0003, 23.002)) for i in range(20)]  # D0 is stored already
     monkeypatch.setattr(geo_io, "_existing_ids", lambda *a, **k: {})  # the check ran before the other writer committed
     with pytest.raises(Exception, match="(?i)unique|duplicate"):
         with session_scope(engine) as s:
-            geo_io.import_layer(s, "buildings", write_geojson(tmp_path / "many.geojson", features), geo_io.ImportOptions(progress=False))
+            geo_io.import_layer(s, "buildings", write_geojson(tmp_path / "many.geojson", features), ImportOptions(progress=False))
     with session_scope(engine) as s:
         assert s.scalars(select(Building.code)).all() == ["D0"]
     assert table_schema(engine, "buildings") == before

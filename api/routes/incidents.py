@@ -17,7 +17,8 @@ from geo.access.policy import check_may_assign, check_may_run_escalations
 from geo.incidents import workflow as wf
 from geo.incidents.definitions import is_overdue, workflow
 from geo.incidents.escalation import escalate_overdue
-from geo.query.features import feature, get_object
+from geo.query.features import get_object
+from api.geojson import feature
 
 router = APIRouter(prefix="/incidents", tags=["Incident workflow"])
 

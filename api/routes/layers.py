@@ -18,7 +18,8 @@ from api.schemas import CREATE_PROPS, PATCH_PROPS, FeatureIn
 from geo.spatial.crs import CoordinateSystem
 from geo.errors import InputError, StaleVersion
 from geo.layers import Layer
-from geo.query.features import feature, get_object, query_features
+from geo.query.features import get_object, query_features
+from api.geojson import feature, feature_collection
 from geo.access.policy import check_may_write
 from geo.edit.features import create_feature, delete_feature, update_feature
 
@@ -75,7 +76,8 @@ def layer_router(entry: Layer) -> APIRouter:
 
     @router.get("", summary=f"List {layer} as a GeoJSON FeatureCollection")
     def list_features(request: Request, session: SessionDep, filters: FiltersDep, page: PageDep, crs: CRSDep, actor: ActorDep, now: NowDep) -> dict:
-        collection = query_features(session, layer, filters, limit=page.limit, offset=page.offset, crs=crs, now=now)
+        rows = query_features(session, layer, filters, limit=page.limit, offset=page.offset)
+        collection = feature_collection(rows, crs, now)
         collection["links"] = _links(request, page, collection["numberMatched"])
         return redact_collection(collection, actor)
 

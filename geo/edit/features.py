@@ -37,6 +37,7 @@ from geo.db.revisions import cached
 from geo.access.policy import SYSTEM, Actor, check_may_delete, check_may_write
 from geo.layers import GeometryKind
 from geo.layers import layer as layer_entry
+from geo.io.read import clean_value
 
 # The geometry types each kind of layer takes.
 GEOMETRY_TYPES = {
@@ -212,6 +213,4 @@ def _plain(value: Any) -> Any:
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    from geo.io.importers import clean_value
-
     return {k: (clean_value(v) if not isinstance(v, (list, dict)) else v) for k, v in values.items()}

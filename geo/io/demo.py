@@ -7,7 +7,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from geo.io.importers import ImportOptions, ImportReport, import_layer
+from geo.io.importers import ImportReport, import_layer
+from geo.io.read import ImportOptions
 from geo.layers import LAYERS
 from geo.models import Community
 

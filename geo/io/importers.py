@@ -1,4 +1,4 @@
-"""Import and export of layers: anything geopandas/pyogrio reads, and CSV with coordinate columns.
+"""Importing layers: a file read into a frame (:mod:`geo.io.read`), checked row by row, written.
 
 An import is all-or-nothing: every row is read, reprojected, repaired and checked before the
 first one is written, and the writes share the caller's transaction. A problem is reported as an
@@ -7,15 +7,12 @@ first one is written, and the writes share the caller's transaction. A problem i
 
 from __future__ import annotations
 
-import json
-import math
-import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
@@ -25,13 +22,25 @@ from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from geo.db import bulk
-from geo.spatial.crs import WGS84, CoordinateSystem, from_pyproj, parse_crs
 from geo.errors import InputError
-from geo.spatial.geometry import as_multipolygon, from_db, polygonal_part, to_db
 from geo.grids.index import locate_grid_ids
+from geo.incidents.geotag import nearest_building_ids
+from geo.incidents.workflow import default_assignee
+from geo.incidents.definitions import workflows
+from geo.io.codes import building_codes, responder_codes
+from geo.io.read import (
+    Frame,
+    ImportFailed,
+    ImportOptions,
+    clean_value,
+    code_text,
+    missing_field_message,
+    read_frame,
+    to_number,
+)
+from geo.layers import layer as layer_entry
 from geo.models import (
     CATEGORIES,
-    LAYERS,
     Building,
     BuildingKind,
     Community,
@@ -43,48 +52,9 @@ from geo.models import (
     ResponderKind,
     Street,
 )
+from geo.spatial.codes import unit_grid_codes
+from geo.spatial.geometry import as_multipolygon, from_db, polygonal_part, to_db
 from geo.spatial.topology import TopologyReport, check_grids
-from geo.incidents.workflow import default_assignee
-from geo.incidents.definitions import workflows
-
-MAX_PROBLEMS_SHOWN = 10
-CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
-WRITE_DRIVERS = {
-    ".geojson": "GeoJSON",
-    ".json": "GeoJSON",
-    ".gpkg": "GPKG",
-    ".shp": "ESRI Shapefile",
-    ".fgb": "FlatGeobuf",
-    ".csv": "CSV",
-}
-_EPS = 1e-9  # published data often overshoots ±180 by a rounding error
-LON_NAMES = ("lon", "lng", "long", "longitude", "x")
-LAT_NAMES = ("lat", "latitude", "y")
-
-
-class ImportFailed(InputError):
-    """The file cannot be imported; nothing was written."""
-
-    def __init__(self, source: str, problems: list[str]):
-        self.problems = problems
-        shown = problems[:MAX_PROBLEMS_SHOWN]
-        more = len(problems) - len(shown)
-        text = f"{source}: nothing imported.\n" + "\n".join(f"  - {p}" for p in shown)
-        if more:
-            text += f"\n  - ... and {more} more problem(s)"
-        super().__init__(text)
-
-
-@dataclass
-class ImportOptions:
-    crs: str | None = None  # overrides the file's own CRS (Amap exports often claim WGS84 but are GCJ-02)
-    fields: dict[str, str] = field(default_factory=dict)  # wangge field -> column in the file
-    lon_field: str | None = None
-    lat_field: str | None = None
-    role: str | None = None  # responders: role for every row without a role column
-    community: str | None = None  # grids: community code to attach (and number) the grids in
-    replace: bool = False  # update rows whose key already exists instead of refusing
-    progress: bool = False
 
 
 @dataclass
@@ -97,192 +67,25 @@ class ImportReport:
     repaired: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     topology: TopologyReport | None = None
+    codes_generated: int = 0  # rows without a code that wangge gave one (see geo.io.codes)
+    codes_kept: int = 0  # rows without a code that took the code of the stored row they match
 
     def lines(self) -> list[str]:
         out = [f"{self.layer}: {self.rows} rows read ({self.crs}), {self.created} created, {self.updated} updated"]
+        if self.codes_generated or self.codes_kept:
+            out.append(
+                f"codes: {self.codes_generated} generated for rows without one"
+                + (f", {self.codes_kept} kept from the stored rows they match" if self.codes_kept else "")
+            )
         out += [f"repaired: {r}" for r in self.repaired]
         out += [f"warning: {w}" for w in self.warnings]
         if self.topology is not None:
-            out += ["topology: no overlaps, no gaps"] if self.topology.ok else [f"topology: {t}" for t in self.topology.lines()]
+            out += (
+                ["topology: no overlaps, no gaps"]
+                if self.topology.ok
+                else [f"topology: {t}" for t in self.topology.lines()]
+            )
         return out
-
-
-# --------------------------------------------------------------------------- reading
-
-
-@dataclass
-class Frame:
-    """A file read into memory: one row per feature, geometries already in WGS84."""
-
-    source: str
-    table: pd.DataFrame
-    geoms: np.ndarray  # shapely geometries (None where the row has none)
-    crs: CoordinateSystem
-    warnings: list[str] = field(default_factory=list)
-
-    def label(self, i: int, key: str | None = None) -> str:
-        # Row numbers count features from 1, as a person reading the file would.
-        value = None
-        if key and key in self.table.columns:
-            value = clean_value(self.table.iloc[i][key])
-        return f"row {i + 1}" + (f" ({key} {value!r})" if value not in (None, "") else "")
-
-
-def read_frame(path: str | Path, options: ImportOptions) -> Frame:
-    path = Path(path)
-    source = path.name
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.suffix.lower() in CSV_SUFFIXES:
-        frame = _read_csv(path, options)
-    else:
-        try:
-            gdf = gpd.read_file(path, engine="pyogrio")
-        except Exception as exc:  # pyogrio raises several types for unreadable files
-            raise InputError(f"{source}: cannot be read as a spatial file ({exc})") from None
-        declared = from_pyproj(gdf.crs) if gdf.crs is not None else None
-        crs = parse_crs(options.crs) if options.crs else (declared or WGS84)
-        geoms = np.asarray(gdf.geometry.values, dtype=object)
-        geoms[shapely.is_empty(geoms)] = None
-        table = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
-        frame = Frame(source, table, geoms, crs)
-        if declared is None and not options.crs:
-            frame.warnings.append("the file declares no coordinate system: read as WGS84 (name it with --crs if not)")
-    if len(frame.table) == 0:
-        raise ImportFailed(source, ["the file has no features: nothing to import"])
-    _to_wgs84(frame)
-    return frame
-
-
-def _read_csv(path: Path, options: ImportOptions) -> Frame:
-    source = path.name
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, sep=None, engine="python")
-    except Exception as exc:
-        raise InputError(f"{source}: cannot be read as CSV ({exc})") from None
-    crs = parse_crs(options.crs) if options.crs else WGS84
-    wkt_col = next((c for c in table.columns if str(c).lower() in ("wkt", "geometry")), None)
-    if wkt_col is not None and not (options.lon_field or options.lat_field):
-        return _read_wkt_csv(source, table, wkt_col, crs)
-    lon_col = _find_column(table, options.lon_field, LON_NAMES, source, "longitude", "--lon-field")
-    lat_col = _find_column(table, options.lat_field, LAT_NAMES, source, "latitude", "--lat-field")
-    problems = []
-    geoms = np.empty(len(table), dtype=object)
-    for i, (lon_text, lat_text) in enumerate(zip(table[lon_col], table[lat_col])):
-        lon, lat = _number(lon_text), _number(lat_text)
-        if lon is None or lat is None:
-            bad = [(c, t) for c, t, v in ((lon_col, lon_text, lon), (lat_col, lat_text, lat)) if v is None]
-            what = ", ".join(f"{c} = {t!r} is not a number" for c, t in bad)
-            problems.append(f"row {i + 1}: {what}")
-            continue
-        geoms[i] = Point(lon, lat)
-    if problems:
-        raise ImportFailed(source, problems)
-    return Frame(source, table.drop(columns=[lon_col, lat_col]), geoms, crs)
-
-
-def _read_wkt_csv(source: str, table: pd.DataFrame, wkt_col: str, crs: CoordinateSystem) -> Frame:
-    problems = []
-    geoms = np.empty(len(table), dtype=object)
-    for i, text in enumerate(table[wkt_col]):
-        if not str(text).strip():
-            continue
-        try:
-            geoms[i] = shapely.from_wkt(text)
-        except shapely.errors.GEOSException:
-            problems.append(f"row {i + 1}: {wkt_col} is not valid WKT ({str(text)[:40]!r})")
-    if problems:
-        raise ImportFailed(source, problems)
-    return Frame(source, table.drop(columns=[wkt_col]), geoms, crs)
-
-
-def _number(text: Any) -> float | None:
-    try:
-        value = float(str(text).strip())
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _find_column(table: pd.DataFrame, given: str | None, candidates, source: str, what: str, option: str) -> str:
-    if given:
-        if given not in table.columns:
-            raise InputError(_missing_field_message(source, given, table.columns, option))
-        return given
-    lower = {str(c).lower(): c for c in table.columns}
-    for name in candidates:
-        if name in lower:
-            return lower[name]
-    raise InputError(
-        f"{source}: no {what} column found (looked for {', '.join(candidates)}); name it with {option}. "
-        f"Columns in the file: {', '.join(map(str, table.columns))}"
-    )
-
-
-def _missing_field_message(source: str, name: str, columns, option: str) -> str:
-    return f"{source}: field {name!r} (from {option}) is not in the file. Fields in the file: {', '.join(map(str, columns)) or 'none'}"
-
-
-def _to_wgs84(frame: Frame) -> None:
-    """Reproject in place, then refuse coordinates that cannot be longitude/latitude."""
-    present = ~shapely.is_missing(frame.geoms)
-    if present.any() and frame.crs.name != "wgs84":
-        frame.geoms[present] = frame.crs.geometries_to_wgs84(frame.geoms[present])
-    problems = []
-    # One vectorised pass finds the suspicious rows; only those are looked at one by one.
-    bounds = shapely.bounds(frame.geoms)
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(bounds).all(axis=1) & (bounds[:, 0] >= -180 - _EPS) & (bounds[:, 2] <= 180 + _EPS) & (bounds[:, 1] >= -90 - _EPS) & (bounds[:, 3] <= 90 + _EPS)
-    for i in np.flatnonzero(present & ~ok):
-        x0, y0, x1, y1 = frame.geoms[i].bounds
-        if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
-            problems.append(f"{frame.label(i)}: coordinates are not finite numbers")
-        elif x0 < -180 - _EPS or x1 > 180 + _EPS or y0 < -90 - _EPS or y1 > 90 + _EPS:
-            if max(abs(x0), abs(x1), abs(y0), abs(y1)) > 1000:
-                hint = " (they look like projected metres: name the file's coordinate system with --crs EPSG:nnnn)"
-            elif -90 <= x0 and x1 <= 90 and -180 <= y0 and y1 <= 180:
-                hint = " (longitude and latitude look swapped)"
-            else:
-                hint = ""
-            problems.append(f"{frame.label(i)}: coordinates ({x0:.6g}, {y0:.6g}) are outside longitude/latitude range{hint}")
-    if problems:
-        raise ImportFailed(frame.source, problems)
-
-
-def clean_value(value: Any) -> Any:
-    """A JSON-safe Python value from whatever pandas/pyogrio produced."""
-    kind = type(value)
-    if kind is str or kind is int or kind is bool:  # the common cases, first
-        return value
-    if value is None or value is pd.NaT:
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-    if isinstance(value, (pd.Timestamp, datetime, date)):
-        return value.isoformat()
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return value
-
-
-def code_text(value: Any) -> str | None:
-    """Codes are kept as given; numeric codes lose only a meaningless ``.0``."""
-    if type(value) is str:
-        return value.strip() or None
-    value = clean_value(value)
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = str(value).strip()
-    return text or None
 
 
 # --------------------------------------------------------------------------- field access
@@ -300,7 +103,7 @@ class Fields:
         if missing:
             target, col = missing[0]
             option = f"--{target.replace('_', '-')}-field" if target in ("code", "name") else f"--field {target}={col}"
-            raise InputError(_missing_field_message(frame.source, col, frame.table.columns, option))
+            raise InputError(missing_field_message(frame.source, col, frame.table.columns, option))
 
     def column(self, target: str) -> str | None:
         col = self.mapping.get(target, target)
@@ -374,14 +177,42 @@ class Fields:
         """:meth:`extras` for every row, to be read only (rows without extras share one dict)."""
         columns = self._extras()
         names = [str(c) for c in columns]
-        return [dict(zip(names, row)) for row in zip(*(self._values(c) for c in columns))] if columns else [{}] * len(self.frame.table)
+        return (
+            [dict(zip(names, row, strict=True)) for row in zip(*(self._values(c) for c in columns), strict=True)]
+            if columns
+            else [{}] * len(self.frame.table)
+        )
 
 
 KNOWN_FIELDS = (
-    "code", "name", "community_code", "party_branch", "property_company", "kind", "address", "households",
-    "residents", "estate", "role", "phone", "organisation", "grids", "building", "on_duty", "located_at",
-    "category", "status", "title", "description", "reporter_name", "reporter_phone", "created_at", "closed_at",
-    "geometry", "amenities", "grid",  # grid is derived from the geometry, never read
+    "code",
+    "name",
+    "community_code",
+    "party_branch",
+    "property_company",
+    "kind",
+    "address",
+    "households",
+    "residents",
+    "estate",
+    "role",
+    "phone",
+    "organisation",
+    "grids",
+    "building",
+    "on_duty",
+    "located_at",
+    "category",
+    "status",
+    "title",
+    "description",
+    "reporter_name",
+    "reporter_phone",
+    "created_at",
+    "closed_at",
+    "geometry",
+    "amenities",
+    "grid",  # grid is derived from the geometry, never read
 )
 
 
@@ -421,13 +252,17 @@ def _polygons(frame: Frame, key: str | None, report: ImportReport, problems: lis
     return out
 
 
-def _points(frame: Frame, key: str | None, problems: list[str], required: bool = True) -> list[tuple[Point | None, Polygon | None]]:
+def _points(
+    frame: Frame, key: str | None, problems: list[str], required: bool = True
+) -> list[tuple[Point | None, Polygon | None]]:
     """Each row's point, and its footprint when the file gives polygons (buildings)."""
     points, footprints = _point_arrays(frame, key, problems, required)
-    return list(zip(points.tolist(), footprints.tolist()))
+    return list(zip(points.tolist(), footprints.tolist(), strict=True))
 
 
-def _point_arrays(frame: Frame, key: str | None, problems: list[str], required: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def _point_arrays(
+    frame: Frame, key: str | None, problems: list[str], required: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_points` as two arrays, in vectorised passes: a million points take a moment."""
     geoms = frame.geoms
     n = len(geoms)
@@ -453,7 +288,12 @@ def _point_arrays(frame: Frame, key: str | None, problems: list[str], required: 
         points[polys[~empty]] = shapely.point_on_surface(shapes[~empty])
     if required:
         found += [(int(i), "has no geometry") for i in np.flatnonzero(types < 0)]
-    other = np.flatnonzero((types >= 0) & ~is_point & (types != shapely.GeometryType.POLYGON) & (types != shapely.GeometryType.MULTIPOLYGON))
+    other = np.flatnonzero(
+        (types >= 0)
+        & ~is_point
+        & (types != shapely.GeometryType.POLYGON)
+        & (types != shapely.GeometryType.MULTIPOLYGON)
+    )
     found += [(int(i), f"expected a point, got {geoms[i].geom_type}") for i in other]
     problems += [f"{frame.label(i, key)}: {what}" for i, what in sorted(found, key=lambda f: f[0])]
     return points, footprints
@@ -475,7 +315,9 @@ def _duplicates(values: list[str | None], frame: Frame, what: str) -> list[str]:
     return problems
 
 
-def _unique_keys(session: Session, frame: Frame, model, column, keys, what: str, options: ImportOptions, problems: list[str]) -> dict[str, Any]:
+def _unique_keys(
+    session: Session, frame: Frame, model, column, keys, what: str, options: ImportOptions, problems: list[str]
+) -> dict[str, Any]:
     """Refuse duplicate keys in the file, and keys already stored unless replacing; then raise
     every problem found so far. Returns the stored rows for the keys (to update on --replace)."""
     problems += _duplicates(keys, frame, what)
@@ -502,8 +344,9 @@ def _existing(session: Session, model, column, values) -> dict[str, Any]:
 def import_layer(session: Session, layer: str, path: str | Path, options: ImportOptions | None = None) -> ImportReport:
     """Import one file into ``layer`` inside the caller's transaction; raise before writing anything."""
     options = options or ImportOptions()
+    layer_entry(layer)  # an unknown layer is named as such
     if layer not in IMPORTERS:
-        raise InputError(f"Unknown layer {layer!r}: use one of {', '.join(IMPORTERS)}")
+        raise InputError(f"{layer} cannot be imported from files; these can: {', '.join(IMPORTERS)}")
     frame = read_frame(path, options)
     fields = Fields(frame, options)
     report = ImportReport(layer=layer, rows=len(frame.table), crs=frame.crs.name, warnings=list(frame.warnings))
@@ -520,7 +363,9 @@ def _write(session: Session, objects: list[Any], options: ImportOptions, layer: 
             bar.update(len(chunk))
 
 
-def _upsert(existing: dict[str, Any], key: str, model, values: dict[str, Any], options: ImportOptions, report: ImportReport):
+def _upsert(
+    existing: dict[str, Any], key: str, model, values: dict[str, Any], options: ImportOptions, report: ImportReport
+):
     obj = existing.get(key)
     if obj is None:
         report.created += 1
@@ -545,10 +390,20 @@ def _communities(session: Session, codes) -> dict[str, Community]:
     return _existing(session, Community, Community.code, sorted({c for c in codes if c}))
 
 
-COMMUNITY_FIELDS = ("district_code", "district_name", "city_name", "street_code", "street_name", "community_code", "community_name")
+COMMUNITY_FIELDS = (
+    "district_code",
+    "district_name",
+    "city_name",
+    "street_code",
+    "street_name",
+    "community_code",
+    "community_name",
+)
 
 
-def _import_communities(session: Session, frame: Frame, fields: Fields, options: ImportOptions, report: ImportReport) -> None:
+def _import_communities(
+    session: Session, frame: Frame, fields: Fields, options: ImportOptions, report: ImportReport
+) -> None:
     """Communities with their street: one row per community, its boundary as the geometry."""
     problems: list[str] = []
     n = len(frame.table)
@@ -563,9 +418,17 @@ def _import_communities(session: Session, frame: Frame, fields: Fields, options:
             continue
         if not (row["district_code"].isdigit() and len(row["district_code"]) == 6):
             problems.append(f"{label}: district_code {row['district_code']!r} must be 6 digits (GB/T 2260)")
-        if not (row["street_code"].startswith(row["district_code"]) and len(row["street_code"]) == 9 and row["street_code"].isdigit()):
+        if not (
+            row["street_code"].startswith(row["district_code"])
+            and len(row["street_code"]) == 9
+            and row["street_code"].isdigit()
+        ):
             problems.append(f"{label}: street_code {row['street_code']!r} must be the district code and 3 digits")
-        if not (row["community_code"].startswith(row["street_code"]) and len(row["community_code"]) == 12 and row["community_code"].isdigit()):
+        if not (
+            row["community_code"].startswith(row["street_code"])
+            and len(row["community_code"]) == 12
+            and row["community_code"].isdigit()
+        ):
             problems.append(f"{label}: community_code {row['community_code']!r} must be the street code and 3 digits")
     geoms = _polygons(frame, fields.column("community_code"), report, problems)
     codes = [r["community_code"] for r in rows]
@@ -576,8 +439,11 @@ def _import_communities(session: Session, frame: Frame, fields: Fields, options:
         street = streets.get(row["street_code"])
         if street is None:
             street = streets[row["street_code"]] = Street(
-                code=row["street_code"], name=row["street_name"], district_code=row["district_code"],
-                district_name=row["district_name"], city_name=row["city_name"],
+                code=row["street_code"],
+                name=row["street_name"],
+                district_code=row["district_code"],
+                district_name=row["district_name"],
+                city_name=row["city_name"],
             )
             session.add(street)
         values = dict(street=street, code=row["community_code"], name=row["community_name"], geom=to_db(geoms[i]))
@@ -600,8 +466,6 @@ def _import_grids(session: Session, frame: Frame, fields: Fields, options: Impor
     if problems:
         raise ImportFailed(frame.source, problems)
     if code_col is None:
-        from geo.spatial.codes import unit_grid_codes
-
         codes = unit_grid_codes(options.community, np.array(geoms, dtype=object))
     else:
         codes = [code_text(fields.get(i, "code")) for i in range(n)]
@@ -628,7 +492,9 @@ def _import_grids(session: Session, frame: Frame, fields: Fields, options: Impor
     _write(session, objects, options, "grids")
 
 
-def _import_estates(session: Session, frame: Frame, fields: Fields, options: ImportOptions, report: ImportReport) -> None:
+def _import_estates(
+    session: Session, frame: Frame, fields: Fields, options: ImportOptions, report: ImportReport
+) -> None:
     problems: list[str] = []
     n = len(frame.table)
     fields.require("name", "name it with --name-field")
@@ -637,7 +503,11 @@ def _import_estates(session: Session, frame: Frame, fields: Fields, options: Imp
     geoms = _polygons(frame, fields.column("name"), report, problems)
     community_codes = [code_text(fields.get(i, "community_code")) or options.community for i in range(n)]
     communities = _communities(session, community_codes)
-    problems += [f"row {i + 1}: community {c!r} does not exist" for i, c in enumerate(community_codes) if c and c not in communities]
+    problems += [
+        f"row {i + 1}: community {c!r} does not exist"
+        for i, c in enumerate(community_codes)
+        if c and c not in communities
+    ]
     existing = _unique_keys(session, frame, Estate, Estate.name, names, "estate name", options, problems)
     objects = []
     for i in range(n):
@@ -666,7 +536,7 @@ def _whole_numbers(fields: Fields, name: str) -> tuple[list[int], list[tuple[int
         if type(value) is int and value >= 0:
             out.append(value)
             continue
-        number = _number(value)
+        number = to_number(value)
         if number is None or number < 0 or not float(number).is_integer():
             bad.append((i, f"{name} {value!r} is not a whole number"))
             out.append(0)
@@ -691,24 +561,34 @@ def _existing_ids(session: Session, column, keys) -> dict[str, int]:
     return found
 
 
-def _import_buildings(session: Session, frame: Frame, fields: Fields, options: ImportOptions, report: ImportReport) -> None:
+def _import_buildings(
+    session: Session, frame: Frame, fields: Fields, options: ImportOptions, report: ImportReport
+) -> None:
     """Buildings go in bulk (COPY / executemany), geotagged as one batch: files can hold a city's."""
     problems: list[str] = []
     n = len(frame.table)
-    fields.require("code", "name it with --code-field")
     key = fields.column("code")
-    codes = [code_text(v) for v in fields.all("code")]
-    problems += [f"row {i + 1}: has no code" for i, v in enumerate(codes) if v is None]
+    codes = [code_text(v) for v in fields.all("code")]  # None where wangge is to make one
     points, footprints = _point_arrays(frame, key, problems)
     kinds = [str(k) for k in fields.all("kind", BuildingKind.old_building.value)]
     allowed = {k.value for k in BuildingKind}
-    problems += [f"{frame.label(i, key)}: kind {k!r} is not one of {', '.join(sorted(allowed))}" for i, k in enumerate(kinds) if k not in allowed]
+    problems += [
+        f"{frame.label(i, key)}: kind {k!r} is not one of {', '.join(sorted(allowed))}"
+        for i, k in enumerate(kinds)
+        if k not in allowed
+    ]
     estate_names = [code_text(v) for v in fields.all("estate")] if fields.column("estate") else [None] * n
     estates = _existing(session, Estate, Estate.name, sorted({e for e in estate_names if e}))
-    problems += [f"row {i + 1}: estate {e!r} does not exist (import estates first)" for i, e in enumerate(estate_names) if e and e not in estates]
+    problems += [
+        f"row {i + 1}: estate {e!r} does not exist (import estates first)"
+        for i, e in enumerate(estate_names)
+        if e and e not in estates
+    ]
     households, bad_households = _whole_numbers(fields, "households")
     residents, bad_residents = _whole_numbers(fields, "residents")
-    problems += [f"{frame.label(i, key)}: {what}" for i, what in sorted(bad_households + bad_residents, key=lambda b: b[0])]
+    problems += [
+        f"{frame.label(i, key)}: {what}" for i, what in sorted(bad_households + bad_residents, key=lambda b: b[0])
+    ]
     problems += _duplicates(codes, frame, "building code")
     existing = _existing_ids(session, Building.code, codes)
     problems += _conflicts(existing, codes, "building code", options)
@@ -717,11 +597,12 @@ def _import_buildings(session: Session, frame: Frame, fields: Fields, options: I
 
     xy = shapely.get_coordinates(points)
     grid_ids = locate_grid_ids(session, xy[:, 0], xy[:, 1])
+    existing = _number_buildings(session, frame, codes, points, footprints, grid_ids, existing, options, report)
     estate_ids = {name: obj.id for name, obj in estates.items()}
     names = fields.all("name")
     values = dict(
         code=codes,
-        name=[str(c if v is None else v) for v, c in zip(names, codes)],
+        name=[str(c if v is None else v) for v, c in zip(names, codes, strict=True)],
         kind=kinds,
         address=fields.all("address"),
         households=households,
@@ -743,11 +624,27 @@ def _import_buildings(session: Session, frame: Frame, fields: Fields, options: I
             new_rows = np.flatnonzero(~old)
             old_rows = np.flatnonzero(old)
             bulk.insert(session, table, {k: _take(v, new_rows) for k, v in values.items()}, bar)
-            bulk.update(session, table, [existing[codes[i]] for i in old_rows], {k: _take(v, old_rows) for k, v in values.items()}, bar)
+            bulk.update(
+                session,
+                table,
+                [existing[codes[i]] for i in old_rows],
+                {k: _take(v, old_rows) for k, v in values.items()},
+                bar,
+            )
         else:
             bulk.insert(session, table, values, bar)
     # Buildings feed no in-memory index, so no layer revision changes (the ORM path bumps none
     # either); the grids they are tagged with are read fresh at every write.
+
+
+def _number_buildings(session, frame, codes, points, footprints, grid_ids, existing, options, report) -> dict[str, int]:
+    """Codes for the rows without one (:mod:`geo.io.codes`); the stored ids, with the matched rows'."""
+    numbering = building_codes(session, frame, codes, points, footprints, grid_ids, options.replace)
+    if numbering.problems:
+        raise ImportFailed(frame.source, numbering.problems)
+    report.codes_generated += numbering.generated
+    report.codes_kept += numbering.kept
+    return _existing_ids(session, Building.code, codes) if numbering.kept else existing
 
 
 def _take(values, rows: np.ndarray):
@@ -775,23 +672,33 @@ def _datetime(value: Any) -> datetime | None:
     if stamp is pd.NaT:
         return None
     stamp = stamp.tz_localize("Asia/Shanghai") if stamp.tzinfo is None else stamp
-    return stamp.tz_convert(timezone.utc).to_pydatetime()
+    return stamp.tz_convert(UTC).to_pydatetime()
 
 
-def _import_responders(session: Session, frame: Frame, fields: Fields, options: ImportOptions, report: ImportReport) -> None:
+def _import_responders(
+    session: Session, frame: Frame, fields: Fields, options: ImportOptions, report: ImportReport
+) -> None:
     problems: list[str] = []
     n = len(frame.table)
-    fields.require("code", "name it with --code-field")
     key = fields.column("code")
-    codes = [code_text(fields.get(i, "code")) for i in range(n)]
-    problems += [f"row {i + 1}: has no code" for i, v in enumerate(codes) if v is None]
+    codes = [code_text(fields.get(i, "code")) for i in range(n)]  # None where wangge is to make one
     points = _points(frame, key, problems, required=False)
-    problems += [f"{frame.label(i, key)}: a responder's location must be a point" for i, (_, fp) in enumerate(points) if fp is not None]
+    problems += [
+        f"{frame.label(i, key)}: a responder's location must be a point"
+        for i, (_, fp) in enumerate(points)
+        if fp is not None
+    ]
     roles = [code_text(fields.get(i, "role")) or options.role for i in range(n)]
-    problems += [f"{frame.label(i, key)}: has no role (give a role column or --role)" for i, r in enumerate(roles) if not r]
+    problems += [
+        f"{frame.label(i, key)}: has no role (give a role column or --role)" for i, r in enumerate(roles) if not r
+    ]
     kinds = [str(fields.get(i, "kind", ResponderKind.person.value)) for i in range(n)]
     allowed_kinds = {k.value for k in ResponderKind}
-    problems += [f"{frame.label(i, key)}: kind {k!r} is not one of {', '.join(sorted(allowed_kinds))}" for i, k in enumerate(kinds) if k not in allowed_kinds]
+    problems += [
+        f"{frame.label(i, key)}: kind {k!r} is not one of {', '.join(sorted(allowed_kinds))}"
+        for i, k in enumerate(kinds)
+        if k not in allowed_kinds
+    ]
     grid_lists = [[g.strip() for g in str(fields.get(i, "grids", "")).split(",") if g.strip()] for i in range(n)]
     grids = _existing(session, Grid, Grid.code, sorted({g for gl in grid_lists for g in gl}))
     for i, gl in enumerate(grid_lists):
@@ -800,7 +707,11 @@ def _import_responders(session: Session, frame: Frame, fields: Fields, options: 
             problems.append(f"{frame.label(i, key)}: grid {', '.join(map(repr, unknown))} does not exist")
     building_codes = [code_text(fields.get(i, "building")) for i in range(n)]
     buildings = _existing(session, Building, Building.code, sorted({b for b in building_codes if b}))
-    problems += [f"{frame.label(i, key)}: building {b!r} does not exist" for i, b in enumerate(building_codes) if b and b not in buildings]
+    problems += [
+        f"{frame.label(i, key)}: building {b!r} does not exist"
+        for i, b in enumerate(building_codes)
+        if b and b not in buildings
+    ]
     on_duty = []
     located = []
     for i in range(n):
@@ -814,6 +725,20 @@ def _import_responders(session: Session, frame: Frame, fields: Fields, options: 
         if raw_time not in (None, "") and when is None:
             problems.append(f"{frame.label(i, key)}: located_at {raw_time!r} is not a date and time")
         located.append(when)
+    numbering = responder_codes(
+        session,
+        frame,
+        codes,
+        [code_text(fields.get(i, "name")) for i in range(n)],
+        [code_text(fields.get(i, "phone")) for i in range(n)],
+        [p for p, _ in points],
+        grid_lists,
+        set(grids),
+        options.replace,
+    )
+    problems += numbering.problems
+    report.codes_generated += numbering.generated
+    report.codes_kept += numbering.kept
     existing = _unique_keys(session, frame, Responder, Responder.code, codes, "responder code", options, problems)
     objects = []
     for i in range(n):
@@ -835,31 +760,10 @@ def _import_responders(session: Session, frame: Frame, fields: Fields, options: 
     _write(session, objects, options, "responders")
 
 
-def _import_incidents(session: Session, frame: Frame, fields: Fields, options: ImportOptions, report: ImportReport) -> None:
-    problems: list[str] = []
-    n = len(frame.table)
-    key = fields.column("code")
-    for target, how in (("kind", "one of " + ", ".join(CATEGORIES)), ("category", "see the categories of each kind"), ("title", "name it with --field title=COLUMN")):
-        fields.require(target, how)
-    codes = [code_text(fields.get(i, "code")) for i in range(n)]
-    points = _points(frame, key, problems)
-    problems += [f"{frame.label(i, key)}: an incident's location must be a point" for i, (_, fp) in enumerate(points) if fp is not None]
-    kinds = [str(fields.get(i, "kind", "")) for i in range(n)]
-    categories = [str(fields.get(i, "category", "")) for i in range(n)]
-    for i, (k, c) in enumerate(zip(kinds, categories)):
-        if k not in CATEGORIES:
-            problems.append(f"{frame.label(i, key)}: kind {k!r} is not one of {', '.join(CATEGORIES)}")
-        elif c not in CATEGORIES[k]:
-            problems.append(f"{frame.label(i, key)}: category {c!r} is not one of {', '.join(CATEGORIES[k])} for {k}")
-    titles = [fields.get(i, "title") for i in range(n)]
-    problems += [f"{frame.label(i, key)}: has no title" for i, t in enumerate(titles) if not t]
-    flows = workflows()
-    statuses = [str(fields.get(i, "status", flows[k].initial if k in flows else "")) for i, k in enumerate(kinds)]
-    for i, (k, st) in enumerate(zip(kinds, statuses)):
-        if k in flows and st not in flows[k].statuses:
-            problems.append(f"{frame.label(i, key)}: status {st!r} is not one of {', '.join(flows[k].statuses)} for {k}")
+def _incident_times(frame: Frame, fields: Fields, key: str | None, problems: list[str]) -> list[list[datetime | None]]:
+    """Each row's (created_at, closed_at), None where the file gives none."""
     times = []
-    for i in range(n):
+    for i in range(len(frame.table)):
         pair = []
         for name in ("created_at", "closed_at"):
             raw = fields.get(i, name)
@@ -868,14 +772,55 @@ def _import_incidents(session: Session, frame: Frame, fields: Fields, options: I
                 problems.append(f"{frame.label(i, key)}: {name} {raw!r} is not a date and time")
             pair.append(when)
         times.append(pair)
+    return times
+
+
+def _import_incidents(
+    session: Session, frame: Frame, fields: Fields, options: ImportOptions, report: ImportReport
+) -> None:
+    problems: list[str] = []
+    n = len(frame.table)
+    key = fields.column("code")
+    for target, how in (
+        ("kind", "one of " + ", ".join(CATEGORIES)),
+        ("category", "see the categories of each kind"),
+        ("title", "name it with --field title=COLUMN"),
+    ):
+        fields.require(target, how)
+    codes = [code_text(fields.get(i, "code")) for i in range(n)]
+    points = _points(frame, key, problems)
+    problems += [
+        f"{frame.label(i, key)}: an incident's location must be a point"
+        for i, (_, fp) in enumerate(points)
+        if fp is not None
+    ]
+    kinds = [str(fields.get(i, "kind", "")) for i in range(n)]
+    categories = [str(fields.get(i, "category", "")) for i in range(n)]
+    for i, (k, c) in enumerate(zip(kinds, categories, strict=True)):
+        if k not in CATEGORIES:
+            problems.append(f"{frame.label(i, key)}: kind {k!r} is not one of {', '.join(CATEGORIES)}")
+        elif c not in CATEGORIES[k]:
+            problems.append(f"{frame.label(i, key)}: category {c!r} is not one of {', '.join(CATEGORIES[k])} for {k}")
+    titles = [fields.get(i, "title") for i in range(n)]
+    problems += [f"{frame.label(i, key)}: has no title" for i, t in enumerate(titles) if not t]
+    flows = workflows()
+    statuses = [str(fields.get(i, "status", flows[k].initial if k in flows else "")) for i, k in enumerate(kinds)]
+    for i, (k, st) in enumerate(zip(kinds, statuses, strict=True)):
+        if k in flows and st not in flows[k].statuses:
+            problems.append(
+                f"{frame.label(i, key)}: status {st!r} is not one of {', '.join(flows[k].statuses)} for {k}"
+            )
+    times = _incident_times(frame, fields, key, problems)
     problems += _duplicates(codes, frame, "incident code")
     stored = _existing_ids(session, Incident.code, codes)
     problems += _conflicts(stored, codes, "incident code", options)
     if problems:
         raise ImportFailed(frame.source, problems)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if not stored:
-        _insert_incidents(session, frame, fields, options, report, codes, points, kinds, categories, statuses, titles, times, now)
+        _insert_incidents(
+            session, frame, fields, options, report, codes, points, kinds, categories, statuses, titles, times, now
+        )
         return
     # Replacing stored incidents: the ORM path, which bumps their versions (ETags) as edits do.
     existing = _existing(session, Incident, Incident.code, list(stored))
@@ -911,17 +856,24 @@ def _import_incidents(session: Session, frame: Frame, fields: Fields, options: I
         if obj.assignee_id is None and flow.is_open(obj.status):
             obj.assignee_id = default_assignee(session, obj.grid_id)
     session.add_all(
-        IncidentHistory(incident_id=obj.id, actor="import", action="import", to_status=obj.status, at=obj.created_at, comment=frame.source)
+        IncidentHistory(
+            incident_id=obj.id,
+            actor="import",
+            action="import",
+            to_status=obj.status,
+            at=obj.created_at,
+            comment=frame.source,
+        )
         for obj in objects
     )
     session.flush()
 
 
-def _insert_incidents(session, frame, fields, options, report, codes, points, kinds, categories, statuses, titles, times, now) -> None:
+def _insert_incidents(
+    session, frame, fields, options, report, codes, points, kinds, categories, statuses, titles, times, now
+) -> None:
     """New incidents in bulk: geotagged (grid, nearest building) and put into their workflow as
     one batch, then written with their first history entry."""
-    from geo.incidents.geotag import nearest_building_ids
-
     n = len(codes)
     flows = workflows()
     geoms = np.array([p for p, _ in points], dtype=object)
@@ -929,7 +881,7 @@ def _insert_incidents(session, frame, fields, options, report, codes, points, ki
     grid_ids = locate_grid_ids(session, xy[:, 0], xy[:, 1])
     building_ids = nearest_building_ids(session, xy[:, 0], xy[:, 1])
     created = [t[0] or now for t in times]
-    updated = [t[1] or c for t, c in zip(times, created)]
+    updated = [t[1] or c for t, c in zip(times, created, strict=True)]
     assignees: dict[int | None, int | None] = {}
     due, assignee = [], []
     for i in range(n):
@@ -974,7 +926,15 @@ def _insert_incidents(session, frame, fields, options, report, codes, points, ki
     bulk.insert(
         session,
         IncidentHistory.__table__,
-        dict(incident_id=ids, at=created, actor=["import"] * n, action=["import"] * n, to_status=statuses, changes=[{}] * n, comment=[frame.source] * n),
+        dict(
+            incident_id=ids,
+            at=created,
+            actor=["import"] * n,
+            action=["import"] * n,
+            to_status=statuses,
+            changes=[{}] * n,
+            comment=[frame.source] * n,
+        ),
     )
     # Incidents feed no in-memory index: no layer revision to bump (the ORM path bumps none).
 
@@ -987,83 +947,3 @@ IMPORTERS: dict[str, Callable[..., None]] = {
     "responders": _import_responders,
     "incidents": _import_incidents,
 }
-
-
-# --------------------------------------------------------------------------- export
-
-
-def _row(obj) -> dict[str, Any]:
-    """The exported fields of one row: the same names the importer reads back."""
-    props = dict(getattr(obj, "properties", None) or {})
-    if isinstance(obj, Community):
-        base = dict(
-            district_code=obj.street.district_code, district_name=obj.street.district_name, city_name=obj.street.city_name,
-            street_code=obj.street.code, street_name=obj.street.name, community_code=obj.code, community_name=obj.name,
-        )
-    elif isinstance(obj, Grid):
-        base = dict(code=obj.code, name=obj.name, community_code=obj.community.code if obj.community else None, party_branch=obj.party_branch)
-    elif isinstance(obj, Estate):
-        base = dict(name=obj.name, property_company=obj.property_company)
-    elif isinstance(obj, Building):
-        base = dict(
-            code=obj.code, name=obj.name, kind=obj.kind, address=obj.address, households=obj.households,
-            residents=obj.residents, estate=obj.estate.name if obj.estate else None, grid=obj.grid.code if obj.grid else None,
-        )
-    elif isinstance(obj, Responder):
-        base = dict(
-            code=obj.code, name=obj.name, kind=obj.kind, role=obj.role, phone=obj.phone, organisation=obj.organisation,
-            grids=",".join(sorted(g.code for g in obj.grids)), building=obj.building.code if obj.building else None,
-            on_duty=obj.on_duty, located_at=obj.located_at.isoformat() if obj.located_at else None,
-        )
-    else:
-        base = dict(
-            code=obj.code, kind=obj.kind, category=obj.category, status=obj.status, title=obj.title,
-            description=obj.description, reporter_name=obj.reporter_name, reporter_phone=obj.reporter_phone,
-            grid=obj.grid.code if obj.grid else None, building=obj.building.code if obj.building else None,
-            created_at=obj.created_at.isoformat() if obj.created_at else None,
-            closed_at=obj.closed_at.isoformat() if obj.closed_at else None,
-        )
-    for k, v in props.items():
-        base.setdefault(k, v if not isinstance(v, (dict, list)) else json.dumps(v, ensure_ascii=False))
-    return base
-
-
-def export_layer(session: Session, layer: str, path: str | Path, crs: str | None = None) -> int:
-    """Write every row of ``layer`` to ``path``; the format follows the file's suffix."""
-    if layer not in LAYERS:
-        raise InputError(f"Unknown layer {layer!r}: use one of {', '.join(LAYERS)}")
-    path = Path(path)
-    driver = WRITE_DRIVERS.get(path.suffix.lower())
-    if driver is None:
-        raise InputError(f"{path.name}: unknown format; use one of {', '.join(sorted(WRITE_DRIVERS))}")
-    target = parse_crs(crs)
-    model = LAYERS[layer]
-    rows = session.scalars(select(model).order_by(model.id)).all()
-    records = [_row(obj) for obj in rows]
-    if layer == "buildings":
-        # A building's footprint is the richer geometry; the importer derives the point from it.
-        geoms = [from_db(o.footprint) if o.footprint is not None else from_db(o.geom) for o in rows]
-    else:
-        geoms = [from_db(o.geom) for o in rows]
-    geoms = np.array(geoms, dtype=object)
-    present = np.array([g is not None for g in geoms], dtype=bool)
-    if present.any():
-        geoms[present] = target.geometries_from_wgs84(geoms[present])
-    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame({"code": []})
-    gdf = gpd.GeoDataFrame(frame, geometry=list(geoms), crs="EPSG:4326" if target.name in ("wgs84", "gcj02", "bd09") else target.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        path.unlink()
-    if driver == "CSV":
-        out = pd.DataFrame(gdf.drop(columns="geometry"))
-        if len(gdf) and (gdf.geom_type == "Point").all():
-            out["lon"], out["lat"] = gdf.geometry.x, gdf.geometry.y
-        else:
-            out["wkt"] = gdf.geometry.to_wkt()
-        out.to_csv(path, index=False)
-    else:
-        with warnings.catch_warnings():
-            # Shapefile field names are cut to 10 characters; the importer reads them back.
-            warnings.simplefilter("ignore")
-            gdf.to_file(path, driver=driver, engine="pyogrio")
-    return len(rows)

@@ -11,14 +11,6 @@ from geo.models.kinds import CATEGORIES, KNOWN_ROLES, BuildingKind, IncidentKind
 from geo.models.places import Building, Community, Estate, Grid, Responder, Street, responder_grids
 from geo.models.service import IdempotencyKey, LayerRevision
 
-LAYERS = {
-    "communities": Community,
-    "grids": Grid,
-    "estates": Estate,
-    "buildings": Building,
-    "responders": Responder,
-    "incidents": Incident,
-}
 
 __all__ = [
     "CATEGORIES",

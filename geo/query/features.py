@@ -2,65 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
-import numpy as np
 import shapely
 from sqlalchemy import bindparam, func, inspect, select
 from sqlalchemy.orm import Session, load_only, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from geo.spatial.crs import WGS84, CoordinateSystem
 from geo.db.engine import backend_for
 from geo.errors import InputError, NotFound
-from geo.spatial.geometry import from_db
-from geo.io.importers import _row
-from geo.incidents.definitions import is_overdue, workflow
 from geo.layers import LAYERS, Layer
 from geo.layers import layer as layer_entry
-from geo.models import Grid, Incident, Responder, utcnow
+from geo.models import Grid, Incident, Responder
 from geo.query.filters import Filters, check_filters
 
-def _workflow_fields(incident: Incident, now: datetime | None) -> dict[str, Any]:
-    flow = workflow(incident.kind)
-    assignee = incident.assignee
-    return {
-        "status_label": flow.labels.get(incident.status, incident.status),
-        "open": flow.is_open(incident.status),
-        "status_since": incident.status_since.isoformat() if incident.status_since else None,
-        "due_at": incident.due_at.isoformat() if incident.due_at else None,
-        "overdue": is_overdue(incident, now or utcnow()),
-        "escalation": incident.escalation,
-        "assignee": {"id": assignee.id, "code": assignee.code, "name": assignee.name, "role": assignee.role} if assignee else None,
-        "possible_duplicates": list(incident.possible_duplicates or []),
-        "duplicate_of": incident.duplicate_of_id,
-        "rating": incident.rating,
-        "people_served": incident.people_served,
-        "actions": [a.name for a in flow.actions_from(incident.status)],
-        "version": incident.version,
-    }
-
-
-def feature(obj, crs: CoordinateSystem = WGS84, now: datetime | None = None) -> dict[str, Any]:
-    geom = from_db(obj.geom)
-    if geom is not None and crs is not WGS84:
-        geom = crs.geometries_from_wgs84(np.array([geom], dtype=object))[0]
-    if isinstance(obj, Incident):
-        _load_named(obj)
-    props = {"id": obj.id, **_row(obj)}
-    if isinstance(obj, Incident):
-        props.update(_workflow_fields(obj, now))
-    return {
-        "type": "Feature",
-        "id": obj.id,
-        "geometry": shapely.geometry.mapping(geom) if geom is not None else None,
-        "properties": props,
-    }
-
-
-def _load_named(incident: Incident) -> None:
+def load_named(incident: Incident) -> None:
     """An incident's grid, building and assignee as its answer names them (RELATED's columns):
     one small query for those not loaded yet, rather than one lazy load each of whole rows (the
     grid's with its polygon)."""
@@ -122,16 +79,19 @@ def _related_loads(entry: Layer) -> list:
     return options
 
 
+class FeaturePage(NamedTuple):
+    rows: list[Any]
+    total: int
+
+
 def query_features(
     session: Session,
     layer: str,
     filters: Filters | None = None,
     limit: int = 100,
     offset: int = 0,
-    crs: CoordinateSystem = WGS84,
-    now: datetime | None = None,
-) -> dict[str, Any]:
-    """One page of a layer as a FeatureCollection with ``numberMatched`` (the total)."""
+) -> FeaturePage:
+    """One page of a layer's rows, and how many match the filters in all."""
     entry = layer_entry(layer)
     model = entry.model
     filters = filters or Filters()
@@ -164,15 +124,10 @@ def query_features(
         stmt = stmt.where(stamp < filters.until)
     if model is Incident:
         stmt = stmt.where(Incident.deleted_at.is_(None))
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     page = stmt.order_by(model.id).limit(limit).offset(offset)
     # The related rows a feature names (grid, building, assignee ...): one query each per page,
     # not one per feature.
     rows = session.scalars(page.options(*_related_loads(entry))).all()
-    return {
-        "type": "FeatureCollection",
-        "numberMatched": total,
-        "numberReturned": len(rows),
-        "features": [feature(r, crs, now) for r in rows],
-    }
+    return FeaturePage(list(rows), total)
 
