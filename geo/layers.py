@@ -48,7 +48,12 @@ _COMMUNITY_FIELDS: Fields = (
     ("community_code", "code"),
     ("community_name", "name"),
 )
-_GRID_FIELDS: Fields = (("code", "code"), ("name", "name"), ("community_code", "community.code"), ("party_branch", "party_branch"))
+_GRID_FIELDS: Fields = (
+    ("code", "code"),
+    ("name", "name"),
+    ("community_code", "community.code"),
+    ("party_branch", "party_branch"),
+)
 _ESTATE_FIELDS: Fields = (("name", "name"), ("property_company", "property_company"))
 _BUILDING_FIELDS: Fields = (
     ("code", "code"),

@@ -10,9 +10,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from geo.access.policy import Actor, needs_responder
 from geo.errors import Conflict, InputError, NotAuthenticated
 from geo.models import ApiToken, Responder, User, UserRole, utcnow
-from geo.access.policy import Actor, needs_responder
 
 TOKEN_PREFIX = "wg_"
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-\u4e00-\u9fff]{2,64}$")
@@ -23,7 +23,9 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def add_user(session: Session, username: str, role: str, responder_code: str | None = None, display_name: str | None = None) -> User:
+def add_user(
+    session: Session, username: str, role: str, responder_code: str | None = None, display_name: str | None = None
+) -> User:
     if not _USERNAME.match(username):
         raise InputError(f"Username {username!r}: use 2-64 letters, digits, Chinese characters, '.', '-' or '_'")
     roles = [r.value for r in UserRole]

@@ -9,8 +9,9 @@ all-or-nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import shapely
@@ -35,7 +36,9 @@ def _json_text(values: Sequence[Any]) -> list[str | None]:
 
 
 _EWKB_POINT = bytes.fromhex("0101000020") + SRID.to_bytes(4, "little")  # little-endian point with SRID
-_EWKB_POLYGON = bytes.fromhex("0103000020") + SRID.to_bytes(4, "little") + (1).to_bytes(4, "little")  # ... polygon of one ring
+_EWKB_POLYGON = (
+    bytes.fromhex("0103000020") + SRID.to_bytes(4, "little") + (1).to_bytes(4, "little")
+)  # ... polygon of one ring
 
 
 class _CopyText(list):
@@ -82,7 +85,10 @@ def _ewkb_hex(geoms: np.ndarray) -> list[str | None]:
     # Plain little-endian WKB with the SRID spliced in after the type (flag 0x20000000): much
     # cheaper than shapely's EWKB, which copies every geometry to give it an SRID first.
     srid = SRID.to_bytes(4, "little")
-    return [None if w is None else (w[:4] + bytes((w[4] | 0x20,)) + srid + w[5:]).hex() for w in shapely.to_wkb(geoms, byte_order=1).tolist()]
+    return [
+        None if w is None else (w[:4] + bytes((w[4] | 0x20,)) + srid + w[5:]).hex()
+        for w in shapely.to_wkb(geoms, byte_order=1).tolist()
+    ]
 
 
 def _prepare(session: Session, table: Table, values: dict[str, Sequence[Any]]) -> list[Sequence[Any]]:
@@ -137,7 +143,9 @@ def _copy_text(value: Any) -> str:
         return "\\N"
     kind = type(value)
     if kind is str:
-        return value.translate(_ESCAPES) if ("\\" in value or "\t" in value or "\n" in value or "\r" in value) else value
+        return (
+            value.translate(_ESCAPES) if ("\\" in value or "\t" in value or "\n" in value or "\r" in value) else value
+        )
     if kind is bool:
         return "t" if value else "f"
     if kind is int or kind is float:
@@ -191,7 +199,9 @@ _WATCHED_BY_TABLE = {
 }
 
 
-def _batches(session: Session, table: Table, values: dict[str, Sequence[Any]], ids: list[int] | None, n: int, bar, size: int):
+def _batches(
+    session: Session, table: Table, values: dict[str, Sequence[Any]], ids: list[int] | None, n: int, bar, size: int
+):
     """The rows in driver form, one batch at a time: only one batch's text is ever in memory."""
     for start in range(0, n, size):
         end = min(start + size, n)
@@ -233,13 +243,18 @@ def _defer_postgres(cur, table: str, n: int) -> list[str]:
         (table,),
     )
     uniques = cur.fetchall()
-    cur.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f'", (table,))
+    cur.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f'",
+        (table,),
+    )
     keys = cur.fetchall()
     for name, _ in keys + uniques:
         cur.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
     for name, _ in indexes:
         cur.execute(f'DROP INDEX "{name}"')
-    return [definition for _, definition in indexes] + [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}' for name, definition in uniques + keys]
+    return [definition for _, definition in indexes] + [
+        f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}' for name, definition in uniques + keys
+    ]
 
 
 def _postgres(session: Session, table: Table, names: list[str], batches, is_update: bool, n: int) -> None:
@@ -251,7 +266,9 @@ def _postgres(session: Session, table: Table, names: list[str], batches, is_upda
         if is_update:
             # COPY into a scratch copy of the table, then one UPDATE ... FROM it.
             target = f"wangge_stage_{table.name}"
-            cur.execute(f"CREATE TEMP TABLE {target} ON COMMIT DROP AS SELECT {', '.join(names)} FROM {table.name} WITH NO DATA")
+            cur.execute(
+                f"CREATE TEMP TABLE {target} ON COMMIT DROP AS SELECT {', '.join(names)} FROM {table.name} WITH NO DATA"
+            )
         # A writer thread sends one batch while the next is prepared: the server works meanwhile.
         with cur.copy(f"COPY {target} ({', '.join(names)}) FROM STDIN", writer=QueuedLibpqWriter(cur)) as copy:
             for columns in batches:
@@ -297,7 +314,9 @@ def _spatialite_defer(cur, table: str) -> tuple[int, list[tuple[str, str]]]:
     before = cur.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
     triggers = [
         (name, sql)
-        for name, sql in cur.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,)).fetchall()
+        for name, sql in cur.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,)
+        ).fetchall()
         if name.startswith(_INSERT_TRIGGERS)
     ]
     for name, _ in triggers:
@@ -316,7 +335,10 @@ def _spatialite_restore(cur, table: str, before: int, triggers: list[tuple[str, 
                 (before,),
             )
     if any(name.startswith("tmi_") for name, _ in triggers):
-        cur.execute("UPDATE geometry_columns_time SET last_insert = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE Lower(f_table_name) = Lower(?)", (table,))
+        cur.execute(
+            "UPDATE geometry_columns_time SET last_insert = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE Lower(f_table_name) = Lower(?)",
+            (table,),
+        )
     for _, sql in triggers:
         cur.execute(sql)
 

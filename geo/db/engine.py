@@ -40,9 +40,7 @@ def _sqlite_dbapi():
     try:
         import pysqlite3.dbapi2 as pysqlite3  # type: ignore[import-not-found]
     except ImportError as exc:  # pragma: no cover - depends on the platform
-        raise RuntimeError(
-            "This Python's sqlite3 cannot load extensions; install pysqlite3-binary"
-        ) from exc
+        raise RuntimeError("This Python's sqlite3 cannot load extensions; install pysqlite3-binary") from exc
     return pysqlite3
 
 
@@ -98,9 +96,7 @@ def make_engine(url: str | None = None) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         # pre-ping: after the database restarts, stale connections are replaced, not handed out.
         return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5}, **_pool_options())
-    raise ValueError(
-        f"Unsupported database URL {url!r}: use sqlite:///PATH (SpatiaLite) or postgresql://... (PostGIS)"
-    )
+    raise ValueError(f"Unsupported database URL {url!r}: use sqlite:///PATH (SpatiaLite) or postgresql://... (PostGIS)")
 
 
 def _sqlite_begin(conn) -> None:
@@ -183,8 +179,7 @@ class SpatiaLiteBackend(SpatialBackend):
 
     def spatial_index_exists(self, session, table, column):
         sql = text(
-            "SELECT spatial_index_enabled FROM geometry_columns "
-            "WHERE f_table_name = :t AND f_geometry_column = :c"
+            "SELECT spatial_index_enabled FROM geometry_columns WHERE f_table_name = :t AND f_geometry_column = :c"
         )
         return bool(session.execute(sql, {"t": table, "c": column}).scalar())
 

@@ -59,7 +59,9 @@ def _answer_of(row: IdempotencyKey, fingerprint: str) -> StoredAnswer:
     return StoredAnswer(row.status_code, row.body, dict(row.headers or {}))
 
 
-def reserve(session: Session, caller: str, key: str, fingerprint: str, now: datetime, ttl_s: float) -> IdempotencyKey | StoredAnswer:
+def reserve(
+    session: Session, caller: str, key: str, fingerprint: str, now: datetime, ttl_s: float
+) -> IdempotencyKey | StoredAnswer:
     """The stored answer of an earlier request with this key, or a new row (flushed, in the
     caller's transaction) to be filled in with :func:`remember` once the change is made.
 
@@ -72,7 +74,9 @@ def reserve(session: Session, caller: str, key: str, fingerprint: str, now: date
         row = None
     if row is not None:
         return _answer_of(row, fingerprint)
-    row = IdempotencyKey(caller=caller, key=key, request_hash=fingerprint, status_code=0, body="", headers={}, created_at=now)
+    row = IdempotencyKey(
+        caller=caller, key=key, request_hash=fingerprint, status_code=0, body="", headers={}, created_at=now
+    )
     session.add(row)
     try:
         session.flush()  # PostgreSQL: waits here while another request holds the same key

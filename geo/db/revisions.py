@@ -12,8 +12,9 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
@@ -53,7 +54,9 @@ def _changed_layers(session: Session) -> set[str]:
 
 def bump(session: Session, layers) -> None:
     for layer in sorted(layers):
-        session.execute(update(LayerRevision).where(LayerRevision.layer == layer).values(revision=LayerRevision.revision + 1))
+        session.execute(
+            update(LayerRevision).where(LayerRevision.layer == layer).values(revision=LayerRevision.revision + 1)
+        )
     session.info.setdefault("wangge_bumped", set()).update(layers)
     session.info.pop("wangge_revisions", None)
 
@@ -98,7 +101,9 @@ class RevisionCache:
         for entry in list(self._entries.values()):
             entry.checked = float("-inf")
 
-    def get(self, session: Session, name: str, deps: tuple[str, ...], build: Callable[[Session], Any], fresh: bool = False) -> Any:
+    def get(
+        self, session: Session, name: str, deps: tuple[str, ...], build: Callable[[Session], Any], fresh: bool = False
+    ) -> Any:
         key = (_database_key(session.get_bind()), name)
         entry = self._entries.get(key)
         now = time.monotonic()
@@ -137,7 +142,11 @@ def read_revisions(session: Session, deps: tuple[str, ...]) -> tuple:
     index and the service area against the same revisions; its own bump reads them again)."""
     known = session.info.get("wangge_revisions")
     if known is None or not set(deps) <= known.keys():
-        rows = dict(session.execute(select(LayerRevision.layer, LayerRevision.revision).where(LayerRevision.layer.in_(WATCHED))).all())
+        rows = dict(
+            session.execute(
+                select(LayerRevision.layer, LayerRevision.revision).where(LayerRevision.layer.in_(WATCHED))
+            ).all()
+        )
         known = session.info["wangge_revisions"] = {layer: rows.get(layer, 0) for layer in WATCHED}
     return tuple(known.get(d, 0) for d in deps)
 
@@ -145,7 +154,9 @@ def read_revisions(session: Session, deps: tuple[str, ...]) -> tuple:
 _cache = RevisionCache()
 
 
-def cached(session: Session, name: str, deps: tuple[str, ...], build: Callable[[Session], Any], fresh: bool = False) -> Any:
+def cached(
+    session: Session, name: str, deps: tuple[str, ...], build: Callable[[Session], Any], fresh: bool = False
+) -> Any:
     """The value ``build`` makes from the database, rebuilt when the revisions of ``deps`` change.
 
     Another process's change counts within ``index_check_interval_s``; with ``fresh``, at once

@@ -17,12 +17,14 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from geo.spatial.coords import check_lonlat
-from geo.incidents import workflow
+from geo.access.policy import SYSTEM, Actor, check_may_delete, check_may_write
+from geo.db.revisions import cached
 from geo.errors import Conflict, InputError
-from geo.query.features import get_object
-from geo.spatial.geometry import as_multipolygon, from_db, to_db
 from geo.grids.index import grid_index, locate_point
+from geo.incidents import workflow
+from geo.io.read import clean_value
+from geo.layers import GeometryKind
+from geo.layers import layer as layer_entry
 from geo.models import (
     CATEGORIES,
     Building,
@@ -33,11 +35,9 @@ from geo.models import (
     IncidentHistory,
     utcnow,
 )
-from geo.db.revisions import cached
-from geo.access.policy import SYSTEM, Actor, check_may_delete, check_may_write
-from geo.layers import GeometryKind
-from geo.layers import layer as layer_entry
-from geo.io.read import clean_value
+from geo.query.features import get_object
+from geo.spatial.coords import check_lonlat
+from geo.spatial.geometry import as_multipolygon, from_db, to_db
 
 # The geometry types each kind of layer takes.
 GEOMETRY_TYPES = {
@@ -89,7 +89,11 @@ def check_in_service_area(session: Session, geom: BaseGeometry) -> None:
         return
     probe = geom if isinstance(geom, Point) else geom.representative_point()
     where = locate_point(session, probe.x, probe.y)
-    hint = f"; the nearest grid, {where.nearest_code}, is {where.nearest_distance_m:.0f} m away" if where.nearest_code else ""
+    hint = (
+        f"; the nearest grid, {where.nearest_code}, is {where.nearest_distance_m:.0f} m away"
+        if where.nearest_code
+        else ""
+    )
     raise InputError(f"The location is outside the area wangge serves{hint}")
 
 
@@ -154,7 +158,14 @@ def _apply(session: Session, layer: str, obj, values: dict[str, Any], geom: Base
         setattr(obj, name, value)
 
 
-def create_feature(session: Session, layer: str, values: dict[str, Any], geom: BaseGeometry | None, actor: Actor = SYSTEM, now: datetime | None = None):
+def create_feature(
+    session: Session,
+    layer: str,
+    values: dict[str, Any],
+    geom: BaseGeometry | None,
+    actor: Actor = SYSTEM,
+    now: datetime | None = None,
+):
     check_may_write(actor, layer, kind=values.get("kind"))
     model = layer_entry(layer).model
     check_geometry(layer, geom, required=layer_entry(layer).geometry_required)
@@ -168,14 +179,24 @@ def create_feature(session: Session, layer: str, values: dict[str, Any], geom: B
     return obj
 
 
-def update_feature(session: Session, layer: str, feature_id: int, values: dict[str, Any], geom: BaseGeometry | None, actor: Actor = SYSTEM, now: datetime | None = None):
+def update_feature(
+    session: Session,
+    layer: str,
+    feature_id: int,
+    values: dict[str, Any],
+    geom: BaseGeometry | None,
+    actor: Actor = SYSTEM,
+    now: datetime | None = None,
+):
     obj = get_object(session, layer, feature_id)
     changed = set(values) | ({"geometry"} if geom is not None else set())
     own = layer == "responders" and actor.responder_id == obj.id
     check_may_write(actor, layer, incident=obj if layer == "incidents" else None, changed=changed if own else None)
     check_geometry(layer, geom, required=False)
     if layer == "incidents" and values.get("kind", obj.kind) != obj.kind:
-        raise InputError(f"An incident's kind cannot change (it decides the workflow it is in): report a new {values['kind']} and merge or reject this {obj.kind}")
+        raise InputError(
+            f"An incident's kind cannot change (it decides the workflow it is in): report a new {values['kind']} and merge or reject this {obj.kind}"
+        )
     _check_unique(session, layer, values, exclude_id=obj.id)
     before = {name: getattr(obj, name, None) for name in values}
     _apply(session, layer, obj, values, geom)
@@ -185,18 +206,39 @@ def update_feature(session: Session, layer: str, feature_id: int, values: dict[s
         if geom is not None:
             changes["geometry"] = shapely.geometry.mapping(geom)["coordinates"]
         session.flush()
-        session.add(IncidentHistory(incident_id=obj.id, at=obj.updated_at, actor=actor.name, action="update", from_status=obj.status, to_status=obj.status, changes=_jsonable(changes)))
+        session.add(
+            IncidentHistory(
+                incident_id=obj.id,
+                at=obj.updated_at,
+                actor=actor.name,
+                action="update",
+                from_status=obj.status,
+                to_status=obj.status,
+                changes=_jsonable(changes),
+            )
+        )
     session.flush()
     return obj
 
 
-def delete_feature(session: Session, layer: str, feature_id: int, actor: Actor = SYSTEM, now: datetime | None = None) -> None:
+def delete_feature(
+    session: Session, layer: str, feature_id: int, actor: Actor = SYSTEM, now: datetime | None = None
+) -> None:
     obj = get_object(session, layer, feature_id)
     check_may_delete(actor, layer)
     if isinstance(obj, Incident):
         # The incident and its history stay; it disappears from lists and lookups.
         obj.deleted_at = now or utcnow()
-        session.add(IncidentHistory(incident_id=obj.id, at=obj.deleted_at, actor=actor.name, action="delete", from_status=obj.status, to_status=obj.status))
+        session.add(
+            IncidentHistory(
+                incident_id=obj.id,
+                at=obj.deleted_at,
+                actor=actor.name,
+                action="delete",
+                from_status=obj.status,
+                to_status=obj.status,
+            )
+        )
     else:
         session.delete(obj)
     session.flush()

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from geo.models import Community, Grid, Responder, Street, responder_grids
 from geo.db.revisions import cached
+from geo.models import Community, Grid, Responder, Street, responder_grids
 
 # Building heads belong to a building, facilities are not "workers on duty".
 _NOT_WORKERS = {"building_head"}
@@ -23,16 +23,32 @@ def _build_cards(session: Session, grid_ids: list[int] | None = None) -> dict[in
     """The cards of these grids (all grids when None), in three queries whatever their number."""
     grids = (
         select(
-            Grid.id, Grid.code, Grid.name, Grid.party_branch,
-            Community.code.label("community_code"), Community.name.label("community_name"),
-            Street.code.label("street_code"), Street.name.label("street_name"),
-            Street.district_code, Street.district_name, Street.city_name,
+            Grid.id,
+            Grid.code,
+            Grid.name,
+            Grid.party_branch,
+            Community.code.label("community_code"),
+            Community.name.label("community_name"),
+            Street.code.label("street_code"),
+            Street.name.label("street_name"),
+            Street.district_code,
+            Street.district_name,
+            Street.city_name,
         )
         .outerjoin(Community, Grid.community_id == Community.id)
         .outerjoin(Street, Community.street_id == Street.id)
     )
     served = (
-        select(responder_grids.c.grid_id, Responder.id, Responder.code, Responder.name, Responder.role, Responder.phone, Responder.on_duty, Responder.kind)
+        select(
+            responder_grids.c.grid_id,
+            Responder.id,
+            Responder.code,
+            Responder.name,
+            Responder.role,
+            Responder.phone,
+            Responder.on_duty,
+            Responder.kind,
+        )
         .join(Responder, Responder.id == responder_grids.c.responder_id)
         .order_by(Responder.id)
     )
@@ -56,7 +72,15 @@ def _build_cards(session: Session, grid_ids: list[int] | None = None) -> dict[in
             "name": g.name,
             "party_branch": g.party_branch,
             "community": {"code": g.community_code, "name": g.community_name} if g.community_code else None,
-            "street": {"code": g.street_code, "name": g.street_name, "district_code": g.district_code, "district_name": g.district_name, "city_name": g.city_name} if g.street_code else None,
+            "street": {
+                "code": g.street_code,
+                "name": g.street_name,
+                "district_code": g.district_code,
+                "district_name": g.district_name,
+                "city_name": g.city_name,
+            }
+            if g.street_code
+            else None,
             "leader": _person(leader) if leader else None,
             "workers_on_duty": [_person(r) for r in workers],
         }

@@ -15,11 +15,10 @@ import shapely
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from geo.db.revisions import cached
+from geo.models import Grid
 from geo.spatial.cells import UNDECIDED, CellRaster, build_cell_raster
 from geo.spatial.geometry import degrees_box, geodesic_distance_to
-from geo.models import Grid
-from geo.db.revisions import cached
-
 
 _POINT_TREE_FROM = 5_000
 
@@ -153,7 +152,9 @@ def locate_point(session: Session, lon: float, lat: float, tolerance_m: float = 
         # Cheap first: a grid farther in degrees than the tolerance allows cannot be within it.
         metres_per_degree = 110_000.0 * max(np.cos(np.radians(abs(lat) + 0.01)), 1e-6)
         near = near[shapely.distance(index.geoms[near], shapely.Point(lon, lat)) * metres_per_degree <= tolerance_m]
-    touching = sorted(str(index.codes[i]) for i in near if geodesic_distance_to(index.geoms[i], lon, lat) <= tolerance_m)
+    touching = sorted(
+        str(index.codes[i]) for i in near if geodesic_distance_to(index.geoms[i], lon, lat) <= tolerance_m
+    )
     return PointLocation(int(index.ids[pos]), str(index.codes[pos]), bool(touching), touching)
 
 

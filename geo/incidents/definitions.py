@@ -93,7 +93,5 @@ def workflow(kind: str) -> Workflow:
         raise InputError(f"Unknown kind {kind!r}: use one of {', '.join(workflows())}") from None
 
 
-
 def is_overdue(incident: Incident, now: datetime) -> bool:
     return incident.due_at is not None and incident.due_at < now and workflow(incident.kind).is_open(incident.status)
-

@@ -8,10 +8,10 @@ from sqlalchemy.orm import Session
 
 from geo.incidents.definitions import workflow
 from geo.models import Incident
+from geo.query.nearest import candidates, nearest
 from geo.settings import get_settings
 from geo.spatial.geometry import from_db
 from geo.spatial.search import START_RADIUS_M, closest
-from geo.query.nearest import candidates, nearest
 
 MAX_POSSIBLE_DUPLICATES = 20
 
@@ -45,6 +45,15 @@ def find_possible_duplicates(session: Session, incident: Incident) -> list[int]:
     rows = session.execute(stmt).all()
     near, enough = closest(point.x, point.y, [r for r in rows if r[3] == 0], MAX_POSSIBLE_DUPLICATES, radius)
     if not enough and radius < max_m:  # a radius wider than nearest()'s first box: widen as it does
-        near = nearest(session, Incident, point.x, point.y, k=MAX_POSSIBLE_DUPLICATES, max_m=max_m, where=open_same, start_m=radius * 4.0)
+        near = nearest(
+            session,
+            Incident,
+            point.x,
+            point.y,
+            k=MAX_POSSIBLE_DUPLICATES,
+            max_m=max_m,
+            where=open_same,
+            start_m=radius * 4.0,
+        )
     found = {incident_id for incident_id, _ in near} | {r[0] for r in rows if r[3] == 1}
     return sorted(found)

@@ -11,11 +11,14 @@ from sqlalchemy.orm import Session
 from geo.incidents.definitions import workflow
 from geo.models import Grid, Incident, IncidentHistory
 
+
 def escalate_overdue(session: Session, now: datetime) -> list[IncidentHistory]:
     """Flag overdue open incidents and escalate them: first to the grid leader, then, when a
     second allowance has passed, to the community. Safe to run as often as wanted."""
     entries = []
-    overdue = session.scalars(select(Incident).where(Incident.due_at.is_not(None), Incident.due_at < now, Incident.deleted_at.is_(None)))
+    overdue = session.scalars(
+        select(Incident).where(Incident.due_at.is_not(None), Incident.due_at < now, Incident.deleted_at.is_(None))
+    )
     for incident in overdue:
         flow = workflow(incident.kind)
         allowance = flow.allowance(incident.status, incident.category)
@@ -27,7 +30,12 @@ def escalate_overdue(session: Session, now: datetime) -> list[IncidentHistory]:
         to = _escalation_target(session, incident, level)
         incident.escalation = level
         entry = IncidentHistory(
-            incident_id=incident.id, at=now, actor="system", action="escalate", from_status=incident.status, to_status=incident.status,
+            incident_id=incident.id,
+            at=now,
+            actor="system",
+            action="escalate",
+            from_status=incident.status,
+            to_status=incident.status,
             changes={"level": level, "to": to, "due_at": incident.due_at.isoformat()},
             comment=f"overdue since {incident.due_at.isoformat()}; escalated to the {'grid leader' if level == 1 else 'community'}",
         )
@@ -41,7 +49,14 @@ def _escalation_target(session: Session, incident: Incident, level: int) -> dict
     grid = session.get(Grid, incident.grid_id) if incident.grid_id else None
     if level == 1:
         leader = grid.leader if grid else None
-        return {"role": "grid_leader", "responder_id": leader.id if leader else None, "name": leader.name if leader else None}
+        return {
+            "role": "grid_leader",
+            "responder_id": leader.id if leader else None,
+            "name": leader.name if leader else None,
+        }
     community = grid.community if grid else None
-    return {"role": "community", "code": community.code if community else None, "name": community.name if community else None}
-
+    return {
+        "role": "community",
+        "code": community.code if community else None,
+        "name": community.name if community else None,
+    }

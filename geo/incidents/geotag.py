@@ -14,10 +14,10 @@ from sqlalchemy import bindparam, inspect, select, update
 from sqlalchemy.orm import Session
 
 from geo.db.engine import backend_for
-from geo.spatial.geometry import GEOD, from_db
 from geo.grids.index import locate_grid_ids
 from geo.models import Building, Grid, Incident
 from geo.query.nearest import nearest
+from geo.spatial.geometry import GEOD, from_db
 
 # A point farther than this from every building belongs to no building (a park, a road).
 BUILDING_SNAP_M = 150.0
@@ -41,12 +41,16 @@ def nearest_building_ids(session: Session, lon, lat, max_m: float = BUILDING_SNA
     dlon = max_m / (110_000.0 * max(math.cos(math.radians(min(float(np.abs(lat).max()) + dlat, 89.9))), 1e-6))
     box = (float(lon.min()) - dlon, float(lat.min()) - dlat, float(lon.max()) + dlon, float(lat.max()) + dlat)
     column = Building.__table__.c.geom
-    rows = session.execute(select(Building.id, Building.geom).where(backend_for(session).bbox_filter(column, "buildings", box))).all()
+    rows = session.execute(
+        select(Building.id, Building.geom).where(backend_for(session).bbox_filter(column, "buildings", box))
+    ).all()
     if not rows:
         return out
     ids = np.array([r.id for r in rows], dtype=np.int64)
     xy = shapely.get_coordinates(shapely.from_wkb([r.geom.data for r in rows]))
-    pi, bi = shapely.STRtree(shapely.points(xy)).query(shapely.points(lon, lat), predicate="dwithin", distance=float(np.hypot(dlat, dlon)))
+    pi, bi = shapely.STRtree(shapely.points(xy)).query(
+        shapely.points(lon, lat), predicate="dwithin", distance=float(np.hypot(dlat, dlon))
+    )
     if pi.size == 0:
         return out
     _, _, dist = GEOD.inv(lon[pi], lat[pi], xy[bi, 0], xy[bi, 1])
@@ -112,10 +116,14 @@ def retag_area(session: Session, model, areas) -> int:
     backend = backend_for(session)
     column = model.__table__.c.geom
     # A few areas: one index query each; many (an import of grids): one box around them all.
-    boxes = [a.bounds for a in areas] if len(areas) <= 32 else [tuple(shapely.total_bounds(np.array(areas, dtype=object)))]
+    boxes = (
+        [a.bounds for a in areas] if len(areas) <= 32 else [tuple(shapely.total_bounds(np.array(areas, dtype=object)))]
+    )
     found = {}
     for box in boxes:
-        for row in session.execute(select(model.id, model.geom, model.grid_id).where(backend.bbox_filter(column, model.__tablename__, box))):
+        for row in session.execute(
+            select(model.id, model.geom, model.grid_id).where(backend.bbox_filter(column, model.__tablename__, box))
+        ):
             found[row.id] = row
     rows = list(found.values())
     if not rows:
@@ -127,7 +135,9 @@ def retag_area(session: Session, model, areas) -> int:
         return 0
     xy = shapely.get_coordinates(points[inside])
     grid_ids = locate_grid_ids(session, xy[:, 0], xy[:, 1])
-    return _store_grid_ids(session, model, [(rows[i].id, g) for i, g in zip(inside.tolist(), grid_ids) if rows[i].grid_id != g])
+    return _store_grid_ids(
+        session, model, [(rows[i].id, g) for i, g in zip(inside.tolist(), grid_ids) if rows[i].grid_id != g]
+    )
 
 
 def _changed(obj, names: tuple[str, ...]) -> bool:

@@ -55,7 +55,11 @@ def start(session: Session, incident: Incident, actor: Actor, now: datetime) -> 
         incident.possible_duplicates = find_possible_duplicates(session, incident)
     session.add(
         IncidentHistory(
-            incident=incident, at=now, actor=actor.name, action="report", to_status=incident.status,
+            incident=incident,
+            at=now,
+            actor=actor.name,
+            action="report",
+            to_status=incident.status,
             changes={"assignee_id": incident.assignee_id, "possible_duplicates": incident.possible_duplicates},
         )
     )
@@ -82,7 +86,9 @@ class ActionInput:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def apply_action(session: Session, incident: Incident, name: str, actor: Actor, now: datetime, data: ActionInput | None = None) -> IncidentHistory:
+def apply_action(
+    session: Session, incident: Incident, name: str, actor: Actor, now: datetime, data: ActionInput | None = None
+) -> IncidentHistory:
     """Move ``incident`` by action ``name``; raise without changing anything if it may not."""
     data = data or ActionInput()
     check_may_act(actor, incident, name)
@@ -113,7 +119,18 @@ def apply_action(session: Session, incident: Incident, name: str, actor: Actor, 
         target = _merge_target(session, incident, data.target_id)
         incident.duplicate_of_id = target.id
         changes["duplicate_of"] = target.id
-        session.add(IncidentHistory(incident_id=target.id, at=now, actor=actor.name, action="absorb", from_status=target.status, to_status=target.status, changes={"merged": incident.id}, comment=data.comment))
+        session.add(
+            IncidentHistory(
+                incident_id=target.id,
+                at=now,
+                actor=actor.name,
+                action="absorb",
+                from_status=target.status,
+                to_status=target.status,
+                changes={"merged": incident.id},
+                comment=data.comment,
+            )
+        )
     if data.rating is not None:
         incident.rating = data.rating
         changes["rating"] = data.rating
@@ -125,20 +142,40 @@ def apply_action(session: Session, incident: Incident, name: str, actor: Actor, 
     before = incident.status
     _enter(incident, flow, action.target, now)
     incident.updated_at = now
-    entry = IncidentHistory(incident_id=incident.id, at=now, actor=actor.name, action=name, from_status=before, to_status=action.target, changes=changes, comment=data.comment)
+    entry = IncidentHistory(
+        incident_id=incident.id,
+        at=now,
+        actor=actor.name,
+        action=name,
+        from_status=before,
+        to_status=action.target,
+        changes=changes,
+        comment=data.comment,
+    )
     session.add(entry)
     session.flush()
     return entry
 
 
-def assign(session: Session, incident: Incident, responder_id: int, actor: Actor, now: datetime, comment: str | None = None) -> IncidentHistory:
+def assign(
+    session: Session, incident: Incident, responder_id: int, actor: Actor, now: datetime, comment: str | None = None
+) -> IncidentHistory:
     """Reassign an open incident; the old and new assignee are recorded."""
     check_may_assign(actor, incident.grid_id)
     if not workflow(incident.kind).is_open(incident.status):
         raise Conflict(f"The incident is {incident.status}: closed incidents are not reassigned")
     _check_comment(comment)
     _check_responder(session, responder_id)
-    entry = IncidentHistory(incident_id=incident.id, at=now, actor=actor.name, action="assign", from_status=incident.status, to_status=incident.status, changes={"assignee_id": [incident.assignee_id, responder_id]}, comment=comment)
+    entry = IncidentHistory(
+        incident_id=incident.id,
+        at=now,
+        actor=actor.name,
+        action="assign",
+        from_status=incident.status,
+        to_status=incident.status,
+        changes={"assignee_id": [incident.assignee_id, responder_id]},
+        comment=comment,
+    )
     incident.assignee_id = responder_id
     incident.updated_at = now
     session.add(entry)
@@ -146,7 +183,9 @@ def assign(session: Session, incident: Incident, responder_id: int, actor: Actor
     return entry
 
 
-def comment(session: Session, incident: Incident, actor: Actor, now: datetime, text: str, stance: str | None = None) -> IncidentHistory:
+def comment(
+    session: Session, incident: Incident, actor: Actor, now: datetime, text: str, stance: str | None = None
+) -> IncidentHistory:
     """A remark on the timeline. On a renovation point in consultation, residents (anyone,
     the public included) also say whether they support it; the counts are kept on the point."""
     check_may_comment(actor, incident.grid_id)
@@ -167,7 +206,16 @@ def comment(session: Session, incident: Incident, actor: Actor, now: datetime, t
         counts["comments"] = counts.get("comments", 0) + 1
         incident.properties = {**(incident.properties or {}), "consultation": counts}
     incident.updated_at = now
-    entry = IncidentHistory(incident_id=incident.id, at=now, actor=actor.name, action="comment", from_status=incident.status, to_status=incident.status, changes={"stance": stance} if stance else {}, comment=text)
+    entry = IncidentHistory(
+        incident_id=incident.id,
+        at=now,
+        actor=actor.name,
+        action="comment",
+        from_status=incident.status,
+        to_status=incident.status,
+        changes={"stance": stance} if stance else {},
+        comment=text,
+    )
     session.add(entry)
     session.flush()
     return entry
@@ -213,8 +261,9 @@ def default_assignee(session: Session, grid_id: int | None) -> int | None:
 
 
 def timeline(session: Session, incident_id: int) -> list[IncidentHistory]:
-    rows = session.scalars(select(IncidentHistory).where(IncidentHistory.incident_id == incident_id).order_by(IncidentHistory.id)).all()
+    rows = session.scalars(
+        select(IncidentHistory).where(IncidentHistory.incident_id == incident_id).order_by(IncidentHistory.id)
+    ).all()
     if not rows and session.get(Incident, incident_id) is None:
         raise NotFound(f"No incident with id {incident_id}")
     return list(rows)
-

@@ -24,9 +24,9 @@ from tqdm import tqdm
 from geo.db import bulk
 from geo.errors import InputError
 from geo.grids.index import locate_grid_ids
+from geo.incidents.definitions import workflows
 from geo.incidents.geotag import nearest_building_ids
 from geo.incidents.workflow import default_assignee
-from geo.incidents.definitions import workflows
 from geo.io.codes import building_codes, responder_codes
 from geo.io.read import (
     Frame,

@@ -11,7 +11,6 @@ from geo.models.kinds import CATEGORIES, KNOWN_ROLES, BuildingKind, IncidentKind
 from geo.models.places import Building, Community, Estate, Grid, Responder, Street, responder_grids
 from geo.models.service import IdempotencyKey, LayerRevision
 
-
 __all__ = [
     "CATEGORIES",
     "KNOWN_ROLES",

@@ -13,7 +13,6 @@ from geo.models.kinds import BuildingKind, ResponderKind
 from geo.spatial.geometry import SRID
 
 
-
 class Street(Base):
     __tablename__ = "streets"
 
@@ -61,7 +60,9 @@ class Grid(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     community: Mapped[Community | None] = relationship(back_populates="grids")
-    responders: Mapped[list[Responder]] = relationship(secondary=responder_grids, back_populates="grids", order_by="Responder.id")
+    responders: Mapped[list[Responder]] = relationship(
+        secondary=responder_grids, back_populates="grids", order_by="Responder.id"
+    )
 
     @property
     def leader(self) -> Responder | None:

@@ -17,6 +17,7 @@ from geo.layers import layer as layer_entry
 from geo.models import Grid, Incident, Responder
 from geo.query.filters import Filters, check_filters
 
+
 def load_named(incident: Incident) -> None:
     """An incident's grid, building and assignee as its answer names them (RELATED's columns):
     one small query for those not loaded yet, rather than one lazy load each of whole rows (the
@@ -26,7 +27,8 @@ def load_named(incident: Incident) -> None:
     if session is None or state.key is None:
         return
     wanted = [
-        (name, columns) for name, columns in LAYERS["incidents"].related
+        (name, columns)
+        for name, columns in LAYERS["incidents"].related
         if name in state.unloaded and getattr(incident, f"{name}_id") is not None
     ]
     if not wanted:
@@ -101,7 +103,9 @@ def query_features(
         column = model.__table__.c.geom
         stmt = stmt.where(backend_for(session).bbox_filter(column, model.__tablename__, filters.bbox))
         # The index compares bounding boxes: keep only the features whose geometry meets the box.
-        stmt = stmt.where(func.ST_Intersects(column, func.ST_GeomFromText(_box_shape(filters.bbox).wkt, 4326)).is_(True))
+        stmt = stmt.where(
+            func.ST_Intersects(column, func.ST_GeomFromText(_box_shape(filters.bbox).wkt, 4326)).is_(True)
+        )
     if filters.grid is not None:
         if session.scalar(select(Grid.id).where(Grid.code == filters.grid)) is None:
             raise InputError(f"No grid {filters.grid!r}")
@@ -130,4 +134,3 @@ def query_features(
     # not one per feature.
     rows = session.scalars(page.options(*_related_loads(entry))).all()
     return FeaturePage(list(rows), total)
-

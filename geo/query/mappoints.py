@@ -21,13 +21,13 @@ import numpy as np
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from geo.spatial.crs import WGS84, CoordinateSystem
 from geo.db.engine import backend_for
 from geo.errors import InputError
+from geo.incidents.definitions import workflows
 from geo.layers import LAYERS
 from geo.models import CATEGORIES, Grid, Incident, utcnow
 from geo.query.filters import Filters, check_filters
-from geo.incidents.definitions import workflows
+from geo.spatial.crs import WGS84, CoordinateSystem
 
 STATES = ("open", "overdue", "closed")
 KINDS = tuple(CATEGORIES)
@@ -42,7 +42,9 @@ def _closed_clause():
     closed = set().union(*(flow.closed for flow in flows))
     if all(not (set(flow.statuses) - flow.closed) & closed for flow in flows):
         return Incident.status.in_(sorted(closed))  # no kind has an open status of that name
-    return or_(*(and_(Incident.kind == kind, Incident.status.in_(sorted(flow.closed))) for kind, flow in workflows().items()))
+    return or_(
+        *(and_(Incident.kind == kind, Incident.status.in_(sorted(flow.closed))) for kind, flow in workflows().items())
+    )
 
 
 def _state_expr(now: datetime):
@@ -113,25 +115,38 @@ def incident_points(
     now = now or utcnow()
     where = _where(session, query, now)
     # How many, counting no further than needed to choose between points and cells.
-    found = session.scalar(select(func.count()).select_from(select(Incident.id).where(*where).limit(limit + 1).subquery())) or 0
+    found = (
+        session.scalar(select(func.count()).select_from(select(Incident.id).where(*where).limit(limit + 1).subquery()))
+        or 0
+    )
     answer: dict[str, Any] = {"kinds": list(KINDS), "states": list(STATES)}
     kind_index = case(*((Incident.kind == k, i) for i, k in enumerate(KINDS)), else_=-1)
     x, y = func.ST_X(Incident.geom), func.ST_Y(Incident.geom)
     if found <= limit:
-        rows = session.execute(select(Incident.id, x, y, kind_index, _state_expr(now)).where(*where).order_by(Incident.id)).all()
+        rows = session.execute(
+            select(Incident.id, x, y, kind_index, _state_expr(now)).where(*where).order_by(Incident.id)
+        ).all()
         ids, lon, lat, kinds, states = (np.array(c) for c in zip(*rows)) if rows else ([],) * 5
         lon, lat = _xy_out(crs, np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
         answer["numberMatched"] = len(rows)
         answer["mode"] = "points"
         answer["fields"] = ["id", "lon", "lat", "kind", "state"]
-        answer["points"] = [[int(i), float(a), float(b), int(k), int(s)] for i, a, b, k, s in zip(ids, lon, lat, kinds, states)]
+        answer["points"] = [
+            [int(i), float(a), float(b), int(k), int(s)] for i, a, b, k, s in zip(ids, lon, lat, kinds, states)
+        ]
         return answer
     size = _cell_size(query, cell)
     # Each row's coordinates and state once (SQLite would compute them again for every use).
-    rows_q = select(kind_index.label("k"), x.label("x"), y.label("y"), _state_expr(now).label("s")).where(*where).subquery()
+    rows_q = (
+        select(kind_index.label("k"), x.label("x"), y.label("y"), _state_expr(now).label("s")).where(*where).subquery()
+    )
     stmt = select(
-        rows_q.c.k, func.count(), func.avg(rows_q.c.x), func.avg(rows_q.c.y),
-        func.sum(case((rows_q.c.s == 1, 1), else_=0)), func.sum(case((rows_q.c.s == 2, 1), else_=0)),
+        rows_q.c.k,
+        func.count(),
+        func.avg(rows_q.c.x),
+        func.avg(rows_q.c.y),
+        func.sum(case((rows_q.c.s == 1, 1), else_=0)),
+        func.sum(case((rows_q.c.s == 2, 1), else_=0)),
     ).group_by(rows_q.c.k, func.floor(rows_q.c.x / size), func.floor(rows_q.c.y / size))
     rows = session.execute(stmt).all()
     lon, lat = _xy_out(crs, np.array([r[2] for r in rows], dtype=float), np.array([r[3] for r in rows], dtype=float))

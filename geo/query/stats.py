@@ -29,7 +29,9 @@ def _area_of(session: Session, by: str) -> dict[int | None, str]:
     if by == "grid":
         return {gid: code for gid, code in session.execute(select(Grid.id, Grid.code))}
     if by == "community":
-        rows = session.execute(select(Grid.id, Community.code).join(Community, Grid.community_id == Community.id, isouter=True))
+        rows = session.execute(
+            select(Grid.id, Community.code).join(Community, Grid.community_id == Community.id, isouter=True)
+        )
         return {gid: code or "(none)" for gid, code in rows}
     raise InputError("by must be grid or community")
 
@@ -38,11 +40,10 @@ def incident_statistics(session: Session, start: datetime, end: datetime, by: st
     if start >= end:
         raise InputError("The period must start before it ends")
     area = _area_of(session, by)
-    incidents = {
-        i.id: i
-        for i in session.scalars(select(Incident).where(Incident.deleted_at.is_(None)))
-    }
-    rows: dict[tuple, dict[str, Any]] = defaultdict(lambda: {"reported": 0, "closed": 0, "overdue": 0, "people_served": 0, "durations": defaultdict(list)})
+    incidents = {i.id: i for i in session.scalars(select(Incident).where(Incident.deleted_at.is_(None)))}
+    rows: dict[tuple, dict[str, Any]] = defaultdict(
+        lambda: {"reported": 0, "closed": 0, "overdue": 0, "people_served": 0, "durations": defaultdict(list)}
+    )
 
     def key(incident: Incident) -> tuple:
         return (area.get(incident.grid_id, "(none)"), incident.kind, incident.category)
@@ -89,7 +90,9 @@ def incident_statistics(session: Session, start: datetime, end: datetime, by: st
                 "closed": row["closed"],
                 "overdue": row["overdue"],
                 "people_served": row["people_served"],
-                "median_minutes": {status: round(statistics.median(d), 1) for status, d in sorted(row["durations"].items())},
+                "median_minutes": {
+                    status: round(statistics.median(d), 1) for status, d in sorted(row["durations"].items())
+                },
             }
         )
     return out
@@ -100,7 +103,29 @@ def statistics_csv(rows: list[dict[str, Any]], by: str) -> str:
     statuses = sorted({s for r in rows for s in r["median_minutes"]})
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow([by, "kind", "category", "reported", "closed", "overdue", "people_served", *[f"median_minutes_{s}" for s in statuses]])
+    writer.writerow(
+        [
+            by,
+            "kind",
+            "category",
+            "reported",
+            "closed",
+            "overdue",
+            "people_served",
+            *[f"median_minutes_{s}" for s in statuses],
+        ]
+    )
     for r in rows:
-        writer.writerow([r[by], r["kind"], r["category"], r["reported"], r["closed"], r["overdue"], r["people_served"], *[r["median_minutes"].get(s, "") for s in statuses]])
+        writer.writerow(
+            [
+                r[by],
+                r["kind"],
+                r["category"],
+                r["reported"],
+                r["closed"],
+                r["overdue"],
+                r["people_served"],
+                *[r["median_minutes"].get(s, "") for s in statuses],
+            ]
+        )
     return buffer.getvalue()

@@ -15,12 +15,12 @@ import shapely
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from geo.errors import InputError
-from geo.spatial.geometry import degrees_box, from_db
-from geo.spatial.search import widening_radii
-from geo.models import KNOWN_ROLES, Grid, Responder, responder_grids
-from geo.spatial.ranking import GEODESIC, Ranker
 from geo.db.revisions import cached
+from geo.errors import InputError
+from geo.models import KNOWN_ROLES, Grid, Responder, responder_grids
+from geo.spatial.geometry import degrees_box, from_db
+from geo.spatial.ranking import GEODESIC, Ranker
+from geo.spatial.search import widening_radii
 
 _START_RADIUS_M = 500.0
 
@@ -78,8 +78,15 @@ class ResponderIndex:
 def _build(session: Session) -> ResponderIndex:
     rows = session.execute(
         select(
-            Responder.id, Responder.code, Responder.name, Responder.kind, Responder.phone, Responder.located_at,
-            Responder.role, Responder.on_duty, Responder.geom,
+            Responder.id,
+            Responder.code,
+            Responder.name,
+            Responder.kind,
+            Responder.phone,
+            Responder.located_at,
+            Responder.role,
+            Responder.on_duty,
+            Responder.geom,
         ).order_by(Responder.id)
     ).all()
     ids = np.array([r.id for r in rows], dtype=np.int64)
@@ -87,7 +94,9 @@ def _build(session: Session) -> ResponderIndex:
     lon = np.array([p.x if p is not None else np.nan for p in points], dtype=float)
     lat = np.array([p.y if p is not None else np.nan for p in points], dtype=float)
     served: dict[int, list[str]] = {}
-    for rid, code in session.execute(select(responder_grids.c.responder_id, Grid.code).join(Grid, Grid.id == responder_grids.c.grid_id)):
+    for rid, code in session.execute(
+        select(responder_grids.c.responder_id, Grid.code).join(Grid, Grid.id == responder_grids.c.grid_id)
+    ):
         served.setdefault(rid, []).append(code)
     located = np.flatnonzero(~np.isnan(lon))
     roles = np.array([r.role for r in rows], dtype=object)

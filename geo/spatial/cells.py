@@ -114,11 +114,15 @@ def _shapes(geoms: np.ndarray) -> tuple[list[dict], list[dict]]:
     starts, ends = geom_off[:-1].tolist(), geom_off[1:].tolist()
     areas = [{"type": "MultiPolygon", "coordinates": polys[a:b]} for a, b in zip(starts, ends)]
     ring_start = poly_off.tolist()
-    lines = [{"type": "MultiLineString", "coordinates": rings[ring_start[a]:ring_start[b]]} for a, b in zip(starts, ends)]
+    lines = [
+        {"type": "MultiLineString", "coordinates": rings[ring_start[a] : ring_start[b]]} for a, b in zip(starts, ends)
+    ]
     return areas, lines
 
 
-def build_cell_raster(geoms: np.ndarray, cells_per_grid: int = 1024, min_cells: int = 1 << 16, max_cells: int = 1 << 24) -> CellRaster | None:
+def build_cell_raster(
+    geoms: np.ndarray, cells_per_grid: int = 1024, min_cells: int = 1 << 16, max_cells: int = 1 << 24
+) -> CellRaster | None:
     """The raster for these grid geometries (positions in ``geoms`` + 1 are the labels), or None
     when there is nothing to rasterise.
 
@@ -150,11 +154,19 @@ def build_cell_raster(geoms: np.ndarray, cells_per_grid: int = 1024, min_cells: 
         # 2**32 + its label, so a cell covered once holds exactly 2**32 + that label.
         covered = rasterize(
             zip(areas, ((1 << 32) + labels).tolist()),
-            out_shape=(rows, cols), transform=transform, fill=0, dtype="int64", merge_alg=MergeAlg.add,
+            out_shape=(rows, cols),
+            transform=transform,
+            fill=0,
+            dtype="int64",
+            merge_alg=MergeAlg.add,
         )
         touched = rasterize(
             ((line, 1) for line in lines),
-            out_shape=(rows, cols), transform=transform, fill=0, dtype="uint8", all_touched=True,
+            out_shape=(rows, cols),
+            transform=transform,
+            fill=0,
+            dtype="uint8",
+            all_touched=True,
         )
         del areas, lines
     # The two 32-bit halves of each cell, read in place: the count and the label.

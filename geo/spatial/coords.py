@@ -24,7 +24,9 @@ def check_lonlat(lon: float, lat: float, where: str = "") -> None:
     if not -180 <= lon <= 180 or not -90 <= lat <= 90:
         bad = "lat" if not -90 <= lat <= 90 else "lon"
         allowed = "-90..90" if bad == "lat" else "-180..180"
-        raise InputError(f"{prefix}{bad} {lat if bad == 'lat' else lon:g} is out of range ({allowed}){_swap_hint(lon, lat)}")
+        raise InputError(
+            f"{prefix}{bad} {lat if bad == 'lat' else lon:g} is out of range ({allowed}){_swap_hint(lon, lat)}"
+        )
 
 
 def check_lonlat_array(lon: np.ndarray, lat: np.ndarray) -> None:

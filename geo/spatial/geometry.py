@@ -46,7 +46,9 @@ def geodesic_area_m2(geom: BaseGeometry) -> float:
 
 
 def geodesic_distance_m(lon0, lat0, lon1, lat1) -> np.ndarray:
-    _, _, dist = GEOD.inv(np.full(np.shape(lon1), lon0, dtype=float), np.full(np.shape(lat1), lat0, dtype=float), lon1, lat1)
+    _, _, dist = GEOD.inv(
+        np.full(np.shape(lon1), lon0, dtype=float), np.full(np.shape(lat1), lat0, dtype=float), lon1, lat1
+    )
     return np.asarray(dist)
 
 

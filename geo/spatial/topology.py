@@ -65,7 +65,12 @@ def check_grids(codes, geoms, boundary=None, tolerance_m: float = 0.05, min_area
     if boundary is not None:
         parts = shapely.get_parts(shapely.difference(boundary, union))
     else:
-        parts = [shapely.Polygon(ring) for poly in shapely.get_parts(union) if poly.geom_type == "Polygon" for ring in poly.interiors]
+        parts = [
+            shapely.Polygon(ring)
+            for poly in shapely.get_parts(union)
+            if poly.geom_type == "Polygon"
+            for ring in poly.interiors
+        ]
     for part in parts:
         if _significant(part, tol, min_area_m2):
             p = part.point_on_surface()

@@ -13,6 +13,7 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
+
 # Plain ADD COLUMN for the same reason as 0002: no batch copy of spatial tables.
 def incident_columns() -> list[sa.Column]:
     return [
@@ -41,7 +42,9 @@ def upgrade() -> None:
         sa.Column("responder_id", sa.Integer(), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["responder_id"], ["responders.id"], name=op.f("fk_users_responder_id_responders"), ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["responder_id"], ["responders.id"], name=op.f("fk_users_responder_id_responders"), ondelete="SET NULL"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("username", name=op.f("uq_users_username")),
     )
@@ -54,7 +57,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_api_tokens_user_id_users"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_api_tokens_user_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
     )
