@@ -27,6 +27,9 @@ KIND_ICON = {
     "illegal_structure": "house-circle-xmark",
     "renovation": "screwdriver-wrench",
 }
+# Clusters' icons come from the glue (maps/static/shared.js). folium's inline script, which names
+# the function, runs before the glue's modules: it is looked up when a cluster is drawn.
+CLUSTER_ICON = "function (cluster) { return WanggeMaps.clusterIcon(cluster); }"
 STATE_COLOURS = {"open": "#38aadd", "overdue": "#d63e2a", "closed": "#72b026"}
 # Role -> (Font Awesome icon, Leaflet.awesome-markers colour)
 ROLE_ICON = {

@@ -31,7 +31,7 @@ def build_grid_map(session: Session, code: str, lang: str = "zh", basemap: str |
     kinds = {
         k: plugins.MarkerCluster(
             name=common.layer_name(common.KIND_ICON[k], KIND_LABELS[lang][k]),
-            icon_create_function="WanggeMaps.clusterIcon",
+            icon_create_function=common.CLUSTER_ICON,
             options={"chunkedLoading": True, "showCoverageOnHover": False, "maxClusterRadius": 40, "disableClusteringAtZoom": 18},
         ).add_to(p.map)
         for k in KINDS

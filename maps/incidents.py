@@ -54,7 +54,7 @@ def build_incident_map(
     kinds = {
         k: plugins.MarkerCluster(
             name=common.layer_name(common.KIND_ICON[k], KIND_LABELS[lang][k]),
-            icon_create_function="WanggeMaps.clusterIcon",
+            icon_create_function=common.CLUSTER_ICON,
             options={"chunkedLoading": True, "showCoverageOnHover": False, "maxClusterRadius": 50, "disableClusteringAtZoom": 19},
         ).add_to(p.map)
         for k in shown

@@ -134,8 +134,26 @@ def test_vendor_files_are_the_pinned_ones_and_nothing_else(client):
         f"leaflet@{version}/../jquery/package.json", f"leaflet@{version}/%2e%2e/%2e%2e/package.json", f"leaflet@{version}/",
     ):
         assert client.get(f"/static/vendor/{bad}").status_code == 404, bad
-    glue = client.get("/static/maps/wangge-maps.js")
-    assert glue.status_code == 200 and "WanggeMaps" in glue.text
+    shared = client.get(f"/static/maps/{assets.SHARED_MODULE}")
+    assert shared.status_code == 200 and "WanggeMaps" in shared.text
+    for page, module in assets.PAGE_MODULES.items():
+        glue = client.get(f"/static/maps/{module}")
+        # A module script runs only when served as JavaScript.
+        assert glue.status_code == 200 and glue.headers["content-type"].startswith("text/javascript"), module
+        assert f'from "./{assets.SHARED_MODULE}"' in glue.text and f'serve("{page}"' in glue.text, module
+
+
+def test_each_map_page_loads_its_own_module_and_the_shared_one_by_its_content_hash(client, demo):
+    code = first_grid(demo)
+    for page, path in (("incidents", "/maps/incidents"), ("grid", f"/maps/grids/{code}"), ("planner", "/maps/planner")):
+        html = client.get(path).text
+        modules = re.findall(r"<script type=\"module\" src=\"([^\"]+)\"></script>", html)
+        assert modules == [assets.glue_url(assets.PAGE_MODULES[page])], page
+        imports = json.loads(re.search(r'<script type="importmap">(.*?)</script>', html, re.DOTALL).group(1))
+        assert imports == {"imports": {f"/static/maps/{assets.SHARED_MODULE}": assets.glue_url(assets.SHARED_MODULE)}}, page
+        assert html.index('<script type="importmap">') < html.index('<script type="module"'), page
+        # folium's inline script runs first: it leaves the map for the module, and calls nothing of it.
+        assert "(window.wanggeMaps = window.wanggeMaps || []).push([" in html and "WanggeMaps.start(" not in html, page
 
 
 def test_the_lock_file_pins_what_package_json_asks_for():

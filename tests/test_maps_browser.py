@@ -258,6 +258,11 @@ def test_every_map_opens_offline_with_no_errors_and_a_screenshot(browser, served
     assert stats["grids"] == 1 and stats["buildings"] == buildings > 0
     assert stats["heads"] > 0 and stats["onDuty"] > 0 and stats["incidents"] == open_incidents > 0
     assert served.grid in page.title()
+    # The page's module and the shared one it imports, each at its address with its content hash.
+    from maps import assets
+
+    for module in (assets.PAGE_MODULES["grid"], assets.SHARED_MODULE):
+        assert served.base + assets.glue_url(module) in watch.urls, module
     clean(watch, served)
     page.close()
     # An unknown grid gets a page that says so.
