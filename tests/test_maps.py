@@ -164,6 +164,34 @@ def test_the_lock_file_pins_what_package_json_asks_for():
     assert assets.missing() == [], "run scripts/test.sh (it installs the map assets)"
 
 
+def test_every_kind_category_and_role_has_a_label_in_both_languages():
+    from geo.mappoints import KINDS
+    from geo.models import CATEGORIES, KNOWN_ROLES
+    from maps import i18n
+
+    assert i18n.LANGS == ("zh", "en")
+    for lang in i18n.LANGS:
+        words = json.loads((i18n.LOCALES_DIR / f"{lang}.json").read_text(encoding="utf-8"))
+        assert set(words) == {"text", "kinds", "categories", "roles", "draw"}, lang
+        for kind in KINDS:
+            assert i18n.KINDS[lang].get(kind), (lang, kind)
+        for kind, categories in CATEGORIES.items():
+            assert kind in KINDS, kind
+            for category in categories:
+                assert i18n.CATEGORY_LABELS[lang].get(category), (lang, kind, category)
+        for role in KNOWN_ROLES:
+            assert i18n.ROLES[lang].get(role), (lang, role)
+        labels = i18n.labels(lang)
+        assert all(labels["categories"][k][c] == i18n.CATEGORY_LABELS[lang][c] for k, cs in CATEGORIES.items() for c in cs)
+        assert labels["roles"] == {r: i18n.ROLES[lang][r] for r in KNOWN_ROLES}
+    # Both languages say the same things (Leaflet.draw keeps its own English where none is given).
+    for part in ("TEXT", "KINDS", "CATEGORY_LABELS", "ROLES"):
+        zh, en = getattr(i18n, part)["zh"], getattr(i18n, part)["en"]
+        assert set(zh) == set(en), (part, set(zh) ^ set(en))
+        assert all(isinstance(v, str) and v for v in [*zh.values(), *en.values()]), part
+    assert i18n.t("zh", "incidents_title") == "事件地图" and i18n.t("en", "incidents_title") == "Incident map"
+
+
 def test_folium_resources_unknown_to_wangge_are_refused():
     import folium
     from folium.elements import JSCSSMixin
