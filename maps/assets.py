@@ -133,7 +133,9 @@ def _local(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
             out.append((name, url))
             continue
         if name not in FOLIUM_RESOURCES:
-            raise UnknownAsset(f"folium wants {name!r} from {url}; add it to maps.assets.FOLIUM_RESOURCES and maps/assets/package.json")
+            raise UnknownAsset(
+                f"folium wants {name!r} from {url}; add it to maps.assets.FOLIUM_RESOURCES and maps/assets/package.json"
+            )
         entry = FOLIUM_RESOURCES[name]
         if entry is not None:
             out.append((name, vendor_url(*entry)))

@@ -83,7 +83,9 @@ class Glue(JSCSSMixin, MacroElement):
         header = self.get_root().header
         imports = json.dumps(import_map()).replace("<", "\\u003c")
         header.add_child(HeadHtml(f'<script type="importmap">{imports}</script>'), name="wangge_maps_importmap")
-        header.add_child(HeadHtml(f'<script type="module" src="{glue_url(self.module)}"></script>'), name="wangge_maps_js")
+        header.add_child(
+            HeadHtml(f'<script type="module" src="{glue_url(self.module)}"></script>'), name="wangge_maps_js"
+        )
         super().render(**kwargs)
 
 
@@ -115,7 +117,9 @@ class Corner(MacroElement):
 
 
 def html_list(items: list[str]) -> Markup:
-    return Markup("<ul>") + Markup("").join(Markup("<li>") + Markup(i) + Markup("</li>") for i in items) + Markup("</ul>")
+    return (
+        Markup("<ul>") + Markup("").join(Markup("<li>") + Markup(i) + Markup("</li>") for i in items) + Markup("</ul>")
+    )
 
 
 def text(value: Any) -> Markup:
