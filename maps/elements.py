@@ -10,7 +10,7 @@ from folium.elements import JSCSSMixin
 from folium.template import Template
 from markupsafe import Markup, escape
 
-from maps.assets import GLUE_CSS, PAGE_MODULES, glue_url, import_map
+from maps.assets import GLUE_CSS, PAGE_MODULES, SHARED_MODULE, glue_url, import_map
 from maps.basemaps import Basemap
 
 
@@ -79,10 +79,14 @@ class Glue(JSCSSMixin, MacroElement):
         self.default_css = [("wangge_maps_css", glue_url(GLUE_CSS))]
 
     def render(self, **kwargs):
-        # The import map first: it must be known before the module that imports the shared one.
+        # The import map first: it must be known before any module is fetched. The shared module
+        # is fetched along with the page's (not after it): the map starts as soon as the page is read.
         header = self.get_root().header
         imports = json.dumps(import_map()).replace("<", "\\u003c")
         header.add_child(HeadHtml(f'<script type="importmap">{imports}</script>'), name="wangge_maps_importmap")
+        header.add_child(
+            HeadHtml(f'<link rel="modulepreload" href="{glue_url(SHARED_MODULE)}">'), name="wangge_maps_shared"
+        )
         header.add_child(
             HeadHtml(f'<script type="module" src="{glue_url(self.module)}"></script>'), name="wangge_maps_js"
         )

@@ -222,22 +222,36 @@ Maps.prototype.reloadAll = function () {
 
 // ``loaders`` run now, the first one alone (the incidents: what people look for first), the
 // others when it has answered; ``onMove`` run again after every move of the map.
+// The page's module runs once the page is read, when the map may still be moving to its first
+// view (folium's fitBounds): then they run when it is there, for that view, and not twice.
 Maps.prototype.start = function (loaders, onMove) {
   var self = this;
+  var map = this.map;
   this.loaders = loaders;
-  var timer = null;
-  this.map.on("moveend", function () {
-    clearTimeout(timer);
-    timer = setTimeout(function () { onMove.forEach(function (load) { load.call(self); }); }, 120);
-  });
-  var rest = function () {
-    rest = function () {};
-    loaders.slice(1).forEach(function (load) { load.call(self); });
-    self.started = true;
-    self.busy(0);
+  var begun = false;
+  var begin = function () {
+    if (begun) { return; }
+    begun = true;
+    var timer = null;
+    map.on("moveend", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () { onMove.forEach(function (load) { load.call(self); }); }, 120);
+    });
+    var rest = function () {
+      rest = function () {};
+      loaders.slice(1).forEach(function (load) { load.call(self); });
+      self.started = true;
+      self.busy(0);
+    };
+    Promise.resolve(loaders[0].call(self)).then(function () { rest(); }, function () { rest(); });
+    setTimeout(function () { rest(); }, 1500);
   };
-  Promise.resolve(loaders[0].call(this)).then(function () { rest(); }, function () { rest(); });
-  setTimeout(function () { rest(); }, 1500);
+  if (map._animatingZoom || (map._panAnim && map._panAnim._inProgress)) {
+    map.once("moveend", begin);
+    setTimeout(begin, 1000);
+  } else {
+    begin();
+  }
 };
 
 Maps.prototype.bbox = function () {
