@@ -168,6 +168,8 @@ def test_each_map_page_loads_its_own_module_and_the_shared_one_by_its_content_ha
             "imports": {f"/static/maps/{assets.SHARED_MODULE}": assets.glue_url(assets.SHARED_MODULE)}
         }, page
         assert html.index('<script type="importmap">') < html.index('<script type="module"'), page
+        preload = f'<link rel="modulepreload" href="{assets.glue_url(assets.SHARED_MODULE)}">'
+        assert html.index('<script type="importmap">') < html.index(preload), page
         # folium's inline script runs first: it leaves the map for the module, and calls nothing of it.
         assert "(window.wanggeMaps = window.wanggeMaps || []).push([" in html and "WanggeMaps.start(" not in html, page
 
