@@ -8,7 +8,9 @@ of an npm package pinned in ``maps/assets/package.json`` and installed by ``npm 
 browsers may keep them for good. A resource folium adds that is not in :data:`FOLIUM_RESOURCES`
 stops the page from rendering (:class:`UnknownAsset`) instead of quietly loading from the internet.
 
-The maps' own glue (``maps/static``) is served under ``/static/maps``.
+The maps' own glue (``maps/static``) is served under ``/static/maps``: native ES modules, one
+shared (``shared.js``) and one per page, which imports it. The page's module is addressed with its
+content hash; an import map gives the shared module's address its hash too (:func:`import_map`).
 """
 
 from __future__ import annotations
@@ -58,8 +60,12 @@ FOLIUM_RESOURCES: dict[str, tuple[str, str] | None] = {
     "Leaflet.Search.css": ("leaflet-search", "dist/leaflet-search.min.css"),
 }
 
-# The maps' own files (maps/static), added by maps.glue.
-GLUE_FILES = ("wangge-maps.js", "wangge-maps.css")
+# The maps' own files (maps/static), added by maps.elements.Glue: the module every page imports,
+# the module of each page (by the page's name in its settings), the style sheet.
+SHARED_MODULE = "shared.js"
+PAGE_MODULES = {"incidents": "incidents.js", "grid": "grid.js", "planner": "planner.js"}
+GLUE_CSS = "wangge-maps.css"
+GLUE_FILES = (SHARED_MODULE, *PAGE_MODULES.values(), GLUE_CSS)
 
 
 class UnknownAsset(RuntimeError):
@@ -113,6 +119,13 @@ def glue_url(name: str) -> str:
     return f"{GLUE_URL}/{name}?v={_glue_hash(name)}"
 
 
+def import_map() -> dict[str, dict[str, str]]:
+    """The page's import map: the shared module, as the page modules import it (``./shared.js``),
+    at its address with its content hash, so that a browser never runs a page's module with an
+    older shared one."""
+    return {"imports": {f"{GLUE_URL}/{SHARED_MODULE}": glue_url(SHARED_MODULE)}}
+
+
 def _local(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     out = []
     for name, url in pairs:
@@ -120,7 +133,9 @@ def _local(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
             out.append((name, url))
             continue
         if name not in FOLIUM_RESOURCES:
-            raise UnknownAsset(f"folium wants {name!r} from {url}; add it to maps.assets.FOLIUM_RESOURCES and maps/assets/package.json")
+            raise UnknownAsset(
+                f"folium wants {name!r} from {url}; add it to maps.assets.FOLIUM_RESOURCES and maps/assets/package.json"
+            )
         entry = FOLIUM_RESOURCES[name]
         if entry is not None:
             out.append((name, vendor_url(*entry)))

@@ -7,10 +7,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import folium
+from branca.element import Element
 from folium import plugins
 from markupsafe import Markup, escape
-
-from branca.element import Element
 
 from geo.spatial.crs import parse_crs
 from maps import basemaps
@@ -27,6 +26,9 @@ KIND_ICON = {
     "illegal_structure": "house-circle-xmark",
     "renovation": "screwdriver-wrench",
 }
+# Clusters' icons come from the glue (maps/static/shared.js). folium's inline script, which names
+# the function, runs before the glue's modules: it is looked up when a cluster is drawn.
+CLUSTER_ICON = "function (cluster) { return WanggeMaps.clusterIcon(cluster); }"
 STATE_COLOURS = {"open": "#38aadd", "overdue": "#d63e2a", "closed": "#72b026"}
 # Role -> (Font Awesome icon, Leaflet.awesome-markers colour)
 ROLE_ICON = {
@@ -71,7 +73,14 @@ class Page:
         }
 
 
-def new_page(page: str, title: str, lang: str, basemap: str | None, bounds: tuple[float, float, float, float] | None, query: dict[str, str]) -> Page:
+def new_page(
+    page: str,
+    title: str,
+    lang: str,
+    basemap: str | None,
+    bounds: tuple[float, float, float, float] | None,
+    query: dict[str, str],
+) -> Page:
     """A map fitted to ``bounds`` (WGS84) in the frame of the basemap shown first."""
     initial = basemaps.check(basemap)
     frame = basemaps.frame_of(initial)
@@ -94,7 +103,9 @@ def new_page(page: str, title: str, lang: str, basemap: str | None, bounds: tupl
 
 def add_controls(p: Page) -> None:
     plugins.Fullscreen(position="topleft", title=p.t("fullscreen"), title_cancel=p.t("fullscreen_exit")).add_to(p.map)
-    plugins.LocateControl(position="topleft", strings={"title": p.t("locate")}, flyTo=True, keepCurrentZoomLevel=False).add_to(p.map)
+    plugins.LocateControl(
+        position="topleft", strings={"title": p.t("locate")}, flyTo=True, keepCurrentZoomLevel=False
+    ).add_to(p.map)
 
 
 def title_bar(p: Page, title: str) -> None:
@@ -102,16 +113,25 @@ def title_bar(p: Page, title: str) -> None:
     href = "?" + urlencode({**p.query, "lang": other})
     home = "/" + ("?lang=en" if p.lang == "en" else "")
     html = (
-        Markup("<b>") + escape(title) + Markup("</b>")
-        + Markup(f"<a href='{escape(home)}'>") + escape(t(p.lang, "home")) + Markup("</a>")
-        + Markup(f"<a href='{escape(href)}' hreflang='{other}' class='wg-lang'>") + escape(t(p.lang, "other_lang")) + Markup("</a>")
+        Markup("<b>")
+        + escape(title)
+        + Markup("</b>")
+        + Markup(f"<a href='{escape(home)}'>")
+        + escape(t(p.lang, "home"))
+        + Markup("</a>")
+        + Markup(f"<a href='{escape(href)}' hreflang='{other}' class='wg-lang'>")
+        + escape(t(p.lang, "other_lang"))
+        + Markup("</a>")
     )
     Corner(html, position="topright", css_class="wg-title-bar").add_to(p.map)
 
 
 def legend(p: Page, kinds: list[str], extra: list[str] | None = None, note: bool = True) -> None:
     items = [Markup(f"<i class='fa fa-{KIND_ICON[k]}'></i> ") + escape(KINDS[p.lang][k]) for k in kinds]
-    items += [Markup(f"<span class='wg-swatch' style='background:{c}'></span>") + escape(p.t(s)) for s, c in STATE_COLOURS.items()]
+    items += [
+        Markup(f"<span class='wg-swatch' style='background:{c}'></span>") + escape(p.t(s))
+        for s, c in STATE_COLOURS.items()
+    ]
     items += [Markup(e) for e in (extra or [])]
     body = Markup("<details open><summary>") + escape(p.t("legend")) + Markup("</summary>") + html_list(items)
     if note:
@@ -124,7 +144,10 @@ def area_items(p: Page, estates: bool = True) -> list[str]:
     items = [Markup("<span class='wg-line'></span>") + escape(p.t("grids"))]
     if estates:
         items.append(Markup("<span class='wg-line wg-estate'></span>") + escape(p.t("estates")))
-    items.append(Markup("<span class='wg-swatch' style='background:#9e9e9e;border:1px solid #555'></span>") + escape(p.t("buildings")))
+    items.append(
+        Markup("<span class='wg-swatch' style='background:#9e9e9e;border:1px solid #555'></span>")
+        + escape(p.t("buildings"))
+    )
     return items
 
 

@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from branca.element import MacroElement
+from branca.element import Element, MacroElement
 from folium.elements import JSCSSMixin
 from folium.template import Template
 from markupsafe import Markup, escape
 
-from maps.assets import glue_url
+from maps.assets import GLUE_CSS, PAGE_MODULES, SHARED_MODULE, glue_url, import_map
 from maps.basemaps import Basemap
 
 
+class HeadHtml(Element):
+    """A piece of HTML in the page's head, written as it is (not a template)."""
+
+    _template = Template("{{ this.html }}")
+
+    def __init__(self, html: str):
+        super().__init__()
+        self._name = "HeadHtml"
+        self.html = str(html)
+
+
 class Glue(JSCSSMixin, MacroElement):
-    """Starts ``WanggeMaps`` (maps/static/wangge-maps.js) on the map with the named layers.
+    """Starts the map's page (maps/static: the page's ES module, which imports ``shared.js``) on
+    the map with the named layers.
+
+    folium's inline script runs before any module script: it leaves the map, the page's settings,
+    its layers and basemaps in the queue ``window.wanggeMaps``, and the page's module starts the
+    map from there once it has loaded (``serve`` in maps/static/shared.js).
 
     Add it to the map after every layer and control it refers to.
     """
@@ -22,7 +39,7 @@ class Glue(JSCSSMixin, MacroElement):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-            var {{ this.get_name() }} = WanggeMaps.start(
+            (window.wanggeMaps = window.wanggeMaps || []).push([
                 {{ this._parent.get_name() }},
                 {{ this.config|tojson }},
                 {
@@ -41,7 +58,7 @@ class Glue(JSCSSMixin, MacroElement):
                     [{{ base.layer.get_name() }}, {{ base.frame|tojson }}, {{ base.key|tojson }}],
                 {%- endfor %}
                 ]
-            );
+            ]);
             {%- if this.search is not none %}
             // Match grid codes and names anywhere in "code name", not only at the start.
             {{ this.search.layer.get_name() }}searchControl.options.initial = false;
@@ -57,8 +74,23 @@ class Glue(JSCSSMixin, MacroElement):
         self.layers = layers
         self.bases = bases
         self.search = search
-        self.default_js = [("wangge_maps_js", glue_url("wangge-maps.js"))]
-        self.default_css = [("wangge_maps_css", glue_url("wangge-maps.css"))]
+        self.module = PAGE_MODULES[config["page"]]
+        self.default_js = []
+        self.default_css = [("wangge_maps_css", glue_url(GLUE_CSS))]
+
+    def render(self, **kwargs):
+        # The import map first: it must be known before any module is fetched. The shared module
+        # is fetched along with the page's (not after it): the map starts as soon as the page is read.
+        header = self.get_root().header
+        imports = json.dumps(import_map()).replace("<", "\\u003c")
+        header.add_child(HeadHtml(f'<script type="importmap">{imports}</script>'), name="wangge_maps_importmap")
+        header.add_child(
+            HeadHtml(f'<link rel="modulepreload" href="{glue_url(SHARED_MODULE)}">'), name="wangge_maps_shared"
+        )
+        header.add_child(
+            HeadHtml(f'<script type="module" src="{glue_url(self.module)}"></script>'), name="wangge_maps_js"
+        )
+        super().render(**kwargs)
 
 
 class Corner(MacroElement):
@@ -89,7 +121,9 @@ class Corner(MacroElement):
 
 
 def html_list(items: list[str]) -> Markup:
-    return Markup("<ul>") + Markup("").join(Markup("<li>") + Markup(i) + Markup("</li>") for i in items) + Markup("</ul>")
+    return (
+        Markup("<ul>") + Markup("").join(Markup("<li>") + Markup(i) + Markup("</li>") for i in items) + Markup("</ul>")
+    )
 
 
 def text(value: Any) -> Markup:

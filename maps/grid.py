@@ -16,7 +16,9 @@ from maps.i18n import KINDS as KIND_LABELS
 from maps.i18n import ROLES
 
 
-def build_grid_map(session: Session, code: str, lang: str = "zh", basemap: str | None = None, query: dict[str, str] | None = None) -> folium.Map:
+def build_grid_map(
+    session: Session, code: str, lang: str = "zh", basemap: str | None = None, query: dict[str, str] | None = None
+) -> folium.Map:
     bounds = grid_bounds(session, code)
     if bounds is None:
         raise NotFound(f"No grid with code {code!r}")
@@ -32,13 +34,21 @@ def build_grid_map(session: Session, code: str, lang: str = "zh", basemap: str |
     kinds = {
         k: plugins.MarkerCluster(
             name=common.layer_name(common.KIND_ICON[k], KIND_LABELS[lang][k]),
-            icon_create_function="WanggeMaps.clusterIcon",
-            options={"chunkedLoading": True, "showCoverageOnHover": False, "maxClusterRadius": 40, "disableClusteringAtZoom": 18},
+            icon_create_function=common.CLUSTER_ICON,
+            options={
+                "chunkedLoading": True,
+                "showCoverageOnHover": False,
+                "maxClusterRadius": 40,
+                "disableClusteringAtZoom": 18,
+            },
         ).add_to(p.map)
         for k in KINDS
     }
     common.title_bar(p, title)
-    roles = [Markup(f"<i class='fa fa-{icon}'></i> ") + escape(ROLES[lang].get(role, role)) for role, (icon, _) in common.ROLE_ICON.items()]
+    roles = [
+        Markup(f"<i class='fa fa-{icon}'></i> ") + escape(ROLES[lang].get(role, role))
+        for role, (icon, _) in common.ROLE_ICON.items()
+    ]
     common.legend(p, list(KINDS), common.area_items(p, estates=False) + roles)
     return common.finish(
         p,

@@ -26,7 +26,9 @@ def parse_since(since: str | None) -> datetime | None:
     try:
         return datetime.fromisoformat(since)
     except ValueError:
-        raise InputError(f"since {since!r} must be a date or time in ISO 8601, e.g. 2026-01-31 or 2026-01-31T08:00+08:00") from None
+        raise InputError(
+            f"since {since!r} must be a date or time in ISO 8601, e.g. 2026-01-31 or 2026-01-31T08:00+08:00"
+        ) from None
 
 
 def build_incident_map(
@@ -56,13 +58,29 @@ def build_incident_map(
     kinds = {
         k: plugins.MarkerCluster(
             name=common.layer_name(common.KIND_ICON[k], KIND_LABELS[lang][k]),
-            icon_create_function="WanggeMaps.clusterIcon",
-            options={"chunkedLoading": True, "showCoverageOnHover": False, "maxClusterRadius": 50, "disableClusteringAtZoom": 19},
+            icon_create_function=common.CLUSTER_ICON,
+            options={
+                "chunkedLoading": True,
+                "showCoverageOnHover": False,
+                "maxClusterRadius": 50,
+                "disableClusteringAtZoom": 19,
+            },
         ).add_to(p.map)
         for k in shown
     }
-    heat = plugins.HeatMap([], name=common.layer_name("fire", p.t("heat")), show=False, radius=20, blur=16, min_opacity=0.35).add_to(p.map)
-    search = plugins.Search(grids, search_label="label", geom_type="Polygon", placeholder=p.t("search"), collapsed=True, position="topleft", color="#d1495b", weight=4)
+    heat = plugins.HeatMap(
+        [], name=common.layer_name("fire", p.t("heat")), show=False, radius=20, blur=16, min_opacity=0.35
+    ).add_to(p.map)
+    search = plugins.Search(
+        grids,
+        search_label="label",
+        geom_type="Polygon",
+        placeholder=p.t("search"),
+        collapsed=True,
+        position="topleft",
+        color="#d1495b",
+        weight=4,
+    )
     search.add_to(p.map)
     common.title_bar(p, title)
     common.legend(p, shown, common.area_items(p))

@@ -29,7 +29,9 @@ API = "/api/v1"
 GEOD = Geod(ellps="WGS84")
 # Absolute addresses a page may hold: basemap tile templates (requested only when that basemap
 # is shown) and the OpenStreetMap attribution link (a link, never loaded by the page).
-ALLOWED_EXTERNAL = re.compile(r"^https://(t\{s\}\.tianditu\.gov\.cn|webrd0\{s\}\.is\.autonavi\.com|tile\.openstreetmap\.org)/.*\{z\}|^https://www\.openstreetmap\.org/copyright$")
+ALLOWED_EXTERNAL = re.compile(
+    r"^https://(t\{s\}\.tianditu\.gov\.cn|webrd0\{s\}\.is\.autonavi\.com|tile\.openstreetmap\.org)/.*\{z\}|^https://www\.openstreetmap\.org/copyright$"
+)
 URL = re.compile(r"""(?:https?:)?//[^\s"'<>)\\]+""")
 
 
@@ -52,8 +54,13 @@ def first_grid(engine) -> str:
 
 def map_pages(code: str) -> list[str]:
     return [
-        "/maps/incidents", "/maps/incidents?lang=en&basemap=none", f"/maps/incidents?grid={code}&kind=hazard&status=open&since=2020-01-01",
-        f"/maps/grids/{code}", f"/maps/grids/{code}?lang=en&basemap=none", "/maps/planner", "/maps/planner?basemap=amap&lang=en",
+        "/maps/incidents",
+        "/maps/incidents?lang=en&basemap=none",
+        f"/maps/incidents?grid={code}&kind=hazard&status=open&since=2020-01-01",
+        f"/maps/grids/{code}",
+        f"/maps/grids/{code}?lang=en&basemap=none",
+        "/maps/planner",
+        "/maps/planner?basemap=amap&lang=en",
     ]
 
 
@@ -101,8 +108,11 @@ def test_unknown_grid_bad_filters_and_basemaps_get_html_error_pages(client):
     assert "999999" in missing.text and "未找到" in missing.text
     assert client.get("/maps/incidents?grid=999999").status_code == 404
     for query, words in [
-        ("kind=volcano", "Unknown kind"), ("status=frozen", "Unknown status"), ("since=yesterday", "ISO 8601"),
-        ("basemap=google", "Unknown basemap"), ("basemap=tianditu", "WANGGE_TIANDITU_KEY"),
+        ("kind=volcano", "Unknown kind"),
+        ("status=frozen", "Unknown status"),
+        ("since=yesterday", "ISO 8601"),
+        ("basemap=google", "Unknown basemap"),
+        ("basemap=tianditu", "WANGGE_TIANDITU_KEY"),
     ]:
         response = client.get(f"/maps/incidents?{query}&lang=en")
         assert response.status_code == 422, query
@@ -131,12 +141,38 @@ def test_vendor_files_are_the_pinned_ones_and_nothing_else(client):
     font = client.get(f"/static/vendor/@fortawesome/fontawesome-free@{fa}/webfonts/fa-solid-900.woff2")
     assert font.status_code == 200 and font.headers["content-type"] == "font/woff2"
     for bad in (
-        "leaflet@0.0.1/dist/leaflet.js", "leaflet/dist/leaflet.js", "left-pad@1.0.0/index.js",
-        f"leaflet@{version}/../jquery/package.json", f"leaflet@{version}/%2e%2e/%2e%2e/package.json", f"leaflet@{version}/",
+        "leaflet@0.0.1/dist/leaflet.js",
+        "leaflet/dist/leaflet.js",
+        "left-pad@1.0.0/index.js",
+        f"leaflet@{version}/../jquery/package.json",
+        f"leaflet@{version}/%2e%2e/%2e%2e/package.json",
+        f"leaflet@{version}/",
     ):
         assert client.get(f"/static/vendor/{bad}").status_code == 404, bad
-    glue = client.get("/static/maps/wangge-maps.js")
-    assert glue.status_code == 200 and "WanggeMaps" in glue.text
+    shared = client.get(f"/static/maps/{assets.SHARED_MODULE}")
+    assert shared.status_code == 200 and "WanggeMaps" in shared.text
+    for page, module in assets.PAGE_MODULES.items():
+        glue = client.get(f"/static/maps/{module}")
+        # A module script runs only when served as JavaScript.
+        assert glue.status_code == 200 and glue.headers["content-type"].startswith("text/javascript"), module
+        assert f'from "./{assets.SHARED_MODULE}"' in glue.text and f'serve("{page}"' in glue.text, module
+
+
+def test_each_map_page_loads_its_own_module_and_the_shared_one_by_its_content_hash(client, demo):
+    code = first_grid(demo)
+    for page, path in (("incidents", "/maps/incidents"), ("grid", f"/maps/grids/{code}"), ("planner", "/maps/planner")):
+        html = client.get(path).text
+        modules = re.findall(r"<script type=\"module\" src=\"([^\"]+)\"></script>", html)
+        assert modules == [assets.glue_url(assets.PAGE_MODULES[page])], page
+        imports = json.loads(re.search(r'<script type="importmap">(.*?)</script>', html, re.DOTALL).group(1))
+        assert imports == {
+            "imports": {f"/static/maps/{assets.SHARED_MODULE}": assets.glue_url(assets.SHARED_MODULE)}
+        }, page
+        assert html.index('<script type="importmap">') < html.index('<script type="module"'), page
+        preload = f'<link rel="modulepreload" href="{assets.glue_url(assets.SHARED_MODULE)}">'
+        assert html.index('<script type="importmap">') < html.index(preload), page
+        # folium's inline script runs first: it leaves the map for the module, and calls nothing of it.
+        assert "(window.wanggeMaps = window.wanggeMaps || []).push([" in html and "WanggeMaps.start(" not in html, page
 
 
 def test_the_lock_file_pins_what_package_json_asks_for():
@@ -147,10 +183,40 @@ def test_the_lock_file_pins_what_package_json_asks_for():
     assert assets.missing() == [], "run scripts/test.sh (it installs the map assets)"
 
 
+def test_every_kind_category_and_role_has_a_label_in_both_languages():
+    from geo.mappoints import KINDS
+    from geo.models import CATEGORIES, KNOWN_ROLES
+    from maps import i18n
+
+    assert i18n.LANGS == ("zh", "en")
+    for lang in i18n.LANGS:
+        words = json.loads((i18n.LOCALES_DIR / f"{lang}.json").read_text(encoding="utf-8"))
+        assert set(words) == {"text", "kinds", "categories", "roles", "draw"}, lang
+        for kind in KINDS:
+            assert i18n.KINDS[lang].get(kind), (lang, kind)
+        for kind, categories in CATEGORIES.items():
+            assert kind in KINDS, kind
+            for category in categories:
+                assert i18n.CATEGORY_LABELS[lang].get(category), (lang, kind, category)
+        for role in KNOWN_ROLES:
+            assert i18n.ROLES[lang].get(role), (lang, role)
+        labels = i18n.labels(lang)
+        assert all(
+            labels["categories"][k][c] == i18n.CATEGORY_LABELS[lang][c] for k, cs in CATEGORIES.items() for c in cs
+        )
+        assert labels["roles"] == {r: i18n.ROLES[lang][r] for r in KNOWN_ROLES}
+    # Both languages say the same things (Leaflet.draw keeps its own English where none is given).
+    for part in ("TEXT", "KINDS", "CATEGORY_LABELS", "ROLES"):
+        zh, en = getattr(i18n, part)["zh"], getattr(i18n, part)["en"]
+        assert set(zh) == set(en), (part, set(zh) ^ set(en))
+        assert all(isinstance(v, str) and v for v in [*zh.values(), *en.values()]), part
+    assert i18n.t("zh", "incidents_title") == "事件地图" and i18n.t("en", "incidents_title") == "Incident map"
+
+
 def test_folium_resources_unknown_to_wangge_are_refused():
     import folium
-    from folium.elements import JSCSSMixin
     from branca.element import MacroElement
+    from folium.elements import JSCSSMixin
 
     class Gadget(JSCSSMixin, MacroElement):
         default_js = [("gadget", "https://cdn.example.org/gadget.js")]
@@ -163,7 +229,13 @@ def test_folium_resources_unknown_to_wangge_are_refused():
     from folium import plugins
 
     m = folium.Map(tiles=None)
-    for element in (plugins.MarkerCluster(), plugins.HeatMap([]), plugins.Fullscreen(), plugins.LocateControl(), plugins.Draw()):
+    for element in (
+        plugins.MarkerCluster(),
+        plugins.HeatMap([]),
+        plugins.Fullscreen(),
+        plugins.LocateControl(),
+        plugins.Draw(),
+    ):
         element.add_to(m)
     html = assets.render(m)
     assert "cdn" not in html and "cloudflare" not in html
@@ -257,9 +329,13 @@ def test_points_in_gcj02_sit_where_amap_draws_them(client, demo):
 
 def test_points_refuse_what_they_do_not_understand(client):
     for params, words in [
-        ({"kind": "volcano"}, "Unknown kind"), ({"status": "frozen"}, "Unknown status"),
-        ({"kind": "hazard", "status": "proposed"}, "Unknown status"), ({"category": "lighting", "kind": "hazard"}, "Unknown category"),
-        ({"bbox": "1,2,3"}, "four numbers"), ({"limit": 0}, "limit"), ({"cell": -1}, "cell"),
+        ({"kind": "volcano"}, "Unknown kind"),
+        ({"status": "frozen"}, "Unknown status"),
+        ({"kind": "hazard", "status": "proposed"}, "Unknown status"),
+        ({"category": "lighting", "kind": "hazard"}, "Unknown category"),
+        ({"bbox": "1,2,3"}, "four numbers"),
+        ({"limit": 0}, "limit"),
+        ({"cell": -1}, "cell"),
     ]:
         response = client.get(f"{API}/incidents/points", params=params)
         assert response.status_code == 422, params

@@ -1,0 +1,548 @@
+/*
+ * wangge maps: the glue between a folium map and the wangge API, what every map shares.
+ *
+ * The page holds no features. Grids and estates are read once; buildings and incidents are read
+ * for the visible bounding box after every move (incidents as compact points from
+ * /api/v1/incidents/points, or as counts per cell when the view holds too many), clustered here
+ * with Leaflet.markercluster; details are read when a marker is clicked. All coordinates are asked
+ * for in the frame of the basemap shown: GCJ-02 under Amap, WGS84 under the others.
+ *
+ * A native ES module, loaded by each page's own module (incidents.js, grid.js, planner.js), which
+ * adds what only that page does and says how it starts (``serve``). folium's inline script runs
+ * before any module: it leaves its map and layers in the queue ``window.wanggeMaps`` (see
+ * maps/elements.py, Glue), and the page is started from there.
+ */
+
+// Icons and colours come from the page's settings (maps/common.py), the one place they are named.
+var KIND_ICON = {};
+var STATES = ["open", "overdue", "closed"];
+export var STATE_MARKER = ["blue", "red", "green"]; // Leaflet.awesome-markers colours
+var GRID_STYLE = { color: "#1d4e89", weight: 2, opacity: 0.9, fillColor: "#4f86c6", fillOpacity: 0.06 };
+var GRID_FOCUS_STYLE = { color: "#d1495b", weight: 3, opacity: 1, fillColor: "#d1495b", fillOpacity: 0.08 };
+var TOKEN_KEY = "wangge.token";
+
+export function esc(value) {
+  return String(value === null || value === undefined ? "" : value).replace(/[&<>"']/g, function (c) {
+    return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+  });
+}
+
+export function withQuery(path, params) {
+  var parts = [];
+  Object.keys(params || {}).forEach(function (key) {
+    var value = params[key];
+    if (value !== null && value !== undefined && value !== "") {
+      parts.push(encodeURIComponent(key) + "=" + encodeURIComponent(value));
+    }
+  });
+  return parts.length ? path + (path.indexOf("?") >= 0 ? "&" : "?") + parts.join("&") : path;
+}
+
+export function request(url, options) {
+  return fetch(url, options || {}).then(function (response) {
+    return response.text().then(function (text) {
+      var body = null;
+      try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
+      return { ok: response.ok, status: response.status, body: body, etag: response.headers.get("ETag") };
+    });
+  }, function (error) {
+    if (error && error.name === "AbortError") { throw error; }
+    return { ok: false, status: 0, body: { detail: String(error) }, etag: null };
+  });
+}
+
+export function detailOf(answer) {
+  var detail = answer.body && answer.body.detail;
+  return (answer.status ? answer.status + " " : "") + (typeof detail === "string" ? detail : JSON.stringify(detail || ""));
+}
+
+export function el(tag, attrs, children) {
+  var node = document.createElement(tag);
+  Object.keys(attrs || {}).forEach(function (key) {
+    if (key === "text") { node.textContent = attrs[key]; } else if (key === "html") { node.innerHTML = attrs[key]; } else { node.setAttribute(key, attrs[key]); }
+  });
+  (children || []).forEach(function (child) { if (child) { node.appendChild(child); } });
+  return node;
+}
+
+// A popup whose content is read when it opens (again at every opening: it is never stale).
+// ``load(box)`` fills the element and returns a promise.
+export function lazyPopup(layer, loadingText, load, options) {
+  layer.bindPopup("", options);
+  layer.on("popupopen", function (e) {
+    var popup = e.popup;
+    var box = el("div", { class: "wg-popup", text: loadingText });
+    popup.setContent(box);
+    Promise.resolve(load(box)).then(function () { if (popup.isOpen()) { popup.update(); } });
+  });
+}
+
+function formatCount(n) {
+  return n >= 10000 ? (Math.round(n / 1000) + "k") : String(n);
+}
+
+export function countIcon(count, overdue) {
+  var size = count < 1000 ? "small" : "large";
+  var extra = overdue ? " wg-has-overdue" : "";
+  var px = count < 1000 ? 40 : 46;
+  return L.divIcon({
+    html: "<div><span>" + formatCount(count) + "</span></div>",
+    className: "marker-cluster wg-cluster wg-cluster-" + size + extra,
+    iconSize: L.point(px, px)
+  });
+}
+
+// Clusters count what their markers stand for: one incident, or a whole cell of them.
+export function clusterIcon(cluster) {
+  var count = 0;
+  var overdue = 0;
+  cluster.getAllChildMarkers().forEach(function (m) {
+    count += m.options.count || 1;
+    overdue += m.options.overdue || 0;
+  });
+  return countIcon(count, overdue);
+}
+
+// Make ``group`` hold exactly the markers of ``items`` ([key, make]) without touching markers
+// that stay: an open popup stays open when the view moves, and nothing flickers.
+export function sync(group, items) {
+  var index = group.wgIndex || (group.wgIndex = {});
+  var wanted = {};
+  var add = [];
+  items.forEach(function (item) {
+    wanted[item[0]] = true;
+    if (!index[item[0]]) {
+      index[item[0]] = item[1]();
+      add.push(index[item[0]]);
+    }
+  });
+  var remove = [];
+  Object.keys(index).forEach(function (key) {
+    if (!wanted[key]) {
+      remove.push(index[key]);
+      delete index[key];
+    }
+  });
+  if (group.removeLayers) {
+    group.removeLayers(remove);
+    group.addLayers(add);
+  } else {
+    remove.forEach(function (layer) { group.removeLayer(layer); });
+    add.forEach(function (layer) { group.addLayer(layer); });
+  }
+}
+
+export function Maps(map, cfg, layers, bases) {
+  KIND_ICON = cfg.icons.kinds;
+  this.map = map;
+  this.cfg = cfg;
+  this.t = cfg.labels.text;
+  this.layers = layers;
+  this.bases = bases;
+  this.frame = cfg.frame;
+  this.seq = 0;
+  this.pending = 0;
+  this.stats = {};
+  this.editing = false;
+  this.status = this.statusControl();
+  this.watchBasemaps();
+  this.watchLabels();
+}
+
+Maps.prototype.api = function (path, params) {
+  return withQuery(this.cfg.api + path, Object.assign({ crs: this.frame === "wgs84" ? null : this.frame }, params || {}));
+};
+
+Maps.prototype.text = function (key, values) {
+  var s = this.t[key] || key;
+  Object.keys(values || {}).forEach(function (k) { s = s.replace("{" + k + "}", values[k]); });
+  return s;
+};
+
+Maps.prototype.busy = function (delta) {
+  this.pending += delta;
+  document.documentElement.setAttribute("data-wangge-pending", String(this.pending));
+  if (this.pending === 0 && this.started) {
+    document.documentElement.setAttribute("data-wangge-ready", "1");
+  }
+};
+
+Maps.prototype.statusControl = function () {
+  var control = L.control({ position: "bottomleft" });
+  var box = el("div", { class: "wg-status leaflet-bar", role: "status" });
+  control.onAdd = function () { return box; };
+  control.addTo(this.map);
+  control.set = function (text, isError) {
+    box.textContent = text || "";
+    box.style.display = text ? "" : "none";
+    box.classList.toggle("wg-error", !!isError);
+  };
+  control.set("");
+  return control;
+};
+
+// ---------------------------------------------------------------- basemaps and frames
+
+Maps.prototype.watchBasemaps = function () {
+  var self = this;
+  this.map.on("baselayerchange", function (e) {
+    var found = self.bases.filter(function (b) { return b[0] === e.layer; })[0];
+    if (!found) { return; }
+    if (window.history && window.history.replaceState) {
+      var url = new URL(window.location.href);
+      url.searchParams.set("basemap", found[2]);
+      window.history.replaceState(null, "", url.toString());
+    }
+    if (found[1] !== self.frame) {
+      self.frame = found[1];
+      self.reloadAll();
+    }
+  });
+};
+
+Maps.prototype.watchLabels = function () {
+  var map = this.map;
+  // Grid labels sit under the markers (Leaflet puts tooltips above everything).
+  var pane = map.createPane("wg-labels");
+  pane.style.zIndex = 450;
+  pane.style.pointerEvents = "none";
+  if (window.innerWidth < 600) {
+    Array.prototype.forEach.call(document.querySelectorAll(".wg-legend details"), function (d) { d.open = false; });
+  }
+  var min = this.cfg.labelMinZoom || 0;
+  function update() { map.getContainer().classList.toggle("wg-hide-labels", map.getZoom() < min); }
+  map.on("zoomend", update);
+  update();
+};
+
+Maps.prototype.reloadAll = function () {
+  var self = this;
+  (this.loaders || []).forEach(function (load) { load.call(self); });
+};
+
+// ``loaders`` run now, the first one alone (the incidents: what people look for first), the
+// others when it has answered; ``onMove`` run again after every move of the map.
+// The page's module runs once the page is read, when the map may still be moving to its first
+// view (folium's fitBounds): then they run when it is there, for that view, and not twice.
+Maps.prototype.start = function (loaders, onMove) {
+  var self = this;
+  var map = this.map;
+  this.loaders = loaders;
+  var begun = false;
+  var begin = function () {
+    if (begun) { return; }
+    begun = true;
+    var timer = null;
+    map.on("moveend", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () { onMove.forEach(function (load) { load.call(self); }); }, 120);
+    });
+    var rest = function () {
+      rest = function () {};
+      loaders.slice(1).forEach(function (load) { load.call(self); });
+      self.started = true;
+      self.busy(0);
+    };
+    Promise.resolve(loaders[0].call(self)).then(function () { rest(); }, function () { rest(); });
+    setTimeout(function () { rest(); }, 1500);
+  };
+  if (map._animatingZoom || (map._panAnim && map._panAnim._inProgress)) {
+    map.once("moveend", begin);
+    setTimeout(begin, 1000);
+  } else {
+    begin();
+  }
+};
+
+Maps.prototype.bbox = function () {
+  var b = this.map.getBounds();
+  var clamp = function (v, lo, hi) { return Math.min(hi, Math.max(lo, v)); };
+  return [clamp(b.getWest(), -180, 180), clamp(b.getSouth(), -90, 90), clamp(b.getEast(), -180, 180), clamp(b.getNorth(), -90, 90)]
+    .map(function (v) { return v.toFixed(6); }).join(",");
+};
+
+// ---------------------------------------------------------------- reading GeoJSON layers
+
+// Every page of a layer (following the API's "next" links), in the current frame.
+Maps.prototype.features = function (path, params) {
+  var self = this;
+  var out = [];
+  var pages = 0;
+  function page(url) {
+    return request(url).then(function (answer) {
+      if (!answer.ok) { throw new Error(detailOf(answer)); }
+      out = out.concat(answer.body.features || []);
+      var next = (answer.body.links || []).filter(function (l) { return l.rel === "next"; })[0];
+      pages += 1;
+      return next && pages < 20 ? page(next.href) : out;
+    });
+  }
+  self.busy(1);
+  return page(this.api(path, Object.assign({ limit: 1000 }, params))).then(function (features) {
+    self.busy(-1);
+    return features;
+  }, function (error) {
+    self.busy(-1);
+    self.status.set(self.text("load_failed") + ": " + error.message, true);
+    return [];
+  });
+};
+
+Maps.prototype.table = function (rows) {
+  return "<table class='wg-table'>" + rows.filter(function (r) { return r[1] !== null && r[1] !== undefined && r[1] !== ""; })
+    .map(function (r) { return "<tr><th>" + esc(r[0]) + "</th><td>" + (r[2] ? r[1] : esc(r[1])) + "</td></tr>"; }).join("") + "</table>";
+};
+
+Maps.prototype.loadGrids = function () {
+  var self = this;
+  var group = this.layers.grids;
+  var frame = this.frame;
+  return this.features("/grids", { grid: this.cfg.gridOnly || null }).then(function (features) {
+    if (frame !== self.frame) { return; }
+    group.clearLayers();
+    features.forEach(function (f) {
+      var p = f.properties;
+      p.label = p.code + " " + p.name;
+      p.style = self.cfg.gridOnly ? GRID_FOCUS_STYLE : GRID_STYLE;
+    });
+    var layer = L.geoJSON({ type: "FeatureCollection", features: features }, {
+      style: function (f) { return f.properties.style; },
+      onEachFeature: function (f, l) {
+        var p = f.properties;
+        l.bindTooltip("<b>" + esc(p.name) + "</b><br><span>" + esc(p.code) + "</span>", {
+          permanent: true, direction: "center", className: "wg-grid-label", interactive: false, pane: "wg-labels"
+        });
+        var lang = self.cfg.lang === "en" ? "&lang=en" : "";
+        l.bindPopup("<div class='wg-popup'><h6>" + esc(p.name) + "</h6>" + self.table([
+          [self.text("code"), p.code], [self.text("grid"), p.party_branch]
+        ]) + "<a href='/maps/grids/" + encodeURIComponent(p.code) + "?" + lang.slice(1) + "'>" + esc(self.text("grid_title")) + "</a> · " +
+          "<a href='/maps/incidents?grid=" + encodeURIComponent(p.code) + lang + "'>" + esc(self.text("incidents_title")) + "</a></div>");
+      }
+    });
+    group.addLayer(layer);
+    self.stats.grids = features.length;
+  });
+};
+
+Maps.prototype.buildingLayer = function (features) {
+  var self = this;
+  return L.geoJSON({ type: "FeatureCollection", features: features }, {
+    pointToLayer: function (f, latlng) {
+      return L.circleMarker(latlng, { radius: 5, color: "#555", weight: 1, fillColor: "#9e9e9e", fillOpacity: 0.8 });
+    },
+    onEachFeature: function (f, l) {
+      var p = f.properties;
+      l.bindTooltip(esc(p.name));
+      l.bindPopup("<div class='wg-popup'><h6><i class='fa fa-building'></i> " + esc(p.name) + "</h6>" + self.table([
+        [self.text("code"), p.code], [self.text("address"), p.address], [self.text("households"), p.households],
+        [self.text("residents"), p.residents], [self.text("estates"), p.estate], [self.text("grid"), p.grid]
+      ]) + "</div>");
+    }
+  });
+};
+
+// ---------------------------------------------------------------- incidents
+
+Maps.prototype.stateOf = function (p) {
+  return !p.open ? 2 : p.overdue ? 1 : 0;
+};
+
+Maps.prototype.incidentHtml = function (feature) {
+  var p = feature.properties;
+  var labels = this.cfg.labels;
+  var state = this.stateOf(p);
+  var lang = this.cfg.lang === "en" ? "en-GB" : "zh-CN";
+  var when = function (iso) {
+    return iso ? new Date(iso).toLocaleString(lang, { timeZone: "Asia/Shanghai", dateStyle: "medium", timeStyle: "short" }) : null;
+  };
+  var statusText = (this.cfg.lang === "en" ? ((labels.statuses[p.kind] || {})[p.status] || p.status) : (p.status_label || p.status));
+  var assignee = p.assignee ? p.assignee.name + " (" + (labels.roles[p.assignee.role] || p.assignee.role) + ")" : this.text("none");
+  var deadline = p.due_at ? when(p.due_at) + (p.overdue ? " <span class='wg-badge wg-state-1'>" + esc(this.text("overdue")) + "</span>" : "") : this.text("none");
+  return "<div class='wg-popup' data-incident='" + p.id + "'>" +
+    "<h6><i class='fa fa-" + (KIND_ICON[p.kind] || "circle") + "'></i> " + esc(p.title) + "</h6>" +
+    this.table([
+      [this.text("kind"), (labels.kinds[p.kind] || p.kind) + " · " + ((labels.categories[p.kind] || {})[p.category] || p.category)],
+      [this.text("status"), "<span class='wg-badge wg-state-" + state + "'>" + esc(statusText) + "</span> " + esc(this.text(STATES[state])), true],
+      [this.text("deadline"), p.due_at ? deadline : esc(deadline), true],
+      [this.text("assignee"), assignee],
+      [this.text("grid"), p.grid],
+      [this.text("reported_at"), when(p.created_at)],
+      [this.text("description"), p.description]
+    ]) +
+    "<a class='wg-api-link' href='" + esc(this.cfg.api + "/incidents/" + p.id) + "' target='_blank' rel='noopener'>" + esc(this.text("api_record")) + " #" + p.id + "</a></div>";
+};
+
+// A marker whose popup is read from the API when it opens.
+Maps.prototype.incidentMarker = function (id, latlng, kind, state) {
+  var self = this;
+  var marker = L.marker(latlng, {
+    icon: L.AwesomeMarkers.icon({ icon: KIND_ICON[kind] || "circle", prefix: "fa", markerColor: STATE_MARKER[state] }),
+    incidentId: id, overdue: state === 1 ? 1 : 0
+  });
+  lazyPopup(marker, self.text("loading"), function (box) {
+    return request(self.api("/incidents/" + id)).then(function (answer) {
+      box.innerHTML = answer.ok ? self.incidentHtml(answer.body) : esc(self.text("load_failed") + ": " + detailOf(answer));
+    });
+  }, { maxWidth: 320, minWidth: 220 });
+  return marker;
+};
+
+Maps.prototype.cellMarker = function (lon, lat, count, overdue, cell) {
+  var map = this.map;
+  var marker = L.marker([lat, lon], { icon: countIcon(count, overdue), count: count, overdue: overdue });
+  marker.on("click", function () {
+    map.fitBounds([[lat - cell, lon - cell], [lat + cell, lon + cell]]);
+  });
+  return marker;
+};
+
+// Incidents of the view: one request for every kind; clustered per kind; the heat map too.
+Maps.prototype.loadIncidents = function () {
+  var self = this;
+  var kinds = this.layers.kinds || {};
+  var heat = this.layers.heat;
+  var f = this.cfg.filters || {};
+  var size = this.map.getSize();
+  var b = this.map.getBounds();
+  var cell = (b.getEast() - b.getWest()) / Math.max(size.x, 1) * (this.cfg.cellPixels || 64);
+  var seq = ++this.seq;
+  var frame = this.frame;
+  if (this.abort) { this.abort.abort(); }
+  this.abort = window.AbortController ? new AbortController() : null;
+  this.status.set(this.text("loading"));
+  this.busy(1);
+  var url = this.api("/incidents/points", {
+    bbox: this.bbox(), grid: f.grid, kind: f.kind, status: f.status, since: f.since,
+    limit: this.cfg.pointLimit, cell: cell.toPrecision(6)
+  });
+  return request(url, this.abort ? { signal: this.abort.signal } : {}).then(function (answer) {
+    self.busy(-1);
+    if (seq !== self.seq || frame !== self.frame) { return; }
+    if (!answer.ok) { self.status.set(self.text("load_failed") + ": " + detailOf(answer), true); return; }
+    self.showIncidents(answer.body, kinds, heat);
+  }, function () { self.busy(-1); });
+};
+
+Maps.prototype.showIncidents = function (data, kinds, heat) {
+  var self = this;
+  var byKind = {};
+  var heatPoints = [];
+  var maxWeight = 1;
+  Object.keys(kinds).forEach(function (k) { byKind[k] = []; });
+  if (data.mode === "points") {
+    data.points.forEach(function (p) {
+      var kind = data.kinds[p[3]];
+      if (byKind[kind]) {
+        byKind[kind].push([p.join(":"), function () { return self.incidentMarker(p[0], [p[2], p[1]], kind, p[4]); }]);
+      }
+      heatPoints.push([p[2], p[1], 1]);
+    });
+  } else {
+    data.cells.forEach(function (c) {
+      var kind = data.kinds[c[2]];
+      if (byKind[kind]) {
+        byKind[kind].push(["c:" + c.join(":"), function () { return self.cellMarker(c[0], c[1], c[3], c[4], data.cell); }]);
+      }
+      heatPoints.push([c[1], c[0], c[3]]);
+      maxWeight = Math.max(maxWeight, c[3]);
+    });
+  }
+  Object.keys(kinds).forEach(function (k) { sync(kinds[k], byKind[k]); });
+  if (heat) {
+    var max = data.mode === "points" ? 1 : maxWeight / 2;
+    if (heat._map) {
+      heat.setOptions({ max: max });
+      heat.setLatLngs(heatPoints);
+    } else { // Leaflet.heat redraws on every change, and fails when it is not on the map
+      L.setOptions(heat, { max: max });
+      heat._latlngs = heatPoints;
+    }
+  }
+  this.stats.incidents = data.numberMatched;
+  this.stats.mode = data.mode;
+  var buildings = this.layers.buildings;
+  var hint = this.buildingHint && buildings && this.map.hasLayer(buildings);
+  this.status.set(this.text(data.mode === "points" ? "in_view" : "in_view_cells", { n: data.numberMatched }) +
+    (hint ? " · " + this.text("zoom_for_buildings") : ""));
+  document.documentElement.setAttribute("data-wangge-incidents", String(data.numberMatched));
+};
+
+// ---------------------------------------------------------------- the planner's token
+
+export function readToken() {
+  try { return window.localStorage.getItem(TOKEN_KEY) || ""; } catch (e) { return ""; }
+}
+
+export function storeToken(value) {
+  window.localStorage.setItem(TOKEN_KEY, value);
+}
+
+export function forgetToken() {
+  window.localStorage.removeItem(TOKEN_KEY);
+}
+
+Maps.prototype.token = function () {
+  return readToken();
+};
+
+Maps.prototype.authHeaders = function (extra) {
+  var headers = Object.assign({ "Content-Type": "application/json" }, extra || {});
+  var token = this.token();
+  if (token) { headers.Authorization = "Bearer " + token; }
+  return headers;
+};
+
+// ---------------------------------------------------------------- entry points
+
+// Page name -> [constructor, begin(maps)], from each page's module (``serve``).
+var starters = {};
+
+export var WanggeMaps = {
+  clusterIcon: clusterIcon,
+  instances: [],
+  start: function (map, cfg, layers, bases) {
+    var starter = starters[cfg.page];
+    var maps = new starter[0](map, cfg, layers, bases);
+    WanggeMaps.instances.push(maps);
+    starter[1](maps);
+    return maps;
+  }
+};
+window.WanggeMaps = WanggeMaps;
+
+// folium's inline script pushes [map, config, layers, basemaps] onto window.wanggeMaps; whichever
+// comes first, the queue or the page's module, each map starts once its page's module is there.
+var queue = window.wanggeMaps = window.wanggeMaps || [];
+
+function drain() {
+  var i = 0;
+  while (i < queue.length) {
+    if (queue[i] && queue[i][1] && starters[queue[i][1].page]) {
+      WanggeMaps.start.apply(WanggeMaps, queue.splice(i, 1)[0]);
+    } else {
+      i += 1;
+    }
+  }
+}
+
+queue.push = function () {
+  var length = Array.prototype.push.apply(queue, arguments);
+  drain();
+  return length;
+};
+
+// A page's module: ``Kind`` makes its maps (see pageMaps); ``begin(maps)`` sets them going.
+export function serve(page, Kind, begin) {
+  starters[page] = [Kind, begin];
+  drain();
+}
+
+// The constructor of one page's maps: every method of Maps, and the page's own on its prototype.
+export function pageMaps() {
+  function PageMaps(map, cfg, layers, bases) {
+    Maps.call(this, map, cfg, layers, bases);
+  }
+  PageMaps.prototype = Object.create(Maps.prototype);
+  PageMaps.prototype.constructor = PageMaps;
+  return PageMaps;
+}
