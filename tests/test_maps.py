@@ -184,7 +184,7 @@ def test_the_lock_file_pins_what_package_json_asks_for():
 
 
 def test_every_kind_category_and_role_has_a_label_in_both_languages():
-    from geo.mappoints import KINDS
+    from geo.query.mappoints import KINDS
     from geo.models import CATEGORIES, KNOWN_ROLES
     from maps import i18n
 
