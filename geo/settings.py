@@ -13,8 +13,6 @@ class Settings(BaseSettings):
         "sqlite:///wangge.db",
         description="sqlite:///PATH for an embedded SpatiaLite file, postgresql://... for PostGIS",
     )
-    # Snapping tolerance for topology checks, in metres: slivers thinner than this are noise.
-    topology_tolerance_m: float = 0.05
     # How stale another process's grid or responder changes may be in this process's indexes.
     index_check_interval_s: float = 1.0
     # Largest request body the API reads (a batch of a million points is about 40 MB of JSON).
@@ -39,8 +37,6 @@ class Settings(BaseSettings):
     # attempt is slowed, and past twice as many refused with 429 until the window passes.
     auth_failures_allowed: int = Field(10, ge=1)
     auth_failure_window_s: float = Field(300.0, gt=0)
-    host: str = "127.0.0.1"
-    port: int = 8000
     # Maps (maps/): basemaps and where the front-end assets are installed.
     tianditu_key: str | None = None  # Tianditu's vec_w/cva_w layers are offered only with a key
     tile_url: str | None = None  # a self-hosted tile server, e.g. http://tiles.local/{z}/{x}/{y}.png

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared setup for scripts/serve-demo.sh and scripts/test.sh. Source it; don't run it.
+# Shared setup for scripts/serve-demo.sh, scripts/test.sh and scripts/lint.sh. Source it; do not run it.
 #
 # What it provides:
 #   WANGGE_ROOT             the repository root (the scripts cd there)
