@@ -44,6 +44,7 @@ from geo.models import (
     Street,
 )
 from geo.spatial.topology import TopologyReport, check_grids
+from geo.timezones import assume_china_time
 from geo.incidents.workflow import default_assignee, workflows
 
 MAX_PROBLEMS_SHOWN = 10
@@ -773,8 +774,7 @@ def _datetime(value: Any) -> datetime | None:
         return None
     if stamp is pd.NaT:
         return None
-    stamp = stamp.tz_localize("Asia/Shanghai") if stamp.tzinfo is None else stamp
-    return stamp.tz_convert(timezone.utc).to_pydatetime()
+    return assume_china_time(stamp.to_pydatetime()).astimezone(timezone.utc)
 
 
 def _import_responders(session: Session, frame: Frame, fields: Fields, options: ImportOptions, report: ImportReport) -> None:
