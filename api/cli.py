@@ -11,8 +11,18 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from sqlalchemy import select
 
+from geo.access.users import add_user, issue_token
+from geo.db import schema
+from geo.db.engine import database_problem, get_engine
+from geo.db.session import session_scope
 from geo.errors import WanggeError
+from geo.incidents.workflow import escalate_overdue
+from geo.io.demo import load_demo
+from geo.io.importers import ImportOptions, export_layer, import_layer
+from geo.models import User, utcnow
+from geo.settings import get_settings
 
 app = typer.Typer(
     help="wangge: a GIS service for community grid governance (网格化管理).",
@@ -37,15 +47,11 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _engine():
-    from geo.db.engine import get_engine
-
     return get_engine()
 
 
 def _ready_engine():
     """The configured engine, with its schema brought up to date."""
-    from geo.db import schema
-
     engine = _engine()
     schema.upgrade(engine)
     return engine
@@ -54,9 +60,6 @@ def _ready_engine():
 @app.command()
 def init() -> None:
     """Create the database, or upgrade it to the newest schema."""
-    from geo.db import schema
-    from geo.settings import get_settings
-
     engine = _ready_engine()
     typer.echo(f"database {get_settings().database_url} is at schema revision {schema.current_revision(engine)}")
 
@@ -66,9 +69,6 @@ def demo(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Load the demo community 翠湖社区 (synthetic data); does nothing if it is already loaded."""
-    from geo.db.session import session_scope
-    from geo.io.demo import load_demo
-
     engine = _ready_engine()
     try:
         with session_scope(engine) as session:
@@ -85,8 +85,6 @@ def demo(
 
 def _check_database_reachable() -> None:
     """One clear line and a non-zero exit when the database cannot be reached, not a traceback."""
-    from geo.db.engine import database_problem
-
     engine = _engine()
     problem = database_problem(engine)
     if problem is not None:
@@ -100,6 +98,7 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
     """Serve the API (/api/v1, docs at /docs) and the maps."""
+    # Here, not at the top: only this command needs the server, and the others start without it.
     import uvicorn
 
     _check_database_reachable()
@@ -134,9 +133,6 @@ def import_(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Import a file into a layer. All or nothing: on any problem nothing is written."""
-    from geo.db.session import session_scope
-    from geo.io.importers import ImportOptions, import_layer
-
     mapping = _parse_field_options(field)
     if code_field:
         mapping["code"] = code_field
@@ -163,9 +159,6 @@ def export(
     crs: Annotated[Optional[str], typer.Option(help="Coordinate system to write: wgs84 (default), cgcs2000, gcj02, bd09 or EPSG:nnnn.")] = None,
 ) -> None:
     """Write a layer to a file."""
-    from geo.db.session import session_scope
-    from geo.io.importers import export_layer
-
     engine = _ready_engine()
     try:
         with session_scope(engine) as session:
@@ -187,9 +180,6 @@ def user_add(
     name: Annotated[Optional[str], typer.Option(help="Display name.")] = None,
 ) -> None:
     """Add a user and print a bearer token for it (shown once; only its hash is stored)."""
-    from geo.db.session import session_scope
-    from geo.access.users import add_user, issue_token
-
     engine = _ready_engine()
     try:
         with session_scope(engine) as session:
@@ -204,12 +194,6 @@ def user_add(
 @user_app.command("token")
 def user_token(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
     """Issue another token for an existing user."""
-    from sqlalchemy import select
-
-    from geo.db.session import session_scope
-    from geo.models import User
-    from geo.access.users import issue_token
-
     engine = _ready_engine()
     with session_scope(engine) as session:
         user = session.scalar(select(User).where(User.username == username))
@@ -221,10 +205,6 @@ def user_token(username: Annotated[str, typer.Argument(help="Login name.")]) -> 
 @app.command()
 def escalate() -> None:
     """Flag overdue incidents and escalate them (the server also does this every minute)."""
-    from geo.db.session import session_scope
-    from geo.models import utcnow
-    from geo.incidents.workflow import escalate_overdue
-
     engine = _ready_engine()
     with session_scope(engine, write=True) as session:
         entries = escalate_overdue(session, utcnow())

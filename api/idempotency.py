@@ -16,8 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from sqlalchemy.orm import Session
 
-from api.auth import ActorDep, NowDep
-from api.deps import SessionDep
+from api.deps import ActorDep, NowDep, SessionDep
 from geo.db import idempotency
 from geo.models import IdempotencyKey
 from geo.settings import get_settings

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from api.auth import ActorDep
-from api.deps import CRSDep, IncidentId, PointQuery, SessionDep, lean_get, lookup, parse_query, query_openapi
+from api.deps import ActorDep, CRSDep, IncidentId, SessionDep
 from api.privacy import PERSONAL_FIELDS, sees_personal_data
+from api.v1.fastpath import PointQuery, lean_get, lookup, parse_query, query_openapi
 from geo.spatial.crs import CoordinateSystem
 from geo.query.features import get_object
 from geo.spatial.geometry import from_db

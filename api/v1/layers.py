@@ -10,8 +10,7 @@ from fastapi import APIRouter, Header, Request, Response
 from pydantic import ValidationError
 from shapely.geometry import shape
 
-from api.auth import ActorDep, NowDep
-from api.deps import CRSDep, FeatureId, FiltersDep, PageDep, SessionDep
+from api.deps import ActorDep, CRSDep, FeatureId, FiltersDep, NowDep, PageDep, SessionDep
 from api.idempotency import IdempotencyDep
 from api.privacy import redact_collection, redact_feature
 from api.schemas import CREATE_PROPS, PATCH_PROPS, FeatureIn

@@ -7,12 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import ActorDep, NowDep
-from api.deps import CRSDep, IncidentId, SessionDep
+from api.deps import ActorDep, CRSDep, IncidentId, NowDep, SessionDep
 from api.idempotency import IdempotencyDep
 from api.privacy import redact_feature, redact_incident
 from api.schemas import MAX_COUNT, MAX_ID, Str
-from api.routes.layers import check_if_match, etag
+from api.v1.layers import check_if_match, etag
 from geo.incidents import workflow as wf
 from geo.errors import PermissionDenied
 from geo.query.features import feature, get_object

@@ -13,8 +13,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.bodycheck import MAX_DEPTH
-from api.deps import PointQuery, ReadSessionDep, lean_get, lookup, parse_query, query_openapi
+from api.deps import ReadSessionDep
 from api.privacy import redact
+from api.v1.fastpath import PointQuery, lean_get, lookup, parse_query, query_openapi
 from geo.grids.cards import grid_card, grid_cards
 from geo.spatial.coords import check_lonlat_array
 from geo.spatial.crs import parse_crs
