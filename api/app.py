@@ -74,7 +74,9 @@ def _warm_indexes(engine, done: threading.Event) -> None:
     gc.freeze()
 
 
-def create_app(database_url: str | None = None, escalate_every_s: float | None = None, warm_indexes: bool = False) -> FastAPI:
+def create_app(
+    database_url: str | None = None, escalate_every_s: float | None = None, warm_indexes: bool = False
+) -> FastAPI:
     interval = get_settings().escalation_interval_s if escalate_every_s is None else escalate_every_s
 
     @contextlib.asynccontextmanager
@@ -86,7 +88,9 @@ def create_app(database_url: str | None = None, escalate_every_s: float | None =
         purge_s = min(3600.0, get_settings().idempotency_ttl_s / 4)
         tasks.append(asyncio.create_task(_every(app, purge_s, "expired idempotency keys removed", _purge_keys)))
         if warm_indexes:  # in the background: the server answers (health, docs) meanwhile
-            tasks.append(asyncio.create_task(run_in_threadpool(_warm_indexes, app.state.engine, app.state.indexes_ready)))
+            tasks.append(
+                asyncio.create_task(run_in_threadpool(_warm_indexes, app.state.engine, app.state.indexes_ready))
+            )
         yield
         for task in tasks:
             task.cancel()
@@ -100,7 +104,7 @@ def create_app(database_url: str | None = None, escalate_every_s: float | None =
         redoc_url=None,
         description=(
             "Coordinates are WGS84 longitude/latitude unless `crs` says otherwise: `cgcs2000`, "
-            "`gcj02` (Amap, Tencent) or `bd09` (Baidu). Errors come as JSON `{\"detail\": message}`."
+            '`gcj02` (Amap, Tencent) or `bd09` (Baidu). Errors come as JSON `{"detail": message}`.'
         ),
     )
     app.state.engine = get_engine(database_url)

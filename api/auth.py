@@ -15,11 +15,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPBearer
 
 from api.concurrency import turns_for
+from geo.access.users import authenticate
 from geo.db.session import session_scope
 from geo.errors import NotAuthenticated
-from geo.settings import get_settings
-from geo.access.users import authenticate
 from geo.incidents.workflow import PUBLIC, Actor
+from geo.settings import get_settings
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -133,4 +133,3 @@ def _throttle_for(app) -> AuthThrottle:
     if throttle is None:
         throttle = app.state.auth_throttle = AuthThrottle()
     return throttle
-

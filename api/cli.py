@@ -6,9 +6,9 @@ The database is named by ``WANGGE_DATABASE_URL`` (default: a SpatiaLite file ``w
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from sqlalchemy import select
@@ -32,7 +32,7 @@ app = typer.Typer(
 )
 
 
-class Layer(str, Enum):
+class Layer(StrEnum):
     communities = "communities"
     grids = "grids"
     estates = "estates"
@@ -121,14 +121,30 @@ def _parse_field_options(values: list[str]) -> dict[str, str]:
 def import_(
     layer: Annotated[Layer, typer.Argument(help="Which layer the file holds.")],
     file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile, FlatGeobuf or CSV.")],
-    code_field: Annotated[Optional[str], typer.Option(help="Column holding the code (grids, buildings, responders, incidents).")] = None,
-    name_field: Annotated[Optional[str], typer.Option(help="Column holding the name.")] = None,
-    lon_field: Annotated[Optional[str], typer.Option(help="CSV: column holding longitude.")] = None,
-    lat_field: Annotated[Optional[str], typer.Option(help="CSV: column holding latitude.")] = None,
-    field: Annotated[list[str], typer.Option("--field", help="Map any field: WANGGE_FIELD=FILE_COLUMN (repeatable).")] = [],
-    crs: Annotated[Optional[str], typer.Option(help="Coordinate system of the file when it does not say (or says wrong): wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn.")] = None,
-    role: Annotated[Optional[str], typer.Option(help="Responders: role for rows without a role column (e.g. grid_worker, police).")] = None,
-    community: Annotated[Optional[str], typer.Option(help="Grids/estates: 12-digit code of the community they belong to; grids without a code field are numbered in it.")] = None,
+    code_field: Annotated[
+        str | None, typer.Option(help="Column holding the code (grids, buildings, responders, incidents).")
+    ] = None,
+    name_field: Annotated[str | None, typer.Option(help="Column holding the name.")] = None,
+    lon_field: Annotated[str | None, typer.Option(help="CSV: column holding longitude.")] = None,
+    lat_field: Annotated[str | None, typer.Option(help="CSV: column holding latitude.")] = None,
+    field: Annotated[
+        list[str], typer.Option("--field", help="Map any field: WANGGE_FIELD=FILE_COLUMN (repeatable).")
+    ] = [],  # noqa: B006  typer reads this default and never changes it
+    crs: Annotated[
+        str | None,
+        typer.Option(
+            help="Coordinate system of the file when it does not say (or says wrong): wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn."
+        ),
+    ] = None,
+    role: Annotated[
+        str | None, typer.Option(help="Responders: role for rows without a role column (e.g. grid_worker, police).")
+    ] = None,
+    community: Annotated[
+        str | None,
+        typer.Option(
+            help="Grids/estates: 12-digit code of the community they belong to; grids without a code field are numbered in it."
+        ),
+    ] = None,
     replace: Annotated[bool, typer.Option(help="Update rows whose code already exists instead of refusing.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -139,8 +155,14 @@ def import_(
     if name_field:
         mapping["name"] = name_field
     options = ImportOptions(
-        crs=crs, fields=mapping, lon_field=lon_field, lat_field=lat_field, role=role,
-        community=community, replace=replace, progress=not quiet,
+        crs=crs,
+        fields=mapping,
+        lon_field=lon_field,
+        lat_field=lat_field,
+        role=role,
+        community=community,
+        replace=replace,
+        progress=not quiet,
     )
     engine = _ready_engine()
     try:
@@ -155,8 +177,13 @@ def import_(
 @app.command()
 def export(
     layer: Annotated[Layer, typer.Argument(help="Which layer to write.")],
-    file: Annotated[Path, typer.Argument(help="Output file; the format follows its suffix (.geojson, .gpkg, .shp, .fgb, .csv).")],
-    crs: Annotated[Optional[str], typer.Option(help="Coordinate system to write: wgs84 (default), cgcs2000, gcj02, bd09 or EPSG:nnnn.")] = None,
+    file: Annotated[
+        Path, typer.Argument(help="Output file; the format follows its suffix (.geojson, .gpkg, .shp, .fgb, .csv).")
+    ],
+    crs: Annotated[
+        str | None,
+        typer.Option(help="Coordinate system to write: wgs84 (default), cgcs2000, gcj02, bd09 or EPSG:nnnn."),
+    ] = None,
 ) -> None:
     """Write a layer to a file."""
     engine = _ready_engine()
@@ -176,8 +203,13 @@ app.add_typer(user_app, name="user")
 def user_add(
     username: Annotated[str, typer.Argument(help="Login name.")],
     role: Annotated[str, typer.Option(help="admin, community, grid_leader, grid_worker, planner or viewer.")],
-    responder: Annotated[Optional[str], typer.Option(help="Code of the responder this user acts for (needed by grid leaders and workers: their grids are the responder's).")] = None,
-    name: Annotated[Optional[str], typer.Option(help="Display name.")] = None,
+    responder: Annotated[
+        str | None,
+        typer.Option(
+            help="Code of the responder this user acts for (needed by grid leaders and workers: their grids are the responder's)."
+        ),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
 ) -> None:
     """Add a user and print a bearer token for it (shown once; only its hash is stored)."""
     engine = _ready_engine()

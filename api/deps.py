@@ -3,8 +3,9 @@ filters, paging and path ids."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, AsyncIterator
+from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -31,7 +32,9 @@ async def get_now(request: Request) -> datetime:
 NowDep = Annotated[datetime, Depends(get_now)]
 
 
-async def get_actor(request: Request, now: NowDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None) -> Actor:
+async def get_actor(
+    request: Request, now: NowDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None
+) -> Actor:
     if credentials is None:
         return PUBLIC  # the public costs no database work
     if credentials.scheme.lower() != "bearer":
@@ -86,7 +89,9 @@ ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 async def get_crs(
     crs: Annotated[
         CRSName,
-        Query(description="Coordinate system of the coordinates sent and returned: wgs84 (GPS), cgcs2000, gcj02 (Amap, Tencent), bd09 (Baidu)"),
+        Query(
+            description="Coordinate system of the coordinates sent and returned: wgs84 (GPS), cgcs2000, gcj02 (Amap, Tencent), bd09 (Baidu)"
+        ),
     ] = CRSName.wgs84,
 ) -> CoordinateSystem:
     return parse_crs(crs.value)
@@ -110,15 +115,25 @@ def get_filters(
     crs: CRSDep,
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat in the crs")] = None,
     grid: Annotated[str | None, Query(description="Grid code")] = None,
-    kind: Annotated[str | None, Query(description="Kind (incidents: hazard, case, illegal_structure, renovation)")] = None,
+    kind: Annotated[
+        str | None, Query(description="Kind (incidents: hazard, case, illegal_structure, renovation)")
+    ] = None,
     status: Annotated[str | None, Query(description="Status")] = None,
     category: Annotated[str | None, Query(description="Category")] = None,
-    since: Annotated[Moment | None, Query(description="Created (incidents) or located (responders) at or after; ISO 8601, +08:00 if no zone")] = None,
+    since: Annotated[
+        Moment | None,
+        Query(description="Created (incidents) or located (responders) at or after; ISO 8601, +08:00 if no zone"),
+    ] = None,
     until: Annotated[Moment | None, Query(description="... and before")] = None,
 ) -> Filters:
     return Filters(
-        bbox=parse_bbox(bbox, crs), grid=grid, kind=kind, status=status, category=category,
-        since=None if since is None else assume_china_time(since), until=None if until is None else assume_china_time(until),
+        bbox=parse_bbox(bbox, crs),
+        grid=grid,
+        kind=kind,
+        status=status,
+        category=category,
+        since=None if since is None else assume_china_time(since),
+        until=None if until is None else assume_china_time(until),
     )
 
 

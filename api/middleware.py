@@ -174,7 +174,9 @@ class SecurityHeaders:
                 if message.get("more_body", False):
                     return
                 body = b"".join(chunks)
-                policy = self.policy.replace("script-src 'self'", " ".join(["script-src 'self'", *script_hashes(body)]), 1)
+                policy = self.policy.replace(
+                    "script-src 'self'", " ".join(["script-src 'self'", *script_hashes(body)]), 1
+                )
                 start, held = held, None
                 await send({**start, "headers": [*start["headers"], (b"content-security-policy", policy.encode())]})
                 message = {**message, "body": body}

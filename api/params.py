@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from api.schemas import MAX_ID
 from geo.errors import InputError
@@ -10,7 +10,7 @@ from geo.spatial.coords import check_lonlat
 from geo.spatial.crs import CoordinateSystem
 
 
-class CRSName(str, Enum):
+class CRSName(StrEnum):
     wgs84 = "wgs84"
     cgcs2000 = "cgcs2000"
     gcj02 = "gcj02"

@@ -34,7 +34,11 @@ def _differences(expected: dict, actual: dict) -> list[str]:
         want, got = expected[part], actual[part]
         out += [f"{part}: {key} is gone (was {want[key]})" for key in sorted(want.keys() - got.keys())]
         out += [f"{part}: {key} is new ({got[key]})" for key in sorted(got.keys() - want.keys())]
-        out += [f"{part}: {key} was {want[key]}, now {got[key]}" for key in sorted(want.keys() & got.keys()) if want[key] != got[key]]
+        out += [
+            f"{part}: {key} was {want[key]}, now {got[key]}"
+            for key in sorted(want.keys() & got.keys())
+            if want[key] != got[key]
+        ]
     return out
 
 
@@ -44,5 +48,7 @@ def test_the_openapi_paths_operations_and_status_codes_are_unchanged(tmp_path):
     expected = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
     actual = _shape(app.openapi())
     differences = _differences(expected, actual)
-    assert not differences, "The OpenAPI document differs from tests/data/openapi_paths.json:\n" + "\n".join(differences)
+    assert not differences, "The OpenAPI document differs from tests/data/openapi_paths.json:\n" + "\n".join(
+        differences
+    )
     assert actual == expected  # the same, down to the order of the codes

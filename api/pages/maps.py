@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import mimetypes
-from typing import Annotated, Any, Callable
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
@@ -22,7 +23,12 @@ from maps.incidents import build_incident_map
 from maps.pages import error_page, landing_page
 from maps.planner import build_planner_map
 
-for _type, _suffix in (("font/woff2", ".woff2"), ("font/ttf", ".ttf"), ("image/svg+xml", ".svg"), ("text/javascript", ".js")):
+for _type, _suffix in (
+    ("font/woff2", ".woff2"),
+    ("font/ttf", ".ttf"),
+    ("image/svg+xml", ".svg"),
+    ("text/javascript", ".js"),
+):
     mimetypes.add_type(_type, _suffix)
 
 pages = APIRouter(include_in_schema=False)
@@ -54,20 +60,35 @@ def _query(request: Request) -> dict[str, str]:
 
 @pages.get("/", response_class=HTMLResponse)
 def landing(request: Request, session: SessionDep, lang: Lang = None) -> HTMLResponse:
-    return HTMLResponse(landing_page(session, lang_of(lang), {f"{API_PREFIX}/{name}": title for name, title in TITLES.items()}))
+    return HTMLResponse(
+        landing_page(session, lang_of(lang), {f"{API_PREFIX}/{name}": title for name, title in TITLES.items()})
+    )
 
 
 @pages.get("/maps/incidents", response_class=HTMLResponse)
 def incidents_map(
-    request: Request, session: SessionDep, lang: Lang = None, basemap: Basemap = None,
-    grid: str | None = None, kind: str | None = None, status: str | None = None, since: str | None = None,
+    request: Request,
+    session: SessionDep,
+    lang: Lang = None,
+    basemap: Basemap = None,
+    grid: str | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    since: str | None = None,
 ) -> HTMLResponse:
     lang = lang_of(lang)
-    return _html(lang, lambda: build_incident_map(session, lang, basemap, grid or None, kind or None, status or None, since or None, _query(request)))
+    return _html(
+        lang,
+        lambda: build_incident_map(
+            session, lang, basemap, grid or None, kind or None, status or None, since or None, _query(request)
+        ),
+    )
 
 
 @pages.get("/maps/grids/{code}", response_class=HTMLResponse)
-def grid_map(code: str, request: Request, session: SessionDep, lang: Lang = None, basemap: Basemap = None) -> HTMLResponse:
+def grid_map(
+    code: str, request: Request, session: SessionDep, lang: Lang = None, basemap: Basemap = None
+) -> HTMLResponse:
     lang = lang_of(lang)
     return _html(lang, lambda: build_grid_map(session, code, lang, basemap, _query(request)))
 

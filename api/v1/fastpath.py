@@ -11,7 +11,7 @@ their errors go to the application's exception handlers like any route's.
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
@@ -86,7 +86,15 @@ def query_openapi(model: type[BaseModel]) -> dict:
     for name, prop in schema["properties"].items():
         if "$ref" in prop:
             prop = {**defs[prop["$ref"].rsplit("/", 1)[-1]], **{k: v for k, v in prop.items() if k != "$ref"}}
-        parameters.append({"name": name, "in": "query", "required": name in schema.get("required", ()), "description": prop.get("description", ""), "schema": prop})
+        parameters.append(
+            {
+                "name": name,
+                "in": "query",
+                "required": name in schema.get("required", ()),
+                "description": prop.get("description", ""),
+                "schema": prop,
+            }
+        )
     return {"parameters": parameters}
 
 
@@ -105,7 +113,7 @@ class lookup:
         self.point = LonLat(query.lon, query.lat, self.crs)
         self.session = ReadSession(request.app.state.engine)
 
-    async def __aenter__(self) -> "lookup":
+    async def __aenter__(self) -> lookup:
         self.actor = await actor_from_header(self.request)
         return self
 

@@ -34,5 +34,7 @@ async def health() -> dict[str, str]:
 async def ready(request: Request) -> JSONResponse:
     problems = await run_in_threadpool(readiness_problems, request.app)
     if problems:
-        return JSONResponse({"status": "not ready", "detail": "; ".join(problems)}, status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse(
+            {"status": "not ready", "detail": "; ".join(problems)}, status_code=503, headers={"Retry-After": "5"}
+        )
     return JSONResponse({"status": "ready"})

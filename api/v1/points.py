@@ -13,9 +13,14 @@ from geo.query import mappoints
 router = APIRouter(prefix="/incidents", tags=["Maps"])
 
 
-@router.get("/points", summary="Incidents in a box as compact points, or counts per cell when there are more than limit")
+@router.get(
+    "/points", summary="Incidents in a box as compact points, or counts per cell when there are more than limit"
+)
 def incident_points(
-    session: SessionDep, filters: FiltersDep, crs: CRSDep, now: NowDep,
+    session: SessionDep,
+    filters: FiltersDep,
+    crs: CRSDep,
+    now: NowDep,
     limit: Annotated[int, Query(ge=1, le=mappoints.MAX_LIMIT, description="Most points to send one by one")] = 5000,
     cell: Annotated[float | None, Query(gt=0, description="Cell size in degrees when counting per cell")] = None,
 ) -> dict[str, Any]:
@@ -23,7 +28,12 @@ def incident_points(
     more than ``limit`` match, ``cells``: ``[lon, lat, kind, count, overdue, closed]``. ``status``
     also takes ``open`` (not closed), ``overdue`` and ``closed``."""
     query = mappoints.PointQuery(
-        bbox=filters.bbox, grid=filters.grid, kind=filters.kind, status=filters.status, category=filters.category,
-        since=filters.since, until=filters.until,
+        bbox=filters.bbox,
+        grid=filters.grid,
+        kind=filters.kind,
+        status=filters.status,
+        category=filters.category,
+        since=filters.since,
+        until=filters.until,
     )
     return mappoints.incident_points(session, query, limit=limit, cell=cell, crs=crs, now=now)

@@ -17,7 +17,12 @@ router = APIRouter(tags=["Statistics"])
 @router.get(
     "/stats",
     summary="Reported, closed, overdue, people served and median minutes per step",
-    responses={200: {"description": "The rows as JSON, or as CSV with format=csv", "content": {"text/csv": {"schema": {"type": "string"}}}}},
+    responses={
+        200: {
+            "description": "The rows as JSON, or as CSV with format=csv",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
 )
 def stats(
     session: SessionDep,
@@ -29,5 +34,9 @@ def stats(
     start, end = assume_china_time(start), assume_china_time(end)
     rows = incident_statistics(session, start, end, by)
     if format == "csv":
-        return Response(statistics_csv(rows, by), media_type="text/csv; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="wangge-stats-{by}.csv"'})
+        return Response(
+            statistics_csv(rows, by),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="wangge-stats-{by}.csv"'},
+        )
     return {"start": start.isoformat(), "end": end.isoformat(), "by": by, "rows": rows}
