@@ -1,4 +1,5 @@
-"""The FastAPI application factory: routers, error handling, request size limit."""
+"""The FastAPI application factory: the app, its routers, error handlers and middleware, the
+background jobs it runs while it serves, and the warm-up that makes it ready."""
 
 from __future__ import annotations
 
@@ -9,28 +10,29 @@ import logging
 import threading
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.concurrency import run_in_threadpool
 
 from api.errors import install_error_handlers
 from api.middleware import install_middleware
-from api.routes import docs, incidents, layers, locate, maps, responders, stats
-from geo.layers import LAYERS
-from geo.db.engine import database_problem, get_engine
-from geo.db.session import session_scope
+from api.pages import docs, maps
+from api.v1 import API_PREFIX, health, incidents, layers, locate, points, responders, stats
+from geo.db.engine import get_engine
 from geo.db.idempotency import purge_expired
-from geo.models import utcnow
-from geo.settings import get_settings
+from geo.db.session import session_scope
+from geo.grids.cards import make_all_grid_cards
+from geo.grids.index import grid_index
 from geo.incidents.escalation import escalate_overdue
+from geo.layers import LAYERS
+from geo.models import utcnow
+from geo.responders.nearest import responder_index
+from geo.settings import get_settings
 
 log = logging.getLogger("wangge")
-
-API_PREFIX = "/api/v1"
 
 
 async def _every(app: FastAPI, seconds: float, what: str, job) -> None:
     """Run ``job(session, now)`` in a write unit of work every ``seconds`` while the server runs;
     it logs a count of what it did."""
-    from fastapi.concurrency import run_in_threadpool
 
     def once() -> int:
         with session_scope(app.state.engine, write=True) as session:
@@ -57,10 +59,6 @@ def _purge_keys(session, now) -> int:
 def _warm_indexes(engine, done: threading.Event) -> None:
     """Build the in-memory indexes and grid cards the lookups use, so that the first requests
     do not wait for them; ``done`` is set when they are (or when they cannot be built yet)."""
-    from geo.grids.cards import make_all_grid_cards
-    from geo.grids.index import grid_index
-    from geo.responders.nearest import responder_index
-
     try:
         with session_scope(engine) as session:
             grid_index(session)
@@ -77,23 +75,13 @@ def _warm_indexes(engine, done: threading.Event) -> None:
     gc.freeze()
 
 
-def readiness_problems(app: FastAPI) -> list[str]:
-    """What keeps the service from answering lookups now (nothing: ready)."""
-    problem = database_problem(app.state.engine)
-    if problem is not None:
-        return [f"the database does not answer ({problem})"]
-    if not app.state.indexes_ready.is_set():
-        return ["the lookup indexes are still being built"]
-    return []
-
-
-def create_app(database_url: str | None = None, escalate_every_s: float | None = None, warm_indexes: bool = False) -> FastAPI:
+def create_app(
+    database_url: str | None = None, escalate_every_s: float | None = None, warm_indexes: bool = False
+) -> FastAPI:
     interval = get_settings().escalation_interval_s if escalate_every_s is None else escalate_every_s
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        from fastapi.concurrency import run_in_threadpool
-
         tasks = []
         if interval > 0:
             tasks.append(asyncio.create_task(_every(app, interval, "escalated overdue incidents", _escalate)))
@@ -101,7 +89,9 @@ def create_app(database_url: str | None = None, escalate_every_s: float | None =
         purge_s = min(3600.0, get_settings().idempotency_ttl_s / 4)
         tasks.append(asyncio.create_task(_every(app, purge_s, "expired idempotency keys removed", _purge_keys)))
         if warm_indexes:  # in the background: the server answers (health, docs) meanwhile
-            tasks.append(asyncio.create_task(run_in_threadpool(_warm_indexes, app.state.engine, app.state.indexes_ready)))
+            tasks.append(
+                asyncio.create_task(run_in_threadpool(_warm_indexes, app.state.engine, app.state.indexes_ready))
+            )
         yield
         for task in tasks:
             task.cancel()
@@ -111,11 +101,11 @@ def create_app(database_url: str | None = None, escalate_every_s: float | None =
         title="wangge",
         summary="Community grid governance GIS: which grid covers a coordinate, who is nearest, geotagged incidents.",
         version="0.1.0",
-        docs_url=None,  # /docs is served from the self-hosted Swagger UI (api/routes/docs.py)
+        docs_url=None,  # /docs is served from the self-hosted Swagger UI (api/pages/docs.py)
         redoc_url=None,
         description=(
             "Coordinates are WGS84 longitude/latitude unless `crs` says otherwise: `cgcs2000`, "
-            "`gcj02` (Amap, Tencent) or `bd09` (Baidu). Errors come as JSON `{\"detail\": message}`."
+            '`gcj02` (Amap, Tencent) or `bd09` (Baidu). Errors come as JSON `{"detail": message}`.'
         ),
     )
     app.state.engine = get_engine(database_url)
@@ -126,28 +116,12 @@ def create_app(database_url: str | None = None, escalate_every_s: float | None =
     app.state.clock = utcnow
 
     install_error_handlers(app)
-    @app.get(f"{API_PREFIX}/health", tags=["Service"], summary="Liveness: answers without touching the database")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get(
-        f"{API_PREFIX}/health/ready",
-        tags=["Service"],
-        summary="Readiness: the database answers and the lookup indexes are built (503 with the reason when not)",
-        responses={503: {"description": "Not ready: the reason, and Retry-After"}},
-    )
-    async def ready() -> JSONResponse:
-        from fastapi.concurrency import run_in_threadpool
-
-        problems = await run_in_threadpool(readiness_problems, app)
-        if problems:
-            return JSONResponse({"status": "not ready", "detail": "; ".join(problems)}, status_code=503, headers={"Retry-After": "5"})
-        return JSONResponse({"status": "ready"})
-
+    app.include_router(health.router, prefix=API_PREFIX)
     # The hot lookups first: routes are matched in order, and every route passed costs time.
     app.include_router(responders.router, prefix=API_PREFIX)
     app.include_router(locate.router, prefix=API_PREFIX)
-    maps.install(app, API_PREFIX)  # the start page, the maps and their assets; before /incidents/{id}
+    app.include_router(points.router, prefix=API_PREFIX)  # before /incidents/{id}
+    maps.install(app)  # the start page, the maps and their assets
     app.include_router(incidents.router, prefix=API_PREFIX)
     app.include_router(incidents.escalations, prefix=API_PREFIX)
     app.include_router(stats.router, prefix=API_PREFIX)

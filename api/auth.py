@@ -1,4 +1,5 @@
-"""Who is calling: a bearer token names a user; no token is the public."""
+"""Who is calling: a bearer token names a user; no token is the public (the endpoints' dependency
+is ``api.deps.ActorDep``)."""
 
 from __future__ import annotations
 
@@ -8,39 +9,22 @@ import threading
 import time
 from collections import OrderedDict, deque
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from api.concurrency import turns_for
+from geo.access.policy import PUBLIC, Actor
+from geo.access.users import authenticate
 from geo.db.session import session_scope
 from geo.errors import NotAuthenticated
 from geo.settings import get_settings
-from geo.access.users import authenticate
-from geo.access.policy import PUBLIC, Actor
 
 bearer = HTTPBearer(
     auto_error=False,
     description="A token from `wangge user add` or `wangge user token`. Without one you are the public: you may read (without personal data) and report.",
 )
-
-
-async def get_now(request: Request) -> datetime:
-    """The service's clock (tests replace it to walk through deadlines)."""
-    return request.app.state.clock()
-
-
-NowDep = Annotated[datetime, Depends(get_now)]
-
-
-async def get_actor(request: Request, now: NowDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None) -> Actor:
-    if credentials is None:
-        return PUBLIC  # the public costs no database work
-    if credentials.scheme.lower() != "bearer":
-        raise NotAuthenticated("Use an Authorization: Bearer TOKEN header")
-    return await authenticate_request(request, credentials.credentials, now)
 
 
 async def actor_from_header(request: Request) -> Actor:
@@ -149,6 +133,3 @@ def _throttle_for(app) -> AuthThrottle:
     if throttle is None:
         throttle = app.state.auth_throttle = AuthThrottle()
     return throttle
-
-
-ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -61,13 +61,18 @@ def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
 
 
 def _refuse(status: int, message: str, loc: list[str]) -> JSONResponse:
-    return JSONResponse({"detail": message, "errors": [{"loc": loc, "msg": message}]} if status == 422 else {"detail": message}, status_code=status)
+    return JSONResponse(
+        {"detail": message, "errors": [{"loc": loc, "msg": message}]} if status == 422 else {"detail": message},
+        status_code=status,
+    )
 
 
 def _nul_in(scope) -> JSONResponse | None:
     query = scope.get("query_string") or b""
     if b"%00" in query:
-        names = [name for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if "\x00" in name + value]
+        names = [
+            name for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if "\x00" in name + value
+        ]
         name = names[0] if names else "query"
         return _refuse(422, f"{name!r} must not contain NUL characters (%00)", ["query", name])
     if b"%00" in (scope.get("raw_path") or b"") or "\x00" in scope.get("path", ""):

@@ -6,14 +6,26 @@ The database is named by ``WANGGE_DATABASE_URL`` (default: a SpatiaLite file ``w
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
+from sqlalchemy import select
 
+from geo.access.users import add_user, issue_token
+from geo.db import schema
+from geo.db.engine import database_problem, get_engine
+from geo.db.session import session_scope
 from geo.errors import WanggeError
+from geo.incidents.escalation import escalate_overdue
+from geo.io.demo import load_demo
+from geo.io.export import export_layer
+from geo.io.importers import import_layer
+from geo.io.read import ImportOptions
 from geo.layers import LAYERS
+from geo.models import User, utcnow
+from geo.settings import get_settings
 
 app = typer.Typer(
     help="wangge: a GIS service for community grid governance (网格化管理).",
@@ -24,7 +36,7 @@ app = typer.Typer(
 
 
 # The CLI's layer choices are the registry's layers.
-Layer = Enum("Layer", {name: name for name in LAYERS}, type=str)  # type: ignore[misc]
+Layer = StrEnum("Layer", {name: name for name in LAYERS})
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -33,15 +45,11 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _engine():
-    from geo.db.engine import get_engine
-
     return get_engine()
 
 
 def _ready_engine():
     """The configured engine, with its schema brought up to date."""
-    from geo.db import schema
-
     engine = _engine()
     schema.upgrade(engine)
     return engine
@@ -50,9 +58,6 @@ def _ready_engine():
 @app.command()
 def init() -> None:
     """Create the database, or upgrade it to the newest schema."""
-    from geo.db import schema
-    from geo.settings import get_settings
-
     engine = _ready_engine()
     typer.echo(f"database {get_settings().database_url} is at schema revision {schema.current_revision(engine)}")
 
@@ -62,9 +67,6 @@ def demo(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Load the demo community 翠湖社区 (synthetic data); does nothing if it is already loaded."""
-    from geo.db.session import session_scope
-    from geo.io.demo import load_demo
-
     engine = _ready_engine()
     try:
         with session_scope(engine) as session:
@@ -81,8 +83,6 @@ def demo(
 
 def _check_database_reachable() -> None:
     """One clear line and a non-zero exit when the database cannot be reached, not a traceback."""
-    from geo.db.engine import database_problem
-
     engine = _engine()
     problem = database_problem(engine)
     if problem is not None:
@@ -96,6 +96,7 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
     """Serve the API (/api/v1, docs at /docs) and the maps."""
+    # Here, not at the top: only this command needs the server, and the others start without it.
     import uvicorn
 
     _check_database_reachable()
@@ -118,30 +119,48 @@ def _parse_field_options(values: list[str]) -> dict[str, str]:
 def import_(
     layer: Annotated[Layer, typer.Argument(help="Which layer the file holds.")],
     file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile, FlatGeobuf or CSV.")],
-    code_field: Annotated[Optional[str], typer.Option(help="Column holding the code (grids, buildings, responders, incidents).")] = None,
-    name_field: Annotated[Optional[str], typer.Option(help="Column holding the name.")] = None,
-    lon_field: Annotated[Optional[str], typer.Option(help="CSV: column holding longitude.")] = None,
-    lat_field: Annotated[Optional[str], typer.Option(help="CSV: column holding latitude.")] = None,
-    field: Annotated[list[str], typer.Option("--field", help="Map any field: WANGGE_FIELD=FILE_COLUMN (repeatable).")] = [],
-    crs: Annotated[Optional[str], typer.Option(help="Coordinate system of the file when it does not say (or says wrong): wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn.")] = None,
-    role: Annotated[Optional[str], typer.Option(help="Responders: role for rows without a role column (e.g. grid_worker, police).")] = None,
-    community: Annotated[Optional[str], typer.Option(help="Grids/estates: 12-digit code of the community they belong to; grids without a code field are numbered in it.")] = None,
+    code_field: Annotated[
+        str | None, typer.Option(help="Column holding the code (grids, buildings, responders, incidents).")
+    ] = None,
+    name_field: Annotated[str | None, typer.Option(help="Column holding the name.")] = None,
+    lon_field: Annotated[str | None, typer.Option(help="CSV: column holding longitude.")] = None,
+    lat_field: Annotated[str | None, typer.Option(help="CSV: column holding latitude.")] = None,
+    field: Annotated[
+        list[str], typer.Option("--field", help="Map any field: WANGGE_FIELD=FILE_COLUMN (repeatable).")
+    ] = [],  # noqa: B006  typer reads this default and never changes it
+    crs: Annotated[
+        str | None,
+        typer.Option(
+            help="Coordinate system of the file when it does not say (or says wrong): wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn."
+        ),
+    ] = None,
+    role: Annotated[
+        str | None, typer.Option(help="Responders: role for rows without a role column (e.g. grid_worker, police).")
+    ] = None,
+    community: Annotated[
+        str | None,
+        typer.Option(
+            help="Grids/estates: 12-digit code of the community they belong to; grids without a code field are numbered in it."
+        ),
+    ] = None,
     replace: Annotated[bool, typer.Option(help="Update rows whose code already exists instead of refusing.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Import a file into a layer. All or nothing: on any problem nothing is written."""
-    from geo.db.session import session_scope
-    from geo.io.importers import import_layer
-    from geo.io.read import ImportOptions
-
     mapping = _parse_field_options(field)
     if code_field:
         mapping["code"] = code_field
     if name_field:
         mapping["name"] = name_field
     options = ImportOptions(
-        crs=crs, fields=mapping, lon_field=lon_field, lat_field=lat_field, role=role,
-        community=community, replace=replace, progress=not quiet,
+        crs=crs,
+        fields=mapping,
+        lon_field=lon_field,
+        lat_field=lat_field,
+        role=role,
+        community=community,
+        replace=replace,
+        progress=not quiet,
     )
     engine = _ready_engine()
     try:
@@ -156,13 +175,15 @@ def import_(
 @app.command()
 def export(
     layer: Annotated[Layer, typer.Argument(help="Which layer to write.")],
-    file: Annotated[Path, typer.Argument(help="Output file; the format follows its suffix (.geojson, .gpkg, .shp, .fgb, .csv).")],
-    crs: Annotated[Optional[str], typer.Option(help="Coordinate system to write: wgs84 (default), cgcs2000, gcj02, bd09 or EPSG:nnnn.")] = None,
+    file: Annotated[
+        Path, typer.Argument(help="Output file; the format follows its suffix (.geojson, .gpkg, .shp, .fgb, .csv).")
+    ],
+    crs: Annotated[
+        str | None,
+        typer.Option(help="Coordinate system to write: wgs84 (default), cgcs2000, gcj02, bd09 or EPSG:nnnn."),
+    ] = None,
 ) -> None:
     """Write a layer to a file."""
-    from geo.db.session import session_scope
-    from geo.io.export import export_layer
-
     engine = _ready_engine()
     try:
         with session_scope(engine) as session:
@@ -180,13 +201,15 @@ app.add_typer(user_app, name="user")
 def user_add(
     username: Annotated[str, typer.Argument(help="Login name.")],
     role: Annotated[str, typer.Option(help="admin, community, grid_leader, grid_worker, planner or viewer.")],
-    responder: Annotated[Optional[str], typer.Option(help="Code of the responder this user acts for (needed by grid leaders and workers: their grids are the responder's).")] = None,
-    name: Annotated[Optional[str], typer.Option(help="Display name.")] = None,
+    responder: Annotated[
+        str | None,
+        typer.Option(
+            help="Code of the responder this user acts for (needed by grid leaders and workers: their grids are the responder's)."
+        ),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
 ) -> None:
     """Add a user and print a bearer token for it (shown once; only its hash is stored)."""
-    from geo.db.session import session_scope
-    from geo.access.users import add_user, issue_token
-
     engine = _ready_engine()
     try:
         with session_scope(engine) as session:
@@ -201,12 +224,6 @@ def user_add(
 @user_app.command("token")
 def user_token(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
     """Issue another token for an existing user."""
-    from sqlalchemy import select
-
-    from geo.db.session import session_scope
-    from geo.models import User
-    from geo.access.users import issue_token
-
     engine = _ready_engine()
     with session_scope(engine) as session:
         user = session.scalar(select(User).where(User.username == username))
@@ -218,10 +235,6 @@ def user_token(username: Annotated[str, typer.Argument(help="Login name.")]) -> 
 @app.command()
 def escalate() -> None:
     """Flag overdue incidents and escalate them (the server also does this every minute)."""
-    from geo.db.session import session_scope
-    from geo.models import utcnow
-    from geo.incidents.escalation import escalate_overdue
-
     engine = _ready_engine()
     with session_scope(engine, write=True) as session:
         entries = escalate_overdue(session, utcnow())

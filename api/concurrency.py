@@ -62,7 +62,9 @@ class DatabaseTurns:
         try:
             await asyncio.wait_for(acquire, self.timeout_s)
         except TimeoutError:
-            raise ServiceBusy(f"The service is busy: waited {self.timeout_s:.0f} s {what}; nothing was changed, try again shortly") from None
+            raise ServiceBusy(
+                f"The service is busy: waited {self.timeout_s:.0f} s {what}; nothing was changed, try again shortly"
+            ) from None
 
 
 def turns_for(app) -> DatabaseTurns:

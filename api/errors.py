@@ -43,65 +43,101 @@ def unavailable(message: str, retry_after_s: int = 5) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=503, headers={"Retry-After": str(retry_after_s)})
 
 
+async def _wangge_error(request: Request, exc: WanggeError):
+    if isinstance(exc, StaleVersion):
+        return JSONResponse({"detail": str(exc)}, status_code=428 if exc.precondition_required else 412)
+    status = next((code for kind, code in STATUS if isinstance(exc, kind)), 400)
+    if status == 403 and not request.headers.get("authorization", "").lower().startswith("bearer "):
+        status = 401  # refused to the public (no token): signing in is what would help
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+
+async def _stale(_request: Request, _exc: StaleDataError):
+    # Another writer committed between our read and our write: nothing of ours was saved.
+    return JSONResponse(
+        {"detail": "The incident was changed by someone else at the same moment; read it again and retry"},
+        status_code=412,
+    )
+
+
+async def _validation_error(_request: Request, exc: RequestValidationError):
+    errors = exc.errors()
+    return JSONResponse(
+        {
+            "detail": "; ".join(dict.fromkeys(_describe(e) for e in errors)),
+            "errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors],
+        },
+        status_code=422,
+    )
+
+
+async def _integrity_error(_request: Request, exc: IntegrityError):
+    # A race the checks could not see (two writers at once), or a row still referenced.
+    return JSONResponse(
+        {"detail": "The change conflicts with other data (a duplicate code, or a feature still in use)"},
+        status_code=409,
+    )
+
+
+async def _http_error(_request: Request, exc: StarletteHTTPException):
+    detail = (
+        exc.detail if exc.status_code != 404 or exc.detail != "Not Found" else "No such resource: see /docs for the API"
+    )
+    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+async def _replay(_request: Request, exc: Replay):
+    return exc.response()  # a retried write: the first answer again, nothing changed
+
+
+async def _busy(_request: Request, exc: ServiceBusy):
+    return unavailable(str(exc), exc.retry_after_s)
+
+
+async def _pool_timeout(_request: Request, _exc: PoolTimeout):
+    return unavailable(
+        "The service is busy: no database connection was free in time; nothing was changed, try again shortly", 2
+    )
+
+
+async def _database_away(_request: Request, exc: DBAPIError):
+    # The database went away, refused the connection, or (SQLite) another process held
+    # the write lock for too long. The transaction was rolled back: nothing was stored.
+    log.warning("database unavailable: %s", error_line(exc))
+    return unavailable("The database is not available at the moment; nothing was changed, try again shortly")
+
+
+async def _data_error(_request: Request, exc: DataError):
+    # A value the checks let through but the database cannot take (too long, out of range):
+    # the input's fault, and the transaction was rolled back.
+    log.warning("value refused by the database: %s", error_line(exc))
+    return JSONResponse(
+        {
+            "detail": "A value in the request is too long, out of range or not allowed by the database; nothing was changed"
+        },
+        status_code=422,
+    )
+
+
+# Each kind of failure and the handler that answers it.
+HANDLERS = (
+    (WanggeError, _wangge_error),
+    (StaleDataError, _stale),
+    (RequestValidationError, _validation_error),
+    (IntegrityError, _integrity_error),
+    (StarletteHTTPException, _http_error),
+    (Replay, _replay),
+    (ServiceBusy, _busy),
+    (PoolTimeout, _pool_timeout),
+    (DataError, _data_error),
+    (OperationalError, _database_away),
+    (InterfaceError, _database_away),
+)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(WanggeError)
-    async def _wangge_error(request: Request, exc: WanggeError):
-        if isinstance(exc, StaleVersion):
-            return JSONResponse({"detail": str(exc)}, status_code=428 if exc.precondition_required else 412)
-        status = next((code for kind, code in STATUS if isinstance(exc, kind)), 400)
-        if status == 403 and not request.headers.get("authorization", "").lower().startswith("bearer "):
-            status = 401  # refused to the public (no token): signing in is what would help
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
-
-    @app.exception_handler(StaleDataError)
-    async def _stale(_request: Request, _exc: StaleDataError):
-        # Another writer committed between our read and our write: nothing of ours was saved.
-        return JSONResponse({"detail": "The incident was changed by someone else at the same moment; read it again and retry"}, status_code=412)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError):
-        errors = exc.errors()
-        return JSONResponse(
-            {"detail": "; ".join(dict.fromkeys(_describe(e) for e in errors)), "errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors]},
-            status_code=422,
-        )
-
-    @app.exception_handler(IntegrityError)
-    async def _integrity_error(_request: Request, exc: IntegrityError):
-        # A race the checks could not see (two writers at once), or a row still referenced.
-        return JSONResponse({"detail": "The change conflicts with other data (a duplicate code, or a feature still in use)"}, status_code=409)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException):
-        detail = exc.detail if exc.status_code != 404 or exc.detail != "Not Found" else "No such resource: see /docs for the API"
-        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(Replay)
-    async def _replay(_request: Request, exc: Replay):
-        return exc.response()  # a retried write: the first answer again, nothing changed
-
-    @app.exception_handler(ServiceBusy)
-    async def _busy(_request: Request, exc: ServiceBusy):
-        return unavailable(str(exc), exc.retry_after_s)
-
-    @app.exception_handler(PoolTimeout)
-    async def _pool_timeout(_request: Request, _exc: PoolTimeout):
-        return unavailable("The service is busy: no database connection was free in time; nothing was changed, try again shortly", 2)
-
-    async def _database_away(_request: Request, exc: DBAPIError):
-        # The database went away, refused the connection, or (SQLite) another process held
-        # the write lock for too long. The transaction was rolled back: nothing was stored.
-        log.warning("database unavailable: %s", error_line(exc))
-        return unavailable("The database is not available at the moment; nothing was changed, try again shortly")
-
-    @app.exception_handler(DataError)
-    async def _data_error(_request: Request, exc: DataError):
-        # A value the checks let through but the database cannot take (too long, out of range):
-        # the input's fault, and the transaction was rolled back.
-        log.warning("value refused by the database: %s", error_line(exc))
-        return JSONResponse({"detail": "A value in the request is too long, out of range or not allowed by the database; nothing was changed"}, status_code=422)
-
-    app.add_exception_handler(OperationalError, _database_away)
-    app.add_exception_handler(InterfaceError, _database_away)
+    """Answer every kind of failure as JSON ``{"detail": message}`` (see :data:`HANDLERS`)."""
+    for kind, handler in HANDLERS:
+        app.add_exception_handler(kind, handler)
     document_errors(app)  # the OpenAPI document describes these answers

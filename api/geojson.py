@@ -26,7 +26,9 @@ def _workflow_fields(incident: Incident, now: datetime | None) -> dict[str, Any]
         "due_at": incident.due_at.isoformat() if incident.due_at else None,
         "overdue": is_overdue(incident, now or utcnow()),
         "escalation": incident.escalation,
-        "assignee": {"id": assignee.id, "code": assignee.code, "name": assignee.name, "role": assignee.role} if assignee else None,
+        "assignee": {"id": assignee.id, "code": assignee.code, "name": assignee.name, "role": assignee.role}
+        if assignee
+        else None,
         "possible_duplicates": list(incident.possible_duplicates or []),
         "duplicate_of": incident.duplicate_of_id,
         "rating": incident.rating,

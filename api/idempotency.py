@@ -16,12 +16,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from sqlalchemy.orm import Session
 
-from api.auth import ActorDep, NowDep
-from api.deps import SessionDep
+from api.deps import ActorDep, NowDep, SessionDep
+from geo.access.policy import Actor
 from geo.db import idempotency
 from geo.models import IdempotencyKey
 from geo.settings import get_settings
-from geo.access.policy import Actor
 
 # Headers of the first answer that a replay repeats.
 REPLAYED_HEADERS = ("ETag", "Location")
@@ -36,7 +35,9 @@ class Replay(Exception):
 
     def response(self) -> Response:
         headers = {**self.stored.headers, "Idempotent-Replayed": "true"}
-        return Response(self.stored.body, status_code=self.stored.status_code, headers=headers, media_type="application/json")
+        return Response(
+            self.stored.body, status_code=self.stored.status_code, headers=headers, media_type="application/json"
+        )
 
 
 class Idempotency:
@@ -66,7 +67,9 @@ async def get_idempotency(
     now: NowDep,
     idempotency_key: Annotated[
         str | None,
-        Header(description="Any unique string (a UUID): a retry with the same key and body returns the first answer and changes nothing again; kept 24 hours"),
+        Header(
+            description="Any unique string (a UUID): a retry with the same key and body returns the first answer and changes nothing again; kept 24 hours"
+        ),
     ] = None,
 ) -> Idempotency:
     if idempotency_key is None:
@@ -74,7 +77,9 @@ async def get_idempotency(
     key = idempotency.check_key(idempotency_key)
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     fingerprint = idempotency.request_fingerprint(request.method, path, await request.body())
-    found = await run_in_threadpool(idempotency.reserve, session, caller_of(actor), key, fingerprint, now, get_settings().idempotency_ttl_s)
+    found = await run_in_threadpool(
+        idempotency.reserve, session, caller_of(actor), key, fingerprint, now, get_settings().idempotency_ttl_s
+    )
     if isinstance(found, idempotency.StoredAnswer):
         raise Replay(found)
     return Idempotency(session, found)

@@ -14,6 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from api.bodycheck import InputCheck
 from geo.settings import get_settings
+from maps import basemaps
 
 
 class BodyLimit:
@@ -110,8 +111,6 @@ def content_security_policy() -> str:
     Scripts, styles, fonts and data come from wangge itself (the maps' assets and /docs are
     self-hosted); images also from the tile servers of the basemaps the maps offer. Styles may be
     inline: Leaflet and folium place and size everything with style attributes."""
-    from maps import basemaps
-
     settings = get_settings()
     tiles = [basemaps.OSM, basemaps.AMAP, basemaps.TIANDITU if settings.tianditu_key else None, settings.tile_url]
     images = "".join(f" {s}" for s in dict.fromkeys(map(_tile_source, tiles)) if s)
@@ -175,7 +174,9 @@ class SecurityHeaders:
                 if message.get("more_body", False):
                     return
                 body = b"".join(chunks)
-                policy = self.policy.replace("script-src 'self'", " ".join(["script-src 'self'", *script_hashes(body)]), 1)
+                policy = self.policy.replace(
+                    "script-src 'self'", " ".join(["script-src 'self'", *script_hashes(body)]), 1
+                )
                 start, held = held, None
                 await send({**start, "headers": [*start["headers"], (b"content-security-policy", policy.encode())]})
                 message = {**message, "body": body}

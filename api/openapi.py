@@ -22,14 +22,18 @@ class ErrorAnswer(BaseModel):
 
 
 class ErrorLocation(BaseModel):
-    loc: list[str | int] = Field(description='Where: "query", "path", "header" or "body", then the field name (and index)')
+    loc: list[str | int] = Field(
+        description='Where: "query", "path", "header" or "body", then the field name (and index)'
+    )
     msg: str = Field(description="What is wrong there")
 
 
 class ValidationErrorAnswer(ErrorAnswer):
     """Input the service cannot use. Refused request parameters and bodies also list each problem."""
 
-    errors: list[ErrorLocation] = Field(default_factory=list, description="Each problem found in the request's parameters or body")
+    errors: list[ErrorLocation] = Field(
+        default_factory=list, description="Each problem found in the request's parameters or body"
+    )
 
 
 MODELS = (ErrorAnswer, ErrorLocation, ValidationErrorAnswer)
@@ -91,7 +95,9 @@ def add_error_responses(document: dict[str, Any]) -> dict[str, Any]:
     document = copy.deepcopy(document)
     for operations in document.get("paths", {}).values():
         for method, operation in operations.items():
-            if method not in ("get", "put", "post", "patch", "delete") or _UNDOCUMENTED_TAGS & set(operation.get("tags", ())):
+            if method not in ("get", "put", "post", "patch", "delete") or _UNDOCUMENTED_TAGS & set(
+                operation.get("tags", ())
+            ):
                 continue
             responses = operation.setdefault("responses", {})
             for code in sorted(error_codes(method, operation)):

@@ -15,6 +15,8 @@ from typing import Any
 from geo.access.policy import Actor, sees_incident_personal_data
 
 PERSONAL_FIELDS = ("phone", "reporter_phone", "reporter_name")
+
+
 def _strip(props: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in props.items() if k not in PERSONAL_FIELDS}
     if isinstance(out.get("changes"), dict):

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from geo.models import BuildingKind, ResponderKind
 
@@ -126,8 +126,6 @@ def _patched(info) -> Any:
 def patch_model(model: type[_Props]) -> type[_Props]:
     """The same fields and limits, all optional: a PATCH sends only what changes."""
     fields = {name: (_patched(info), None) for name, info in model.model_fields.items()}
-    from pydantic import create_model
-
     return create_model(f"{model.__name__}Patch", __base__=_Props, **fields)
 
 

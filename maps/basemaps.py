@@ -39,8 +39,7 @@ class UnknownBasemap(ValueError):
 def available() -> list[str]:
     settings = get_settings()
     return [
-        key for key in ORDER
-        if (key != "tianditu" or settings.tianditu_key) and (key != "local" or settings.tile_url)
+        key for key in ORDER if (key != "tianditu" or settings.tianditu_key) and (key != "local" or settings.tile_url)
     ]
 
 

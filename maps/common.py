@@ -11,6 +11,7 @@ from branca.element import Element
 from folium import plugins
 from markupsafe import Markup, escape
 
+from api.v1 import API_PREFIX  # the prefix only: api.v1 loads no routers
 from geo.spatial.crs import parse_crs
 from maps import basemaps
 from maps.assets import FAVICON
@@ -18,7 +19,6 @@ from maps.basemaps import Basemap
 from maps.elements import Corner, Glue, html_list
 from maps.i18n import KINDS, labels, t
 
-API_PREFIX = "/api/v1"
 POINT_LIMIT = 3000  # incidents drawn one by one; above that the view comes as counts per cell
 KIND_ICON = {
     "hazard": "triangle-exclamation",

@@ -9,8 +9,8 @@ from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
 from geo.errors import NotFound
-from geo.query.mappoints import KINDS
 from geo.grids.index import grid_bounds, grid_names
+from geo.query.mappoints import KINDS
 from maps import common
 from maps.i18n import KINDS as KIND_LABELS
 from maps.i18n import ROLES

@@ -13,9 +13,9 @@ from folium import plugins
 from sqlalchemy.orm import Session
 
 from geo.errors import InputError, NotFound
+from geo.grids.index import grid_bounds
 from geo.query.filters import Filters
 from geo.query.mappoints import KINDS, check_point_filters
-from geo.grids.index import grid_bounds
 from maps import common
 from maps.i18n import KINDS as KIND_LABELS
 

@@ -26,9 +26,18 @@ code { font-size: .85em; color: #52606d; }
 def _page(lang: str, title: str, body: Markup) -> str:
     html_lang = "en" if lang == "en" else "zh-CN"
     return (
-        Markup("<!doctype html><html lang='") + html_lang + Markup("'><head><meta charset='utf-8'>")
-        + Markup(f"<meta name='viewport' content='width=device-width, initial-scale=1'><link rel='icon' type='image/svg+xml' href='{FAVICON}'><title>") + escape(title)
-        + Markup("</title><style>") + Markup(STYLE) + Markup("</style></head><body>") + body + Markup("</body></html>")
+        Markup("<!doctype html><html lang='")
+        + html_lang
+        + Markup("'><head><meta charset='utf-8'>")
+        + Markup(
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'><link rel='icon' type='image/svg+xml' href='{FAVICON}'><title>"
+        )
+        + escape(title)
+        + Markup("</title><style>")
+        + Markup(STYLE)
+        + Markup("</style></head><body>")
+        + body
+        + Markup("</body></html>")
     )
 
 
@@ -45,17 +54,39 @@ def landing_page(session: Session, lang: str, layers: dict[str, str]) -> str:
         ("/maps/planner", "planner_title", "planner_about"),
         ("/docs", "docs", "docs_about"),
     ]
-    body = Markup(f"<a class='lang' href='/?lang={other}' hreflang='{other}'>") + escape(t(lang, "other_lang")) + Markup("</a>")
-    body += Markup("<h1>") + escape(t(lang, "site")) + Markup("</h1><p>") + escape(t(lang, "site_intro")) + Markup("</p><div class='cards'>")
+    body = (
+        Markup(f"<a class='lang' href='/?lang={other}' hreflang='{other}'>")
+        + escape(t(lang, "other_lang"))
+        + Markup("</a>")
+    )
+    body += (
+        Markup("<h1>")
+        + escape(t(lang, "site"))
+        + Markup("</h1><p>")
+        + escape(t(lang, "site_intro"))
+        + Markup("</p><div class='cards'>")
+    )
     for href, title, about in cards:
         link = href if href == "/docs" else href + _q(lang)
-        body += Markup(f"<div class='card'><a href='{escape(link)}'>") + escape(t(lang, title)) + Markup("</a><p>") + escape(t(lang, about)) + Markup("</p></div>")
+        body += (
+            Markup(f"<div class='card'><a href='{escape(link)}'>")
+            + escape(t(lang, title))
+            + Markup("</a><p>")
+            + escape(t(lang, about))
+            + Markup("</p></div>")
+        )
     body += Markup("</div>")
     names = grid_names(session)
     if names:
         body += Markup("<h2>") + escape(t(lang, "grids_heading")) + Markup("</h2><ul class='grids'>")
         for code, name in names.items():
-            body += Markup(f"<li><a href='/maps/grids/{escape(code)}{_q(lang)}'>") + escape(name) + Markup("</a> <code>") + escape(code) + Markup("</code></li>")
+            body += (
+                Markup(f"<li><a href='/maps/grids/{escape(code)}{_q(lang)}'>")
+                + escape(name)
+                + Markup("</a> <code>")
+                + escape(code)
+                + Markup("</code></li>")
+            )
         body += Markup("</ul>")
     body += Markup("<h2>") + escape(t(lang, "layers_heading")) + Markup("</h2><ul>")
     for href, title in layers.items():
@@ -65,6 +96,12 @@ def landing_page(session: Session, lang: str, layers: dict[str, str]) -> str:
 
 
 def error_page(lang: str, title_key: str, message: str) -> str:
-    body = Markup("<h1>") + escape(t(lang, title_key)) + Markup("</h1><p class='error'>") + escape(message) + Markup("</p>")
+    body = (
+        Markup("<h1>")
+        + escape(t(lang, title_key))
+        + Markup("</h1><p class='error'>")
+        + escape(message)
+        + Markup("</p>")
+    )
     body += Markup(f"<p><a href='/{_q(lang)}'>") + escape(t(lang, "back")) + Markup("</a></p>")
     return _page(lang, t(lang, title_key), body)

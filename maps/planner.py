@@ -9,11 +9,11 @@ and nothing is stored.
 
 from __future__ import annotations
 
+import json
+
 import folium
 from folium import plugins
 from sqlalchemy.orm import Session
-
-import json
 
 from geo.grids.index import grid_bounds
 from maps import common
@@ -28,19 +28,30 @@ DRAW_LOCAL = """(function merge(into, from) {
 })(L.drawLocal, %s);"""
 
 
-def build_planner_map(session: Session, lang: str = "zh", basemap: str | None = None, query: dict[str, str] | None = None) -> folium.Map:
+def build_planner_map(
+    session: Session, lang: str = "zh", basemap: str | None = None, query: dict[str, str] | None = None
+) -> folium.Map:
     title = common.t(lang, "planner_title")
     p = common.new_page("planner", title, lang, basemap, grid_bounds(session), query or {})
     common.add_controls(p)
 
     grids = folium.FeatureGroup(name=common.layer_name("border-all", p.t("grids"))).add_to(p.map)
-    renovation = folium.FeatureGroup(name=common.layer_name(common.KIND_ICON["renovation"], p.t("renovation_layer"))).add_to(p.map)
+    renovation = folium.FeatureGroup(
+        name=common.layer_name(common.KIND_ICON["renovation"], p.t("renovation_layer"))
+    ).add_to(p.map)
     Script(DRAW_LOCAL % json.dumps(DRAW[lang], ensure_ascii=False)).add_to(p.map)
     plugins.Draw(
         feature_group=renovation,
         position="topleft",
         show_geometry_on_click=False,
-        draw_options={"polyline": False, "polygon": False, "rectangle": False, "circle": False, "circlemarker": False, "marker": True},
+        draw_options={
+            "polyline": False,
+            "polygon": False,
+            "rectangle": False,
+            "circle": False,
+            "circlemarker": False,
+            "marker": True,
+        },
         edit_options={"remove": False},
     ).add_to(p.map)
     common.title_bar(p, title)

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.app import create_app
+from api.v1 import API_PREFIX as API
 from geo.grids.cards import _build_cards, make_all_grid_cards
 from geo.db.session import session_scope
 from geo.io.demo import load_demo
@@ -16,8 +17,6 @@ from geo.models import Grid, Responder
 from geo.db.revisions import cached
 from geo.spatial.geometry import from_db
 from geo.access.users import add_user, issue_token
-
-API = "/api/v1"
 
 
 def _expected(grid: Grid) -> dict:

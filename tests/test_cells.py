@@ -15,7 +15,7 @@ import shapely
 from pyproj import Geod, Transformer
 from shapely.geometry import Polygon, box
 
-from api.routes.locate import _points_fast, _points_from_body
+from api.v1.locate import _points_fast, _points_from_body
 from geo.spatial.cells import OUTSIDE, UNDECIDED, build_cell_raster
 
 GEOD = Geod(ellps="WGS84")

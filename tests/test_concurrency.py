@@ -19,12 +19,12 @@ from sqlalchemy.orm.exc import StaleDataError
 
 import geo.incidents.workflow
 from api.app import create_app
+from api.v1 import API_PREFIX as API
 from geo.db.session import session_factory, session_scope
 from geo.spatial.geometry import as_multipolygon, to_db
 from geo.models import Community, Grid, Incident, IncidentHistory, Responder, Street
 from geo.access.users import add_user, issue_token
 
-API = "/api/v1"
 CENTRE = (113.0425, 23.6925)
 START = datetime(2027, 6, 1, 1, 0, tzinfo=timezone.utc)
 
@@ -196,7 +196,7 @@ def test_both_read_before_either_writes(db_url, tokens, kind, monkeypatch):
     """The worst interleaving, forced: both requests read the incident and pass the If-Match
     check; then one writes and commits; only then does the other write. The version check in
     its UPDATE must still refuse it (412), however the request got there."""
-    import api.routes.layers as layers
+    import api.v1.layers as layers
 
     clients = [TestClient(create_app(db_url, escalate_every_s=0)) for _ in range(2)]
     iid, etag = new_case(clients[0], tokens)

@@ -16,6 +16,7 @@ from shapely.geometry import Point, box, shape
 from sqlalchemy import select
 
 from api.app import create_app
+from api.v1 import API_PREFIX as API
 from geo.spatial.crs import gcj02_to_bd09, gcj02_to_wgs84, wgs84_to_gcj02
 from geo.db.session import session_scope
 from geo.io.demo import load_demo
@@ -23,7 +24,6 @@ from geo.models import Grid, Incident, IncidentHistory, Responder
 from geo.edit.features import create_feature
 from geo.access.users import add_user, issue_token
 
-API = "/api/v1"
 GEOD = Geod(ellps="WGS84")
 CST = timezone(timedelta(hours=8))
 EAST = box(113.0520, 23.6920, 113.0540, 23.6940)  # empty land east of the community

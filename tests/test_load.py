@@ -18,10 +18,10 @@ import shapely
 from shapely.geometry import shape
 from sqlalchemy import func, select
 
+from api.v1 import API_PREFIX as API
 from geo.db.session import session_scope
 from geo.models import IdempotencyKey, Incident
 
-API = "/api/v1"
 CLIENTS = 64
 ROUNDS = 3
 

@@ -21,6 +21,7 @@ from shapely.geometry import Point, Polygon, box
 from sqlalchemy import select
 
 from api.app import create_app
+from api.v1 import API_PREFIX as API
 from geo.spatial.crs import (
     CoordinateSystem,
     bd09_to_gcj02,
@@ -35,7 +36,6 @@ from geo.models import Building, Grid
 from geo.edit.features import create_feature
 
 GEOD = Geod(ellps="WGS84")
-API = "/api/v1"
 
 # One set of grid lines: every polygon vertex and every "on the edge" test point uses these
 # exact floats, so a point on a shared edge is on it bit for bit.

@@ -15,6 +15,7 @@ from pyproj import Geod
 from sqlalchemy import select
 
 from api.app import create_app
+from api.v1 import API_PREFIX as API
 from geo.db.session import session_scope
 from geo.io.demo import load_demo
 from geo.grids.index import grid_index
@@ -25,7 +26,6 @@ from geo.settings import get_settings
 from geo.incidents.definitions import is_overdue, workflow
 from maps import assets
 
-API = "/api/v1"
 GEOD = Geod(ellps="WGS84")
 # Absolute addresses a page may hold: basemap tile templates (requested only when that basemap
 # is shown) and the OpenStreetMap attribution link (a link, never loaded by the page).

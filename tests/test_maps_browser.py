@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import zlib
+from api.v1 import API_PREFIX as API
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,7 +39,6 @@ from geo.access.users import add_user, issue_token
 CHROMIUM = os.environ.get("WANGGE_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "maps"
 VIEWPORTS = {"desk": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
-API = "/api/v1"
 READY = "document.documentElement.getAttribute('data-wangge-ready') === '1'"
 IDLE = "document.documentElement.getAttribute('data-wangge-pending') === '0'"
 

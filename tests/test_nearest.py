@@ -17,6 +17,7 @@ from pyproj import Geod
 from shapely.geometry import Point, box
 
 from api.app import create_app
+from api.v1 import API_PREFIX as API
 from geo.spatial.crs import wgs84_to_gcj02
 from geo.db.session import session_scope
 from geo.spatial.geometry import to_db
@@ -25,7 +26,6 @@ from geo.edit.features import create_feature
 from geo.access.users import add_user, issue_token
 
 GEOD = Geod(ellps="WGS84")
-API = "/api/v1"
 LON0, LAT0, STEP = 113.03, 23.69, 0.004  # a 3 x 3 block of grids, about 1.2 km across
 ROLES = ["grid_leader", "grid_worker", "part_time", "police", "urban_management", "building_head", "fire_station"]
 

@@ -21,12 +21,12 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from api.app import create_app
+from api.v1 import API_PREFIX as API
 from geo.db.session import session_scope
 from geo.spatial.geometry import as_multipolygon, to_db
 from geo.models import ApiToken, Base, Building, Community, Grid, Responder, Street, User
 from geo.access.users import add_user, issue_token
 
-API = "/api/v1"
 GEOD = pyproj.Geod(ellps="WGS84")
 START = datetime(2027, 5, 10, 2, 0, tzinfo=timezone.utc)
 

@@ -28,13 +28,12 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from api.app import create_app
+from api.v1 import API_PREFIX as API
 from conftest import free_port
 from geo.db.session import session_scope
 from geo.models import IdempotencyKey, Incident, IncidentHistory
 from geo.settings import get_settings
 from test_concurrency import CENTRE, START, bearer, build_world
-
-API = "/api/v1"
 
 
 def report(title: str = "楼道堆放杂物") -> dict:

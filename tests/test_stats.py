@@ -33,12 +33,12 @@ from shapely.geometry import Point, box
 
 from geo.incidents.definitions import DEFINITIONS
 from api.app import create_app
+from api.v1 import API_PREFIX as API
 from geo.db.session import session_scope
 from geo.spatial.geometry import as_multipolygon, to_db
 from geo.models import Community, Grid, Responder, Street
 from geo.access.users import add_user, issue_token
 
-API = "/api/v1"
 WORKFLOWS = tomllib.loads(DEFINITIONS.read_text(encoding="utf-8"))
 CST = timezone(timedelta(hours=8))
 PERIOD = (datetime(2027, 4, 1, tzinfo=CST), datetime(2027, 5, 1, tzinfo=CST))

@@ -23,13 +23,13 @@ from sqlalchemy import text
 import geo.incidents.definitions
 from geo.incidents.definitions import DEFINITIONS
 from api.app import create_app
+from api.v1 import API_PREFIX as API
 from geo.db.session import session_scope
 from geo.spatial.geometry import as_multipolygon, to_db
 from geo.models import Building, Community, Grid, Responder, Street
 from geo.settings import get_settings
 from geo.access.users import add_user, issue_token
 
-API = "/api/v1"
 WORKFLOWS = tomllib.loads(DEFINITIONS.read_text(encoding="utf-8"))
 GEOD = pyproj.Geod(ellps="WGS84")
 START = datetime(2027, 3, 1, 1, 0, tzinfo=timezone.utc)  # 09:00 in China

@@ -55,6 +55,7 @@ from geo.models import (
 from geo.spatial.codes import unit_grid_codes
 from geo.spatial.geometry import as_multipolygon, from_db, polygonal_part, to_db
 from geo.spatial.topology import TopologyReport, check_grids
+from geo.timezones import assume_china_time
 
 
 @dataclass
@@ -671,8 +672,7 @@ def _datetime(value: Any) -> datetime | None:
         return None
     if stamp is pd.NaT:
         return None
-    stamp = stamp.tz_localize("Asia/Shanghai") if stamp.tzinfo is None else stamp
-    return stamp.tz_convert(UTC).to_pydatetime()
+    return assume_china_time(stamp.to_pydatetime()).astimezone(UTC)
 
 
 def _import_responders(

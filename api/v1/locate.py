@@ -13,13 +13,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.bodycheck import MAX_DEPTH
-from api.deps import PointQuery, ReadSessionDep, lean_get, lookup, parse_query, query_openapi
+from api.deps import ReadSessionDep
 from api.privacy import redact
+from api.v1.fastpath import PointQuery, lean_get, lookup, parse_query, query_openapi
+from geo.errors import InputError
 from geo.grids.cards import grid_card, grid_cards
+from geo.grids.index import grid_index, locate_point
 from geo.spatial.coords import check_lonlat_array
 from geo.spatial.crs import parse_crs
-from geo.errors import InputError
-from geo.grids.index import grid_index, locate_point
 
 router = APIRouter(prefix="/grids", tags=["Locate (which grid covers this coordinate)"])
 
@@ -43,7 +44,11 @@ def _card_json(session, grid_id: int, actor) -> bytes:
     card = made.get(key)
     if card is None:
         full = grid_card(session, grid_id, cards)
-        shown = {**full, "leader": redact(full["leader"], actor), "workers_on_duty": [redact(p, actor) for p in full["workers_on_duty"]]}
+        shown = {
+            **full,
+            "leader": redact(full["leader"], actor),
+            "workers_on_duty": [redact(p, actor) for p in full["workers_on_duty"]],
+        }
         card = made[key] = orjson.dumps(shown)
     return card
 
@@ -66,20 +71,34 @@ def _locate_answer(q) -> Response:
     where = locate_point(session, point.lon, point.lat)
     given = {"lon": point.given[0], "lat": point.given[1], "crs": crs.name}
     if where.grid_id is None:
-        body: dict[str, Any] = {"detail": f"No grid covers lon {point.given[0]:g}, lat {point.given[1]:g} ({crs.name}).", "point": given, "nearest": None}
+        body: dict[str, Any] = {
+            "detail": f"No grid covers lon {point.given[0]:g}, lat {point.given[1]:g} ({crs.name}).",
+            "point": given,
+            "nearest": None,
+        }
         if where.nearest_code is not None:
             card = grid_card(session, where.nearest_id)
-            body["detail"] += f" The nearest grid is {where.nearest_code} ({card['name']}), {where.nearest_distance_m:.0f} m away."
-            body["nearest"] = {"code": where.nearest_code, "name": card["name"], "distance_m": round(where.nearest_distance_m, 2)}
+            body["detail"] += (
+                f" The nearest grid is {where.nearest_code} ({card['name']}), {where.nearest_distance_m:.0f} m away."
+            )
+            body["nearest"] = {
+                "code": where.nearest_code,
+                "name": card["name"],
+                "distance_m": round(where.nearest_distance_m, 2),
+            }
         return JSONResponse(body, status_code=404)
     rest = orjson.dumps({"on_boundary": where.on_boundary, "touching": where.touching, "point": given})
-    return Response(b'{"grid":' + _card_json(session, where.grid_id, q.actor) + b"," + rest[1:], media_type="application/json")
+    return Response(
+        b'{"grid":' + _card_json(session, where.grid_id, q.actor) + b"," + rest[1:], media_type="application/json"
+    )
 
 
 def _points_from_body(doc: Any) -> tuple[np.ndarray, str | None]:
     """(n, 2) array of coordinates and the crs named in the body, from either accepted form."""
     if not isinstance(doc, dict):
-        raise InputError('The body must be {"points": [[lon, lat], ...], "crs": "wgs84"} or a GeoJSON FeatureCollection of points')
+        raise InputError(
+            'The body must be {"points": [[lon, lat], ...], "crs": "wgs84"} or a GeoJSON FeatureCollection of points'
+        )
     if doc.get("type") == "FeatureCollection":
         features = doc.get("features")
         if not isinstance(features, list):
@@ -137,7 +156,11 @@ def _points_fast(body: bytes) -> tuple[np.ndarray, str | None] | None:
 
 
 def _is_pair(p: Any) -> bool:
-    return isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)
+    return (
+        isinstance(p, (list, tuple))
+        and len(p) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)
+    )
 
 
 @router.post(
@@ -147,14 +170,21 @@ def _is_pair(p: Any) -> bool:
         "requestBody": {
             "content": {
                 "application/json": {
-                    "schema": {"type": "object", "example": {"points": [[113.045, 23.695], [113.05, 23.7]], "crs": "wgs84"}}
+                    "schema": {
+                        "type": "object",
+                        "example": {"points": [[113.045, 23.695], [113.05, 23.7]], "crs": "wgs84"},
+                    }
                 }
             },
             "required": True,
         }
     },
 )
-async def locate_many(request: Request, session: ReadSessionDep, crs_query: str | None = Query(None, alias="crs", description="Coordinate system, if not named in the body")) -> Response:
+async def locate_many(
+    request: Request,
+    session: ReadSessionDep,
+    crs_query: str | None = Query(None, alias="crs", description="Coordinate system, if not named in the body"),
+) -> Response:
     body = await request.body()
     # Parsing and locating a million points takes seconds: keep the event loop free meanwhile.
     return await run_in_threadpool(_locate_body, body, session, crs_query)

@@ -7,18 +7,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import ActorDep, NowDep
-from api.deps import CRSDep, IncidentId, SessionDep
+from api.deps import ActorDep, CRSDep, IncidentId, NowDep, SessionDep
+from api.geojson import feature
 from api.idempotency import IdempotencyDep
 from api.privacy import redact_feature, redact_incident
 from api.schemas import MAX_COUNT, MAX_ID, Str
-from api.routes.layers import check_if_match, etag
+from api.v1.layers import check_if_match, etag
 from geo.access.policy import check_may_assign, check_may_run_escalations
 from geo.incidents import workflow as wf
 from geo.incidents.definitions import is_overdue, workflow
 from geo.incidents.escalation import escalate_overdue
 from geo.query.features import get_object
-from api.geojson import feature
 
 router = APIRouter(prefix="/incidents", tags=["Incident workflow"])
 
@@ -27,11 +26,15 @@ IfMatch = Annotated[str | None, Header(description="The ETag you read: a stale o
 
 class ActionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    comment: Str | None = Field(None, max_length=wf.MAX_COMMENT_CHARS, description=f"Why (at most {wf.MAX_COMMENT_CHARS} characters)")
+    comment: Str | None = Field(
+        None, max_length=wf.MAX_COMMENT_CHARS, description=f"Why (at most {wf.MAX_COMMENT_CHARS} characters)"
+    )
     assignee_id: int | None = Field(None, ge=1, le=MAX_ID, description="dispatch: the responder who handles it")
     target_id: int | None = Field(None, ge=1, le=MAX_ID, description="merge: the incident this one duplicates")
     rating: int | None = Field(None, ge=1, le=5, description="evaluate: 1 to 5")
-    people_served: int | None = Field(None, ge=0, le=MAX_COUNT, description="close/complete: residents served, for the statistics")
+    people_served: int | None = Field(
+        None, ge=0, le=MAX_COUNT, description="close/complete: residents served, for the statistics"
+    )
 
 
 class AssignBody(BaseModel):
@@ -52,7 +55,18 @@ def _answer(obj, response: Response, crs, now, actor) -> dict:
 
 
 @router.post("/{incident_id}/actions/{action}", summary="Move an incident along its workflow (If-Match required)")
-def act(incident_id: IncidentId, action: str, body: ActionBody, response: Response, session: SessionDep, actor: ActorDep, now: NowDep, crs: CRSDep, idem: IdempotencyDep, if_match: IfMatch = None) -> dict:
+def act(
+    incident_id: IncidentId,
+    action: str,
+    body: ActionBody,
+    response: Response,
+    session: SessionDep,
+    actor: ActorDep,
+    now: NowDep,
+    crs: CRSDep,
+    idem: IdempotencyDep,
+    if_match: IfMatch = None,
+) -> dict:
     incident = get_object(session, "incidents", incident_id)
     wf.check_may_act(actor, incident, action)  # who may, before whether their version is current
     check_if_match(incident, if_match)
@@ -61,7 +75,17 @@ def act(incident_id: IncidentId, action: str, body: ActionBody, response: Respon
 
 
 @router.post("/{incident_id}/assign", summary="Reassign an open incident (If-Match required)")
-def reassign(incident_id: IncidentId, body: AssignBody, response: Response, session: SessionDep, actor: ActorDep, now: NowDep, crs: CRSDep, idem: IdempotencyDep, if_match: IfMatch = None) -> dict:
+def reassign(
+    incident_id: IncidentId,
+    body: AssignBody,
+    response: Response,
+    session: SessionDep,
+    actor: ActorDep,
+    now: NowDep,
+    crs: CRSDep,
+    idem: IdempotencyDep,
+    if_match: IfMatch = None,
+) -> dict:
     incident = get_object(session, "incidents", incident_id)
     check_may_assign(actor, incident.grid_id)
     check_if_match(incident, if_match)
@@ -69,8 +93,21 @@ def reassign(incident_id: IncidentId, body: AssignBody, response: Response, sess
     return idem.answer(response, _answer(incident, response, crs, now, actor), 200)
 
 
-@router.post("/{incident_id}/comments", status_code=201, summary="Comment; residents support or oppose renovation points in consultation")
-def add_comment(incident_id: IncidentId, body: CommentBody, response: Response, session: SessionDep, actor: ActorDep, now: NowDep, crs: CRSDep, idem: IdempotencyDep) -> dict:
+@router.post(
+    "/{incident_id}/comments",
+    status_code=201,
+    summary="Comment; residents support or oppose renovation points in consultation",
+)
+def add_comment(
+    incident_id: IncidentId,
+    body: CommentBody,
+    response: Response,
+    session: SessionDep,
+    actor: ActorDep,
+    now: NowDep,
+    crs: CRSDep,
+    idem: IdempotencyDep,
+) -> dict:
     incident = get_object(session, "incidents", incident_id)
     wf.comment(session, incident, actor, now, body.text, body.stance)
     return idem.answer(response, _answer(incident, response, crs, now, actor), 201)
@@ -82,8 +119,14 @@ def timeline(incident_id: IncidentId, session: SessionDep, actor: ActorDep) -> d
     entries = [
         redact_incident(
             {
-                "id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "from_status": e.from_status,
-                "to_status": e.to_status, "comment": e.comment, "changes": e.changes or {},
+                "id": e.id,
+                "at": e.at.isoformat(),
+                "actor": e.actor,
+                "action": e.action,
+                "from_status": e.from_status,
+                "to_status": e.to_status,
+                "comment": e.comment,
+                "changes": e.changes or {},
             },
             actor,
             incident.grid_id,
@@ -102,7 +145,10 @@ def where(incident_id: IncidentId, session: SessionDep, now: NowDep) -> dict[str
         "label": flow.label,
         "status": incident.status,
         "statuses": [{"status": s, "label": flow.labels.get(s, s), "closed": s in flow.closed} for s in flow.statuses],
-        "actions": [{"action": a.name, "to": a.target, "roles": sorted(a.roles | {"admin"}), "needs": sorted(a.needs)} for a in flow.actions_from(incident.status)],
+        "actions": [
+            {"action": a.name, "to": a.target, "roles": sorted(a.roles | {"admin"}), "needs": sorted(a.needs)}
+            for a in flow.actions_from(incident.status)
+        ],
         "due_at": incident.due_at.isoformat() if incident.due_at else None,
         "overdue": is_overdue(incident, now),
         "escalation": incident.escalation,
@@ -112,8 +158,12 @@ def where(incident_id: IncidentId, session: SessionDep, now: NowDep) -> dict[str
 escalations = APIRouter(tags=["Incident workflow"])
 
 
-@escalations.post("/escalations", summary="Flag and escalate overdue incidents now (the server also does it every minute)")
+@escalations.post(
+    "/escalations", summary="Flag and escalate overdue incidents now (the server also does it every minute)"
+)
 def run_escalations(session: SessionDep, actor: ActorDep, now: NowDep) -> dict[str, Any]:
     check_may_run_escalations(actor)
     entries = escalate_overdue(session, now)
-    return {"escalated": [{"incident": e.incident_id, "level": e.changes["level"], "to": e.changes["to"]} for e in entries]}
+    return {
+        "escalated": [{"incident": e.incident_id, "level": e.changes["level"], "to": e.changes["to"]} for e in entries]
+    }

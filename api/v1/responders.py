@@ -9,23 +9,27 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from api.auth import ActorDep
-from api.deps import CRSDep, IncidentId, PointQuery, SessionDep, lean_get, lookup, parse_query, query_openapi
+from api.deps import ActorDep, CRSDep, IncidentId, SessionDep
 from api.privacy import PERSONAL_FIELDS
+from api.v1.fastpath import PointQuery, lean_get, lookup, parse_query, query_openapi
 from geo.access.policy import sees_incident_personal_data
-from geo.spatial.crs import CoordinateSystem
-from geo.query.features import get_object
-from geo.spatial.geometry import from_db
 from geo.grids.index import grid_index
+from geo.query.features import get_object
 from geo.responders.nearest import nearest_responders, responder_index
+from geo.spatial.crs import CoordinateSystem
+from geo.spatial.geometry import from_db
 
 router = APIRouter(tags=["Nearest responders"])
+
 
 class RankingQuery(BaseModel):
     """Which responders, and how many."""
 
     k: int = Field(5, ge=1, le=100, description="How many responders")
-    role: str | None = Field(None, description="Only this role (grid_leader, grid_worker, part_time, police, urban_management, building_head, fire_station, ...)")
+    role: str | None = Field(
+        None,
+        description="Only this role (grid_leader, grid_worker, part_time, police, urban_management, building_head, fire_station, ...)",
+    )
     on_duty: bool | None = Field(None, description="Only responders on duty (true) or off duty (false)")
     max_m: float | None = Field(None, gt=0, le=20_040_000, description="Only responders within this many metres")
 
@@ -34,7 +38,9 @@ class NearestQuery(RankingQuery, PointQuery):
     pass
 
 
-def _answer(session, personal: bool, lon: float, lat: float, grid_code: str | None, crs: CoordinateSystem, q: RankingQuery) -> dict[str, Any]:
+def _answer(
+    session, personal: bool, lon: float, lat: float, grid_code: str | None, crs: CoordinateSystem, q: RankingQuery
+) -> dict[str, Any]:
     index = responder_index(session)
     ranked = nearest_responders(session, lon, lat, k=q.k, role=q.role, on_duty=q.on_duty, max_m=q.max_m, index=index)
     xs, ys = [index.lon[r.position] for r in ranked], [index.lat[r.position] for r in ranked]
@@ -43,28 +49,61 @@ def _answer(session, personal: bool, lon: float, lat: float, grid_code: str | No
     # The position is answered as "location", in the caller's coordinate system.
     omit = _POSITION if personal else _POSITION + PERSONAL_FIELDS
     out = []
-    for r, x, y in zip(ranked, xs, ys):
+    for r, x, y in zip(ranked, xs, ys, strict=True):
         card = index.card(r.position, omit)
-        out.append({**card, "distance_m": round(r.cost, 3), "serves_grid": grid_code in card["grids"] if grid_code else False, "location": [float(x), float(y)]})
+        out.append(
+            {
+                **card,
+                "distance_m": round(r.cost, 3),
+                "serves_grid": grid_code in card["grids"] if grid_code else False,
+                "location": [float(x), float(y)],
+            }
+        )
     return {"grid": grid_code, "ranking": "geodesic", "crs": crs.name, "responders": out}
 
 
 _POSITION = ("lon", "lat")
 
 
-@lean_get(router, "/responders/nearest", summary="Responders nearest to a coordinate, by ground distance", openapi_extra=query_openapi(NearestQuery))
+@lean_get(
+    router,
+    "/responders/nearest",
+    summary="Responders nearest to a coordinate, by ground distance",
+    openapi_extra=query_openapi(NearestQuery),
+)
 async def nearest(request: Request) -> Response:
     query = parse_query(NearestQuery, request)
     async with lookup(request, query) as q:
         index = grid_index(q.session)
         pos = index.locate_one(q.point.lon, q.point.lat)
         grid_code = str(index.codes[pos]) if pos >= 0 else None
-        return Response(orjson.dumps(_answer(q.session, q.actor.sees_personal_data, q.point.lon, q.point.lat, grid_code, q.crs, query)), media_type="application/json")
+        return Response(
+            orjson.dumps(
+                _answer(q.session, q.actor.sees_personal_data, q.point.lon, q.point.lat, grid_code, q.crs, query)
+            ),
+            media_type="application/json",
+        )
 
 
-@router.get("/incidents/{incident_id}/responders", summary="Responders nearest to an incident, and whether they serve its grid")
-def for_incident(incident_id: IncidentId, session: SessionDep, crs: CRSDep, actor: ActorDep, ranking: Annotated[RankingQuery, Query()]) -> dict:
+@router.get(
+    "/incidents/{incident_id}/responders", summary="Responders nearest to an incident, and whether they serve its grid"
+)
+def for_incident(
+    incident_id: IncidentId,
+    session: SessionDep,
+    crs: CRSDep,
+    actor: ActorDep,
+    ranking: Annotated[RankingQuery, Query()],
+) -> dict:
     incident = get_object(session, "incidents", incident_id)
     p = from_db(incident.geom)
-    answer = _answer(session, sees_incident_personal_data(actor, incident.grid_id), p.x, p.y, incident.grid.code if incident.grid else None, crs, ranking)
+    answer = _answer(
+        session,
+        sees_incident_personal_data(actor, incident.grid_id),
+        p.x,
+        p.y,
+        incident.grid.code if incident.grid else None,
+        crs,
+        ranking,
+    )
     return {"incident": incident.id, **answer}

@@ -18,7 +18,10 @@ SWAGGER = "swagger-ui-dist"
 def docs(request: Request) -> HTMLResponse:
     if assets.installed_version(SWAGGER) != assets.pinned().get(SWAGGER):
         message = f"The API docs' assets are not installed. Run the set-up command, {assets.SETUP_COMMAND}, or: npm ci --prefix maps/assets"
-        return HTMLResponse(f"<!DOCTYPE html><title>wangge API</title><p>{message}</p><p><a href=\"{request.app.openapi_url}\">{request.app.openapi_url}</a></p>", status_code=503)
+        return HTMLResponse(
+            f'<!DOCTYPE html><title>wangge API</title><p>{message}</p><p><a href="{request.app.openapi_url}">{request.app.openapi_url}</a></p>',
+            status_code=503,
+        )
     return get_swagger_ui_html(
         openapi_url=request.app.openapi_url,
         title=f"{request.app.title} API",

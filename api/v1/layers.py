@@ -10,18 +10,18 @@ from fastapi import APIRouter, Header, Request, Response
 from pydantic import ValidationError
 from shapely.geometry import shape
 
-from api.auth import ActorDep, NowDep
-from api.deps import CRSDep, FeatureId, FiltersDep, PageDep, SessionDep
+from api.deps import ActorDep, CRSDep, FeatureId, FiltersDep, NowDep, PageDep, SessionDep
+from api.geojson import feature, feature_collection
 from api.idempotency import IdempotencyDep
 from api.privacy import redact_collection, redact_feature
 from api.schemas import CREATE_PROPS, PATCH_PROPS, FeatureIn
-from geo.spatial.crs import CoordinateSystem
+from geo.access.policy import check_may_write
+from geo.edit.features import create_feature, delete_feature, update_feature
 from geo.errors import InputError, StaleVersion
 from geo.layers import Layer
 from geo.query.features import get_object, query_features
-from api.geojson import feature, feature_collection
-from geo.access.policy import check_may_write
-from geo.edit.features import create_feature, delete_feature, update_feature
+from geo.spatial.crs import CoordinateSystem
+
 
 def to_wgs84_geometry(body: FeatureIn, crs: CoordinateSystem):
     if body.geometry is None:
@@ -42,7 +42,9 @@ def parse_props(layer: str, body: FeatureIn, partial: bool) -> dict[str, Any]:
     try:
         parsed = model.model_validate(body.properties)
     except ValidationError as exc:
-        raise InputError("; ".join(f"properties.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+        raise InputError(
+            "; ".join(f"properties.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        ) from None
     values = parsed.model_dump(exclude_unset=partial)
     return {k: (v.value if hasattr(v, "value") else v) for k, v in values.items()}
 
@@ -57,52 +59,105 @@ def check_if_match(obj, if_match: str | None) -> None:
         raise StaleVersion.required(etag(obj))
     given = [t.strip().removeprefix("W/") for t in if_match.split(",")]
     if "*" not in given and etag(obj) not in given:
-        raise StaleVersion(f"The incident changed since you read it (now {etag(obj)}, you sent {if_match}); read it again and retry")
+        raise StaleVersion(
+            f"The incident changed since you read it (now {etag(obj)}, you sent {if_match}); read it again and retry"
+        )
 
 
 def _links(request: Request, page, total: int) -> list[dict[str, str]]:
     links = [{"rel": "self", "href": str(request.url)}]
     if page.offset + page.limit < total:
-        links.append({"rel": "next", "href": str(request.url.include_query_params(offset=page.offset + page.limit, limit=page.limit))})
+        links.append(
+            {
+                "rel": "next",
+                "href": str(request.url.include_query_params(offset=page.offset + page.limit, limit=page.limit)),
+            }
+        )
     if page.offset > 0:
-        links.append({"rel": "prev", "href": str(request.url.include_query_params(offset=max(page.offset - page.limit, 0), limit=page.limit))})
+        links.append(
+            {
+                "rel": "prev",
+                "href": str(
+                    request.url.include_query_params(offset=max(page.offset - page.limit, 0), limit=page.limit)
+                ),
+            }
+        )
     return links
 
 
 def layer_router(entry: Layer) -> APIRouter:
-    layer, singular, writable = entry.name, entry.singular, entry.writable
-    router = APIRouter(prefix=f"/{layer}", tags=[entry.title])
+    router = APIRouter(prefix=f"/{entry.name}", tags=[entry.title])
+    _add_read_routes(router, entry)
+    if entry.writable:
+        _add_write_routes(router, entry)
+    return router
+
+
+def _add_read_routes(router: APIRouter, entry: Layer) -> None:
+    layer, singular = entry.name, entry.singular
     versioned = layer == "incidents"
 
     @router.get("", summary=f"List {layer} as a GeoJSON FeatureCollection")
-    def list_features(request: Request, session: SessionDep, filters: FiltersDep, page: PageDep, crs: CRSDep, actor: ActorDep, now: NowDep) -> dict:
+    def list_features(
+        request: Request,
+        session: SessionDep,
+        filters: FiltersDep,
+        page: PageDep,
+        crs: CRSDep,
+        actor: ActorDep,
+        now: NowDep,
+    ) -> dict:
         rows = query_features(session, layer, filters, limit=page.limit, offset=page.offset)
         collection = feature_collection(rows, crs, now)
         collection["links"] = _links(request, page, collection["numberMatched"])
         return redact_collection(collection, actor)
 
     @router.get("/{feature_id}", summary=f"One {singular}", name=f"get_{layer}")
-    def get_feature(feature_id: FeatureId, response: Response, session: SessionDep, crs: CRSDep, actor: ActorDep, now: NowDep) -> dict:
+    def get_feature(
+        feature_id: FeatureId, response: Response, session: SessionDep, crs: CRSDep, actor: ActorDep, now: NowDep
+    ) -> dict:
         obj = get_object(session, layer, feature_id)
         if versioned:
             response.headers["ETag"] = etag(obj)
         return redact_feature(feature(obj, crs, now), actor)
 
-    if not writable:
-        return router
+
+def _add_write_routes(router: APIRouter, entry: Layer) -> None:
+    layer, singular = entry.name, entry.singular
+    versioned = layer == "incidents"
 
     @router.post("", status_code=201, summary=f"Create a {singular}")
-    def post_feature(body: FeatureIn, request: Request, response: Response, session: SessionDep, crs: CRSDep, actor: ActorDep, now: NowDep, idem: IdempotencyDep) -> dict:
+    def post_feature(
+        body: FeatureIn,
+        request: Request,
+        response: Response,
+        session: SessionDep,
+        crs: CRSDep,
+        actor: ActorDep,
+        now: NowDep,
+        idem: IdempotencyDep,
+    ) -> dict:
         check_may_write(actor, layer, kind=body.properties.get("kind"))  # before saying what is wrong with the body
-        obj = create_feature(session, layer, parse_props(layer, body, partial=False), to_wgs84_geometry(body, crs), actor, now)
+        obj = create_feature(
+            session, layer, parse_props(layer, body, partial=False), to_wgs84_geometry(body, crs), actor, now
+        )
         response.headers["Location"] = str(request.url_for(f"get_{layer}", feature_id=obj.id))
         if versioned:
             response.headers["ETag"] = etag(obj)
         return idem.answer(response, redact_feature(feature(obj, crs, now), actor), 201)
 
-    @router.patch("/{feature_id}", summary=f"Change a {singular}: send only what changes" + (" (If-Match: its ETag)" if versioned else ""))
+    @router.patch(
+        "/{feature_id}",
+        summary=f"Change a {singular}: send only what changes" + (" (If-Match: its ETag)" if versioned else ""),
+    )
     def patch_feature(
-        feature_id: FeatureId, body: FeatureIn, response: Response, session: SessionDep, crs: CRSDep, actor: ActorDep, now: NowDep,
+        feature_id: FeatureId,
+        body: FeatureIn,
+        response: Response,
+        session: SessionDep,
+        crs: CRSDep,
+        actor: ActorDep,
+        now: NowDep,
         if_match: str | None = Header(None, description="Incidents: the ETag you read"),
     ) -> dict:
         if versioned:
@@ -112,7 +167,9 @@ def layer_router(entry: Layer) -> APIRouter:
             checked = get_object(session, layer, feature_id)
             check_may_write(actor, layer, incident=checked)  # who may, before whether their version is current
             check_if_match(checked, if_match)
-        obj = update_feature(session, layer, feature_id, parse_props(layer, body, partial=True), to_wgs84_geometry(body, crs), actor, now)
+        obj = update_feature(
+            session, layer, feature_id, parse_props(layer, body, partial=True), to_wgs84_geometry(body, crs), actor, now
+        )
         if versioned:
             response.headers["ETag"] = etag(obj)
         return redact_feature(feature(obj, crs, now), actor)
@@ -121,5 +178,3 @@ def layer_router(entry: Layer) -> APIRouter:
     def remove_feature(feature_id: FeatureId, session: SessionDep, actor: ActorDep, now: NowDep) -> Response:
         delete_feature(session, layer, feature_id, actor, now)
         return Response(status_code=204)
-
-    return router
