@@ -56,7 +56,7 @@ def _ewkb_hex(geoms: np.ndarray) -> list[str | None]:
     if flat and (types == shapely.GeometryType.POINT).all():
         xy = shapely.get_coordinates(geoms)
         if len(xy) == n:
-            buf = np.empty((n, 25), dtype=np.uint8)
+            buf: np.ndarray = np.empty((n, 25), dtype=np.uint8)
             buf[:, :9] = np.frombuffer(_EWKB_POINT, dtype=np.uint8)
             buf[:, 9:] = xy.astype("<f8").view(np.uint8).reshape(n, 16)
             text = buf.tobytes().hex()
@@ -96,7 +96,7 @@ def _prepare(session: Session, table: Table, values: dict[str, Sequence[Any]]) -
     bytes (SpatiaLite), JSON as text, other types through their SQLAlchemy bind processor."""
     dialect = session.get_bind().dialect
     postgres = dialect.name == "postgresql"
-    out = []
+    out: list[Sequence[Any]] = []
     for name, column in values.items():
         kind = table.c[name].type
         if isinstance(kind, Geometry):
@@ -292,7 +292,7 @@ def _spatialite(session: Session, table: Table, names: list[str], batches, is_up
         sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(slot(c) for c in names)})"
     cur = _raw(session).cursor()
     try:
-        deferred = [] if is_update or n < SPATIALITE_DEFER_FROM else _spatialite_defer(cur, table.name)
+        deferred = None if is_update or n < SPATIALITE_DEFER_FROM else _spatialite_defer(cur, table.name)
         for columns in batches:
             # An update takes the id last, in its WHERE clause.
             cur.executemany(sql, zip(*columns[1:], columns[0]) if is_update else zip(*columns))

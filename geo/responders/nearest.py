@@ -96,7 +96,7 @@ def _build(session: Session) -> ResponderIndex:
     served: dict[int, list[str]] = {}
     for rid, code in session.execute(
         select(responder_grids.c.responder_id, Grid.code).join(Grid, Grid.id == responder_grids.c.grid_id)
-    ):
+    ).tuples():
         served.setdefault(rid, []).append(code)
     located = np.flatnonzero(~np.isnan(lon))
     roles = np.array([r.role for r in rows], dtype=object)
