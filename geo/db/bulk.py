@@ -26,12 +26,15 @@ BATCH = 20_000  # rows per executemany call (SpatiaLite), and per progress-bar s
 # after the last one only that chunk is left for it to parse; small chunks keep both ends short.
 COPY_BATCH = 5_000
 
+# Values column by column: lists, or numpy arrays.
+Columns = dict[str, Sequence[Any] | np.ndarray]
+
 
 def _is_geometry(table: Table, name: str) -> bool:
     return isinstance(table.c[name].type, Geometry)
 
 
-def _json_text(values: Sequence[Any]) -> list[str | None]:
+def _json_text(values: Sequence[Any] | np.ndarray) -> list[str | None]:
     return [None if v is None else "{}" if v == {} else json.dumps(v, ensure_ascii=False, default=str) for v in values]
 
 
@@ -91,7 +94,7 @@ def _ewkb_hex(geoms: np.ndarray) -> list[str | None]:
     ]
 
 
-def _prepare(session: Session, table: Table, values: dict[str, Sequence[Any]]) -> list[Sequence[Any]]:
+def _prepare(session: Session, table: Table, values: Columns) -> list[Sequence[Any]]:
     """Column-wise values as the driver takes them: geometry as EWKB hex (PostGIS) or WKB
     bytes (SpatiaLite), JSON as text, other types through their SQLAlchemy bind processor."""
     dialect = session.get_bind().dialect
@@ -159,17 +162,17 @@ def _raw(session: Session):
     return session.connection().connection.driver_connection
 
 
-def insert(session: Session, table: Table, values: dict[str, Sequence[Any]], bar=None) -> None:
+def insert(session: Session, table: Table, values: Columns, bar=None) -> None:
     """Insert rows given column by column (every sequence as long as the first)."""
     _write(session, table, values, None, bar)
 
 
-def update(session: Session, table: Table, ids: Sequence[int], values: dict[str, Sequence[Any]], bar=None) -> None:
+def update(session: Session, table: Table, ids: Sequence[int], values: Columns, bar=None) -> None:
     """Set the given columns of the rows with primary keys ``ids``."""
     _write(session, table, values, list(ids), bar)
 
 
-def _write(session: Session, table: Table, values: dict[str, Sequence[Any]], ids: list[int] | None, bar) -> None:
+def _write(session: Session, table: Table, values: Columns, ids: list[int] | None, bar) -> None:
     n = len(next(iter(values.values()))) if values else 0
     if n == 0:
         return
@@ -199,9 +202,7 @@ _WATCHED_BY_TABLE = {
 }
 
 
-def _batches(
-    session: Session, table: Table, values: dict[str, Sequence[Any]], ids: list[int] | None, n: int, bar, size: int
-):
+def _batches(session: Session, table: Table, values: Columns, ids: list[int] | None, n: int, bar, size: int):
     """The rows in driver form, one batch at a time: only one batch's text is ever in memory."""
     for start in range(0, n, size):
         end = min(start + size, n)
