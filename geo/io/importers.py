@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
@@ -562,7 +562,8 @@ def _existing_ids(session: Session, column, keys) -> dict[str, int]:
     stored = session.scalar(select(func.count()).select_from(table)) or 0
     if stored <= 4 * len(keys):  # cheaper to read them all than to ask in chunks
         wanted = set(keys)
-        return {k: i for k, i in session.execute(select(column, table.c.id)).tuples() if k in wanted}
+        everything: Select[str, int] = select(column, table.c.id)
+        return {k: i for k, i in session.execute(everything) if k in wanted}
     found: dict[str, int] = {}
     for start in range(0, len(keys), 500):
         found.update(session.execute(select(column, table.c.id).where(column.in_(keys[start : start + 500]))).all())
