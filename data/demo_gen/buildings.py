@@ -247,6 +247,7 @@ def give_addresses(estates: list[Estate], old: list[Building], in_estates: list[
         b.name = f"{road}{no}号"
         b.address = ADDRESS_PREFIX + b.name
     for b in in_estates:
+        assert b.estate is not None  # the blocks of an estate
         b.address = f"{ADDRESS_PREFIX}{b.estate.road}{b.estate.number}号{b.name}"
 
 

@@ -210,6 +210,7 @@ def closed_time(rng: np.random.Generator, status: str, created: datetime) -> dat
 
 def near_building(rng: np.random.Generator, frame: LocalFrame, b: Building) -> Point:
     """A spot a few metres from the building, in the building's own grid."""
+    assert b.grid is not None  # number_buildings gave every building its grid
     centre, room = b.footprint_m.centroid, b.grid.metric.buffer(-2.0)
     for _ in range(50):
         p = random_point_around(rng, centre, 4.0, 18.0)

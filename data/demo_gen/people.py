@@ -101,6 +101,7 @@ def make_responders(
     roster = Roster(rng, frame, names)
     add_grid_members(roster, grids)
     for b in choose_building_heads(rng, grids, buildings):
+        assert b.grid is not None  # number_buildings gave every building its grid
         roster.add("building_head", f"{COMMUNITY_NAME}楼栋长志愿队", [b.grid], b.point, building=b, duty_rate=0.93)
     out = roster.responders + [fire_station(rng, frame, grids, estates, buildings)]
     for seq, r in enumerate(out, start=1):

@@ -26,12 +26,15 @@ BATCH = 20_000  # rows per executemany call (SpatiaLite), and per progress-bar s
 # after the last one only that chunk is left for it to parse; small chunks keep both ends short.
 COPY_BATCH = 5_000
 
+# Values column by column: lists, or numpy arrays.
+Columns = dict[str, Sequence[Any] | np.ndarray]
+
 
 def _is_geometry(table: Table, name: str) -> bool:
     return isinstance(table.c[name].type, Geometry)
 
 
-def _json_text(values: Sequence[Any]) -> list[str | None]:
+def _json_text(values: Sequence[Any] | np.ndarray) -> list[str | None]:
     return [None if v is None else "{}" if v == {} else json.dumps(v, ensure_ascii=False, default=str) for v in values]
 
 
@@ -56,7 +59,7 @@ def _ewkb_hex(geoms: np.ndarray) -> list[str | None]:
     if flat and (types == shapely.GeometryType.POINT).all():
         xy = shapely.get_coordinates(geoms)
         if len(xy) == n:
-            buf = np.empty((n, 25), dtype=np.uint8)
+            buf: np.ndarray = np.empty((n, 25), dtype=np.uint8)
             buf[:, :9] = np.frombuffer(_EWKB_POINT, dtype=np.uint8)
             buf[:, 9:] = xy.astype("<f8").view(np.uint8).reshape(n, 16)
             text = buf.tobytes().hex()
@@ -91,12 +94,12 @@ def _ewkb_hex(geoms: np.ndarray) -> list[str | None]:
     ]
 
 
-def _prepare(session: Session, table: Table, values: dict[str, Sequence[Any]]) -> list[Sequence[Any]]:
+def _prepare(session: Session, table: Table, values: Columns) -> list[Sequence[Any]]:
     """Column-wise values as the driver takes them: geometry as EWKB hex (PostGIS) or WKB
     bytes (SpatiaLite), JSON as text, other types through their SQLAlchemy bind processor."""
     dialect = session.get_bind().dialect
     postgres = dialect.name == "postgresql"
-    out = []
+    out: list[Sequence[Any]] = []
     for name, column in values.items():
         kind = table.c[name].type
         if isinstance(kind, Geometry):
@@ -159,17 +162,17 @@ def _raw(session: Session):
     return session.connection().connection.driver_connection
 
 
-def insert(session: Session, table: Table, values: dict[str, Sequence[Any]], bar=None) -> None:
+def insert(session: Session, table: Table, values: Columns, bar=None) -> None:
     """Insert rows given column by column (every sequence as long as the first)."""
     _write(session, table, values, None, bar)
 
 
-def update(session: Session, table: Table, ids: Sequence[int], values: dict[str, Sequence[Any]], bar=None) -> None:
+def update(session: Session, table: Table, ids: Sequence[int], values: Columns, bar=None) -> None:
     """Set the given columns of the rows with primary keys ``ids``."""
     _write(session, table, values, list(ids), bar)
 
 
-def _write(session: Session, table: Table, values: dict[str, Sequence[Any]], ids: list[int] | None, bar) -> None:
+def _write(session: Session, table: Table, values: Columns, ids: list[int] | None, bar) -> None:
     n = len(next(iter(values.values()))) if values else 0
     if n == 0:
         return
@@ -199,9 +202,7 @@ _WATCHED_BY_TABLE = {
 }
 
 
-def _batches(
-    session: Session, table: Table, values: dict[str, Sequence[Any]], ids: list[int] | None, n: int, bar, size: int
-):
+def _batches(session: Session, table: Table, values: Columns, ids: list[int] | None, n: int, bar, size: int):
     """The rows in driver form, one batch at a time: only one batch's text is ever in memory."""
     for start in range(0, n, size):
         end = min(start + size, n)
@@ -292,7 +293,7 @@ def _spatialite(session: Session, table: Table, names: list[str], batches, is_up
         sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(slot(c) for c in names)})"
     cur = _raw(session).cursor()
     try:
-        deferred = [] if is_update or n < SPATIALITE_DEFER_FROM else _spatialite_defer(cur, table.name)
+        deferred = None if is_update or n < SPATIALITE_DEFER_FROM else _spatialite_defer(cur, table.name)
         for columns in batches:
             # An update takes the id last, in its WHERE clause.
             cur.executemany(sql, zip(*columns[1:], columns[0]) if is_update else zip(*columns))

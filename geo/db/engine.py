@@ -38,7 +38,7 @@ def _sqlite_dbapi():
     if hasattr(sqlite3.Connection, "enable_load_extension"):
         return sqlite3
     try:
-        import pysqlite3.dbapi2 as pysqlite3  # type: ignore[import-not-found]
+        import pysqlite3.dbapi2 as pysqlite3
     except ImportError as exc:  # pragma: no cover - depends on the platform
         raise RuntimeError("This Python's sqlite3 cannot load extensions; install pysqlite3-binary") from exc
     return pysqlite3

@@ -15,8 +15,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -100,5 +101,9 @@ def remember(session: Session, row: IdempotencyKey, status_code: int, body: str,
 
 
 def purge_expired(session: Session, now: datetime, ttl_s: float) -> int:
-    result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < now - timedelta(seconds=ttl_s)))
+    # A DELETE's result is a CursorResult, which counts the rows.
+    result = cast(
+        CursorResult[Any],
+        session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < now - timedelta(seconds=ttl_s))),
+    )
     return result.rowcount or 0

@@ -14,7 +14,7 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import select
+from sqlalchemy import ScalarResult, select
 from sqlalchemy.orm import Session
 
 from geo.access.policy import SYSTEM, Actor, check_may_delete, check_may_write
@@ -68,7 +68,8 @@ def check_geometry(layer: str, geom: BaseGeometry | None, required: bool = True)
 
 
 def _build_service_area(session: Session):
-    communities = [from_db(g) for g in session.scalars(select(Community.geom).where(Community.geom.is_not(None)))]
+    stored: ScalarResult[Any] = session.scalars(select(Community.geom).where(Community.geom.is_not(None)))
+    communities = [from_db(g) for g in stored]
     parts = communities + list(grid_index(session, fresh=True).geoms)
     if not parts:
         return None
@@ -106,7 +107,8 @@ def _one(session: Session, model, column, value, what: str):
 
 def _check_unique(session: Session, layer: str, values: dict[str, Any], exclude_id: int | None = None) -> None:
     entry = layer_entry(layer)
-    model, key = entry.model, entry.code_field
+    model: Any = entry.model  # any layer's model
+    key = entry.code_field
     if values.get(key) is None:
         return
     column = getattr(model, key)
@@ -167,7 +169,7 @@ def create_feature(
     now: datetime | None = None,
 ):
     check_may_write(actor, layer, kind=values.get("kind"))
-    model = layer_entry(layer).model
+    model: Any = layer_entry(layer).model  # any layer's model
     check_geometry(layer, geom, required=layer_entry(layer).geometry_required)
     _check_unique(session, layer, values)
     obj = model()

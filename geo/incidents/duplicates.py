@@ -27,6 +27,7 @@ def find_possible_duplicates(session: Session, incident: Incident) -> list[int]:
         Incident.id != incident.id,
     ]
     point = from_db(incident.geom)
+    assert point is not None  # an incident always has its point (geom is NOT NULL)
     max_m = get_settings().duplicate_radius_m
     radius = min(START_RADIUS_M, max_m)  # the first box nearest() would search
     # One statement asks both questions: the candidates in that box (part 0) and the building's

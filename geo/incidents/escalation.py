@@ -20,6 +20,7 @@ def escalate_overdue(session: Session, now: datetime) -> list[IncidentHistory]:
         select(Incident).where(Incident.due_at.is_not(None), Incident.due_at < now, Incident.deleted_at.is_(None))
     )
     for incident in overdue:
+        assert incident.due_at is not None  # the query selects only incidents with a deadline
         flow = workflow(incident.kind)
         allowance = flow.allowance(incident.status, incident.category)
         if allowance is None or not flow.is_open(incident.status):

@@ -7,10 +7,11 @@ grids, the buildings and incidents where they changed are tagged again before it
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import bindparam, inspect, select, update
+from sqlalchemy import ScalarResult, bindparam, inspect, select, update
 from sqlalchemy.orm import Session
 
 from geo.db.engine import backend_for
@@ -68,11 +69,13 @@ def nearest_building_ids(session: Session, lon, lat, max_m: float = BUILDING_SNA
 
 def geotag_incident(session: Session, incident: Incident) -> None:
     point = from_db(incident.geom)
+    assert point is not None  # an incident always has its point (geom is NOT NULL)
     incident.grid_id = locate_grid_ids(session, [point.x], [point.y])[0]
     incident.building_id = nearest_building_id(session, point.x, point.y)
     # What was tagged: a new incident tagged before its flush (the workflow needs its grid
     # first) is not tagged again by the flush hook unless something changed since.
-    incident._wangge_tagged = _tag_state(incident)
+    # A plain attribute on the instance, not a mapped column.
+    incident._wangge_tagged = _tag_state(incident)  # type: ignore[attr-defined]
 
 
 def _tag_state(incident: Incident) -> tuple:
@@ -89,6 +92,7 @@ def _needs_tag(session: Session, incident: Incident) -> bool:
 
 def geotag_building(session: Session, building: Building) -> None:
     point = from_db(building.geom)
+    assert point is not None  # a building always has its point (geom is NOT NULL)
     building.grid_id = locate_grid_ids(session, [point.x], [point.y])[0]
 
 
@@ -153,24 +157,32 @@ def _stored_geoms(session: Session, ids) -> list:
     ids = [i for i in ids if i is not None]
     if not ids:
         return []
-    return [from_db(g) for g in session.scalars(select(Grid.geom).where(Grid.id.in_(ids)))]
+    stored: ScalarResult[Any] = session.scalars(select(Grid.geom).where(Grid.id.in_(ids)))
+    return [from_db(g) for g in stored]
+
+
+def _stored_id(obj: Grid) -> int:
+    identity = inspect(obj).identity
+    assert identity is not None  # asked only of grids already in the database
+    return identity[0]
 
 
 def _geotag_before_flush(session: Session, _ctx, _instances) -> None:
     with session.no_autoflush:
-        written, before = [], []
+        written: list[Grid] = []
+        before: list[int] = []
         for obj in list(session.new) + list(session.dirty):
             is_new = obj in session.new
             if isinstance(obj, Grid) and (is_new or _changed(obj, ("geom", "code"))):
                 # A new code changes who wins ties on shared edges, so it counts as a change too.
                 written.append(obj)
                 if not is_new:
-                    before.append(inspect(obj).identity[0])
+                    before.append(_stored_id(obj))
             if isinstance(obj, Incident) and _needs_tag(session, obj):
                 geotag_incident(session, obj)
             elif isinstance(obj, Building) and (is_new or _changed(obj, ("geom", "grid_id"))):
                 geotag_building(session, obj)
-        before += [inspect(obj).identity[0] for obj in session.deleted if isinstance(obj, Grid)]
+        before += [_stored_id(obj) for obj in session.deleted if isinstance(obj, Grid)]
         if before:
             # Still the stored geometry: the old side of the change.
             session.info.setdefault(_AREA, []).extend(_stored_geoms(session, before))

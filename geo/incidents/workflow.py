@@ -116,6 +116,7 @@ def apply_action(
         changes["assignee_id"] = [incident.assignee_id, data.assignee_id]
         incident.assignee_id = data.assignee_id
     if "target" in action.needs:
+        assert data.target_id is not None  # a target_id was required above
         target = _merge_target(session, incident, data.target_id)
         incident.duplicate_of_id = target.id
         changes["duplicate_of"] = target.id

@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from geo.db.engine import backend_for
@@ -95,8 +96,9 @@ def building_codes(
     outside = []
     in_community = _community_codes(session, {i: points[i] for i in unmatched if grid_ids[i] is None})
     for i in unmatched:
-        if grid_ids[i] is not None:
-            prefixes[i] = grid_codes[grid_ids[i]]
+        grid_id = grid_ids[i]
+        if grid_id is not None:
+            prefixes[i] = grid_codes[grid_id]
         elif i in in_community:
             prefixes[i] = in_community[i] + COMMUNITY_FILLER
         else:
@@ -204,7 +206,7 @@ def _last_sequences(
     last = dict.fromkeys(prefixes, 0)
     for prefix in prefixes:
         pattern = re.compile(re.escape(prefix) + rf"(\d{{{digits}}})")
-        stored = session.scalars(select(column).where(column.startswith(prefix, autoescape=True))).all()
+        stored: Sequence[str] = session.scalars(select(column).where(column.startswith(prefix, autoescape=True))).all()
         for code in [*stored, *(c for c in codes if c is not None and c.startswith(prefix))]:
             m = pattern.fullmatch(code)
             if m:
@@ -271,8 +273,9 @@ def _responder_prefixes(
         listed.update({i: grid_codes[g] for i, g in zip(located, grid_ids, strict=True) if g is not None})
     in_community = _community_codes(session, {i: points[i] for i in rows if listed[i] is None})
     for i in rows:
-        if listed[i] is not None:
-            prefixes[i] = RESPONDER_PREFIX + listed[i]
+        grid_code = listed[i]
+        if grid_code is not None:
+            prefixes[i] = RESPONDER_PREFIX + grid_code
         elif i in in_community:
             prefixes[i] = RESPONDER_PREFIX + in_community[i] + COMMUNITY_FILLER
         else:
@@ -287,7 +290,7 @@ def _match_responders(session: Session, rows: list[int], names, phones, points, 
     """Stored responders that are the person of ``rows``: same name and phone (or, without a
     phone, same name and location); each stored responder matched once."""
     wanted = sorted({names[i] for i in rows})
-    stored = []
+    stored: list[Row[str, str, str | None, Any]] = []
     for start in range(0, len(wanted), 500):
         stored += session.execute(
             select(Responder.code, Responder.name, Responder.phone, Responder.geom)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -35,15 +37,15 @@ def export_layer(session: Session, layer: str, path: str | Path, crs: str | None
     if driver is None:
         raise InputError(f"{path.name}: unknown format; use one of {', '.join(sorted(WRITE_DRIVERS))}")
     target = parse_crs(crs)
-    model = entry.model
-    rows = session.scalars(select(model).order_by(model.id)).all()
+    model: Any = entry.model  # any layer's model
+    rows: Sequence[Any] = session.scalars(select(model).order_by(model.id)).all()
     records = [field_values(obj, entry.exported) for obj in rows]
     if layer == "buildings":
         # A building's footprint is the richer geometry; the importer derives the point from it.
-        geoms = [from_db(o.footprint) if o.footprint is not None else from_db(o.geom) for o in rows]
+        shapes = [from_db(o.footprint) if o.footprint is not None else from_db(o.geom) for o in rows]
     else:
-        geoms = [from_db(o.geom) for o in rows]
-    geoms = np.array(geoms, dtype=object)
+        shapes = [from_db(o.geom) for o in rows]
+    geoms = np.array(shapes, dtype=object)
     present = np.array([g is not None for g in geoms], dtype=bool)
     if present.any():
         geoms[present] = target.geometries_from_wgs84(geoms[present])

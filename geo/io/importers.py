@@ -7,17 +7,17 @@ first one is written, and the writes share the caller's transaction. A problem i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
@@ -332,6 +332,7 @@ def _unique_keys(
 def _existing(session: Session, model, column, values) -> dict[str, Any]:
     values = [v for v in values if v is not None]
     found: dict[str, Any] = {}
+    obj: Any  # a row of any model
     for start in range(0, len(values), 500):
         chunk = values[start : start + 500]
         for obj in session.scalars(select(model).where(column.in_(chunk))):
@@ -410,7 +411,8 @@ def _import_communities(
     n = len(frame.table)
     for name in COMMUNITY_FIELDS:
         fields.require(name, f"map it with --field {name}=COLUMN")
-    rows = [{name: code_text(fields.get(i, name)) for name in COMMUNITY_FIELDS} for i in range(n)]
+    # Text, or None where empty: such rows are refused before anything is written.
+    rows: list[dict[str, Any]] = [{name: code_text(fields.get(i, name)) for name in COMMUNITY_FIELDS} for i in range(n)]
     for i, row in enumerate(rows):
         label = frame.label(i, fields.column("community_code"))
         empty = [name for name, value in row.items() if not value]
@@ -466,7 +468,9 @@ def _import_grids(session: Session, frame: Frame, fields: Fields, options: Impor
             problems.append(f"row {i + 1}: community {c!r} does not exist (load the community first)")
     if problems:
         raise ImportFailed(frame.source, problems)
+    codes: Sequence[str | None]
     if code_col is None:
+        assert options.community  # else fields.require above refused the file
         codes = unit_grid_codes(options.community, np.array(geoms, dtype=object))
     else:
         codes = [code_text(fields.get(i, "code")) for i in range(n)]
@@ -481,15 +485,17 @@ def _import_grids(session: Session, frame: Frame, fields: Fields, options: Impor
 
     objects = []
     for i in range(n):
+        code, community = codes[i], community_codes[i]
+        assert code is not None  # rows without a code were refused by _unique_keys
         values = dict(
-            code=codes[i],
-            name=str(fields.get(i, "name", codes[i])),
+            code=code,
+            name=str(fields.get(i, "name", code)),
             party_branch=fields.get(i, "party_branch"),
-            community_id=communities[community_codes[i]].id if community_codes[i] else None,
+            community_id=communities[community].id if community else None,
             properties=fields.extras(i),
             geom=to_db(geoms[i]),
         )
-        objects.append(_upsert(existing, codes[i], Grid, values, options, report))
+        objects.append(_upsert(existing, code, Grid, values, options, report))
     _write(session, objects, options, "grids")
 
 
@@ -512,17 +518,19 @@ def _import_estates(
     existing = _unique_keys(session, frame, Estate, Estate.name, names, "estate name", options, problems)
     objects = []
     for i in range(n):
+        name, community = names[i], community_codes[i]
+        assert name is not None  # rows without a name were refused by _unique_keys
         props = fields.extras(i)
         if fields.get(i, "amenities"):
             props["amenities"] = fields.get(i, "amenities")
         values = dict(
-            name=names[i],
+            name=name,
             property_company=fields.get(i, "property_company"),
-            community_id=communities[community_codes[i]].id if community_codes[i] else None,
+            community_id=communities[community].id if community else None,
             properties=props,
             geom=to_db(geoms[i]),
         )
-        objects.append(_upsert(existing, names[i], Estate, values, options, report))
+        objects.append(_upsert(existing, name, Estate, values, options, report))
     _write(session, objects, options, "estates")
 
 
@@ -552,10 +560,11 @@ def _existing_ids(session: Session, column, keys) -> dict[str, int]:
     table = column.table
     if not keys:
         return {}
-    stored = session.scalar(select(func.count()).select_from(table))
+    stored = session.scalar(select(func.count()).select_from(table)) or 0
     if stored <= 4 * len(keys):  # cheaper to read them all than to ask in chunks
         wanted = set(keys)
-        return {k: i for k, i in session.execute(select(column, table.c.id)) if k in wanted}
+        everything: Select[str, int] = select(column, table.c.id)
+        return {k: i for k, i in session.execute(everything) if k in wanted}
     found: dict[str, int] = {}
     for start in range(0, len(keys), 500):
         found.update(session.execute(select(column, table.c.id).where(column.in_(keys[start : start + 500]))).all())
@@ -599,9 +608,10 @@ def _import_buildings(
     xy = shapely.get_coordinates(points)
     grid_ids = locate_grid_ids(session, xy[:, 0], xy[:, 1])
     existing = _number_buildings(session, frame, codes, points, footprints, grid_ids, existing, options, report)
+    numbered = cast(list[str], codes)  # every row has its code now (or _number_buildings raised)
     estate_ids = {name: obj.id for name, obj in estates.items()}
     names = fields.all("name")
-    values = dict(
+    values: bulk.Columns = dict(
         code=codes,
         name=[str(c if v is None else v) for v, c in zip(names, codes, strict=True)],
         kind=kinds,
@@ -620,7 +630,7 @@ def _import_buildings(
     table = Building.__table__
     with tqdm(total=n, desc="importing buildings", unit="row", disable=not options.progress) as bar:
         if old.all():
-            bulk.update(session, table, [existing[c] for c in codes], values, bar)
+            bulk.update(session, table, [existing[c] for c in numbered], values, bar)
         elif old.any():
             new_rows = np.flatnonzero(~old)
             old_rows = np.flatnonzero(old)
@@ -628,7 +638,7 @@ def _import_buildings(
             bulk.update(
                 session,
                 table,
-                [existing[codes[i]] for i in old_rows],
+                [existing[numbered[i]] for i in old_rows],
                 {k: _take(v, old_rows) for k, v in values.items()},
                 bar,
             )
@@ -742,21 +752,23 @@ def _import_responders(
     existing = _unique_keys(session, frame, Responder, Responder.code, codes, "responder code", options, problems)
     objects = []
     for i in range(n):
+        code, building = codes[i], building_codes[i]
+        assert code is not None  # numbered above, or _unique_keys refused the file
         values = dict(
-            code=codes[i],
-            name=str(fields.get(i, "name", codes[i])),
+            code=code,
+            name=str(fields.get(i, "name", code)),
             kind=kinds[i],
             role=roles[i],
             phone=code_text(fields.get(i, "phone")),
             organisation=fields.get(i, "organisation"),
-            building_id=buildings[building_codes[i]].id if building_codes[i] else None,
+            building_id=buildings[building].id if building else None,
             on_duty=on_duty[i],
             located_at=located[i],
             properties=fields.extras(i),
             geom=to_db(points[i][0]),
             grids=[grids[g] for g in grid_lists[i]],
         )
-        objects.append(_upsert(existing, codes[i], Responder, values, options, report))
+        objects.append(_upsert(existing, code, Responder, values, options, report))
     _write(session, objects, options, "responders")
 
 
@@ -842,8 +854,9 @@ def _import_incidents(
             properties=fields.extras(i),
             geom=to_db(points[i][0]),
         )
-        obj = _upsert(existing, codes[i], Incident, values, options, report) if codes[i] else Incident(**values)
-        if codes[i] is None:
+        code = codes[i]
+        obj = _upsert(existing, code, Incident, values, options, report) if code else Incident(**values)
+        if code is None:
             report.created += 1
         objects.append(obj)
     _write(session, objects, options, "incidents")

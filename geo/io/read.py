@@ -183,7 +183,7 @@ def _to_wgs84(frame: Frame) -> None:
     for i in np.flatnonzero(present & ~ok):
         x0, y0, x1, y1 = frame.geoms[i].bounds
         if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
-            problems.append(f"{frame.label(i)}: coordinates are not finite numbers")
+            problems.append(f"{frame.label(int(i))}: coordinates are not finite numbers")
         elif x0 < -180 - _EPS or x1 > 180 + _EPS or y0 < -90 - _EPS or y1 > 90 + _EPS:
             if max(abs(x0), abs(x1), abs(y0), abs(y1)) > 1000:
                 hint = " (they look like projected metres: name the file's coordinate system with --crs EPSG:nnnn)"
@@ -192,7 +192,7 @@ def _to_wgs84(frame: Frame) -> None:
             else:
                 hint = ""
             problems.append(
-                f"{frame.label(i)}: coordinates ({x0:.6g}, {y0:.6g}) are outside longitude/latitude range{hint}"
+                f"{frame.label(int(i))}: coordinates ({x0:.6g}, {y0:.6g}) are outside longitude/latitude range{hint}"
             )
     if problems:
         raise ImportFailed(frame.source, problems)

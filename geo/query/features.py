@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -95,7 +96,7 @@ def query_features(
 ) -> FeaturePage:
     """One page of a layer's rows, and how many match the filters in all."""
     entry = layer_entry(layer)
-    model = entry.model
+    model: Any = entry.model  # any layer's model: the filters below name the columns it has
     filters = filters or Filters()
     check_filters(entry, filters)
     stmt = select(model)
@@ -123,8 +124,10 @@ def query_features(
         stmt = stmt.where(model.category == filters.category)
     stamp = Incident.created_at if model is Incident else Responder.located_at if model is Responder else None
     if filters.since is not None:
+        assert stamp is not None  # check_filters allows since and until only on incidents and responders
         stmt = stmt.where(stamp >= filters.since)
     if filters.until is not None:
+        assert stamp is not None
         stmt = stmt.where(stamp < filters.until)
     if model is Incident:
         stmt = stmt.where(Incident.deleted_at.is_(None))
@@ -132,5 +135,5 @@ def query_features(
     page = stmt.order_by(model.id).limit(limit).offset(offset)
     # The related rows a feature names (grid, building, assignee ...): one query each per page,
     # not one per feature.
-    rows = session.scalars(page.options(*_related_loads(entry))).all()
+    rows: Sequence[Any] = session.scalars(page.options(*_related_loads(entry))).all()
     return FeaturePage(list(rows), total)

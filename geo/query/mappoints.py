@@ -14,11 +14,12 @@ its deadline, as :func:`geo.incidents.workflow.is_overdue`) or ``open`` (the res
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from geo.db.engine import backend_for
@@ -59,7 +60,7 @@ def check_point_filters(filters: Filters) -> None:
 
 
 def _where(session: Session, query: Filters, now: datetime) -> list:
-    clauses = [Incident.deleted_at.is_(None)]
+    clauses: list[ColumnElement[bool]] = [Incident.deleted_at.is_(None)]
     if query.bbox is not None:
         clauses.append(backend_for(session).bbox_filter(Incident.__table__.c.geom, Incident.__tablename__, query.bbox))
     if query.grid is not None:
@@ -126,7 +127,8 @@ def incident_points(
         rows = session.execute(
             select(Incident.id, x, y, kind_index, _state_expr(now)).where(*where).order_by(Incident.id)
         ).all()
-        ids, lon, lat, kinds, states = (np.array(c) for c in zip(*rows)) if rows else ([],) * 5
+        columns: Iterable[Any] = (np.array(c) for c in zip(*rows)) if rows else ([],) * 5
+        ids, lon, lat, kinds, states = columns
         lon, lat = _xy_out(crs, np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
         answer["numberMatched"] = len(rows)
         answer["mode"] = "points"

@@ -60,9 +60,9 @@ def incident_statistics(session: Session, start: datetime, end: datetime, by: st
     entered: dict[int, datetime] = {}
     overdue_seen: set[int] = set()
     for entry in history:
-        incident = incidents.get(entry.incident_id)
-        if incident is None:
+        if entry.incident_id not in incidents:
             continue
+        incident = incidents[entry.incident_id]
         if entry.action in ("report", "import", "create"):
             entered[incident.id] = entry.at
         elif entry.action == "escalate":

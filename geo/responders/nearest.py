@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from geo.db.revisions import cached
@@ -94,9 +94,10 @@ def _build(session: Session) -> ResponderIndex:
     lon = np.array([p.x if p is not None else np.nan for p in points], dtype=float)
     lat = np.array([p.y if p is not None else np.nan for p in points], dtype=float)
     served: dict[int, list[str]] = {}
-    for rid, code in session.execute(
-        select(responder_grids.c.responder_id, Grid.code).join(Grid, Grid.id == responder_grids.c.grid_id)
-    ):
+    links: Select[int, str] = select(responder_grids.c.responder_id, Grid.code).join(
+        Grid, Grid.id == responder_grids.c.grid_id
+    )
+    for rid, code in session.execute(links):
         served.setdefault(rid, []).append(code)
     located = np.flatnonzero(~np.isnan(lon))
     roles = np.array([r.role for r in rows], dtype=object)
