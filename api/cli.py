@@ -5,10 +5,9 @@ The database is named by ``WANGGE_DATABASE_URL`` (default: a SpatiaLite file ``w
 
 from __future__ import annotations
 
-import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from sqlalchemy import select
@@ -36,10 +35,10 @@ app = typer.Typer(
 
 
 # The CLI's layer choices are the registry's layers.
-Layer = StrEnum("Layer", {name: name for name in LAYERS})
+Layer = StrEnum("Layer", {name: name for name in LAYERS})  # type: ignore[misc]  # members known only at run time
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
@@ -246,4 +245,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -8,8 +8,10 @@ being logged.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -121,7 +123,7 @@ async def _data_error(_request: Request, exc: DataError):
 
 
 # Each kind of failure and the handler that answers it.
-HANDLERS = (
+HANDLERS: tuple[tuple[type[Exception], Callable[[Request, Any], Awaitable[Response]]], ...] = (
     (WanggeError, _wangge_error),
     (StaleDataError, _stale),
     (RequestValidationError, _validation_error),

@@ -127,4 +127,4 @@ def document_errors(app: FastAPI) -> None:
             app.openapi_schema = add_error_responses(make())
         return app.openapi_schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to replace the document

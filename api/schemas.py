@@ -125,7 +125,7 @@ def _patched(info) -> Any:
 
 def patch_model(model: type[_Props]) -> type[_Props]:
     """The same fields and limits, all optional: a PATCH sends only what changes."""
-    fields = {name: (_patched(info), None) for name, info in model.model_fields.items()}
+    fields: dict[str, Any] = {name: (_patched(info), None) for name, info in model.model_fields.items()}
     return create_model(f"{model.__name__}Patch", __base__=_Props, **fields)
 
 

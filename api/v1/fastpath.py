@@ -11,7 +11,8 @@ their errors go to the application's exception handlers like any route's.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
@@ -20,8 +21,8 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, ValidationError
 
 from api.auth import actor_from_header
+from api.deps import read_session
 from api.params import CRSName, LonLat
-from geo.db.session import ReadSession
 from geo.spatial.crs import parse_crs
 
 
@@ -34,7 +35,7 @@ class LeanRoute(APIRoute):
     route.
     """
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         return self.endpoint
 
 
@@ -56,7 +57,10 @@ class PointQuery(BaseModel):
     crs: CRSName = Field(CRSName.wgs84, description="wgs84 (GPS), cgcs2000, gcj02 (Amap, Tencent) or bd09 (Baidu)")
 
 
-def parse_query(model: type[BaseModel], request: Request) -> BaseModel:
+QueryModel = TypeVar("QueryModel", bound=BaseModel)
+
+
+def parse_query(model: type[QueryModel], request: Request) -> QueryModel:
     """Validate the query string against ``model`` in one pydantic call.
 
     Errors are the same RequestValidationError as FastAPI's, so they read the same.
@@ -111,7 +115,7 @@ class lookup:
         self.request = request
         self.crs = parse_crs(query.crs.value)
         self.point = LonLat(query.lon, query.lat, self.crs)
-        self.session = ReadSession(request.app.state.engine)
+        self.session = read_session(request.app.state.engine)
 
     async def __aenter__(self) -> lookup:
         self.actor = await actor_from_header(self.request)

@@ -43,13 +43,20 @@ def _card_json(session, grid_id: int, actor) -> bytes:
     key = (grid_id, actor.sees_personal_data)
     card = made.get(key)
     if card is None:
-        full = grid_card(session, grid_id, cards)
+        full = _known_card(session, grid_id, cards)
         shown = {
             **full,
             "leader": redact(full["leader"], actor),
             "workers_on_duty": [redact(p, actor) for p in full["workers_on_duty"]],
         }
         card = made[key] = orjson.dumps(shown)
+    return card
+
+
+def _known_card(session, grid_id: int, cards: dict[int, Any] | None = None) -> dict[str, Any]:
+    """The card of a grid the index located, which therefore has one."""
+    card = grid_card(session, grid_id, cards)
+    assert card is not None
     return card
 
 
@@ -76,8 +83,8 @@ def _locate_answer(q) -> Response:
             "point": given,
             "nearest": None,
         }
-        if where.nearest_code is not None:
-            card = grid_card(session, where.nearest_id)
+        if where.nearest_id is not None and where.nearest_distance_m is not None:  # set with nearest_code
+            card = _known_card(session, where.nearest_id)
             body["detail"] += (
                 f" The nearest grid is {where.nearest_code} ({card['name']}), {where.nearest_distance_m:.0f} m away."
             )
@@ -132,8 +139,10 @@ def _points_fast(body: bytes) -> tuple[np.ndarray, str | None] | None:
     (or a malformed one), which the general parser then reads and explains."""
     try:
         doc = simdjson.Parser().parse(body)
-        keys = set(doc.keys()) if isinstance(doc, simdjson.Object) else None
-        if keys is None or not keys <= {"points", "crs"}:
+        if not isinstance(doc, simdjson.Object):
+            return None
+        keys = set(doc.keys())
+        if not keys <= {"points", "crs"}:
             return None
         points, crs = doc.get("points"), doc.get("crs")
         if not isinstance(points, simdjson.Array) or not (crs is None or isinstance(crs, str)):
@@ -215,7 +224,9 @@ def _locate_body(body: bytes, session, crs_query: str | None) -> Response:
     lon, lat = crs.to_wgs84(lon, lat)
     index = grid_index(session)
     pos = index.locate(lon, lat)
-    codes = np.where(pos >= 0, index.codes[np.maximum(pos, 0)] if index.codes.size else None, None)
+    codes = np.full(pos.shape, None, dtype=object)
+    found = pos >= 0
+    codes[found] = index.codes[pos[found]]
     payload = {"crs": name, "count": int(pos.size), "located": int((pos >= 0).sum()), "grids": codes.tolist()}
     # orjson directly: FastAPI's encoder walks every element, far too slow for a million.
     return Response(orjson.dumps(payload), media_type="application/json")

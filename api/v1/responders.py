@@ -97,6 +97,7 @@ def for_incident(
 ) -> dict:
     incident = get_object(session, "incidents", incident_id)
     p = from_db(incident.geom)
+    assert p is not None  # the column is NOT NULL
     answer = _answer(
         session,
         sees_incident_personal_data(actor, incident.grid_id),
