@@ -90,4 +90,9 @@ def frame_of(key: str) -> str:
 
 def add_basemaps(m: folium.Map, initial: str, lang: str) -> list[Basemap]:
     """Every basemap this service offers, as base layers of ``m``; ``initial`` is shown."""
-    return [Basemap(key, frame_of(key), _layer(key, lang, key == initial).add_to(m)) for key in available()]
+    bases = []
+    for key in available():
+        layer = _layer(key, lang, key == initial)
+        layer.add_to(m)
+        bases.append(Basemap(key, frame_of(key), layer))
+    return bases

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 import folium
-from branca.element import Element
+from branca.element import Element, Figure
 from folium import plugins
 from markupsafe import Markup, escape
 
@@ -93,8 +94,10 @@ def new_page(
         center, zoom = [float(ys.mean()), float(xs.mean())], 15
     m = folium.Map(location=center, zoom_start=zoom, tiles=None, control_scale=True)
     m.options["maxZoom"] = 20  # folium gives max_zoom to its default tiles only; clustering needs it on the map
-    m.get_root().title = f"{title} · wangge"
-    m.get_root().header.add_child(Element(f'<link rel="icon" type="image/svg+xml" href="{FAVICON}">'), name="favicon")
+    root = m.get_root()
+    assert isinstance(root, Figure)  # a folium Map is always placed in a Figure
+    root.title = f"{title} · wangge"
+    root.header.add_child(Element(f'<link rel="icon" type="image/svg+xml" href="{FAVICON}">'), name="favicon")
     bases = basemaps.add_basemaps(m, initial, lang)
     if fit is not None:
         m.fit_bounds(fit, max_zoom=18)
@@ -126,7 +129,7 @@ def title_bar(p: Page, title: str) -> None:
     Corner(html, position="topright", css_class="wg-title-bar").add_to(p.map)
 
 
-def legend(p: Page, kinds: list[str], extra: list[str] | None = None, note: bool = True) -> None:
+def legend(p: Page, kinds: list[str], extra: Sequence[str] | None = None, note: bool = True) -> None:
     items = [Markup(f"<i class='fa fa-{KIND_ICON[k]}'></i> ") + escape(KINDS[p.lang][k]) for k in kinds]
     items += [
         Markup(f"<span class='wg-swatch' style='background:{c}'></span>") + escape(p.t(s))
@@ -140,7 +143,7 @@ def legend(p: Page, kinds: list[str], extra: list[str] | None = None, note: bool
     Corner(body, position="bottomright", css_class="wg-legend").add_to(p.map)
 
 
-def area_items(p: Page, estates: bool = True) -> list[str]:
+def area_items(p: Page, estates: bool = True) -> list[Markup]:
     items = [Markup("<span class='wg-line'></span>") + escape(p.t("grids"))]
     if estates:
         items.append(Markup("<span class='wg-line wg-estate'></span>") + escape(p.t("estates")))

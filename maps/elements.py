@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from branca.element import Element, MacroElement
+from branca.element import Element, Figure, MacroElement
 from folium.elements import JSCSSMixin
 from folium.template import Template
 from markupsafe import Markup, escape
@@ -81,7 +82,9 @@ class Glue(JSCSSMixin, MacroElement):
     def render(self, **kwargs):
         # The import map first: it must be known before any module is fetched. The shared module
         # is fetched along with the page's (not after it): the map starts as soon as the page is read.
-        header = self.get_root().header
+        root = self.get_root()
+        assert isinstance(root, Figure)  # rendered as part of a map's Figure
+        header = root.header
         imports = json.dumps(import_map()).replace("<", "\\u003c")
         header.add_child(HeadHtml(f'<script type="importmap">{imports}</script>'), name="wangge_maps_importmap")
         header.add_child(
@@ -120,7 +123,7 @@ class Corner(MacroElement):
         self.css_class = css_class
 
 
-def html_list(items: list[str]) -> Markup:
+def html_list(items: Sequence[str]) -> Markup:
     return (
         Markup("<ul>") + Markup("").join(Markup("<li>") + Markup(i) + Markup("</li>") for i in items) + Markup("</ul>")
     )
