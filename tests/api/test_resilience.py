@@ -28,11 +28,11 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from api.app import create_app
-from conftest import free_port
+from tests.conftest import free_port
 from geo.db.session import session_scope
 from geo.models import IdempotencyKey, Incident, IncidentHistory
 from geo.settings import get_settings
-from test_concurrency import CENTRE, START, bearer, build_world
+from tests.api.test_concurrency import CENTRE, START, bearer, build_world
 
 API = "/api/v1"
 

@@ -278,7 +278,7 @@ def test_point_query_in_process(session):
 
 
 def test_screenshots_folder_is_not_committed():
-    ignored = (Path(__file__).parent.parent / ".gitignore").read_text(encoding="utf-8").split()
+    ignored = (Path(__file__).resolve().parents[2] / ".gitignore").read_text(encoding="utf-8").split()
     assert "test-artifacts/" in ignored and "node_modules/" in ignored
 
 

@@ -20,7 +20,7 @@ from geo.spatial.geometry import from_db
 from geo.models import CATEGORIES, Building, Community, Estate, Grid, Incident, Responder
 from geo.spatial.topology import check_grids
 
-DISTRICT_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "qingyuan" / "441802_qingcheng.json"
+DISTRICT_FILE = Path(__file__).resolve().parents[4] / "shared" / "data" / "qingyuan" / "441802_qingcheng.json"
 
 
 def read_layer(name: str) -> list[dict]:

@@ -20,7 +20,7 @@ from geo.db.session import session_scope
 from geo.spatial.geometry import as_multipolygon, to_db
 from geo.models import Grid, Incident, IncidentHistory
 from geo.settings import get_settings
-from test_permissions import API, CODE_A, CODE_B, PHONES, REPORTER, Api, api, clock, world  # noqa: F401 (fixtures)
+from tests.geo.access.test_permissions import API, CODE_A, CODE_B, PHONES, REPORTER, Api, api, clock, world  # noqa: F401 (fixtures)
 
 SECRETS = [*REPORTER.values(), *PHONES.values()]
 

@@ -36,7 +36,7 @@ from geo.grids.index import grid_index
 from geo.access.users import add_user, issue_token
 
 CHROMIUM = os.environ.get("WANGGE_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "maps"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "maps"
 VIEWPORTS = {"desk": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 API = "/api/v1"
 READY = "document.documentElement.getAttribute('data-wangge-ready') === '1'"
