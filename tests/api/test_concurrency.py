@@ -20,40 +20,16 @@ from sqlalchemy.orm.exc import StaleDataError
 import geo.incidents.workflow
 from api.app import create_app
 from geo.db.session import session_factory, session_scope
-from geo.spatial.geometry import as_multipolygon, to_db
-from geo.models import Community, Grid, Incident, IncidentHistory, Responder, Street
-from geo.access.users import add_user, issue_token
+from geo.models import Incident, IncidentHistory
+from tests.support.one_grid import CENTRE, START, USERS, WORLD
+from tests.support.world import bearer, build_world
 
 API = "/api/v1"
-CENTRE = (113.0425, 23.6925)
-START = datetime(2027, 6, 1, 1, 0, tzinfo=timezone.utc)
-
-
-def build_world(engine, users: bool = True) -> dict[str, str]:
-    """One grid with its leader and worker; tokens for them and for the community staff."""
-    with session_scope(engine) as s:
-        street = Street(code="441802001", name="凤城街道", district_code="441802", district_name="清城区", city_name="清远市")
-        community = Community(street=street, code="441802001001", name="翠湖社区")
-        grid = Grid(code="441802001001001", name="第一网格", community=community, geom=to_db(as_multipolygon(box(113.040, 23.690, 113.045, 23.695))))
-        s.add_all([street, community, grid])
-        for code, role in (("C-R01", "grid_leader"), ("C-R02", "grid_worker")):
-            s.add(Responder(code=code, name=role, kind="person", role=role, phone="13900000000", on_duty=True, geom=to_db(Point(CENTRE)), grids=[grid]))
-        s.flush()
-        if not users:
-            return {}
-        return {name: issue_token(s, add_user(s, name, role, responder_code=responder)) for name, role, responder in USERS}
-
-
-USERS = (("community", "community", None), ("leader", "grid_leader", "C-R01"), ("worker", "grid_worker", "C-R02"))
 
 
 @pytest.fixture
-def tokens(engine):
-    return build_world(engine)
-
-
-def bearer(token: str, etag: str | None = None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", **({"If-Match": etag} if etag else {})}
+def world_spec():
+    return WORLD
 
 
 def new_case(client, tokens) -> tuple[int, str]:
@@ -268,7 +244,7 @@ def two_servers(db_url, cli, serve_wangge):
 
 
 def test_two_servers_at_once_one_wins_one_gets_412(two_servers, cli, engine):
-    build_world(engine, users=False)
+    build_world(engine, WORLD, users=False)
     tokens = {}
     for name, role, responder in USERS:  # users as an administrator adds them
         result = cli("user", "add", name, "--role", role, *(["--responder", responder] if responder else []))

@@ -28,11 +28,12 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from api.app import create_app
-from tests.conftest import free_port
+from api.served import free_port
 from geo.db.session import session_scope
 from geo.models import IdempotencyKey, Incident, IncidentHistory
 from geo.settings import get_settings
-from tests.api.test_concurrency import CENTRE, START, bearer, build_world
+from tests.support.one_grid import CENTRE, START, WORLD
+from tests.support.world import bearer, build_world
 
 API = "/api/v1"
 
@@ -51,8 +52,8 @@ def count(engine, model) -> int:
 
 
 @pytest.fixture
-def world(engine):
-    return build_world(engine)
+def world_spec():
+    return WORLD
 
 
 @pytest.fixture
@@ -92,7 +93,7 @@ def test_the_same_key_with_another_request_is_refused(client, engine):
 def test_keys_belong_to_their_caller(client, world, engine):
     key = {"Idempotency-Key": "shared-key"}
     assert client.post(f"{API}/incidents", json=report(), headers=key).status_code == 201
-    staff = client.post(f"{API}/incidents", json=report(), headers={**key, **bearer(world["community"])})
+    staff = client.post(f"{API}/incidents", json=report(), headers={**key, **bearer(world.token["community"])})
     assert staff.status_code == 201 and "Idempotent-Replayed" not in staff.headers
     assert count(engine, Incident) == 2
 
@@ -132,7 +133,7 @@ def test_expired_keys_are_purged_and_live_ones_kept(client, engine):
 
 
 def test_workflow_action_comment_and_assignment_are_idempotent(client, world, engine):
-    staff = bearer(world["community"])
+    staff = bearer(world.token["community"])
     created = client.post(f"{API}/incidents", json=report(), headers=staff)
     iid, etag = created.json()["id"], created.headers["ETag"]
     history = count(engine, IncidentHistory)
@@ -180,7 +181,7 @@ def test_a_retry_to_another_server_process_gets_the_first_answer(db_url, world, 
 
 
 def test_the_public_with_a_stale_if_match_gets_401_not_412(client, world):
-    staff = bearer(world["community"])
+    staff = bearer(world.token["community"])
     created = client.post(f"{API}/incidents", json=report(), headers=staff)
     iid = created.json()["id"]
     stale = '"999-999"'
@@ -316,7 +317,7 @@ def test_a_writer_held_elsewhere_too_long_gives_503_not_500(spatialite_url, monk
     from geo.db.engine import get_engine
 
     engine = get_engine(db_url)
-    build_world(engine)
+    build_world(engine, WORLD)
     monkeypatch.setenv("WANGGE_DB_WAIT_TIMEOUT_S", "0.5")
     get_settings.cache_clear()
     from geo.db.engine import make_engine

@@ -20,9 +20,20 @@ from geo.db.session import session_scope
 from geo.spatial.geometry import as_multipolygon, to_db
 from geo.models import Grid, Incident, IncidentHistory
 from geo.settings import get_settings
-from tests.geo.access.test_permissions import API, CODE_A, CODE_B, PHONES, REPORTER, Api, api, clock, world  # noqa: F401 (fixtures)
+from tests.support.permissions import API, CODE_A, CODE_B, PHONES, REPORTER, WORLD, Api, make_api
 
 SECRETS = [*REPORTER.values(), *PHONES.values()]
+
+
+
+@pytest.fixture
+def world_spec():
+    return WORLD
+
+
+@pytest.fixture
+def api(db_url, world, clock) -> Api:
+    return make_api(db_url, world, clock)
 
 
 def _set(monkeypatch, **env) -> None:

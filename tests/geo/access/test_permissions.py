@@ -25,21 +25,24 @@ from geo.db.session import session_scope
 from geo.spatial.geometry import as_multipolygon, to_db
 from geo.models import ApiToken, Base, Building, Community, Grid, Responder, Street, User
 from geo.access.users import add_user, issue_token
+from tests.support.permissions import (
+    CENTRE_A,
+    CENTRE_B,
+    CODE_A,
+    CODE_B,
+    PHONES,
+    REPORTER,
+    REPORTER_RENOVATION,
+    START,
+    WORLD,
+    Api,
+    make_api,
+    move,
+    point,
+    polygon,
+)
 
 API = "/api/v1"
-GEOD = pyproj.Geod(ellps="WGS84")
-START = datetime(2027, 5, 10, 2, 0, tzinfo=timezone.utc)
-
-GRID_A = (113.040, 23.690, 113.045, 23.695)
-GRID_B = (113.045, 23.690, 113.050, 23.695)
-CENTRE_A = (113.0425, 23.6925)
-CENTRE_B = (113.0475, 23.6925)
-CODE_A, CODE_B = "441802001001001", "441802001001002"
-
-# Personal data, distinctive enough to be searched for in every answer.
-PHONES = {"leaderA": "19876500001", "workerA": "19876500002", "leaderB": "19876500003", "workerB": "19876500004", "station": "19876500005"}
-REPORTER = {"reporter_name": "隐私测试员甲", "reporter_phone": "17755550123"}
-REPORTER_RENOVATION = {"reporter_name": "隐私测试员乙", "reporter_phone": "17755550456"}
 NEW_REPORTER_PHONE = "17755550789"
 SECRETS = [*PHONES.values(), *REPORTER.values(), *REPORTER_RENOVATION.values(), NEW_REPORTER_PHONE]
 PERSONAL_KEYS = {"phone", "reporter_name", "reporter_phone"}
@@ -47,137 +50,14 @@ PERSONAL_KEYS = {"phone", "reporter_name", "reporter_phone"}
 ROLES = ["admin", "community", "leaderA", "workerA", "planner", "viewer", None]  # None: the public
 
 
-class SimClock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-
-def move(p, bearing, metres):
-    lon, lat, _ = GEOD.fwd(p[0], p[1], bearing, metres)
-    return (lon, lat)
-
-
-def polygon(bounds) -> dict:
-    x0, y0, x1, y1 = bounds
-    return {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
-
-
-def point(p) -> dict:
-    return {"type": "Point", "coordinates": list(p)}
-
-
-class World:
-    def __init__(self):
-        self.responder: dict[str, int] = {}
-        self.token: dict[str, str] = {}
-        self.incident: dict[str, int] = {}
-
-
-def build_world(engine) -> World:
-    world = World()
-    with session_scope(engine) as s:
-        street = Street(code="441802001", name="凤城街道", district_code="441802", district_name="清城区", city_name="清远市")
-        community = Community(street=street, code="441802001001", name="翠湖社区", geom=to_db(as_multipolygon(box(113.040, 23.690, 113.050, 23.695))))
-        grids = {
-            "A": Grid(code=CODE_A, name="第一网格", community=community, geom=to_db(as_multipolygon(box(*GRID_A)))),
-            "B": Grid(code=CODE_B, name="第二网格", community=community, geom=to_db(as_multipolygon(box(*GRID_B)))),
-        }
-        s.add_all([street, community, *grids.values()])
-        s.flush()
-        people = [
-            ("leaderA", "P-R01", "甲网格长", "person", "grid_leader", ["A"], move(CENTRE_A, 0, 50)),
-            ("workerA", "P-R02", "甲网格员", "person", "grid_worker", ["A"], move(CENTRE_A, 90, 30)),
-            ("leaderB", "P-R03", "乙网格长", "person", "grid_leader", ["B"], move(CENTRE_B, 0, 50)),
-            ("workerB", "P-R04", "乙网格员", "person", "grid_worker", ["B"], move(CENTRE_B, 90, 30)),
-            ("station", "P-R05", "微消防站", "facility", "fire_station", ["A", "B"], move(CENTRE_A, 90, 250)),
-        ]
-        for key, code, name, kind, role, served, pos in people:
-            r = Responder(code=code, name=name, kind=kind, role=role, phone=PHONES[key], on_duty=True, located_at=START, geom=to_db(Point(pos)), grids=[grids[g] for g in served])
-            s.add(r)
-            s.flush()
-            world.responder[key] = r.id
-        s.add(Building(code="P-B01", name="一号楼", kind="old_building", residents=50, households=20, geom=to_db(Point(move(CENTRE_A, 180, 60)))))
-        for username, role, responder in [
-            ("admin", "admin", None), ("community", "community", None), ("leaderA", "grid_leader", "P-R01"),
-            ("workerA", "grid_worker", "P-R02"), ("planner", "planner", None), ("viewer", "viewer", None),
-        ]:
-            world.token[username] = issue_token(s, add_user(s, username, role, responder_code=responder))
-    return world
-
-
 @pytest.fixture
-def clock():
-    return SimClock(START)
-
-
-@pytest.fixture
-def world(engine):
-    return build_world(engine)
-
-
-class Api:
-    def __init__(self, client: TestClient, world: World):
-        self.client = client
-        self.world = world
-
-    def headers(self, who, etag=None):
-        h = {}
-        if who is not None:
-            h["Authorization"] = f"Bearer {self.world.token[who]}"
-        if etag is not None:
-            h["If-Match"] = etag
-        return h
-
-    def etag(self, incident_id):
-        r = self.client.get(f"{API}/incidents/{incident_id}", headers=self.headers("admin"))
-        assert r.status_code == 200
-        return r.headers["ETag"]
-
-    def state(self, incident_id):
-        props = self.client.get(f"{API}/incidents/{incident_id}", headers=self.headers("admin")).json()["properties"]
-        timeline = self.client.get(f"{API}/incidents/{incident_id}/timeline", headers=self.headers("admin")).json()["timeline"]
-        return props["version"], props["status"], props["description"], props["assignee"], len(timeline)
-
-    def report(self, who, kind, category, where, **props):
-        body = {"type": "Feature", "geometry": point(where), "properties": {"kind": kind, "category": category, "title": f"{kind} {category}", **props}}
-        return self.client.post(f"{API}/incidents", json=body, headers=self.headers(who))
-
-    def act(self, incident_id, action, who, **body):
-        return self.client.post(f"{API}/incidents/{incident_id}/actions/{action}", json=body, headers=self.headers(who, self.etag(incident_id)))
-
-    def patch_incident(self, incident_id, who, **props):
-        return self.client.patch(f"{API}/incidents/{incident_id}", json={"properties": props}, headers=self.headers(who, self.etag(incident_id)))
-
-    def assign(self, incident_id, who, responder_id):
-        return self.client.post(f"{API}/incidents/{incident_id}/assign", json={"responder_id": responder_id}, headers=self.headers(who, self.etag(incident_id)))
-
-    def comment(self, incident_id, who, text, stance=None):
-        return self.client.post(f"{API}/incidents/{incident_id}/comments", json={"text": text, "stance": stance}, headers=self.headers(who))
+def world_spec():
+    return WORLD
 
 
 @pytest.fixture
 def api(db_url, world, clock) -> Api:
-    app = create_app(db_url, escalate_every_s=0)
-    app.state.clock = clock
-    api = Api(TestClient(app), world)
-    # The incidents every test starts from, reported by the community staff with a reporter's details.
-    for key, kind, category, where, reporter in [
-        ("caseA", "case", "dispute", CENTRE_A, REPORTER),
-        ("caseB", "case", "dispute", CENTRE_B, REPORTER),
-        ("hazardA", "hazard", "fire_safety", move(CENTRE_A, 0, 120), REPORTER),
-        ("renovationA", "renovation", "lighting", move(CENTRE_A, 270, 120), REPORTER_RENOVATION),
-    ]:
-        r = api.report("community", kind, category, where, **reporter)
-        assert r.status_code == 201, r.text
-        world.incident[key] = r.json()["id"]
-    return api
+    return make_api(db_url, world, clock)
 
 
 def refused_unchanged(api: Api, incident_id: int, status: int, send) -> None:

@@ -28,6 +28,7 @@ from geo.spatial.geometry import as_multipolygon, to_db
 from geo.models import Building, Community, Grid, Responder, Street
 from geo.settings import get_settings
 from geo.access.users import add_user, issue_token
+from tests.support.world import BuildingSpec, CommunitySpec, GridSpec, ResponderSpec, UserSpec, World, WorldSpec
 
 API = "/api/v1"
 WORKFLOWS = tomllib.loads(DEFINITIONS.read_text(encoding="utf-8"))
@@ -36,20 +37,6 @@ START = datetime(2027, 3, 1, 1, 0, tzinfo=timezone.utc)  # 09:00 in China
 
 
 # --------------------------------------------------------------------------- the world
-
-
-class SimClock:
-    """The service's clock; time moves only when the test says so."""
-
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 def move(p: tuple[float, float], bearing: float, metres: float) -> tuple[float, float]:
@@ -67,15 +54,6 @@ CENTRE_A = (113.0425, 23.6925)
 CENTRE_B = (113.0475, 23.6925)
 BUILDING_1 = (113.0413, 23.6912)
 BUILDING_2 = move(BUILDING_1, 90, 70)  # 70 m east of building 1
-
-
-@dataclass
-class World:
-    grid: dict[str, int] = field(default_factory=dict)
-    responder: dict[str, int] = field(default_factory=dict)
-    building: dict[str, str] = field(default_factory=dict)
-    token: dict[str, str] = field(default_factory=dict)
-    position: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 RESPONDERS = [
@@ -101,47 +79,24 @@ USERS = [
     ("viewer", "viewer", None),
 ]
 
-
-def build_world(engine) -> World:
-    world = World()
-    with session_scope(engine) as s:
-        street = Street(code="441802001", name="凤城街道", district_code="441802", district_name="清城区", city_name="清远市")
-        community = Community(street=street, code="441802001001", name="翠湖社区", geom=to_db(as_multipolygon(box(113.040, 23.690, 113.050, 23.695))))
-        grids = {
-            "A": Grid(code="441802001001001", name="第一网格", community=community, geom=to_db(as_multipolygon(box(*GRID_A)))),
-            "B": Grid(code="441802001001002", name="第二网格", community=community, geom=to_db(as_multipolygon(box(*GRID_B)))),
-        }
-        s.add_all([street, community, *grids.values()])
-        s.flush()
-        for key, code, name, role, served, on_duty, pos in RESPONDERS:
-            r = Responder(
-                code=code, name=name, kind="person", role=role, phone=f"1390000{len(world.responder):04d}", on_duty=on_duty,
-                located_at=START, geom=to_db(Point(pos)), grids=[grids[g] for g in served],
-            )
-            s.add(r)
-            s.flush()
-            world.responder[key] = r.id
-            world.position[key] = pos
-        for key, code, pos in [("b1", "T-B01", BUILDING_1), ("b2", "T-B02", BUILDING_2)]:
-            s.add(Building(code=code, name=f"楼栋{code}", kind="old_building", residents=40, households=15, geom=to_db(Point(pos))))
-            world.building[key] = code
-        s.flush()
-        for username, role, responder_key in USERS:
-            code = next(c for k, c, *_ in RESPONDERS if k == responder_key) if responder_key else None
-            user = add_user(s, username, role, responder_code=code)
-            world.token[username] = issue_token(s, user)
-        world.grid = {k: g.id for k, g in grids.items()}
-    return world
+WORLD = WorldSpec(
+    start=START,
+    communities=(CommunitySpec("441802001001", "翠湖社区", (113.040, 23.690, 113.050, 23.695)),),
+    grids=(GridSpec("A", "441802001001001", "第一网格", "441802001001", GRID_A), GridSpec("B", "441802001001002", "第二网格", "441802001001", GRID_B)),
+    responders=tuple(
+        ResponderSpec(key, code, name, role, tuple(served), pos, phone=f"1390000{n:04d}", on_duty=on_duty, located_at=START)
+        for n, (key, code, name, role, served, on_duty, pos) in enumerate(RESPONDERS)
+    ),
+    buildings=tuple(
+        BuildingSpec(key, code, f"楼栋{code}", pos, residents=40, households=15) for key, code, pos in [("b1", "T-B01", BUILDING_1), ("b2", "T-B02", BUILDING_2)]
+    ),
+    users=tuple(UserSpec(*u) for u in USERS),
+)
 
 
 @pytest.fixture
-def world(engine) -> World:
-    return build_world(engine)
-
-
-@pytest.fixture
-def clock() -> SimClock:
-    return SimClock(START)
+def world_spec() -> WorldSpec:
+    return WORLD
 
 
 class Api:

@@ -37,6 +37,7 @@ from geo.db.session import session_scope
 from geo.spatial.geometry import as_multipolygon, to_db
 from geo.models import Community, Grid, Responder, Street
 from geo.access.users import add_user, issue_token
+from tests.support.world import CommunitySpec, GridSpec, ResponderSpec, UserSpec, WorldSpec
 
 API = "/api/v1"
 WORKFLOWS = tomllib.loads(DEFINITIONS.read_text(encoding="utf-8"))
@@ -82,14 +83,6 @@ def allowance(kind: str, status: str, category: str) -> timedelta | None:
     minutes = spec.get("deadlines", {}).get(status, {})
     minutes = minutes.get(category, minutes.get("*"))
     return None if minutes is None else timedelta(minutes=minutes)
-
-
-class SimClock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 # --------------------------------------------------------------------------- the test's own record
@@ -157,22 +150,25 @@ def expected_rows(records: list[Record], start: datetime, end: datetime, by: str
 # --------------------------------------------------------------------------- the scenario
 
 
-def build_world(engine) -> dict[str, str]:
-    with session_scope(engine) as s:
-        street = Street(code="441802001", name="凤城街道", district_code="441802", district_name="清城区", city_name="清远市")
-        communities = {
-            "441802001001": Community(street=street, code="441802001001", name="翠湖社区", geom=to_db(as_multipolygon(box(113.040, 23.690, 113.050, 23.695)))),
-            "441802001002": Community(street=street, code="441802001002", name="东湖社区", geom=to_db(as_multipolygon(box(113.050, 23.690, 113.055, 23.695)))),
-        }
-        s.add(street)
-        for n, (code, (community, bounds)) in enumerate(GRIDS.items()):
-            grid = Grid(code=code, name=f"网格{n + 1}", community=communities[community], geom=to_db(as_multipolygon(box(*bounds))))
-            x0, y0, x1, y1 = bounds
-            for role in ("grid_leader", "grid_worker"):
-                s.add(Responder(code=f"S-{n}-{role}", name=f"{role}{n}", kind="person", role=role, on_duty=True, geom=to_db(Point((x0 + x1) / 2, (y0 + y1) / 2)), grids=[grid]))
-            s.add(grid)
-        s.flush()
-        return {"community": issue_token(s, add_user(s, "community", "community")), "planner": issue_token(s, add_user(s, "planner", "planner"))}
+WORLD = WorldSpec(
+    start=PERIOD[0] - timedelta(days=40),
+    communities=(
+        CommunitySpec("441802001001", "翠湖社区", (113.040, 23.690, 113.050, 23.695)),
+        CommunitySpec("441802001002", "东湖社区", (113.050, 23.690, 113.055, 23.695)),
+    ),
+    grids=tuple(GridSpec(code, code, f"网格{n + 1}", community, bounds) for n, (code, (community, bounds)) in enumerate(GRIDS.items())),
+    responders=tuple(
+        ResponderSpec(f"S-{n}-{role}", f"S-{n}-{role}", f"{role}{n}", role, (code,), ((x0 + x1) / 2, (y0 + y1) / 2))
+        for n, (code, (_community, (x0, y0, x1, y1))) in enumerate(GRIDS.items())
+        for role in ("grid_leader", "grid_worker")
+    ),
+    users=(UserSpec("community", "community"), UserSpec("planner", "planner")),
+)
+
+
+@pytest.fixture
+def world_spec() -> WorldSpec:
+    return WORLD
 
 
 def plan(rng: random.Random, start: datetime, end: datetime, n: int) -> list[tuple[Record, list[tuple[datetime, str]]]]:
@@ -202,9 +198,7 @@ def point_in(rng: random.Random, grid: str) -> list[float]:
 
 
 @pytest.fixture
-def scenario(db_url, engine):
-    tokens = build_world(engine)
-    clock = SimClock(PERIOD[0] - timedelta(days=40))
+def scenario(db_url, tokens, clock):
     app = create_app(db_url, escalate_every_s=0)
     app.state.clock = clock
     client = TestClient(app)
