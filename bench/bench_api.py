@@ -39,7 +39,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+
+from api.served import ServerError, WanggeServer
 
 ROOT = Path(__file__).absolute().parent.parent  # not resolve(): a checkout may link bench/
 RESULTS = ROOT / "bench" / "results" / "api"
@@ -131,12 +132,6 @@ def loadavg() -> list[float]:
 # ----------------------------------------------------------------------------- server
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def proc_status(pid: int) -> dict[str, int]:
     out = {}
     try:
@@ -159,24 +154,17 @@ def reset_hwm(pid: int) -> bool:
         return False
 
 
-class Server:
+class Server(WanggeServer):
     """``wangge serve`` on 127.0.0.1 in a child process, with its output in a log file."""
 
     def __init__(self, database_url: str, log_path: Path, python: str):
-        self.port = free_port()
         self.log_path = log_path
-        env = {**os.environ, "WANGGE_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
         self._log = open(log_path, "wb")
         # `python -m api.cli` is the `wangge` command, run from this checkout.
-        self.proc = subprocess.Popen(
-            [python, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        super().__init__(
+            database_url, env={"PYTHONUNBUFFERED": "1"}, command=[python, "-m", "api.cli"], host="127.0.0.1",
+            cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
-        self.pid = self.proc.pid
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def request(self, method: str, path: str, body: bytes | None = None, timeout: float = 600) -> tuple[int, bytes, float]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -191,28 +179,15 @@ class Server:
             conn.close()
 
     def wait_ready(self, timeout_s: float = 180) -> float:
-        t = time.perf_counter()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        try:
+            return super().wait_ready(timeout_s=timeout_s, interval_s=0.25, request_timeout_s=5)
+        except ServerError:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.proc.returncode}; see {self.log_path}")
-            try:
-                status, _, _ = self.request("GET", "/api/v1/health", timeout=5)
-                if status == 200:
-                    return time.perf_counter() - t
-            except OSError:
-                pass
-            time.sleep(0.25)
-        raise RuntimeError(f"the server did not answer /api/v1/health within {timeout_s:.0f} s; see {self.log_path}")
+                raise RuntimeError(f"the server exited with {self.proc.returncode}; see {self.log_path}") from None
+            raise RuntimeError(f"the server did not answer /api/v1/health within {timeout_s:.0f} s; see {self.log_path}") from None
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=20)
+        super().stop(timeout_s=20, sig=signal.SIGINT)  # uvicorn's graceful shutdown
         self._log.close()
 
 

@@ -43,6 +43,8 @@ import httpx
 import shapely
 from shapely.geometry import shape
 
+from api.served import ServerError, WanggeServer
+
 ROOT = Path(__file__).absolute().parent.parent
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 WRK_SCRIPT = ROOT / "bench" / "load_wrk.lua"
@@ -56,14 +58,6 @@ def log(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def prepare(url: str) -> None:
     """A fresh database with the demo community."""
     if url.startswith("postgresql"):
@@ -75,32 +69,22 @@ def prepare(url: str) -> None:
         subprocess.run([sys.executable, "-m", "api.cli", *command], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
 
 
-class Server:
+class Server(WanggeServer):
     def __init__(self, url: str, workers: int):
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "WANGGE_DATABASE_URL": url, "WANGGE_ESCALATION_INTERVAL_S": "0"}
-        command = [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port), "--workers", str(workers)]
-        self.proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+        super().__init__(
+            url, env={"WANGGE_ESCALATION_INTERVAL_S": "0"}, command=[sys.executable, "-m", "api.cli"], args=["--workers", str(workers)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        try:
+            self.wait_ready("/api/v1/health/ready", timeout_s=120, interval_s=0.2, request_timeout_s=2)
+        except ServerError:
             if self.proc.poll() is not None:
-                raise RuntimeError("the server stopped: " + self.proc.stderr.read().decode(errors="replace")[-2000:])
-            try:
-                if httpx.get(f"{self.base}/api/v1/health/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("the server did not become ready within 120 s")
+                raise RuntimeError("the server stopped: " + self.output()) from None
+            self.stop()
+            raise RuntimeError("the server did not become ready within 120 s") from None
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        super().stop(timeout_s=20)
 
 
 def sample_points(base: str, count: int, path: Path) -> None:

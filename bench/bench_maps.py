@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
+
+from api.served import WanggeServer, free_port, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "maps"
@@ -181,27 +182,6 @@ def plain_map_html(url: str) -> str:
     return render(m)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
-    import httpx
-
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server for {url} exited with {proc.returncode}")
-        try:
-            httpx.get(url, timeout=2)
-            return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within {seconds} s")
-
-
 def absolutise(html: str, base: str) -> str:
     """The baseline is served by another local server: point its assets at the service."""
     return html.replace('src="/static/', f'src="{base}/static/').replace('href="/static/', f'href="{base}/static/')
@@ -243,15 +223,12 @@ def run(args) -> dict:
     make_database(url, args.incidents, args.seed)
     log(f"database ready ({url}) in {time.perf_counter() - t:.1f} s")
 
-    port = _free_port()
-    env = {**os.environ, "WANGGE_DATABASE_URL": url, "WANGGE_ESCALATION_INTERVAL_S": "0"}
-    wangge = Path(sys.executable).with_name("wangge")
-    server = subprocess.Popen([str(wangge), "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = WanggeServer(url, env={"WANGGE_ESCALATION_INTERVAL_S": "0"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     tmp = tempfile.TemporaryDirectory(prefix="wangge-bench-maps-")
     static = None
     try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_http(f"{base}/api/v1/health", server)
+        base = server.base
+        server.wait_ready(interval_s=0.2, request_timeout_s=2, status=None)
         ours_url = f"{base}/maps/incidents?basemap=none"
         ours_html = httpx.get(ours_url, timeout=120)
         ours_html.raise_for_status()
@@ -260,13 +237,13 @@ def run(args) -> dict:
         plain = absolutise(plain_map_html(url), base)
         plain_build_s = time.perf_counter() - t
         (Path(tmp.name) / "plain.html").write_text(plain, encoding="utf-8")
-        static_port = _free_port()
+        static_port = free_port()
         static = subprocess.Popen(
             [sys.executable, "-m", "http.server", str(static_port), "--bind", "127.0.0.1", "--directory", tmp.name],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         plain_url = f"http://127.0.0.1:{static_port}/plain.html"
-        _wait_http(plain_url, static)
+        wait_http(plain_url, static, interval_s=0.2, request_timeout_s=2, status=None)
 
         ours_bytes = len(ours_html.content)
         plain_bytes = len(plain.encode("utf-8"))
@@ -292,8 +269,7 @@ def run(args) -> dict:
         if static is not None:
             static.terminate()
             static.wait(timeout=10)
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop(timeout_s=10)
         tmp.cleanup()
 
     def median(values):

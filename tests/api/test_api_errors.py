@@ -16,6 +16,7 @@ from geo.db.session import session_scope
 from geo.io.demo import load_demo
 from geo.models import Building, Estate, Grid, Incident, IncidentHistory, Responder
 from geo.settings import get_settings
+from tests.support.world import bearer
 from geo.access.users import add_user, issue_token
 
 API = "/api/v1"
@@ -23,12 +24,9 @@ INSIDE = (113.0406584, 23.69558175)  # the point of demo building CH-B001, in gr
 
 
 @pytest.fixture
-def demo(engine) -> dict:
+def demo(demo, add_token) -> dict:
     """The demo community and a community staff member's token (writes need one)."""
-    with session_scope(engine) as s:
-        load_demo(s)
-        token = issue_token(s, add_user(s, "staff", "community"))
-    return {"engine": engine, "auth": {"Authorization": f"Bearer {token}"}}
+    return {"engine": demo, "auth": bearer(add_token("staff", "community"))}
 
 
 @pytest.fixture

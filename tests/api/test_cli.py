@@ -48,39 +48,17 @@ def test_init_creates_a_spatialite_file_on_first_use(tmp_path, monkeypatch):
     assert schema.current_revision(make_engine(f"sqlite:///{path}")) == schema.head_revision()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_serve_answers_over_http_with_the_demo(db_url, cli):
+def test_serve_answers_over_http_with_the_demo(db_url, cli, serve_wangge):
     assert cli("demo", "-q").exit_code == 0
-    port = _free_port()
-    wangge = Path(sys.executable).with_name("wangge")
-    env = {**os.environ, "WANGGE_DATABASE_URL": db_url}
-    server = subprocess.Popen([str(wangge), "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("the server did not start: " + server.stdout.read1().decode(errors="replace"))
-        grids = httpx.get(f"{base}/api/v1/grids").json()
-        assert grids["type"] == "FeatureCollection"
-        assert grids["numberMatched"] == 12
-        assert {f["properties"]["code"][:12] for f in grids["features"]} == {"441802001001"}
-        # The bounding-box filter goes through the spatial index and keeps only what meets the box.
-        x, y = grids["features"][0]["geometry"]["coordinates"][0][0][0]
-        near = httpx.get(f"{base}/api/v1/buildings", params={"bbox": f"{x - 0.001},{y - 0.001},{x + 0.001},{y + 0.001}"}).json()
-        assert 0 < near["numberMatched"] < 297
-        bad = httpx.get(f"{base}/api/v1/buildings", params={"bbox": "1,2,3"})
-        assert bad.status_code == 422 and "four numbers" in bad.json()["detail"]
-        assert httpx.get(f"{base}/docs").status_code == 200
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    base = serve_wangge(db_url, WANGGE_ESCALATION_INTERVAL_S=None)  # escalation as configured, as `wangge serve` runs
+    grids = httpx.get(f"{base}/api/v1/grids").json()
+    assert grids["type"] == "FeatureCollection"
+    assert grids["numberMatched"] == 12
+    assert {f["properties"]["code"][:12] for f in grids["features"]} == {"441802001001"}
+    # The bounding-box filter goes through the spatial index and keeps only what meets the box.
+    x, y = grids["features"][0]["geometry"]["coordinates"][0][0][0]
+    near = httpx.get(f"{base}/api/v1/buildings", params={"bbox": f"{x - 0.001},{y - 0.001},{x + 0.001},{y + 0.001}"}).json()
+    assert 0 < near["numberMatched"] < 297
+    bad = httpx.get(f"{base}/api/v1/buildings", params={"bbox": "1,2,3"})
+    assert bad.status_code == 422 and "four numbers" in bad.json()["detail"]
+    assert httpx.get(f"{base}/docs").status_code == 200

@@ -21,6 +21,7 @@ from api.app import create_app
 from geo.db.session import session_scope
 from geo.io.demo import load_demo
 from geo.access.users import add_user, issue_token
+from tests.support.world import bearer
 
 # Left out: response_headers_conformance (no header is documented as required), and the checks
 # that judge the API's choices rather than its document: negative_data_rejection and
@@ -35,11 +36,8 @@ FIXED_IDS = {"feature_id": 1, "incident_id": 1}  # exist in every layer of the d
 
 
 @pytest.fixture
-def world(engine) -> dict[str, dict[str, str]]:
-    with session_scope(engine) as s:
-        load_demo(s)
-        token = issue_token(s, add_user(s, "fuzz-admin", "admin"))
-    return {"public": {}, "admin": {"Authorization": f"Bearer {token}"}}
+def world(demo, add_token) -> dict[str, dict[str, str]]:
+    return {"public": {}, "admin": bearer(add_token("fuzz-admin", "admin"))}
 
 
 def _fuzz(schema, headers: dict[str, str]) -> list[str]:

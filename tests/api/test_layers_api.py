@@ -22,6 +22,7 @@ from geo.io.demo import load_demo
 from geo.models import Grid, Incident, IncidentHistory, Responder
 from geo.edit.features import create_feature
 from geo.access.users import add_user, issue_token
+from tests.support.world import bearer
 
 API = "/api/v1"
 GEOD = Geod(ellps="WGS84")
@@ -30,16 +31,9 @@ EAST = box(113.0520, 23.6920, 113.0540, 23.6940)  # empty land east of the commu
 
 
 @pytest.fixture
-def demo(engine) -> dict:
-    with session_scope(engine) as s:
-        load_demo(s)
-        token = issue_token(s, add_user(s, "staff", "community"))
-    return {"engine": engine, "auth": {"Authorization": f"Bearer {token}"}}
-
-
-@pytest.fixture
-def client(db_url) -> TestClient:
-    return TestClient(create_app(db_url))
+def demo(demo, add_token) -> dict:
+    """The demo community and a community staff member's token (writes need one)."""
+    return {"engine": demo, "auth": bearer(add_token("staff", "community"))}
 
 
 def everything(client, layer: str, **params) -> list[dict]:

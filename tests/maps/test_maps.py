@@ -34,13 +34,6 @@ URL = re.compile(r"""(?:https?:)?//[^\s"'<>)\\]+""")
 
 
 @pytest.fixture
-def demo(engine):
-    with session_scope(engine) as s:
-        load_demo(s)
-    return engine
-
-
-@pytest.fixture
 def client(db_url, demo) -> TestClient:
     return TestClient(create_app(db_url, escalate_every_s=0))
 

@@ -43,12 +43,6 @@ READY = "document.documentElement.getAttribute('data-wangge-ready') === '1'"
 IDLE = "document.documentElement.getAttribute('data-wangge-pending') === '0'"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _png(width: int = 256, height: int = 256, rgb=(236, 232, 220)) -> bytes:
     """A plain tile, made here."""
     row = b"\x00" + bytes(rgb) * width
@@ -116,7 +110,7 @@ def browser():
 
 
 @pytest.fixture
-def served(db_url, request) -> Served:
+def served(db_url, request, serve_wangge) -> Served:
     """``wangge serve`` with the demo, a planner and a viewer, and a local tile server."""
     from maps import assets
 
@@ -131,37 +125,15 @@ def served(db_url, request) -> Served:
         code = str(sorted(index.codes)[5])
         geom = index.geoms[list(index.codes).index(code)]
     tiles = TileServer()
-    port = _free_port()
-    env = {
-        **os.environ,
-        "WANGGE_DATABASE_URL": db_url,
-        "WANGGE_ESCALATION_INTERVAL_S": "0",
-        # The self-hosted basemap: drawn like Amap's tiles (GCJ-02), so choosing it shifts the data.
-        "WANGGE_TILE_URL": f"http://{tiles.host}/{{z}}/{{x}}/{{y}}.png",
-        "WANGGE_TILE_CRS": "gcj02",
-    }
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("wangge")), "serve", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}{API}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("the server did not start: " + server.stdout.read1().decode(errors="replace"))
-        yield Served(base, f"127.0.0.1:{port}", request.node.callspec.params["db_url"], planner, viewer, tiles, code, geom.bounds)
+        base = serve_wangge(
+            db_url,
+            # The self-hosted basemap: drawn like Amap's tiles (GCJ-02), so choosing it shifts the data.
+            WANGGE_TILE_URL=f"http://{tiles.host}/{{z}}/{{x}}/{{y}}.png",
+            WANGGE_TILE_CRS="gcj02",
+        )
+        yield Served(base, base.removeprefix("http://"), request.node.callspec.params["db_url"], planner, viewer, tiles, code, geom.bounds)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # a browser still holds a connection open
-            server.kill()
-            server.wait(timeout=10)
         tiles.close()
 
 

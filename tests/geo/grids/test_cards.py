@@ -42,13 +42,6 @@ def _expected(grid: Grid) -> dict:
     }
 
 
-@pytest.fixture
-def demo(engine):
-    with session_scope(engine) as s:
-        load_demo(s)
-    return engine
-
-
 def test_each_grid_card_says_who_serves_it_and_made_at_once_they_are_the_same(demo):
     with session_scope(demo) as s:
         grids = s.scalars(select(Grid).order_by(Grid.id)).all()

@@ -84,11 +84,6 @@ def grids(engine) -> dict[str, Polygon]:
     return GRIDS
 
 
-@pytest.fixture
-def client(db_url) -> TestClient:
-    return TestClient(create_app(db_url))
-
-
 # --------------------------------------------------------------------------- independent oracles
 
 

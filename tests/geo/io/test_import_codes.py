@@ -20,10 +20,9 @@ SIDE = 0.00008  # degrees: a footprint about 8 m across
 
 
 @pytest.fixture
-def demo(engine) -> dict[str, object]:
+def demo(demo) -> dict[str, object]:
     """The demo community loaded; its grids by code, and their shapes."""
-    with session_scope(engine) as s:
-        load_demo(s)
+    with session_scope(demo) as s:
         return {g.code: from_db(g.geom) for g in s.scalars(select(Grid))}
 
 

@@ -87,11 +87,6 @@ def world(engine) -> dict:
     return {"people": people, "polygons": polygons, "token": token}
 
 
-@pytest.fixture
-def client(db_url) -> TestClient:
-    return TestClient(create_app(db_url))
-
-
 def brute_force(people: list[Person], lon: float, lat: float, k: int, role=None, on_duty=None, max_m=None) -> list[tuple[int, float]]:
     """Every located responder passing the filters, ranked by ground distance, ties by id."""
     pool = [p for p in people if p.lon is not None and (role is None or p.role == role) and (on_duty is None or p.on_duty == on_duty)]
