@@ -13,11 +13,9 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from geo.db.session import session_scope
-from geo.io.demo import load_demo
 from geo.models import Building, Estate, Grid, Incident, IncidentHistory, Responder
 from geo.settings import get_settings
 from tests.support.world import bearer
-from geo.access.users import add_user, issue_token
 
 API = "/api/v1"
 INSIDE = (113.0406584, 23.69558175)  # the point of demo building CH-B001, in grid 441802001001005

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import gc
 import threading
-from datetime import datetime, timezone
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from shapely.geometry import Point, box
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError

@@ -15,12 +15,13 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance, status_code_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from api.app import create_app
-from geo.db.session import session_scope
-from geo.io.demo import load_demo
-from geo.access.users import add_user, issue_token
 from tests.support.world import bearer
 
 # Left out: response_headers_conformance (no header is documented as required), and the checks

@@ -10,18 +10,14 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 import shapely
-from fastapi.testclient import TestClient
 from pyproj import Geod
 from shapely.geometry import Point, box, shape
 from sqlalchemy import select
 
-from api.app import create_app
-from geo.spatial.crs import gcj02_to_bd09, gcj02_to_wgs84, wgs84_to_gcj02
 from geo.db.session import session_scope
-from geo.io.demo import load_demo
-from geo.models import Grid, Incident, IncidentHistory, Responder
 from geo.edit.features import create_feature
-from geo.access.users import add_user, issue_token
+from geo.models import Grid, Incident, IncidentHistory, Responder
+from geo.spatial.crs import gcj02_to_bd09, gcj02_to_wgs84, wgs84_to_gcj02
 from tests.support.world import bearer
 
 API = "/api/v1"
@@ -67,7 +63,7 @@ def test_filters_match_a_count_done_in_python(demo, client, subtests):
     the whole layer selects; numberMatched is that count."""
     layers = {name: everything(client, name) for name in ("grids", "estates", "buildings", "responders", "incidents", "communities")}
     assert len(layers["grids"]) == 12 and len(layers["buildings"]) >= 297 and len(layers["incidents"]) > 50
-    incidents, buildings, responders = layers["incidents"], layers["buildings"], layers["responders"]
+    incidents, responders = layers["incidents"], layers["responders"]
     created = sorted(when(f["properties"]["created_at"]) for f in incidents)
     mid, late = created[len(created) // 2], created[3 * len(created) // 4]
     located = sorted(when(f["properties"]["located_at"]) for f in responders if f["properties"]["located_at"])
@@ -123,7 +119,7 @@ def test_filters_match_a_count_done_in_python(demo, client, subtests):
             assert answer["numberMatched"] == len(expected)
     # The filters are not all trivially empty or full.
     sizes = [sum(keep(f) for f in layers[layer]) for layer, _, keep in cases]
-    assert sum(0 < n < len(layers[layer]) for n, (layer, _, _) in zip(sizes, cases)) >= len(cases) * 0.7
+    assert sum(0 < n < len(layers[layer]) for n, (layer, _, _) in zip(sizes, cases, strict=True)) >= len(cases) * 0.7
 
 
 def test_bbox_in_gcj02_selects_by_the_converted_box(demo, client):
@@ -332,7 +328,7 @@ def test_answers_and_writes_in_chinese_coordinate_systems(demo, client, crs):
         plain = everything(client, layer)
         converted = everything(client, layer, crs=crs)
         assert ids(plain) == ids(converted)
-        for a, b in zip(plain, converted):
+        for a, b in zip(plain, converted, strict=True):
             xy = shapely.get_coordinates(shape(a["geometry"]))
             expected = np.column_stack(to_crs(xy[:, 0], xy[:, 1]))
             assert np.allclose(shapely.get_coordinates(shape(b["geometry"])), expected, rtol=0, atol=1e-9)

@@ -13,7 +13,6 @@ import random
 import uuid
 
 import httpx
-import pytest
 import shapely
 from shapely.geometry import shape
 from sqlalchemy import func, select

@@ -185,7 +185,7 @@ def test_the_public_with_a_stale_if_match_gets_401_not_412(client, world):
     created = client.post(f"{API}/incidents", json=report(), headers=staff)
     iid = created.json()["id"]
     stale = '"999-999"'
-    for path, body in ((f"actions/confirm", {}), ("assign", {"responder_id": 1})):
+    for path, body in (("actions/confirm", {}), ("assign", {"responder_id": 1})):
         r = client.post(f"{API}/incidents/{iid}/{path}", json=body, headers={"If-Match": stale})
         assert r.status_code == 401, (path, r.status_code, r.text)
     r = client.patch(f"{API}/incidents/{iid}", json={"type": "Feature", "properties": {"title": "改"}}, headers={"If-Match": stale})

@@ -17,9 +17,9 @@ from sqlalchemy.exc import DBAPIError
 from api.app import create_app
 from api.middleware import script_hashes
 from geo.db.session import session_scope
-from geo.spatial.geometry import as_multipolygon, to_db
 from geo.models import Grid, Incident, IncidentHistory
 from geo.settings import get_settings
+from geo.spatial.geometry import as_multipolygon, to_db
 from tests.support.permissions import API, CODE_A, CODE_B, PHONES, REPORTER, WORLD, Api, make_api
 
 SECRETS = [*REPORTER.values(), *PHONES.values()]

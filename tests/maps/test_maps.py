@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +16,13 @@ from sqlalchemy import select
 
 from api.app import create_app
 from geo.db.session import session_scope
-from geo.io.demo import load_demo
 from geo.grids.index import grid_index
+from geo.incidents.definitions import is_overdue, workflow
+from geo.io.demo import load_demo
+from geo.models import Incident
 from geo.query.filters import Filters
 from geo.query.mappoints import STATES, incident_points
-from geo.models import Incident
 from geo.settings import get_settings
-from geo.incidents.definitions import is_overdue, workflow
 from maps import assets
 
 API = "/api/v1"
@@ -142,8 +142,8 @@ def test_the_lock_file_pins_what_package_json_asks_for():
 
 def test_folium_resources_unknown_to_wangge_are_refused():
     import folium
-    from folium.elements import JSCSSMixin
     from branca.element import MacroElement
+    from folium.elements import JSCSSMixin
 
     class Gadget(JSCSSMixin, MacroElement):
         default_js = [("gadget", "https://cdn.example.org/gadget.js")]
@@ -184,7 +184,7 @@ def _state(incident: Incident, now: datetime) -> str:
 
 
 def test_points_are_every_matching_incident_with_its_state(client, demo):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     incidents = _incidents(demo)
     answer = client.get(f"{API}/incidents/points", params={"limit": 5000}).json()
     assert answer["mode"] == "points" and answer["numberMatched"] == len(incidents) == len(answer["points"])
@@ -220,7 +220,7 @@ def test_points_are_every_matching_incident_with_its_state(client, demo):
 
 
 def test_more_than_limit_comes_as_counts_per_cell(client, demo):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     incidents = _incidents(demo)
     answer = client.get(f"{API}/incidents/points", params={"limit": 10, "cell": 0.002}).json()
     assert answer["mode"] == "cells" and answer["numberMatched"] == len(incidents)
@@ -243,7 +243,7 @@ def test_points_in_gcj02_sit_where_amap_draws_them(client, demo):
     plain = client.get(f"{API}/incidents/points").json()["points"]
     shifted = client.get(f"{API}/incidents/points", params={"crs": "gcj02"}).json()["points"]
     assert [p[0] for p in plain] == [p[0] for p in shifted]
-    for a, b in zip(plain, shifted):
+    for a, b in zip(plain, shifted, strict=True):
         _, _, metres = GEOD.inv(a[1], a[2], b[1], b[2])
         assert 300 < metres < 700  # the GCJ-02 offset around Qingyuan
 

@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 import zlib
@@ -29,11 +26,11 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from geo.access.users import add_user, issue_token
 from geo.db.engine import get_engine
 from geo.db.session import session_scope
-from geo.io.demo import load_demo
 from geo.grids.index import grid_index
-from geo.access.users import add_user, issue_token
+from geo.io.demo import load_demo
 
 CHROMIUM = os.environ.get("WANGGE_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "maps"

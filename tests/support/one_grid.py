@@ -3,12 +3,12 @@ The world of the concurrency and resilience tests."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tests.support.world import CommunitySpec, GridSpec, ResponderSpec, UserSpec, WorldSpec
 
 CENTRE = (113.0425, 23.6925)
-START = datetime(2027, 6, 1, 1, 0, tzinfo=timezone.utc)
+START = datetime(2027, 6, 1, 1, 0, tzinfo=UTC)
 
 # username, role, code of the responder the user acts for
 USERS = (("community", "community", None), ("leader", "grid_leader", "C-R01"), ("worker", "grid_worker", "C-R02"))

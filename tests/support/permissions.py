@@ -6,7 +6,7 @@ personal data distinctive enough to be searched for in every answer; and a thin 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyproj
 from fastapi.testclient import TestClient
@@ -26,7 +26,7 @@ from tests.support.world import (
 
 API = "/api/v1"
 GEOD = pyproj.Geod(ellps="WGS84")
-START = datetime(2027, 5, 10, 2, 0, tzinfo=timezone.utc)
+START = datetime(2027, 5, 10, 2, 0, tzinfo=UTC)
 
 GRID_A = (113.040, 23.690, 113.045, 23.695)
 GRID_B = (113.045, 23.690, 113.050, 23.695)

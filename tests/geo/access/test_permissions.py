@@ -10,21 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
-import pyproj
 import pytest
-from fastapi.testclient import TestClient
-from shapely.geometry import Point, box
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from api.app import create_app
+from geo.access.users import issue_token
 from geo.db.session import session_scope
-from geo.spatial.geometry import as_multipolygon, to_db
-from geo.models import ApiToken, Base, Building, Community, Grid, Responder, Street, User
-from geo.access.users import add_user, issue_token
+from geo.models import ApiToken, Base, User
 from tests.support.permissions import (
     CENTRE_A,
     CENTRE_B,

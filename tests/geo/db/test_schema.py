@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 from shapely.geometry import Point, box
 from sqlalchemy import inspect, select, text
@@ -10,8 +12,8 @@ from sqlalchemy.exc import DBAPIError
 from geo.db import schema
 from geo.db.engine import backend_for
 from geo.db.session import session_scope
-from geo.spatial.geometry import as_multipolygon, to_db
 from geo.models import Base, Building, Grid, Incident, IncidentHistory
+from geo.spatial.geometry import as_multipolygon, to_db
 
 GEOMETRY_COLUMNS = [
     ("communities", "geom"),
@@ -117,4 +119,4 @@ def test_timestamps_come_back_timezone_aware_in_utc(engine):
     with session_scope(engine) as s:
         created = s.scalar(select(Incident.created_at))
     assert created.tzinfo is not None
-    assert created == datetime(2026, 11, 1, 0, 0, tzinfo=timezone.utc)
+    assert created == datetime(2026, 11, 1, 0, 0, tzinfo=UTC)

@@ -4,18 +4,16 @@ independently of geo.grids.cards, and cards made one by one equal cards made all
 
 from __future__ import annotations
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.app import create_app
-from geo.grids.cards import _build_cards, make_all_grid_cards
-from geo.db.session import session_scope
-from geo.io.demo import load_demo
-from geo.models import Grid, Responder
-from geo.db.revisions import cached
-from geo.spatial.geometry import from_db
 from geo.access.users import add_user, issue_token
+from geo.db.revisions import cached
+from geo.db.session import session_scope
+from geo.grids.cards import _build_cards, make_all_grid_cards
+from geo.models import Grid, Responder
+from geo.spatial.geometry import from_db
 
 API = "/api/v1"
 

@@ -20,7 +20,11 @@ from pyproj import Geod, Transformer
 from shapely.geometry import Point, Polygon, box
 from sqlalchemy import select
 
-from api.app import create_app
+from geo.db.session import session_scope
+from geo.edit.features import create_feature
+from geo.grids.index import locate_point
+from geo.io.demo import load_demo
+from geo.models import Building, Grid
 from geo.spatial.crs import (
     CoordinateSystem,
     bd09_to_gcj02,
@@ -28,11 +32,6 @@ from geo.spatial.crs import (
     gcj02_to_wgs84,
     wgs84_to_gcj02,
 )
-from geo.db.session import session_scope
-from geo.io.demo import load_demo
-from geo.grids.index import locate_point
-from geo.models import Building, Grid
-from geo.edit.features import create_feature
 
 GEOD = Geod(ellps="WGS84")
 API = "/api/v1"
@@ -383,7 +382,7 @@ def test_batch_agrees_with_single_lookups_on_100000_points(grids, client, sessio
     }
     assert post_locate(client, collection)["grids"] == expected
 
-    in_process = [locate_point(session, x, y).code for x, y in zip(lon.tolist(), lat.tolist())]
+    in_process = [locate_point(session, x, y).code for x, y in zip(lon.tolist(), lat.tolist(), strict=True)]
     assert in_process == expected
 
     sample = np.random.default_rng(8).choice(100_000, 300, replace=False)

@@ -6,9 +6,9 @@ from shapely.geometry import Point, box
 from sqlalchemy import select, text
 
 from geo.db.session import session_scope
-from geo.spatial.geometry import as_multipolygon, to_db
 from geo.incidents.geotag import retag_area
 from geo.models import Building, Grid, Incident
+from geo.spatial.geometry import as_multipolygon, to_db
 
 
 def _seed(engine) -> dict[str, int]:

@@ -10,30 +10,23 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 
 import pyproj
 import pytest
 from fastapi.testclient import TestClient
-from shapely.geometry import Point, box
 from sqlalchemy import text
 
 import geo.incidents.definitions
-from geo.incidents.definitions import DEFINITIONS
 from api.app import create_app
-from geo.db.session import session_scope
-from geo.spatial.geometry import as_multipolygon, to_db
-from geo.models import Building, Community, Grid, Responder, Street
+from geo.incidents.definitions import DEFINITIONS
 from geo.settings import get_settings
-from geo.access.users import add_user, issue_token
 from tests.support.world import BuildingSpec, CommunitySpec, GridSpec, ResponderSpec, UserSpec, World, WorldSpec
 
 API = "/api/v1"
 WORKFLOWS = tomllib.loads(DEFINITIONS.read_text(encoding="utf-8"))
 GEOD = pyproj.Geod(ellps="WGS84")
-START = datetime(2027, 3, 1, 1, 0, tzinfo=timezone.utc)  # 09:00 in China
+START = datetime(2027, 3, 1, 1, 0, tzinfo=UTC)  # 09:00 in China
 
 
 # --------------------------------------------------------------------------- the world

@@ -12,12 +12,12 @@ import shapely
 from shapely.geometry import Polygon, shape
 from sqlalchemy import func, select
 
-from geo.spatial.codes import unit_grid_codes
-from geo.spatial.crs import CoordinateSystem
 from geo.db.session import session_scope
 from geo.io.demo import DEMO_DIR, load_demo
-from geo.spatial.geometry import from_db
 from geo.models import CATEGORIES, Building, Community, Estate, Grid, Incident, Responder
+from geo.spatial.codes import unit_grid_codes
+from geo.spatial.crs import CoordinateSystem
+from geo.spatial.geometry import from_db
 from geo.spatial.topology import check_grids
 
 DISTRICT_FILE = Path(__file__).resolve().parents[4] / "shared" / "data" / "qingyuan" / "441802_qingcheng.json"

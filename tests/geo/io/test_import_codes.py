@@ -12,7 +12,6 @@ from shapely.geometry import Point, box
 from sqlalchemy import func, select
 
 from geo.db.session import session_scope
-from geo.io.demo import load_demo
 from geo.models import Building, Grid, Responder
 from geo.spatial.geometry import from_db
 

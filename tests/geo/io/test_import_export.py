@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pytest
-from shapely.geometry import Point, box, mapping
+from shapely.geometry import box
 from sqlalchemy import func, select
 
-from geo.spatial.crs import gcj02_to_wgs84, wgs84_to_gcj02
 from geo.db.session import session_scope
-from geo.spatial.geometry import from_db, geodesic_area_m2
 from geo.models import Building, Grid, Responder
+from geo.spatial.crs import gcj02_to_wgs84, wgs84_to_gcj02
+from geo.spatial.geometry import from_db, geodesic_area_m2
 
 
 def write_geojson(path: Path, features: list[dict], crs: str | None = None) -> Path:
@@ -342,7 +343,7 @@ def test_a_large_import_keeps_the_spatial_indexes(cli, engine, one_grid, tmp_pat
     before = table_schema(engine, "buildings")
     rng = np.random.default_rng(3)
     xs, ys = rng.uniform(113.0, 113.01, 60), rng.uniform(23.0, 23.01, 60)
-    features = [point_feature({"code": f"L{i}"}, float(x), float(y)) for i, (x, y) in enumerate(zip(xs, ys))]
+    features = [point_feature({"code": f"L{i}"}, float(x), float(y)) for i, (x, y) in enumerate(zip(xs, ys, strict=True))]
     result = cli("import", "buildings", write_geojson(tmp_path / "many.geojson", features), "-q")
     assert result.exit_code == 0, result.output
     with session_scope(engine) as s:
@@ -389,12 +390,12 @@ def test_a_large_import_refused_by_a_restored_constraint_leaves_nothing(engine, 
 
 def test_bulk_incidents_match_the_per_row_geotagging(engine):
     """Imported incidents are tagged in one batch; the answer is the one a single write gets."""
-    from geo.io.demo import load_demo
-    from geo.incidents.geotag import nearest_building_id
     from geo.grids.index import locate_grid_ids
-    from geo.models import Incident, IncidentHistory
-    from geo.incidents.workflow import default_assignee
     from geo.incidents.definitions import workflows
+    from geo.incidents.geotag import nearest_building_id
+    from geo.incidents.workflow import default_assignee
+    from geo.io.demo import load_demo
+    from geo.models import Incident, IncidentHistory
 
     with session_scope(engine) as s:
         load_demo(s)
@@ -418,17 +419,17 @@ def test_bulk_incidents_match_the_per_row_geotagging(engine):
 
 def test_bulk_writes_bump_the_revisions_the_orm_would(engine):
     """Rows written around the ORM still reach the in-memory indexes that follow revisions."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from geo.db import bulk
-    from geo.spatial.geometry import as_multipolygon
-    from geo.grids.index import locate_grid_ids
     from geo.db.revisions import read_revisions
+    from geo.grids.index import locate_grid_ids
+    from geo.spatial.geometry import as_multipolygon
 
     with session_scope(engine) as s:
         assert locate_grid_ids(s, [113.005], [23.005]) == [None]
         before = read_revisions(s, ("grids",))
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         bulk.insert(s, Grid.__table__, dict(code=["BG"], name=["bulk"], properties=[{}], geom=[as_multipolygon(box(113, 23, 113.01, 23.01))], updated_at=[now]))
         assert read_revisions(s, ("grids",)) == (before[0] + 1,)
     with session_scope(engine) as s:

@@ -25,18 +25,12 @@ import tomllib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from shapely.geometry import Point, box
 
-from geo.incidents.definitions import DEFINITIONS
 from api.app import create_app
-from geo.db.session import session_scope
-from geo.spatial.geometry import as_multipolygon, to_db
-from geo.models import Community, Grid, Responder, Street
-from geo.access.users import add_user, issue_token
+from geo.incidents.definitions import DEFINITIONS
 from tests.support.world import CommunitySpec, GridSpec, ResponderSpec, UserSpec, WorldSpec
 
 API = "/api/v1"

@@ -12,17 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import shapely
-from fastapi.testclient import TestClient
 from pyproj import Geod
 from shapely.geometry import Point, box
 
-from api.app import create_app
-from geo.spatial.crs import wgs84_to_gcj02
-from geo.db.session import session_scope
-from geo.spatial.geometry import to_db
-from geo.models import Grid, Responder
-from geo.edit.features import create_feature
 from geo.access.users import add_user, issue_token
+from geo.db.session import session_scope
+from geo.edit.features import create_feature
+from geo.models import Grid, Responder
+from geo.spatial.crs import wgs84_to_gcj02
+from geo.spatial.geometry import to_db
 
 GEOD = Geod(ellps="WGS84")
 API = "/api/v1"
@@ -62,9 +60,9 @@ def world(engine) -> dict:
         grids = {g.code: g for g in s.query(Grid)}
         rows = []
         positions = []
-        for i in range(360):
+        for _ in range(360):
             positions.append((rng.uniform(LON0 - 0.02, LON0 + 0.032), rng.uniform(LAT0 - 0.032, LAT0 + 0.02)))
-        for i in range(12):  # three responders at each of twelve spots: ties broken by id
+        for _ in range(12):  # three responders at each of twelve spots: ties broken by id
             spot = (rng.uniform(LON0, LON0 + 0.012), rng.uniform(LAT0 - 0.012, LAT0))
             positions += [spot] * 3
         positions += [(LON0 + 0.3, LAT0 + 0.2), (LON0 - 0.25, LAT0 - 0.1)]  # 25-35 km away
@@ -93,7 +91,7 @@ def brute_force(people: list[Person], lon: float, lat: float, k: int, role=None,
     if not pool:
         return []
     _, _, dist = GEOD.inv([lon] * len(pool), [lat] * len(pool), [p.lon for p in pool], [p.lat for p in pool])
-    ranked = sorted((float(d), p.id) for d, p in zip(dist, pool) if max_m is None or d <= max_m)
+    ranked = sorted((float(d), p.id) for d, p in zip(dist, pool, strict=True) if max_m is None or d <= max_m)
     return [(pid, d) for d, pid in ranked[:k]]
 
 
@@ -105,7 +103,7 @@ def grid_at(polygons, lon: float, lat: float) -> str | None:
 def assert_same_ranking(answer: dict, expected: list[tuple[int, float]], people_by_id: dict[int, Person], grid: str | None) -> None:
     got = answer["responders"]
     assert [r["id"] for r in got] == [pid for pid, _ in expected]
-    for r, (pid, d) in zip(got, expected):
+    for r, (pid, d) in zip(got, expected, strict=True):
         assert abs(r["distance_m"] - d) < 0.01, (pid, r["distance_m"], d)
         person = people_by_id[pid]
         assert r["role"] == person.role and r["on_duty"] == person.on_duty
@@ -177,7 +175,7 @@ def test_nearest_in_gcj02(world, client):
     answer = client.get(f"{API}/responders/nearest", params={"lon": repr(glon), "lat": repr(glat), "k": 5, "crs": "gcj02"}).json()
     expected = brute_force(people, lon, lat, 5)
     assert [r["id"] for r in answer["responders"]] == [pid for pid, _ in expected]
-    for r, (pid, d) in zip(answer["responders"], expected):
+    for r, (pid, d) in zip(answer["responders"], expected, strict=True):
         assert abs(r["distance_m"] - d) < 0.01
         gx, gy = wgs84_to_gcj02(by_id[pid].lon, by_id[pid].lat)
         assert r["location"] == pytest.approx([float(gx), float(gy)], abs=1e-9)
@@ -194,7 +192,7 @@ def _post_incident(client, token, lon, lat) -> dict:
 def test_incident_responders_use_the_incidents_point_and_grid(world, client):
     """/incidents/{id}/responders ranks from the incident and marks who serves the incident's grid;
     after the incident moves to another grid, the next answer follows it."""
-    people, polygons, token = world["people"], world["polygons"], world["token"]
+    people, token = world["people"], world["token"]
     by_id = {p.id: p for p in people}
     lon, lat = LON0 + 1.5 * STEP, LAT0 - 1.5 * STEP  # the middle of N5
     created = _post_incident(client, token, lon, lat)

@@ -125,7 +125,7 @@ def test_a_point_the_raster_calls_clear_has_no_grid_boundary_within_the_toleranc
     lon, lat, _ = GEOD.fwd(on_edge[:, 0], on_edge[:, 1], azimuth, metres)
     exact = _exact(polygons, lon, lat)
     decided = 0
-    for x, y, want in zip(lon, lat, exact):
+    for x, y, want in zip(lon, lat, exact, strict=True):
         label = raster.lookup_one(float(x), float(y), 0.5)
         if label == UNDECIDED:
             continue
