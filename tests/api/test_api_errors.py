@@ -35,7 +35,10 @@ def client(db_url) -> TestClient:
 
 def counts(engine) -> dict[str, int]:
     with session_scope(engine) as s:
-        return {m.__tablename__: s.scalar(select(func.count()).select_from(m)) for m in (Grid, Estate, Building, Responder, Incident, IncidentHistory)}
+        return {
+            m.__tablename__: s.scalar(select(func.count()).select_from(m))
+            for m in (Grid, Estate, Building, Responder, Incident, IncidentHistory)
+        }
 
 
 def refused(r, status: int, *words: str) -> str:
@@ -87,12 +90,12 @@ def test_bad_coordinates_in_the_query(demo, client, subtests):
 
 
 NEAREST_CASES = [
-        ({"role": "chef"}, ["unknown role 'chef'", "grid_worker"]),
-        ({"k": "0"}, ["k", "greater than or equal to 1"]),
-        ({"k": "101"}, ["k", "less than or equal to 100"]),
-        ({"k": "five"}, ["k", "integer"]),
-        ({"max_m": "-5"}, ["max_m", "greater than 0"]),
-        ({"on_duty": "maybe"}, ["on_duty", "boolean"]),
+    ({"role": "chef"}, ["unknown role 'chef'", "grid_worker"]),
+    ({"k": "0"}, ["k", "greater than or equal to 1"]),
+    ({"k": "101"}, ["k", "less than or equal to 100"]),
+    ({"k": "five"}, ["k", "integer"]),
+    ({"max_m": "-5"}, ["max_m", "greater than 0"]),
+    ({"on_duty": "maybe"}, ["on_duty", "boolean"]),
 ]
 
 
@@ -100,7 +103,11 @@ def test_bad_nearest_parameters(demo, client, subtests):
     """An unknown role, k outside 1..100, a negative max_m, a non-boolean on_duty: 422."""
     for params, words in NEAREST_CASES:
         with subtests.test(params=params):
-            refused(client.get(f"{API}/responders/nearest", params={"lon": INSIDE[0], "lat": INSIDE[1], **params}), 422, *words)
+            refused(
+                client.get(f"{API}/responders/nearest", params={"lon": INSIDE[0], "lat": INSIDE[1], **params}),
+                422,
+                *words,
+            )
 
 
 def test_bad_parameters_for_an_incidents_responders(demo, client):
@@ -113,29 +120,29 @@ def test_bad_parameters_for_an_incidents_responders(demo, client):
 
 
 FILTER_CASES = [
-        ("incidents", {"kind": "foo"}, ["unknown kind 'foo'", "hazard"]),
-        ("buildings", {"kind": "foo"}, ["unknown kind 'foo'", "old_building"]),
-        ("responders", {"kind": "robot"}, ["unknown kind 'robot'", "person"]),
-        ("incidents", {"category": "foo"}, ["unknown category 'foo'", "fire_safety"]),
-        ("incidents", {"kind": "hazard", "category": "rooftop"}, ["unknown category 'rooftop'", "fire_safety"]),
-        ("incidents", {"status": "foo"}, ["unknown status 'foo'", "reported"]),
-        ("incidents", {"kind": "hazard", "status": "demolished"}, ["unknown status 'demolished' for hazard", "rectifying"]),
-        ("incidents", {"grid": "nowhere"}, ["no grid 'nowhere'"]),
-        ("grids", {"status": "open"}, ["status filter does not apply to grids", "bbox, grid"]),
-        ("buildings", {"category": "fire_safety"}, ["category filter does not apply to buildings"]),
-        ("estates", {"grid": "441802001001001"}, ["grid filter does not apply to estates"]),
-        ("communities", {"since": "2025-01-01"}, ["since filter does not apply to communities"]),
-        ("incidents", {"bbox": "1,2,3"}, ["four numbers"]),
-        ("incidents", {"bbox": "a,b,c,d"}, ["four numbers"]),
-        ("incidents", {"bbox": "113.1,23.6,113.0,23.7"}, ["min <= max"]),
-        ("incidents", {"bbox": "113.0,23.6,113.1,95"}, ["bbox", "lat 95", "out of range"]),
-        ("incidents", {"bbox": "nan,23.6,113.1,23.7"}, ["bbox", "finite"]),
-        ("incidents", {"since": "2025-06-01", "until": "2025-01-01"}, ["since must not be later than until"]),
-        ("incidents", {"since": "yesterday"}, ["since", "datetime"]),
-        ("incidents", {"limit": "0"}, ["limit", "greater than or equal to 1"]),
-        ("incidents", {"limit": "10001"}, ["limit", "less than or equal to 10000"]),
-        ("incidents", {"offset": "-1"}, ["offset", "greater than or equal to 0"]),
-        ("incidents", {"crs": "wgs72"}, ["crs", "gcj02"]),
+    ("incidents", {"kind": "foo"}, ["unknown kind 'foo'", "hazard"]),
+    ("buildings", {"kind": "foo"}, ["unknown kind 'foo'", "old_building"]),
+    ("responders", {"kind": "robot"}, ["unknown kind 'robot'", "person"]),
+    ("incidents", {"category": "foo"}, ["unknown category 'foo'", "fire_safety"]),
+    ("incidents", {"kind": "hazard", "category": "rooftop"}, ["unknown category 'rooftop'", "fire_safety"]),
+    ("incidents", {"status": "foo"}, ["unknown status 'foo'", "reported"]),
+    ("incidents", {"kind": "hazard", "status": "demolished"}, ["unknown status 'demolished' for hazard", "rectifying"]),
+    ("incidents", {"grid": "nowhere"}, ["no grid 'nowhere'"]),
+    ("grids", {"status": "open"}, ["status filter does not apply to grids", "bbox, grid"]),
+    ("buildings", {"category": "fire_safety"}, ["category filter does not apply to buildings"]),
+    ("estates", {"grid": "441802001001001"}, ["grid filter does not apply to estates"]),
+    ("communities", {"since": "2025-01-01"}, ["since filter does not apply to communities"]),
+    ("incidents", {"bbox": "1,2,3"}, ["four numbers"]),
+    ("incidents", {"bbox": "a,b,c,d"}, ["four numbers"]),
+    ("incidents", {"bbox": "113.1,23.6,113.0,23.7"}, ["min <= max"]),
+    ("incidents", {"bbox": "113.0,23.6,113.1,95"}, ["bbox", "lat 95", "out of range"]),
+    ("incidents", {"bbox": "nan,23.6,113.1,23.7"}, ["bbox", "finite"]),
+    ("incidents", {"since": "2025-06-01", "until": "2025-01-01"}, ["since must not be later than until"]),
+    ("incidents", {"since": "yesterday"}, ["since", "datetime"]),
+    ("incidents", {"limit": "0"}, ["limit", "greater than or equal to 1"]),
+    ("incidents", {"limit": "10001"}, ["limit", "less than or equal to 10000"]),
+    ("incidents", {"offset": "-1"}, ["offset", "greater than or equal to 0"]),
+    ("incidents", {"crs": "wgs72"}, ["crs", "gcj02"]),
 ]
 
 
@@ -154,28 +161,100 @@ def _bowtie(x=113.04, y=23.69, d=0.001):
 
 
 CREATE_CASES = [
-        ("grids", feature(_bowtie(), code="X1", name="蝴蝶"), 422, ["invalid polygon", "self-intersection"]),
-        ("estates", feature(_bowtie(), name="蝴蝶花园"), 422, ["invalid polygon", "self-intersection"]),
-        ("grids", feature({"type": "Polygon", "coordinates": [[[113.04, 23.69], [113.05, 23.70], [113.04, 23.69]]]}, code="X1", name="x"), 422, ["too few points"]),
-        ("grids", feature({"type": "Polygon", "coordinates": [[[113.04, 23.69], [113.05, 23.70]]]}, code="X1", name="x"), 422, ["not a valid geojson polygon", "at least 4 coordinates"]),
-        ("grids", feature({"type": "Polygon", "coordinates": [[[113.04, 23.69], [113.05, 23.69], [113.06, 23.69], [113.04, 23.69]]]}, code="X1", name="x"), 422, ["polygon"]),
-        ("grids", feature(point(113.04, 23.69), code="X1", name="x"), 422, ["takes a polygon or multipolygon", "point"]),
-        ("grids", feature(None, code="X1", name="x"), 422, ["needs a geometry"]),
-        ("incidents", feature(point(113.2, 23.8), **HAZARD), 422, ["outside the area wangge serves", "nearest grid", "4418020010010", "m away"]),
-        ("incidents", feature(point(23.69, 113.04), **HAZARD), 422, ["swapped"]),
-        ("incidents", feature(point(113.04, "x"), **HAZARD), 422, ["not a valid geojson point"]),
-        ("incidents", feature(point(*INSIDE), **HAZARD, grid="441802001001001"), 422, ["properties.grid", "extra inputs are not permitted"]),
-        ("incidents", feature(point(*INSIDE), **HAZARD, colour="red"), 422, ["properties.colour", "extra inputs are not permitted"]),
-        ("incidents", feature(point(*INSIDE), kind="hazard", category="rooftop", title="t"), 422, ["unknown category 'rooftop' for hazard", "fire_safety"]),
-        ("incidents", feature(point(*INSIDE), kind="accident", category="fire_safety", title="t"), 422, ["properties.kind"]),
-        ("incidents", feature(point(*INSIDE), kind="hazard", category="fire_safety"), 422, ["properties.title", "required"]),
-        ("buildings", feature(point(*INSIDE), code="CH-B001", name="重复"), 409, ["code 'CH-B001' already exists"]),
-        ("grids", feature({"type": "Polygon", "coordinates": [[[113.3, 23.6], [113.31, 23.6], [113.31, 23.61], [113.3, 23.6]]]}, code="441802001001001", name="重复"), 409, ["code '441802001001001' already exists"]),
-        ("responders", feature(point(*INSIDE), code="CH-R001", name="重复", role="grid_worker"), 409, ["already exists"]),
-        ("responders", feature(point(*INSIDE), code="NEW1", name="新人", role="Grid Worker!"), 422, ["properties.role"]),
-        ("responders", feature(point(*INSIDE), code="NEW1", name="新人", role="grid_worker", grids=["nowhere"]), 422, ["no grid 'nowhere'"]),
-        ("buildings", feature(point(*INSIDE), code="NEW1", name="新楼", households=-1), 422, ["properties.households", "greater than or equal to 0"]),
-        ("buildings", feature(point(*INSIDE), code="NEW1", name="新楼", estate="不存在花园"), 422, ["no estate"]),
+    ("grids", feature(_bowtie(), code="X1", name="蝴蝶"), 422, ["invalid polygon", "self-intersection"]),
+    ("estates", feature(_bowtie(), name="蝴蝶花园"), 422, ["invalid polygon", "self-intersection"]),
+    (
+        "grids",
+        feature(
+            {"type": "Polygon", "coordinates": [[[113.04, 23.69], [113.05, 23.70], [113.04, 23.69]]]},
+            code="X1",
+            name="x",
+        ),
+        422,
+        ["too few points"],
+    ),
+    (
+        "grids",
+        feature({"type": "Polygon", "coordinates": [[[113.04, 23.69], [113.05, 23.70]]]}, code="X1", name="x"),
+        422,
+        ["not a valid geojson polygon", "at least 4 coordinates"],
+    ),
+    (
+        "grids",
+        feature(
+            {"type": "Polygon", "coordinates": [[[113.04, 23.69], [113.05, 23.69], [113.06, 23.69], [113.04, 23.69]]]},
+            code="X1",
+            name="x",
+        ),
+        422,
+        ["polygon"],
+    ),
+    ("grids", feature(point(113.04, 23.69), code="X1", name="x"), 422, ["takes a polygon or multipolygon", "point"]),
+    ("grids", feature(None, code="X1", name="x"), 422, ["needs a geometry"]),
+    (
+        "incidents",
+        feature(point(113.2, 23.8), **HAZARD),
+        422,
+        ["outside the area wangge serves", "nearest grid", "4418020010010", "m away"],
+    ),
+    ("incidents", feature(point(23.69, 113.04), **HAZARD), 422, ["swapped"]),
+    ("incidents", feature(point(113.04, "x"), **HAZARD), 422, ["not a valid geojson point"]),
+    (
+        "incidents",
+        feature(point(*INSIDE), **HAZARD, grid="441802001001001"),
+        422,
+        ["properties.grid", "extra inputs are not permitted"],
+    ),
+    (
+        "incidents",
+        feature(point(*INSIDE), **HAZARD, colour="red"),
+        422,
+        ["properties.colour", "extra inputs are not permitted"],
+    ),
+    (
+        "incidents",
+        feature(point(*INSIDE), kind="hazard", category="rooftop", title="t"),
+        422,
+        ["unknown category 'rooftop' for hazard", "fire_safety"],
+    ),
+    (
+        "incidents",
+        feature(point(*INSIDE), kind="accident", category="fire_safety", title="t"),
+        422,
+        ["properties.kind"],
+    ),
+    (
+        "incidents",
+        feature(point(*INSIDE), kind="hazard", category="fire_safety"),
+        422,
+        ["properties.title", "required"],
+    ),
+    ("buildings", feature(point(*INSIDE), code="CH-B001", name="重复"), 409, ["code 'CH-B001' already exists"]),
+    (
+        "grids",
+        feature(
+            {"type": "Polygon", "coordinates": [[[113.3, 23.6], [113.31, 23.6], [113.31, 23.61], [113.3, 23.6]]]},
+            code="441802001001001",
+            name="重复",
+        ),
+        409,
+        ["code '441802001001001' already exists"],
+    ),
+    ("responders", feature(point(*INSIDE), code="CH-R001", name="重复", role="grid_worker"), 409, ["already exists"]),
+    ("responders", feature(point(*INSIDE), code="NEW1", name="新人", role="Grid Worker!"), 422, ["properties.role"]),
+    (
+        "responders",
+        feature(point(*INSIDE), code="NEW1", name="新人", role="grid_worker", grids=["nowhere"]),
+        422,
+        ["no grid 'nowhere'"],
+    ),
+    (
+        "buildings",
+        feature(point(*INSIDE), code="NEW1", name="新楼", households=-1),
+        422,
+        ["properties.households", "greater than or equal to 0"],
+    ),
+    ("buildings", feature(point(*INSIDE), code="NEW1", name="新楼", estate="不存在花园"), 422, ["no estate"]),
 ]
 
 
@@ -194,21 +273,34 @@ def test_nan_and_infinity_in_a_geometry_are_refused(demo, client, subtests):
     for literal in (b"NaN", b"Infinity", b"-Infinity"):
         with subtests.test(literal=literal):
             before = counts(demo["engine"])
-            body = b'{"type": "Feature", "geometry": {"type": "Point", "coordinates": [113.04, %s]}, "properties": {"kind": "hazard", "category": "fire_safety", "title": "t"}}' % literal
-            r = client.post(f"{API}/incidents", content=body, headers={**demo["auth"], "Content-Type": "application/json"})
+            body = (
+                b'{"type": "Feature", "geometry": {"type": "Point", "coordinates": [113.04, %s]}, "properties": {"kind": "hazard", "category": "fire_safety", "title": "t"}}'
+                % literal
+            )
+            r = client.post(
+                f"{API}/incidents", content=body, headers={**demo["auth"], "Content-Type": "application/json"}
+            )
             refused(r, 422, "finite")
             assert counts(demo["engine"]) == before
 
 
 def test_a_body_that_is_not_json_is_refused_readably(demo, client):
-    r = client.post(f"{API}/incidents", content=b'{"type": "Feature", "geometry": ', headers={**demo["auth"], "Content-Type": "application/json"})
+    r = client.post(
+        f"{API}/incidents",
+        content=b'{"type": "Feature", "geometry": ',
+        headers={**demo["auth"], "Content-Type": "application/json"},
+    )
     refused(r, 422, "not valid json")
     refused(client.post(f"{API}/grids/locate", content=b"{oops"), 422, "not valid json")
 
 
 def test_a_position_with_an_altitude_is_stored_without_it(demo, client):
     """GeoJSON allows [lon, lat, altitude]; that is not a database error (it was a 500 on PostGIS)."""
-    r = client.post(f"{API}/incidents", json=feature({"type": "Point", "coordinates": [*INSIDE, 12.5]}, **HAZARD), headers=demo["auth"])
+    r = client.post(
+        f"{API}/incidents",
+        json=feature({"type": "Point", "coordinates": [*INSIDE, 12.5]}, **HAZARD),
+        headers=demo["auth"],
+    )
     assert r.status_code == 201, r.text
     assert r.json()["geometry"]["coordinates"] == list(INSIDE)
     assert r.json()["properties"]["grid"] == "441802001001005"
@@ -222,19 +314,33 @@ def test_a_refused_patch_changes_nothing(demo, client):
     current = client.get(f"{API}/incidents/{incident['id']}", headers=auth)
     before = counts(demo["engine"])
     patch = feature(point(113.0424, 23.6972), category="rooftop")
-    r = client.patch(f"{API}/incidents/{incident['id']}", json=patch, headers={**auth, "If-Match": current.headers["ETag"]})
+    r = client.patch(
+        f"{API}/incidents/{incident['id']}", json=patch, headers={**auth, "If-Match": current.headers["ETag"]}
+    )
     refused(r, 422, "unknown category 'rooftop'")
     after = client.get(f"{API}/incidents/{incident['id']}", headers=auth)
     assert after.json() == current.json() and after.headers["ETag"] == current.headers["ETag"]
     assert counts(demo["engine"]) == before
 
     building = client.get(f"{API}/buildings", params={"limit": 1}).json()["features"][0]
-    refused(client.patch(f"{API}/buildings/{building['id']}", json=feature(point(113.2, 23.8), name="搬走"), headers=auth), 422, "outside")
-    refused(client.patch(f"{API}/buildings/{building['id']}", json=feature(point(*INSIDE), wings=3), headers=auth), 422, "properties.wings")
+    refused(
+        client.patch(f"{API}/buildings/{building['id']}", json=feature(point(113.2, 23.8), name="搬走"), headers=auth),
+        422,
+        "outside",
+    )
+    refused(
+        client.patch(f"{API}/buildings/{building['id']}", json=feature(point(*INSIDE), wings=3), headers=auth),
+        422,
+        "properties.wings",
+    )
     assert client.get(f"{API}/buildings/{building['id']}").json() == building
     grid = client.get(f"{API}/grids", params={"limit": 1}).json()["features"][0]
     refused(client.patch(f"{API}/grids/{grid['id']}", json=feature(_bowtie()), headers=auth), 422, "self-intersection")
-    refused(client.patch(f"{API}/grids/{grid['id']}", json=feature(None, code="441802001001002"), headers=auth), 409, "already exists")
+    refused(
+        client.patch(f"{API}/grids/{grid['id']}", json=feature(None, code="441802001001002"), headers=auth),
+        409,
+        "already exists",
+    )
     assert client.get(f"{API}/grids/{grid['id']}").json() == grid
     assert counts(demo["engine"]) == before
 
@@ -261,20 +367,26 @@ def test_unknown_paths_are_404_with_a_pointer_to_the_docs(demo, client):
 
 
 BATCH_CASES = [
-        (b"[1, 2]", ['"points"', "FeatureCollection"]),
-        (b'{"pts": []}', ['"points"']),
-        (b'{"points": 5}', ["points", "list"]),
-        (b'{"points": [[113.04, 23.69], [113.05]]}', ["point 1", "[113.05]", "[lon, lat] pair"]),
-        (b'{"points": [[113.04, "x"]]}', ["point 0", "[lon, lat] pair"]),
-        (b'{"points": [[113.04, 23.69, 5]]}', ["point 0", "[lon, lat] pair"]),
-        (b'{"points": [[113.04, NaN]]}', ["point 0", "lat", "finite"]),
-        (b'{"points": [[Infinity, 23.69]]}', ["point 0", "lon", "finite"]),
-        (b'{"points": [[113.04, 23.69], [23.69, 113.04], [1, 300]]}', ["point 1", "swapped", "1 more bad point"]),
-        (b'{"points": [[113.04, 23.69]], "crs": "mars"}', ["unknown coordinate system 'mars'"]),
-        (b'{"points": [[113.04, 23.69]], "crs": "EPSG:3857"}', ["unknown coordinate system", "gcj02"]),
-        (b'{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[1, 2], [3, 4]]}}]}', ["features[0]", "only point"]),
-        (b'{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": null}]}', ["features[0]", "only point"]),
-        (b'{"type": "FeatureCollection", "features": {}}', ["features", "list"]),
+    (b"[1, 2]", ['"points"', "FeatureCollection"]),
+    (b'{"pts": []}', ['"points"']),
+    (b'{"points": 5}', ["points", "list"]),
+    (b'{"points": [[113.04, 23.69], [113.05]]}', ["point 1", "[113.05]", "[lon, lat] pair"]),
+    (b'{"points": [[113.04, "x"]]}', ["point 0", "[lon, lat] pair"]),
+    (b'{"points": [[113.04, 23.69, 5]]}', ["point 0", "[lon, lat] pair"]),
+    (b'{"points": [[113.04, NaN]]}', ["point 0", "lat", "finite"]),
+    (b'{"points": [[Infinity, 23.69]]}', ["point 0", "lon", "finite"]),
+    (b'{"points": [[113.04, 23.69], [23.69, 113.04], [1, 300]]}', ["point 1", "swapped", "1 more bad point"]),
+    (b'{"points": [[113.04, 23.69]], "crs": "mars"}', ["unknown coordinate system 'mars'"]),
+    (b'{"points": [[113.04, 23.69]], "crs": "EPSG:3857"}', ["unknown coordinate system", "gcj02"]),
+    (
+        b'{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[1, 2], [3, 4]]}}]}',
+        ["features[0]", "only point"],
+    ),
+    (
+        b'{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": null}]}',
+        ["features[0]", "only point"],
+    ),
+    (b'{"type": "FeatureCollection", "features": {}}', ["features", "list"]),
 ]
 
 
@@ -283,7 +395,11 @@ def test_bad_batches(demo, client, subtests):
     422 naming the first bad point (counted from 0)."""
     for body, words in BATCH_CASES:
         with subtests.test(body=body[:60]):
-            refused(client.post(f"{API}/grids/locate", content=body, headers={"Content-Type": "application/json"}), 422, *words)
+            refused(
+                client.post(f"{API}/grids/locate", content=body, headers={"Content-Type": "application/json"}),
+                422,
+                *words,
+            )
 
 
 def test_a_batch_whose_body_and_query_name_different_crs(demo, client):
@@ -295,8 +411,18 @@ def test_more_than_a_million_points_is_422_and_a_million_is_answered(demo, clien
     """The limit is 1,000,000 points per request: one more is refused with the count, exactly that many is located."""
     one = "[113.0406584,23.69558175]"
     too_many = ('{"points":[' + ",".join([one] * 1_000_001) + "]}").encode()
-    refused(client.post(f"{API}/grids/locate", content=too_many, headers={"Content-Type": "application/json"}), 422, "too many points", "1,000,001", "1,000,000")
-    r = client.post(f"{API}/grids/locate", content=too_many.replace(b"[" + one.encode() + b",", b"[", 1), headers={"Content-Type": "application/json"})
+    refused(
+        client.post(f"{API}/grids/locate", content=too_many, headers={"Content-Type": "application/json"}),
+        422,
+        "too many points",
+        "1,000,001",
+        "1,000,000",
+    )
+    r = client.post(
+        f"{API}/grids/locate",
+        content=too_many.replace(b"[" + one.encode() + b",", b"[", 1),
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status_code == 200, r.text[:300]
     answer = r.json()
     assert answer["count"] == answer["located"] == 1_000_000
@@ -323,7 +449,12 @@ def test_a_body_over_the_limit_is_413(demo, small_limit_app):
     client = TestClient(small_limit_app, raise_server_exceptions=False)
     body = _points_body(200)
     assert len(body) > 2000
-    refused(client.post(f"{API}/grids/locate", content=body, headers={"Content-Type": "application/json"}), 413, "larger than 2,000 bytes", "fewer points")
+    refused(
+        client.post(f"{API}/grids/locate", content=body, headers={"Content-Type": "application/json"}),
+        413,
+        "larger than 2,000 bytes",
+        "fewer points",
+    )
 
     def chunks():
         for i in range(0, len(body), 500):
@@ -335,12 +466,21 @@ def test_a_body_over_the_limit_is_413(demo, small_limit_app):
     # A feature write streamed over the limit is a 413 too, not "an error parsing the body".
     before = counts(demo["engine"])
     big = json.dumps(feature(point(*INSIDE), **HAZARD, description="很长" * 1500)).encode()
-    r = client.post(f"{API}/incidents", content=iter([big[:1000], big[1000:]]), headers={**demo["auth"], "Content-Type": "application/json"})
+    r = client.post(
+        f"{API}/incidents",
+        content=iter([big[:1000], big[1000:]]),
+        headers={**demo["auth"], "Content-Type": "application/json"},
+    )
     refused(r, 413, "larger than")
     assert counts(demo["engine"]) == before
     # Under the limit, the same app answers.
     small = _points_body(10)
-    assert client.post(f"{API}/grids/locate", content=small, headers={"Content-Type": "application/json"}).json()["located"] == 10
+    assert (
+        client.post(f"{API}/grids/locate", content=small, headers={"Content-Type": "application/json"}).json()[
+            "located"
+        ]
+        == 10
+    )
 
 
 def test_a_body_streamed_in_many_small_pieces_is_counted_as_a_whole(demo, small_limit_app):
@@ -357,10 +497,18 @@ def test_a_body_streamed_in_many_small_pieces_is_counted_as_a_whole(demo, small_
         sent.append(message)
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": f"{API}/grids/locate", "raw_path": f"{API}/grids/locate".encode(), "query_string": b"", "root_path": "",
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": f"{API}/grids/locate",
+        "raw_path": f"{API}/grids/locate".encode(),
+        "query_string": b"",
+        "root_path": "",
         "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")],
-        "client": ("127.0.0.1", 5000), "server": ("testserver", 80),
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
     }
     asyncio.run(small_limit_app(scope, receive, send))
     start = next(m for m in sent if m["type"] == "http.response.start")
@@ -382,11 +530,30 @@ def test_nothing_above_answers_500(demo, client):
         ("get", f"{API}/buildings", {"params": {"bbox": ",,,"}}),
         ("get", f"{API}/incidents", {"params": {"until": "2025-13-45"}}),
         ("post", f"{API}/grids/locate", {"content": b"", "headers": {"Content-Type": "application/json"}}),
-        ("post", f"{API}/grids/locate", {"content": "\ufeff{}".encode(), "headers": {"Content-Type": "application/json"}}),
+        (
+            "post",
+            f"{API}/grids/locate",
+            {"content": "\ufeff{}".encode(), "headers": {"Content-Type": "application/json"}},
+        ),
         ("post", f"{API}/incidents", {"json": [1, 2, 3], "headers": demo["auth"]}),
-        ("post", f"{API}/incidents", {"json": feature({"type": "Point", "coordinates": []}, **HAZARD), "headers": demo["auth"]}),
-        ("post", f"{API}/incidents", {"json": feature({"type": "Point", "coordinates": [[1, 2]]}, **HAZARD), "headers": demo["auth"]}),
-        ("post", f"{API}/grids", {"json": feature({"type": "MultiPolygon", "coordinates": [[[[1, 2]]]]}, code="Z", name="z"), "headers": demo["auth"]}),
+        (
+            "post",
+            f"{API}/incidents",
+            {"json": feature({"type": "Point", "coordinates": []}, **HAZARD), "headers": demo["auth"]},
+        ),
+        (
+            "post",
+            f"{API}/incidents",
+            {"json": feature({"type": "Point", "coordinates": [[1, 2]]}, **HAZARD), "headers": demo["auth"]},
+        ),
+        (
+            "post",
+            f"{API}/grids",
+            {
+                "json": feature({"type": "MultiPolygon", "coordinates": [[[[1, 2]]]]}, code="Z", name="z"),
+                "headers": demo["auth"],
+            },
+        ),
     ]
     before = counts(demo["engine"])
     for method, url, kwargs in odd:
@@ -507,7 +674,11 @@ def test_nul_characters_are_refused_in_the_query_the_path_and_the_body(demo, cli
     ]:
         with subtests.test(url=url):
             refused(client.get(url), 422, name, "NUL")
-    refused(client.post(f"{API}/incidents/{incident['id']}/actions/x%00", json={}, headers={**auth, "If-Match": "*"}), 404, "NUL")
+    refused(
+        client.post(f"{API}/incidents/{incident['id']}/actions/x%00", json={}, headers={**auth, "If-Match": "*"}),
+        404,
+        "NUL",
+    )
     bodies = [
         ("post", f"{API}/incidents", feature(point(*INSIDE), **{**HAZARD, "title": "a\x00b"}), "properties.title"),
         ("post", f"{API}/buildings", feature(point(*INSIDE), code="N\x00", name="楼"), "properties.code"),
@@ -537,7 +708,12 @@ def test_dates_far_from_today_are_422_not_an_overflow(demo, client, subtests):
 def test_nan_inside_free_properties_is_refused(demo, client):
     body = b'{"type": "Feature", "geometry": {"type": "Point", "coordinates": [113.0406584, 23.69558175]}, "properties": {"kind": "hazard", "category": "fire_safety", "title": "t", "properties": {"depth": NaN}}}'
     before = counts(demo["engine"])
-    refused(client.post(f"{API}/incidents", content=body, headers={**demo["auth"], "Content-Type": "application/json"}), 422, "properties.properties", "finite")
+    refused(
+        client.post(f"{API}/incidents", content=body, headers={**demo["auth"], "Content-Type": "application/json"}),
+        422,
+        "properties.properties",
+        "finite",
+    )
     assert counts(demo["engine"]) == before
 
 
@@ -549,24 +725,52 @@ def test_a_json_body_nested_too_deeply_is_422_before_parsing(demo, client, subte
     """1,000 levels made the parser raise RecursionError (a 500). Every JSON body is checked,
     whatever its JSON content type (or none), before any parser sees it."""
     deep = b'{"points": ' + _nested(1000) + b"}"
-    for content_type in ("application/json", "application/geo+json", "application/vnd.example+json; charset=utf-8", None, "text/plain"):
+    for content_type in (
+        "application/json",
+        "application/geo+json",
+        "application/vnd.example+json; charset=utf-8",
+        None,
+        "text/plain",
+    ):
         with subtests.test(content_type=content_type):
             headers = {"Content-Type": content_type} if content_type else {}
-            refused(client.post(f"{API}/grids/locate", content=deep, headers=headers), 422, "nested more than 64 levels")
+            refused(
+                client.post(f"{API}/grids/locate", content=deep, headers=headers), 422, "nested more than 64 levels"
+            )
     r = client.post(f"{API}/grids/locate", content=deep, headers={"Content-Type": "application/json"})
     assert r.json()["errors"] == [{"loc": ["body"], "msg": r.json()["detail"]}]
     before = counts(demo["engine"])
     for url in (f"{API}/incidents", f"{API}/incidents/1/comments", f"{API}/incidents/1/actions/register"):
         with subtests.test(url=url):
             body = b'{"type": "Feature", "properties": {"properties": ' + b'{"a":' * 200 + b"1" + b"}" * 200 + b"}}"
-            refused(client.post(url, content=body, headers={**demo["auth"], "Content-Type": "application/json", "If-Match": "*"}), 422, "nested")
+            refused(
+                client.post(
+                    url, content=body, headers={**demo["auth"], "Content-Type": "application/json", "If-Match": "*"}
+                ),
+                422,
+                "nested",
+            )
     assert counts(demo["engine"]) == before
     # Brackets inside strings are text, not nesting (escaped quotes included).
     text = b'{"points": [[113.0406584, 23.69558175]], "note": "' + b"[" * 500 + b'\\"' + b"{" * 500 + b'"}'
-    assert client.post(f"{API}/grids/locate", content=text, headers={"Content-Type": "application/json"}).status_code != 500
-    assert "nested" not in client.post(f"{API}/grids/locate", content=text, headers={"Content-Type": "application/json"}).text
+    assert (
+        client.post(f"{API}/grids/locate", content=text, headers={"Content-Type": "application/json"}).status_code
+        != 500
+    )
+    assert (
+        "nested"
+        not in client.post(f"{API}/grids/locate", content=text, headers={"Content-Type": "application/json"}).text
+    )
     # 64 levels is allowed: the body gets the usual answer about its shape.
-    refused(client.post(f"{API}/grids/locate", content=b'{"points": ' + _nested(63, b"1") + b"}", headers={"Content-Type": "application/json"}), 422, "point 0")
+    refused(
+        client.post(
+            f"{API}/grids/locate",
+            content=b'{"points": ' + _nested(63, b"1") + b"}",
+            headers={"Content-Type": "application/json"},
+        ),
+        422,
+        "point 0",
+    )
 
 
 def test_json_depth_counts_only_brackets_outside_strings():
@@ -578,7 +782,9 @@ def test_json_depth_counts_only_brackets_outside_strings():
     assert json_depth(b'["\\\\\\"]]]"]') == 1
     assert json_depth(_nested(1000)) == 1000
     assert json_depth(json.dumps([[[1]]]).encode("utf-16")) == 3
-    multipolygon = feature({"type": "MultiPolygon", "coordinates": [[[[113.0, 23.0], [113.1, 23.0], [113.0, 23.1], [113.0, 23.0]]]]})
+    multipolygon = feature(
+        {"type": "MultiPolygon", "coordinates": [[[[113.0, 23.0], [113.1, 23.0], [113.0, 23.1], [113.0, 23.0]]]]}
+    )
     assert json_depth(json.dumps(multipolygon).encode()) == 6
 
 
@@ -589,14 +795,18 @@ def test_every_error_answer_is_documented_with_its_real_shape(client):
     schemas = doc["components"]["schemas"]
     assert "HTTPValidationError" not in schemas
     assert schemas["ErrorAnswer"]["properties"]["detail"]["type"] == "string"
-    assert schemas["ValidationErrorAnswer"]["properties"]["errors"]["items"] == {"$ref": "#/components/schemas/ErrorLocation"}
+    assert schemas["ValidationErrorAnswer"]["properties"]["errors"]["items"] == {
+        "$ref": "#/components/schemas/ErrorLocation"
+    }
     for path, operations in doc["paths"].items():
         for method, op in operations.items():
             if path.endswith("/health") or "Service" in op.get("tags", ()):
                 continue
             responses = op["responses"]
             assert {"401", "422", "503"} <= responses.keys(), (method, path)
-            assert responses["422"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ValidationErrorAnswer"}
+            assert responses["422"]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ValidationErrorAnswer"
+            }
             assert "Retry-After" in responses["503"]["headers"]
             if "{" in path:
                 assert "404" in responses, (method, path)

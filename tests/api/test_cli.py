@@ -50,7 +50,9 @@ def test_serve_answers_over_http_with_the_demo(db_url, cli, serve_wangge):
     assert {f["properties"]["code"][:12] for f in grids["features"]} == {"441802001001"}
     # The bounding-box filter goes through the spatial index and keeps only what meets the box.
     x, y = grids["features"][0]["geometry"]["coordinates"][0][0][0]
-    near = httpx.get(f"{base}/api/v1/buildings", params={"bbox": f"{x - 0.001},{y - 0.001},{x + 0.001},{y + 0.001}"}).json()
+    near = httpx.get(
+        f"{base}/api/v1/buildings", params={"bbox": f"{x - 0.001},{y - 0.001},{x + 0.001},{y + 0.001}"}
+    ).json()
     assert 0 < near["numberMatched"] < 297
     bad = httpx.get(f"{base}/api/v1/buildings", params={"bbox": "1,2,3"})
     assert bad.status_code == 422 and "four numbers" in bad.json()["detail"]

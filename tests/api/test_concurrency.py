@@ -31,7 +31,11 @@ def world_spec():
 
 
 def new_case(client, tokens) -> tuple[int, str]:
-    body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": list(CENTRE)}, "properties": {"kind": "case", "category": "dispute", "title": "邻里纠纷"}}
+    body = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": list(CENTRE)},
+        "properties": {"kind": "case", "category": "dispute", "title": "邻里纠纷"},
+    }
     r = client.post(f"{API}/incidents", json=body, headers=bearer(tokens["community"]))
     assert r.status_code == 201, r.text
     return r.json()["id"], r.headers["ETag"]
@@ -65,7 +69,9 @@ CHANGES = {
 
 def send(client, tokens, incident_id, etag, change):
     who, method, suffix, body = change
-    return client.request(method, f"{API}/incidents/{incident_id}{suffix}", json=body, headers=bearer(tokens[who], etag))
+    return client.request(
+        method, f"{API}/incidents/{incident_id}{suffix}", json=body, headers=bearer(tokens[who], etag)
+    )
 
 
 def assert_only_the_winner(before_props, props, timeline, winner) -> None:
@@ -109,7 +115,9 @@ def test_a_stale_etag_gets_412_and_changes_nothing(db_url, tokens, kind):
     assert new_etag == r1.headers["ETag"]
     assert_only_the_winner(before, props, timeline, first)
     # Without If-Match: 428, also nothing changed; with the fresh ETag it goes through (if still legal).
-    r3 = client.request(second[1], f"{API}/incidents/{iid}{second[2]}", json=second[3], headers=bearer(tokens[second[0]]))
+    r3 = client.request(
+        second[1], f"{API}/incidents/{iid}{second[2]}", json=second[3], headers=bearer(tokens[second[0]])
+    )
     assert r3.status_code == 428
     assert state(client, tokens, iid) == middle
     if kind == "patch":
@@ -143,7 +151,11 @@ def check_race(client, tokens, iid, before, changes, results) -> int:
     for r in results:
         assert not isinstance(r, BaseException), repr(r)
     codes = [r.status_code for r in results]
-    assert sorted(codes) == [200, 412], ([(r.status_code, r.text) for r in results], state(client, tokens, iid)[2], before)
+    assert sorted(codes) == [200, 412], (
+        [(r.status_code, r.text) for r in results],
+        state(client, tokens, iid)[2],
+        before,
+    )
     winner = codes.index(200)
     props, etag, timeline = state(client, tokens, iid)
     assert etag == results[winner].headers["ETag"]
@@ -282,9 +294,29 @@ def test_the_version_column_refuses_a_stale_write(db_url, engine, tokens):
         s1.commit()  # both now hold version N outside any transaction, as a form left open would
         s2.commit()
         a.description = "first writer"
-        s1.add(IncidentHistory(incident_id=iid, at=START, actor="s1", action="update", from_status=a.status, to_status=a.status, changes={"description": [None, "first writer"]}))
+        s1.add(
+            IncidentHistory(
+                incident_id=iid,
+                at=START,
+                actor="s1",
+                action="update",
+                from_status=a.status,
+                to_status=a.status,
+                changes={"description": [None, "first writer"]},
+            )
+        )
         b.description = "second writer"
-        s2.add(IncidentHistory(incident_id=iid, at=START, actor="s2", action="update", from_status=b.status, to_status=b.status, changes={"description": [None, "second writer"]}))
+        s2.add(
+            IncidentHistory(
+                incident_id=iid,
+                at=START,
+                actor="s2",
+                action="update",
+                from_status=b.status,
+                to_status=b.status,
+                changes={"description": [None, "second writer"]},
+            )
+        )
         s1.commit()
         with pytest.raises(StaleDataError):
             s2.commit()
@@ -295,7 +327,13 @@ def test_the_version_column_refuses_a_stale_write(db_url, engine, tokens):
     with session_scope(engine) as s:
         incident = s.get(Incident, iid)
         assert incident.description == "first writer" and incident.version == version + 1
-        actors = list(s.scalars(select(IncidentHistory.actor).where(IncidentHistory.incident_id == iid, IncidentHistory.action == "update")))
+        actors = list(
+            s.scalars(
+                select(IncidentHistory.actor).where(
+                    IncidentHistory.incident_id == iid, IncidentHistory.action == "update"
+                )
+            )
+        )
         assert actors == ["s1"]
 
 

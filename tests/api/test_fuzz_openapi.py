@@ -52,8 +52,13 @@ def _fuzz(schema, headers: dict[str, str]) -> list[str]:
         for mode, path_parameters in runs:
 
             @settings(
-                max_examples=EXAMPLES, derandomize=True, database=None, deadline=None, phases=[Phase.explicit, Phase.generate],
-                suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
+                max_examples=EXAMPLES,
+                derandomize=True,
+                database=None,
+                deadline=None,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+                report_multiple_bugs=False,
             )
             @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters))
             def run(case) -> None:
@@ -69,7 +74,11 @@ def _fuzz(schema, headers: dict[str, str]) -> list[str]:
             except Unsatisfiable:  # nothing to make invalid (no parameters, no body)
                 pass
             except (Exception, BaseExceptionGroup) as exc:  # collect them all: one report names every finding
-                failures.append(f"{operation.label} [{mode.value}{', fixed ids' if path_parameters else ''}]: {type(exc).__name__}: {exc}"[:3000])
+                failures.append(
+                    f"{operation.label} [{mode.value}{', fixed ids' if path_parameters else ''}]: {type(exc).__name__}: {exc}"[
+                        :3000
+                    ]
+                )
     return failures
 
 

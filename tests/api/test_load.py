@@ -55,7 +55,9 @@ async def _client_session(client: httpx.AsyncClient, n: int, points, outcomes: d
         headers = {"Idempotency-Key": key}
         if n % 8 == 0:
             # A phone that sends the same report twice at the same moment (a retry on a bad line).
-            pair = await asyncio.gather(*(client.post(f"{API}/incidents", json=_report((lon, lat), title), headers=headers) for _ in range(2)))
+            pair = await asyncio.gather(
+                *(client.post(f"{API}/incidents", json=_report((lon, lat), title), headers=headers) for _ in range(2))
+            )
             answers.extend(pair)
             ids = {a.json()["id"] for a in pair if a.status_code == 201}
             outcomes["replays"].append((title, ids))

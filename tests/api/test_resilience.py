@@ -139,15 +139,26 @@ def test_workflow_action_comment_and_assignment_are_idempotent(client, world, en
     history = count(engine, IncidentHistory)
 
     key = {"Idempotency-Key": str(uuid.uuid4())}
-    first = client.post(f"{API}/incidents/{iid}/actions/confirm", json={"comment": "现场核实"}, headers={**staff, "If-Match": etag, **key})
+    first = client.post(
+        f"{API}/incidents/{iid}/actions/confirm",
+        json={"comment": "现场核实"},
+        headers={**staff, "If-Match": etag, **key},
+    )
     assert first.status_code == 200, first.text
     # Without the key, the same request would now be refused (stale ETag); with it, it is answered again.
-    again = client.post(f"{API}/incidents/{iid}/actions/confirm", json={"comment": "现场核实"}, headers={**staff, "If-Match": etag, **key})
+    again = client.post(
+        f"{API}/incidents/{iid}/actions/confirm",
+        json={"comment": "现场核实"},
+        headers={**staff, "If-Match": etag, **key},
+    )
     assert (again.status_code, again.json(), again.headers["ETag"]) == (200, first.json(), first.headers["ETag"])
     assert count(engine, IncidentHistory) == history + 1
 
     key = {"Idempotency-Key": str(uuid.uuid4())}
-    comments = [client.post(f"{API}/incidents/{iid}/comments", json={"text": "已通知物业"}, headers={**staff, **key}) for _ in range(2)]
+    comments = [
+        client.post(f"{API}/incidents/{iid}/comments", json={"text": "已通知物业"}, headers={**staff, **key})
+        for _ in range(2)
+    ]
     assert [c.status_code for c in comments] == [201, 201]
     assert count(engine, IncidentHistory) == history + 2
 
@@ -155,7 +166,12 @@ def test_workflow_action_comment_and_assignment_are_idempotent(client, world, en
     target = next(r["id"] for r in responders if r["properties"]["role"] == "grid_leader")
     key = {"Idempotency-Key": str(uuid.uuid4())}
     etag = comments[0].headers["ETag"]
-    assigned = [client.post(f"{API}/incidents/{iid}/assign", json={"responder_id": target}, headers={**staff, "If-Match": etag, **key}) for _ in range(2)]
+    assigned = [
+        client.post(
+            f"{API}/incidents/{iid}/assign", json={"responder_id": target}, headers={**staff, "If-Match": etag, **key}
+        )
+        for _ in range(2)
+    ]
     assert [a.status_code for a in assigned] == [200, 200]
     assert assigned[0].json() == assigned[1].json()
     assert count(engine, IncidentHistory) == history + 3
@@ -188,7 +204,9 @@ def test_the_public_with_a_stale_if_match_gets_401_not_412(client, world):
     for path, body in (("actions/confirm", {}), ("assign", {"responder_id": 1})):
         r = client.post(f"{API}/incidents/{iid}/{path}", json=body, headers={"If-Match": stale})
         assert r.status_code == 401, (path, r.status_code, r.text)
-    r = client.patch(f"{API}/incidents/{iid}", json={"type": "Feature", "properties": {"title": "改"}}, headers={"If-Match": stale})
+    r = client.patch(
+        f"{API}/incidents/{iid}", json={"type": "Feature", "properties": {"title": "改"}}, headers={"If-Match": stale}
+    )
     assert r.status_code == 401, r.text
     # With the right, the stale version is what is wrong.
     r = client.post(f"{API}/incidents/{iid}/actions/confirm", json={}, headers={**staff, "If-Match": stale})
@@ -304,7 +322,9 @@ def test_a_lost_database_gives_503_and_the_service_recovers_by_itself(postgis_ur
 def test_serve_against_an_unreachable_database_says_so_in_one_line(tmp_path):
     wangge = Path(sys.executable).with_name("wangge")
     env = {**os.environ, "WANGGE_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"}
-    done = subprocess.run([str(wangge), "serve", "--port", str(free_port())], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [str(wangge), "serve", "--port", str(free_port())], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
@@ -327,7 +347,9 @@ def test_a_writer_held_elsewhere_too_long_gives_503_not_500(spatialite_url, monk
     client = TestClient(app)
     # Another process's writer that does not let go (locks are per process: it must be another).
     hold = "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1]); c.execute('BEGIN IMMEDIATE'); print('held', flush=True); time.sleep(30)"
-    holder = subprocess.Popen([sys.executable, "-c", hold, make_url(db_url).database], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, make_url(db_url).database], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         r = client.post(f"{API}/incidents", json=report())

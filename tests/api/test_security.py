@@ -25,7 +25,6 @@ from tests.support.permissions import API, CODE_A, CODE_B, PHONES, REPORTER, WOR
 SECRETS = [*REPORTER.values(), *PHONES.values()]
 
 
-
 @pytest.fixture
 def world_spec():
     return WORLD
@@ -54,7 +53,10 @@ def _check_headers(response, what: str) -> str:
     directives = dict((d.split(" ", 1) + [""])[:2] for d in policy.split("; "))
     assert directives["default-src"] == "'self'" and directives["frame-ancestors"] == "'none'", what
     assert "'unsafe-inline'" not in directives["script-src"] and "'unsafe-eval'" not in directives["script-src"], what
-    assert "https://tile.openstreetmap.org" in directives["img-src"] and "https://*.is.autonavi.com" in directives["img-src"], what
+    assert (
+        "https://tile.openstreetmap.org" in directives["img-src"]
+        and "https://*.is.autonavi.com" in directives["img-src"]
+    ), what
     return directives["script-src"]
 
 
@@ -70,7 +72,11 @@ def test_security_headers_on_every_answer(api, world, monkeypatch, tmp_path):
         "404": c.get("/no/such/page"),
         "422": c.get(f"{API}/incidents/not-a-number"),
         "401": c.get(f"{API}/incidents", headers={"Authorization": "Bearer wg_wrong"}),
-        "413": c.post(f"{API}/grids/locate", content=b"[]", headers={"Content-Length": str(2**40), "Content-Type": "application/json"}),
+        "413": c.post(
+            f"{API}/grids/locate",
+            content=b"[]",
+            headers={"Content-Length": str(2**40), "Content-Type": "application/json"},
+        ),
     }
     expected = {"404": 404, "422": 422, "401": 401, "413": 413}
     for what, r in answers.items():
@@ -78,7 +84,13 @@ def test_security_headers_on_every_answer(api, world, monkeypatch, tmp_path):
         assert _check_headers(r, what) == "'self'", what  # no inline script allowed in anything but pages
 
     # HTML pages: their own inline scripts are allowed by hash, and nothing else inline.
-    for path in ("/", "/docs", "/maps/incidents?basemap=none", f"/maps/grids/{CODE_A}?basemap=none", "/maps/planner?basemap=none"):
+    for path in (
+        "/",
+        "/docs",
+        "/maps/incidents?basemap=none",
+        f"/maps/grids/{CODE_A}?basemap=none",
+        "/maps/planner?basemap=none",
+    ):
         r = c.get(path)
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), path
         sources = _check_headers(r, path).split()
@@ -106,7 +118,13 @@ def test_content_security_policy_names_the_configured_tile_servers(monkeypatch, 
     policy = client.get(f"{API}/health").headers["content-security-policy"]
     img = next(d for d in policy.split("; ") if d.startswith("img-src "))
     assert img.split()[1:] == [
-        "'self'", "data:", "blob:", "https://tile.openstreetmap.org", "https://*.is.autonavi.com", "https://*.tianditu.gov.cn", "http://*.tiles.example.local:8080",
+        "'self'",
+        "data:",
+        "blob:",
+        "https://tile.openstreetmap.org",
+        "https://*.is.autonavi.com",
+        "https://*.tianditu.gov.cn",
+        "http://*.tiles.example.local:8080",
     ]
 
 
@@ -115,7 +133,11 @@ def test_content_security_policy_names_the_configured_tile_servers(monkeypatch, 
 
 def test_cors_is_off_by_default_and_on_for_the_configured_origins_only(monkeypatch, tmp_path):
     url = f"sqlite:///{tmp_path / 'x.db'}"
-    preflight = {"Origin": "https://app.example.org", "Access-Control-Request-Method": "PATCH", "Access-Control-Request-Headers": "Authorization, If-Match, Idempotency-Key"}
+    preflight = {
+        "Origin": "https://app.example.org",
+        "Access-Control-Request-Method": "PATCH",
+        "Access-Control-Request-Headers": "Authorization, If-Match, Idempotency-Key",
+    }
     client = TestClient(create_app(url, escalate_every_s=0))
     r = client.get(f"{API}/health", headers={"Origin": "https://app.example.org"})
     assert r.status_code == 200 and not any(k.startswith("access-control-") for k in r.headers)
@@ -126,11 +148,22 @@ def test_cors_is_off_by_default_and_on_for_the_configured_origins_only(monkeypat
     client = TestClient(create_app(url, escalate_every_s=0))
     r = client.get(f"{API}/health", headers={"Origin": "https://app.example.org"})
     assert r.headers["access-control-allow-origin"] == "https://app.example.org"
-    assert {h.strip().lower() for h in r.headers["access-control-expose-headers"].split(",")} == {"etag", "location", "retry-after"}
+    assert {h.strip().lower() for h in r.headers["access-control-expose-headers"].split(",")} == {
+        "etag",
+        "location",
+        "retry-after",
+    }
     r = client.options(f"{API}/incidents/1", headers=preflight)
     assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://app.example.org"
-    assert {m.strip() for m in r.headers["access-control-allow-methods"].split(",")} == {"GET", "POST", "PATCH", "DELETE"}
-    assert {"authorization", "if-match", "idempotency-key"} <= {h.strip().lower() for h in r.headers["access-control-allow-headers"].split(",")}
+    assert {m.strip() for m in r.headers["access-control-allow-methods"].split(",")} == {
+        "GET",
+        "POST",
+        "PATCH",
+        "DELETE",
+    }
+    assert {"authorization", "if-match", "idempotency-key"} <= {
+        h.strip().lower() for h in r.headers["access-control-allow-headers"].split(",")
+    }
     _check_headers(r, "preflight")
     # Another origin gets nothing that lets its pages read the answer.
     r = client.get(f"{API}/health", headers={"Origin": "https://evil.example.com"})
@@ -160,7 +193,10 @@ def test_failed_token_checks_are_slowed_then_refused_per_client_address(api, wor
     # Refused without looking at the token, on the lean lookups too.
     good = {"Authorization": f"Bearer {world.token['community']}"}
     assert api.client.get(f"{API}/incidents", headers=good).status_code == 429
-    assert api.client.get(f"{API}/responders/nearest", params={"lon": 113.0425, "lat": 23.6925}, headers=good).status_code == 429
+    assert (
+        api.client.get(f"{API}/responders/nearest", params={"lon": 113.0425, "lat": 23.6925}, headers=good).status_code
+        == 429
+    )
     # The public (no token) is not affected, nor is any other address.
     assert api.client.get(f"{API}/incidents").status_code == 200
     other = TestClient(api.client.app, client=("192.0.2.7", 40000))
@@ -209,7 +245,11 @@ def test_grid_workers_see_personal_data_in_their_own_grids_only(api, world, who)
     own, other = get(f"incidents/{a}").json()["properties"], get(f"incidents/{b}").json()["properties"]
     assert own["reporter_phone"] == REPORTER["reporter_phone"] and own["reporter_name"] == REPORTER["reporter_name"]
     assert other["grid"] == CODE_B and not {"reporter_phone", "reporter_name"} & set(other)
-    for collection in (get("incidents", limit=1000).json(), get("incidents", grid=CODE_B).json(), get("incidents", kind="case", crs="gcj02").json()):
+    for collection in (
+        get("incidents", limit=1000).json(),
+        get("incidents", grid=CODE_B).json(),
+        get("incidents", kind="case", crs="gcj02").json(),
+    ):
         for f in collection["features"]:
             p = f["properties"]
             assert ("reporter_phone" in p) == (p["grid"] == CODE_A), p
@@ -219,7 +259,10 @@ def test_grid_workers_see_personal_data_in_their_own_grids_only(api, world, who)
     assert r.status_code == 200 and r.json()["properties"]["reporter_phone"] == REPORTER["reporter_phone"]
     # Community staff and administrators see them everywhere.
     for staff in ("community", "admin"):
-        assert api.client.get(f"{API}/incidents/{b}", headers=api.headers(staff)).json()["properties"]["reporter_phone"] == REPORTER["reporter_phone"]
+        assert (
+            api.client.get(f"{API}/incidents/{b}", headers=api.headers(staff)).json()["properties"]["reporter_phone"]
+            == REPORTER["reporter_phone"]
+        )
 
 
 @pytest.mark.parametrize("who", ["leaderA", "workerA"])
@@ -244,7 +287,10 @@ def test_grid_workers_comment_in_their_own_grids_only(api, world, engine):
         assert r.status_code == 403 and "own grids" in r.json()["detail"]
         assert api.state(b) == before
     with session_scope(engine) as s:
-        assert s.scalar(select(func.count()).select_from(IncidentHistory).where(IncidentHistory.comment == "越界留言")) == 0
+        assert (
+            s.scalar(select(func.count()).select_from(IncidentHistory).where(IncidentHistory.comment == "越界留言"))
+            == 0
+        )
     for staff in ("community", "admin"):
         assert api.comment(b, staff, "社区已知悉").status_code == 201
 
@@ -264,11 +310,17 @@ def test_incident_history_refuses_truncate(postgis_url):
     with session_scope(engine) as s:
         s.add(Grid(code="G1", name="g", geom=to_db(as_multipolygon(box(113, 23, 114, 24)))))
     with session_scope(engine) as s:
-        incident = Incident(kind="hazard", category="fire_safety", status="reported", title="t", geom=to_db(Point(113.5, 23.5)))
+        incident = Incident(
+            kind="hazard", category="fire_safety", status="reported", title="t", geom=to_db(Point(113.5, 23.5))
+        )
         s.add(incident)
         s.flush()
         s.add(IncidentHistory(incident_id=incident.id, actor="tester", action="create", to_status="reported"))
-    for statement in ("TRUNCATE incident_history", "TRUNCATE incident_history RESTART IDENTITY CASCADE", "TRUNCATE incidents CASCADE"):
+    for statement in (
+        "TRUNCATE incident_history",
+        "TRUNCATE incident_history RESTART IDENTITY CASCADE",
+        "TRUNCATE incidents CASCADE",
+    ):
         with pytest.raises(DBAPIError, match="append-only"):
             with session_scope(engine) as s:
                 s.execute(text(statement))

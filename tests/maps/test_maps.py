@@ -29,7 +29,9 @@ API = "/api/v1"
 GEOD = Geod(ellps="WGS84")
 # Absolute addresses a page may hold: basemap tile templates (requested only when that basemap
 # is shown) and the OpenStreetMap attribution link (a link, never loaded by the page).
-ALLOWED_EXTERNAL = re.compile(r"^https://(t\{s\}\.tianditu\.gov\.cn|webrd0\{s\}\.is\.autonavi\.com|tile\.openstreetmap\.org)/.*\{z\}|^https://www\.openstreetmap\.org/copyright$")
+ALLOWED_EXTERNAL = re.compile(
+    r"^https://(t\{s\}\.tianditu\.gov\.cn|webrd0\{s\}\.is\.autonavi\.com|tile\.openstreetmap\.org)/.*\{z\}|^https://www\.openstreetmap\.org/copyright$"
+)
 URL = re.compile(r"""(?:https?:)?//[^\s"'<>)\\]+""")
 
 
@@ -45,8 +47,13 @@ def first_grid(engine) -> str:
 
 def map_pages(code: str) -> list[str]:
     return [
-        "/maps/incidents", "/maps/incidents?lang=en&basemap=none", f"/maps/incidents?grid={code}&kind=hazard&status=open&since=2020-01-01",
-        f"/maps/grids/{code}", f"/maps/grids/{code}?lang=en&basemap=none", "/maps/planner", "/maps/planner?basemap=amap&lang=en",
+        "/maps/incidents",
+        "/maps/incidents?lang=en&basemap=none",
+        f"/maps/incidents?grid={code}&kind=hazard&status=open&since=2020-01-01",
+        f"/maps/grids/{code}",
+        f"/maps/grids/{code}?lang=en&basemap=none",
+        "/maps/planner",
+        "/maps/planner?basemap=amap&lang=en",
     ]
 
 
@@ -94,8 +101,11 @@ def test_unknown_grid_bad_filters_and_basemaps_get_html_error_pages(client):
     assert "999999" in missing.text and "未找到" in missing.text
     assert client.get("/maps/incidents?grid=999999").status_code == 404
     for query, words in [
-        ("kind=volcano", "Unknown kind"), ("status=frozen", "Unknown status"), ("since=yesterday", "ISO 8601"),
-        ("basemap=google", "Unknown basemap"), ("basemap=tianditu", "WANGGE_TIANDITU_KEY"),
+        ("kind=volcano", "Unknown kind"),
+        ("status=frozen", "Unknown status"),
+        ("since=yesterday", "ISO 8601"),
+        ("basemap=google", "Unknown basemap"),
+        ("basemap=tianditu", "WANGGE_TIANDITU_KEY"),
     ]:
         response = client.get(f"/maps/incidents?{query}&lang=en")
         assert response.status_code == 422, query
@@ -124,8 +134,12 @@ def test_vendor_files_are_the_pinned_ones_and_nothing_else(client):
     font = client.get(f"/static/vendor/@fortawesome/fontawesome-free@{fa}/webfonts/fa-solid-900.woff2")
     assert font.status_code == 200 and font.headers["content-type"] == "font/woff2"
     for bad in (
-        "leaflet@0.0.1/dist/leaflet.js", "leaflet/dist/leaflet.js", "left-pad@1.0.0/index.js",
-        f"leaflet@{version}/../jquery/package.json", f"leaflet@{version}/%2e%2e/%2e%2e/package.json", f"leaflet@{version}/",
+        "leaflet@0.0.1/dist/leaflet.js",
+        "leaflet/dist/leaflet.js",
+        "left-pad@1.0.0/index.js",
+        f"leaflet@{version}/../jquery/package.json",
+        f"leaflet@{version}/%2e%2e/%2e%2e/package.json",
+        f"leaflet@{version}/",
     ):
         assert client.get(f"/static/vendor/{bad}").status_code == 404, bad
     glue = client.get("/static/maps/wangge-maps.js")
@@ -156,7 +170,13 @@ def test_folium_resources_unknown_to_wangge_are_refused():
     from folium import plugins
 
     m = folium.Map(tiles=None)
-    for element in (plugins.MarkerCluster(), plugins.HeatMap([]), plugins.Fullscreen(), plugins.LocateControl(), plugins.Draw()):
+    for element in (
+        plugins.MarkerCluster(),
+        plugins.HeatMap([]),
+        plugins.Fullscreen(),
+        plugins.LocateControl(),
+        plugins.Draw(),
+    ):
         element.add_to(m)
     html = assets.render(m)
     assert "cdn" not in html and "cloudflare" not in html
@@ -250,9 +270,13 @@ def test_points_in_gcj02_sit_where_amap_draws_them(client, demo):
 
 def test_points_refuse_what_they_do_not_understand(client):
     for params, words in [
-        ({"kind": "volcano"}, "Unknown kind"), ({"status": "frozen"}, "Unknown status"),
-        ({"kind": "hazard", "status": "proposed"}, "Unknown status"), ({"category": "lighting", "kind": "hazard"}, "Unknown category"),
-        ({"bbox": "1,2,3"}, "four numbers"), ({"limit": 0}, "limit"), ({"cell": -1}, "cell"),
+        ({"kind": "volcano"}, "Unknown kind"),
+        ({"status": "frozen"}, "Unknown status"),
+        ({"kind": "hazard", "status": "proposed"}, "Unknown status"),
+        ({"category": "lighting", "kind": "hazard"}, "Unknown category"),
+        ({"bbox": "1,2,3"}, "four numbers"),
+        ({"limit": 0}, "limit"),
+        ({"cell": -1}, "cell"),
     ]:
         response = client.get(f"{API}/incidents/points", params=params)
         assert response.status_code == 422, params

@@ -43,9 +43,17 @@ IDLE = "document.documentElement.getAttribute('data-wangge-pending') === '0'"
 def _png(width: int = 256, height: int = 256, rgb=(236, 232, 220)) -> bytes:
     """A plain tile, made here."""
     row = b"\x00" + bytes(rgb) * width
-    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)  # noqa: E731
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(row * height)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
+    )
 
 
 class TileServer:
@@ -95,12 +103,20 @@ class Served:
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (scripts/test.sh installs Debian's chromium as root; or set WANGGE_CHROMIUM)")
+        pytest.skip(
+            f"no Chromium at {CHROMIUM} (scripts/test.sh installs Debian's chromium as root; or set WANGGE_CHROMIUM)"
+        )
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]' (Playwright)")
     with sync_api.sync_playwright() as p:
         chromium = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
         )
         yield chromium
         chromium.close()
@@ -129,7 +145,16 @@ def served(db_url, request, serve_wangge) -> Served:
             WANGGE_TILE_URL=f"http://{tiles.host}/{{z}}/{{x}}/{{y}}.png",
             WANGGE_TILE_CRS="gcj02",
         )
-        yield Served(base, base.removeprefix("http://"), request.node.callspec.params["db_url"], planner, viewer, tiles, code, geom.bounds)
+        yield Served(
+            base,
+            base.removeprefix("http://"),
+            request.node.callspec.params["db_url"],
+            planner,
+            viewer,
+            tiles,
+            code,
+            geom.bounds,
+        )
     finally:
         tiles.close()
 
@@ -152,7 +177,9 @@ class Watch:
     def _console(self, message):
         if message.type != "error":
             return
-        if "Failed to load resource" in message.text and any(f"status of {code}" in message.text for code in ("401", "403")):
+        if "Failed to load resource" in message.text and any(
+            f"status of {code}" in message.text for code in ("401", "403")
+        ):
             self.refusals.append(message.text)  # the browser notes every refused request
             return
         self.errors.append(f"console error: {message.text}")
@@ -379,12 +406,16 @@ def _drag_marker(page, incident_id: int, dx: float, dy: float) -> None:
     nothing (it started while the map was still moving) is tried again from where the marker is.
     """
     marker = f"WanggeMaps.instances[0].layers.renovation.getLayers().find((l) => l.wgId === {incident_id})"
-    page.wait_for_function(f"(() => {{ const m = {marker}; return m && m._icon && m.dragging && m.dragging.enabled(); }})()")
+    page.wait_for_function(
+        f"(() => {{ const m = {marker}; return m && m._icon && m.dragging && m.dragging.enabled(); }})()"
+    )
     start = page.evaluate(f"(() => {{ const ll = {marker}.getLatLng(); return [ll.lng, ll.lat]; }})()")
     settled = f"({IDLE}) && (() => {{ const map = WanggeMaps.instances[0].map; return !map._animatingZoom && !(map._panAnim && map._panAnim._inProgress); }})()"
     for _attempt in range(4):
         page.wait_for_function(settled)
-        icon = page.evaluate(f"(() => {{ const r = {marker}._icon.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; }})()")
+        icon = page.evaluate(
+            f"(() => {{ const r = {marker}._icon.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; }})()"
+        )
         page.mouse.move(*icon)
         page.mouse.down()
         page.mouse.move(icon[0] + dx / 2, icon[1] + dy / 2, steps=8)
@@ -430,7 +461,12 @@ def test_planner_draws_moves_and_renames_a_renovation_point(browser, served):
     # ... and stored: found through the API where it was drawn.
     stored = _api_eventually(served, f"/incidents/{new_id}", lambda f: True)
     props = stored["properties"]
-    assert (props["kind"], props["category"], props["title"], props["status"]) == ("renovation", "lighting", title, "proposed")
+    assert (props["kind"], props["category"], props["title"], props["status"]) == (
+        "renovation",
+        "lighting",
+        title,
+        "proposed",
+    )
     assert metres(*stored["geometry"]["coordinates"], *where) < 1.0
     listed = served.api("/incidents", kind="renovation", limit=1000).json()
     assert new_id in [f["id"] for f in listed["features"]]
@@ -447,7 +483,9 @@ def test_planner_draws_moves_and_renames_a_renovation_point(browser, served):
 
     # Renaming it: its popup has a form; PATCH with If-Match. The click goes to its own icon (a
     # click at its position could land on another marker that the drag brought it next to).
-    icon = page.evaluate_handle(f"WanggeMaps.instances[0].layers.renovation.getLayers().find((l) => l.wgId === {new_id})._icon")
+    icon = page.evaluate_handle(
+        f"WanggeMaps.instances[0].layers.renovation.getLayers().find((l) => l.wgId === {new_id})._icon"
+    )
     icon.dispatch_event("click")
     page.wait_for_selector(f".wg-popup[data-incident='{new_id}']")
     form_title = page.wait_for_selector(".wg-popup .wg-form .wg-title")
@@ -522,7 +560,10 @@ def _open_csp(browser, served, path: str):
     watch = Watch()
     watch.attach(page)
     response = page.goto(served.base + path)
-    assert response.status == 200 and "'unsafe-inline'" not in response.headers["content-security-policy"].split("script-src")[1].split(";")[0]
+    assert (
+        response.status == 200
+        and "'unsafe-inline'" not in response.headers["content-security-policy"].split("script-src")[1].split(";")[0]
+    )
     return page, watch
 
 
@@ -530,7 +571,11 @@ def _clean_csp(page, watch: Watch, allowed_hosts: set[str], tiles: str | None = 
     assert page.evaluate("window.__cspViolations") == []
     assert [e for e in watch.errors if "Content Security Policy" in e or "BLOCKED_BY_CSP" in e] == []
     # Leaflet drops the tiles it no longer needs when the view moves (the popup pans it).
-    assert [e for e in watch.errors if not (e.endswith("net::ERR_ABORTED") and e.startswith(f"request failed: http://{tiles}/"))] == []
+    assert [
+        e
+        for e in watch.errors
+        if not (e.endswith("net::ERR_ABORTED") and e.startswith(f"request failed: http://{tiles}/"))
+    ] == []
     assert watch.hosts <= allowed_hosts, f"requests left the service: {watch.hosts - allowed_hosts}"
 
 
@@ -555,7 +600,9 @@ def test_docs_and_maps_run_under_the_content_security_policy(browser, served):
     _shoot_csp(page, served, "docs")
     _clean_csp(page, watch, {served.host})
     # An inline script the page did not come with is refused, and the refusal is seen.
-    page.evaluate("() => { const s = document.createElement('script'); s.textContent = 'window.injected = 1'; document.body.append(s); }")
+    page.evaluate(
+        "() => { const s = document.createElement('script'); s.textContent = 'window.injected = 1'; document.body.append(s); }"
+    )
     _until_csp(page, "window.__cspViolations.length > 0", 5)
     assert page.evaluate("window.injected") is None
     assert "script-src" in page.evaluate("window.__cspViolations")[0]

@@ -18,6 +18,9 @@ WORLD = WorldSpec(
     communities=(CommunitySpec("441802001001", "翠湖社区"),),
     grids=(GridSpec("A", "441802001001001", "第一网格", "441802001001", (113.040, 23.690, 113.045, 23.695)),),
     # keyed by their codes, as the users name them
-    responders=tuple(ResponderSpec(code, code, role, role, ("A",), CENTRE, phone="13900000000") for code, role in (("C-R01", "grid_leader"), ("C-R02", "grid_worker"))),
+    responders=tuple(
+        ResponderSpec(code, code, role, role, ("A",), CENTRE, phone="13900000000")
+        for code, role in (("C-R01", "grid_leader"), ("C-R02", "grid_worker"))
+    ),
     users=tuple(UserSpec(*u) for u in USERS),
 )

@@ -35,7 +35,13 @@ CENTRE_B = (113.0475, 23.6925)
 CODE_A, CODE_B = "441802001001001", "441802001001002"
 
 # Personal data, distinctive enough to be searched for in every answer.
-PHONES = {"leaderA": "19876500001", "workerA": "19876500002", "leaderB": "19876500003", "workerB": "19876500004", "station": "19876500005"}
+PHONES = {
+    "leaderA": "19876500001",
+    "workerA": "19876500002",
+    "leaderB": "19876500003",
+    "workerB": "19876500004",
+    "station": "19876500005",
+}
 REPORTER = {"reporter_name": "隐私测试员甲", "reporter_phone": "17755550123"}
 REPORTER_RENOVATION = {"reporter_name": "隐私测试员乙", "reporter_phone": "17755550456"}
 
@@ -57,7 +63,10 @@ def point(p) -> dict:
 WORLD = WorldSpec(
     start=START,
     communities=(CommunitySpec("441802001001", "翠湖社区", (113.040, 23.690, 113.050, 23.695)),),
-    grids=(GridSpec("A", CODE_A, "第一网格", "441802001001", GRID_A), GridSpec("B", CODE_B, "第二网格", "441802001001", GRID_B)),
+    grids=(
+        GridSpec("A", CODE_A, "第一网格", "441802001001", GRID_A),
+        GridSpec("B", CODE_B, "第二网格", "441802001001", GRID_B),
+    ),
     responders=tuple(
         ResponderSpec(key, code, name, role, served, pos, kind=kind, phone=PHONES[key], located_at=START)
         for key, code, name, kind, role, served, pos in [
@@ -70,8 +79,12 @@ WORLD = WorldSpec(
     ),
     buildings=(BuildingSpec("b1", "P-B01", "一号楼", move(CENTRE_A, 180, 60), residents=50, households=20),),
     users=(
-        UserSpec("admin", "admin"), UserSpec("community", "community"), UserSpec("leaderA", "grid_leader", "leaderA"),
-        UserSpec("workerA", "grid_worker", "workerA"), UserSpec("planner", "planner"), UserSpec("viewer", "viewer"),
+        UserSpec("admin", "admin"),
+        UserSpec("community", "community"),
+        UserSpec("leaderA", "grid_leader", "leaderA"),
+        UserSpec("workerA", "grid_worker", "workerA"),
+        UserSpec("planner", "planner"),
+        UserSpec("viewer", "viewer"),
     ),
     # The incidents every test starts from, reported by the community staff with a reporter's details.
     incidents=(
@@ -103,24 +116,44 @@ class Api:
 
     def state(self, incident_id):
         props = self.client.get(f"{API}/incidents/{incident_id}", headers=self.headers("admin")).json()["properties"]
-        timeline = self.client.get(f"{API}/incidents/{incident_id}/timeline", headers=self.headers("admin")).json()["timeline"]
+        timeline = self.client.get(f"{API}/incidents/{incident_id}/timeline", headers=self.headers("admin")).json()[
+            "timeline"
+        ]
         return props["version"], props["status"], props["description"], props["assignee"], len(timeline)
 
     def report(self, who, kind, category, where, **props):
-        body = {"type": "Feature", "geometry": point(where), "properties": {"kind": kind, "category": category, "title": f"{kind} {category}", **props}}
+        body = {
+            "type": "Feature",
+            "geometry": point(where),
+            "properties": {"kind": kind, "category": category, "title": f"{kind} {category}", **props},
+        }
         return self.client.post(f"{API}/incidents", json=body, headers=self.headers(who))
 
     def act(self, incident_id, action, who, **body):
-        return self.client.post(f"{API}/incidents/{incident_id}/actions/{action}", json=body, headers=self.headers(who, self.etag(incident_id)))
+        return self.client.post(
+            f"{API}/incidents/{incident_id}/actions/{action}",
+            json=body,
+            headers=self.headers(who, self.etag(incident_id)),
+        )
 
     def patch_incident(self, incident_id, who, **props):
-        return self.client.patch(f"{API}/incidents/{incident_id}", json={"properties": props}, headers=self.headers(who, self.etag(incident_id)))
+        return self.client.patch(
+            f"{API}/incidents/{incident_id}",
+            json={"properties": props},
+            headers=self.headers(who, self.etag(incident_id)),
+        )
 
     def assign(self, incident_id, who, responder_id):
-        return self.client.post(f"{API}/incidents/{incident_id}/assign", json={"responder_id": responder_id}, headers=self.headers(who, self.etag(incident_id)))
+        return self.client.post(
+            f"{API}/incidents/{incident_id}/assign",
+            json={"responder_id": responder_id},
+            headers=self.headers(who, self.etag(incident_id)),
+        )
 
     def comment(self, incident_id, who, text, stance=None):
-        return self.client.post(f"{API}/incidents/{incident_id}/comments", json={"text": text, "stance": stance}, headers=self.headers(who))
+        return self.client.post(
+            f"{API}/incidents/{incident_id}/comments", json={"text": text, "stance": stance}, headers=self.headers(who)
+        )
 
 
 def make_api(db_url: str, world: World, clock) -> Api:

@@ -21,7 +21,13 @@ from geo.models import Building, Community, Grid, Responder, Street
 from geo.spatial.geometry import as_multipolygon, to_db
 
 # The street every world lies in.
-STREET = {"code": "441802001", "name": "凤城街道", "district_code": "441802", "district_name": "清城区", "city_name": "清远市"}
+STREET = {
+    "code": "441802001",
+    "name": "凤城街道",
+    "district_code": "441802",
+    "district_name": "清城区",
+    "city_name": "清远市",
+}
 
 Bounds = tuple[float, float, float, float]
 Position = tuple[float, float]
@@ -138,22 +144,44 @@ def build_world(engine, spec: WorldSpec, *, users: bool = True) -> World:
     with session_scope(engine) as s:
         street = Street(**STREET)
         communities = {
-            c.code: Community(street=street, code=c.code, name=c.name, **({"geom": _area(c.bounds)} if c.bounds else {})) for c in spec.communities
+            c.code: Community(
+                street=street, code=c.code, name=c.name, **({"geom": _area(c.bounds)} if c.bounds else {})
+            )
+            for c in spec.communities
         }
-        grids = {g.key: Grid(code=g.code, name=g.name, community=communities[g.community], geom=_area(g.bounds)) for g in spec.grids}
+        grids = {
+            g.key: Grid(code=g.code, name=g.name, community=communities[g.community], geom=_area(g.bounds))
+            for g in spec.grids
+        }
         s.add_all([street, *communities.values(), *grids.values()])
         s.flush()
         for r in spec.responders:
             responder = Responder(
-                code=r.code, name=r.name, kind=r.kind, role=r.role, phone=r.phone, on_duty=r.on_duty, located_at=r.located_at,
-                geom=to_db(Point(r.position)), grids=[grids[g] for g in r.grids],
+                code=r.code,
+                name=r.name,
+                kind=r.kind,
+                role=r.role,
+                phone=r.phone,
+                on_duty=r.on_duty,
+                located_at=r.located_at,
+                geom=to_db(Point(r.position)),
+                grids=[grids[g] for g in r.grids],
             )
             s.add(responder)
             s.flush()
             world.responder[r.key] = responder.id
             world.position[r.key] = r.position
         for b in spec.buildings:
-            s.add(Building(code=b.code, name=b.name, kind=b.kind, residents=b.residents, households=b.households, geom=to_db(Point(b.position))))
+            s.add(
+                Building(
+                    code=b.code,
+                    name=b.name,
+                    kind=b.kind,
+                    residents=b.residents,
+                    households=b.households,
+                    geom=to_db(Point(b.position)),
+                )
+            )
             world.building[b.key] = b.code
         s.flush()
         if users:

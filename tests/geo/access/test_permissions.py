@@ -68,19 +68,80 @@ def refused_unchanged(api: Api, incident_id: int, status: int, send) -> None:
 
 def layer_writes(api: Api, suffix: str):
     """One create of each writable layer, then an edit and a delete: (description, response) pairs."""
-    yield "create grid", lambda who: api.client.post(
-        f"{API}/grids", json={"type": "Feature", "geometry": polygon((113.050, 23.690, 113.055, 23.695)), "properties": {"code": f"44180200100100{suffix}", "name": f"第{suffix}网格", "community_code": "441802001001"}}, headers=api.headers(who))
-    yield "create estate", lambda who: api.client.post(
-        f"{API}/estates", json={"type": "Feature", "geometry": polygon((113.0405, 23.6905, 113.0415, 23.6915)), "properties": {"name": f"测试花园{suffix}"}}, headers=api.headers(who))
-    yield "create building", lambda who: api.client.post(
-        f"{API}/buildings", json={"type": "Feature", "geometry": point(move(CENTRE_B, 200, 40)), "properties": {"code": f"P-B9{suffix}", "name": "新楼"}}, headers=api.headers(who))
-    yield "create responder", lambda who: api.client.post(
-        f"{API}/responders", json={"type": "Feature", "geometry": point(CENTRE_B), "properties": {"code": f"P-R9{suffix}", "name": "新网格员", "role": "part_time", "grids": [CODE_B]}}, headers=api.headers(who))
+    yield (
+        "create grid",
+        lambda who: api.client.post(
+            f"{API}/grids",
+            json={
+                "type": "Feature",
+                "geometry": polygon((113.050, 23.690, 113.055, 23.695)),
+                "properties": {
+                    "code": f"44180200100100{suffix}",
+                    "name": f"第{suffix}网格",
+                    "community_code": "441802001001",
+                },
+            },
+            headers=api.headers(who),
+        ),
+    )
+    yield (
+        "create estate",
+        lambda who: api.client.post(
+            f"{API}/estates",
+            json={
+                "type": "Feature",
+                "geometry": polygon((113.0405, 23.6905, 113.0415, 23.6915)),
+                "properties": {"name": f"测试花园{suffix}"},
+            },
+            headers=api.headers(who),
+        ),
+    )
+    yield (
+        "create building",
+        lambda who: api.client.post(
+            f"{API}/buildings",
+            json={
+                "type": "Feature",
+                "geometry": point(move(CENTRE_B, 200, 40)),
+                "properties": {"code": f"P-B9{suffix}", "name": "新楼"},
+            },
+            headers=api.headers(who),
+        ),
+    )
+    yield (
+        "create responder",
+        lambda who: api.client.post(
+            f"{API}/responders",
+            json={
+                "type": "Feature",
+                "geometry": point(CENTRE_B),
+                "properties": {"code": f"P-R9{suffix}", "name": "新网格员", "role": "part_time", "grids": [CODE_B]},
+            },
+            headers=api.headers(who),
+        ),
+    )
     grid_a = api.client.get(f"{API}/grids", params={"grid": CODE_A}).json()["features"][0]["id"]
     building = api.client.get(f"{API}/buildings").json()["features"][0]["id"]
-    yield "edit grid", lambda who: api.client.patch(f"{API}/grids/{grid_a}", json={"properties": {"name": "改名网格"}}, headers=api.headers(who))
-    yield "edit building", lambda who: api.client.patch(f"{API}/buildings/{building}", json={"properties": {"residents": 51}}, headers=api.headers(who))
-    yield "edit another responder", lambda who: api.client.patch(f"{API}/responders/{api.world.responder['leaderB']}", json={"properties": {"on_duty": False}}, headers=api.headers(who))
+    yield (
+        "edit grid",
+        lambda who: api.client.patch(
+            f"{API}/grids/{grid_a}", json={"properties": {"name": "改名网格"}}, headers=api.headers(who)
+        ),
+    )
+    yield (
+        "edit building",
+        lambda who: api.client.patch(
+            f"{API}/buildings/{building}", json={"properties": {"residents": 51}}, headers=api.headers(who)
+        ),
+    )
+    yield (
+        "edit another responder",
+        lambda who: api.client.patch(
+            f"{API}/responders/{api.world.responder['leaderB']}",
+            json={"properties": {"on_duty": False}},
+            headers=api.headers(who),
+        ),
+    )
     yield "delete building", lambda who: api.client.delete(f"{API}/buildings/{building}", headers=api.headers(who))
 
 
@@ -91,9 +152,14 @@ def test_staff_write_every_layer(api, who):
         assert r.status_code in (200, 201, 204), (what, r.text)
 
 
-@pytest.mark.parametrize("who, status", [("leaderA", 403), ("workerA", 403), ("planner", 403), ("viewer", 403), (None, 401)])
+@pytest.mark.parametrize(
+    "who, status", [("leaderA", 403), ("workerA", 403), ("planner", 403), ("viewer", 403), (None, 401)]
+)
 def test_layer_writes_are_for_staff_only(api, who, status):
-    before = {layer: api.client.get(f"{API}/{layer}", params={"limit": 1000}).json() for layer in ("grids", "estates", "buildings", "responders")}
+    before = {
+        layer: api.client.get(f"{API}/{layer}", params={"limit": 1000}).json()
+        for layer in ("grids", "estates", "buildings", "responders")
+    }
     for what, send in layer_writes(api, "4"):
         r = send(who)
         assert r.status_code == status, (what, r.text)
@@ -116,7 +182,10 @@ def test_admin_and_community_act_everywhere(api, world):
     assert r.status_code == 200
     assert api.act(world.incident["hazardA"], "confirm", "admin").status_code == 200
     assert api.client.post(f"{API}/escalations", headers=api.headers("community")).status_code == 200
-    assert api.client.delete(f"{API}/incidents/{world.incident['caseB']}", headers=api.headers("community")).status_code == 204
+    assert (
+        api.client.delete(f"{API}/incidents/{world.incident['caseB']}", headers=api.headers("community")).status_code
+        == 204
+    )
 
 
 def test_grid_leader_acts_in_its_own_grids_only(api, world):
@@ -158,10 +227,24 @@ def test_grid_worker_acts_in_its_own_grids_only(api, world):
     assert api.report("workerA", "hazard", "public_safety", CENTRE_B).status_code == 201
     # Its own record: position and duty only.
     me, other = world.responder["workerA"], world.responder["workerB"]
-    r = api.client.patch(f"{API}/responders/{me}", json={"properties": {"on_duty": False}, "geometry": point(move(CENTRE_A, 0, 10))}, headers=api.headers("workerA"))
+    r = api.client.patch(
+        f"{API}/responders/{me}",
+        json={"properties": {"on_duty": False}, "geometry": point(move(CENTRE_A, 0, 10))},
+        headers=api.headers("workerA"),
+    )
     assert r.status_code == 200, r.text
-    assert api.client.patch(f"{API}/responders/{me}", json={"properties": {"role": "grid_leader"}}, headers=api.headers("workerA")).status_code == 403
-    assert api.client.patch(f"{API}/responders/{other}", json={"properties": {"on_duty": False}}, headers=api.headers("workerA")).status_code == 403
+    assert (
+        api.client.patch(
+            f"{API}/responders/{me}", json={"properties": {"role": "grid_leader"}}, headers=api.headers("workerA")
+        ).status_code
+        == 403
+    )
+    assert (
+        api.client.patch(
+            f"{API}/responders/{other}", json={"properties": {"on_duty": False}}, headers=api.headers("workerA")
+        ).status_code
+        == 403
+    )
     assert api.client.get(f"{API}/responders/{other}").json()["properties"]["on_duty"] is True
 
 
@@ -184,10 +267,31 @@ def test_planner_owns_renovation_points_only(api, world):
 
 def test_viewer_reads_and_cannot_write(api, world):
     case, renovation = world.incident["caseA"], world.incident["renovationA"]
-    for path in ("grids", "buildings", "responders", "incidents", "estates", "communities", f"incidents/{case}", f"incidents/{case}/timeline", f"incidents/{case}/workflow", f"incidents/{case}/responders"):
+    for path in (
+        "grids",
+        "buildings",
+        "responders",
+        "incidents",
+        "estates",
+        "communities",
+        f"incidents/{case}",
+        f"incidents/{case}/timeline",
+        f"incidents/{case}/workflow",
+        f"incidents/{case}/responders",
+    ):
         assert api.client.get(f"{API}/{path}", headers=api.headers("viewer")).status_code == 200, path
-    assert api.client.get(f"{API}/grids/locate", params={"lon": CENTRE_A[0], "lat": CENTRE_A[1]}, headers=api.headers("viewer")).status_code == 200
-    assert api.client.get(f"{API}/stats", params={"start": "2027-01-01", "end": "2028-01-01"}, headers=api.headers("viewer")).status_code == 200
+    assert (
+        api.client.get(
+            f"{API}/grids/locate", params={"lon": CENTRE_A[0], "lat": CENTRE_A[1]}, headers=api.headers("viewer")
+        ).status_code
+        == 200
+    )
+    assert (
+        api.client.get(
+            f"{API}/stats", params={"start": "2027-01-01", "end": "2028-01-01"}, headers=api.headers("viewer")
+        ).status_code
+        == 200
+    )
     before = api.client.get(f"{API}/incidents", headers=api.headers("admin")).json()["numberMatched"]
     r = api.report("viewer", "hazard", "fire_safety", CENTRE_A)
     assert r.status_code == 403
@@ -196,7 +300,9 @@ def test_viewer_reads_and_cannot_write(api, world):
     refused_unchanged(api, case, 403, lambda: api.act(case, "register", "viewer"))
     refused_unchanged(api, case, 403, lambda: api.assign(case, "viewer", world.responder["workerA"]))
     refused_unchanged(api, case, 403, lambda: api.comment(case, "viewer", "看看"))
-    refused_unchanged(api, case, 403, lambda: api.client.delete(f"{API}/incidents/{case}", headers=api.headers("viewer")))
+    refused_unchanged(
+        api, case, 403, lambda: api.client.delete(f"{API}/incidents/{case}", headers=api.headers("viewer"))
+    )
     refused_unchanged(api, renovation, 403, lambda: api.act(renovation, "consult", "viewer"))
     assert api.client.post(f"{API}/escalations", headers=api.headers("viewer")).status_code == 403
 
@@ -249,7 +355,15 @@ def test_invalid_revoked_expired_and_disabled_tokens_get_401(api, engine, clock,
     assert r.status_code == 401 and "revoked" in r.json()["detail"]
     assert probe(world.token["community"]).status_code == 200  # the user's other token still works
     # A 401 token cannot write either, even what the public may do.
-    r = api.client.post(f"{API}/incidents", json={"type": "Feature", "geometry": point(CENTRE_A), "properties": {"kind": "hazard", "category": "fire_safety", "title": "x"}}, headers={"Authorization": f"Bearer {second}"})
+    r = api.client.post(
+        f"{API}/incidents",
+        json={
+            "type": "Feature",
+            "geometry": point(CENTRE_A),
+            "properties": {"kind": "hazard", "category": "fire_safety", "title": "x"},
+        },
+        headers={"Authorization": f"Bearer {second}"},
+    )
     assert r.status_code == 401
     with session_scope(engine) as s:
         s.scalar(select(User).where(User.username == "viewer")).active = False
@@ -288,7 +402,10 @@ def test_tokens_are_stored_hashed_and_work_from_the_cli(api, cli, engine, db_url
     assert api.act(a, "register", "walker").status_code == 200
     refused_unchanged(api, b, 403, lambda: api.act(b, "register", "walker"))
     assert api.act(b, "register", "clerk").status_code == 200
-    assert api.client.get(f"{API}/incidents/{a}/timeline", headers=api.headers("clerk")).json()["timeline"][-1]["actor"] == "walker"
+    assert (
+        api.client.get(f"{API}/incidents/{a}/timeline", headers=api.headers("clerk")).json()["timeline"][-1]["actor"]
+        == "walker"
+    )
 
 
 # --------------------------------------------------------------------------- personal data
@@ -315,14 +432,33 @@ def answers(api: Api, who, world) -> list[tuple[str, object]]:
     """Every answer that names people or incidents, as ``who`` gets it."""
     h = api.headers(who)
     get = lambda path, **params: (path, api.client.get(f"{API}/{path}", params=params, headers=h))  # noqa: E731
-    out = [get("responders", limit=1000), get("responders", grid=CODE_A), get("incidents", limit=1000), get("incidents", kind="case", crs="gcj02")]
+    out = [
+        get("responders", limit=1000),
+        get("responders", grid=CODE_A),
+        get("incidents", limit=1000),
+        get("incidents", kind="case", crs="gcj02"),
+    ]
     out += [get(f"responders/{rid}") for rid in world.responder.values()]
     for iid in world.incident.values():
-        out += [get(f"incidents/{iid}"), get(f"incidents/{iid}/timeline"), get(f"incidents/{iid}/workflow"), get(f"incidents/{iid}/responders", k=10)]
+        out += [
+            get(f"incidents/{iid}"),
+            get(f"incidents/{iid}/timeline"),
+            get(f"incidents/{iid}/workflow"),
+            get(f"incidents/{iid}/responders", k=10),
+        ]
         out.append(get(f"incidents/{iid}/responders", k=10, on_duty="true", crs="bd09"))
     for where in (CENTRE_A, CENTRE_B):
-        out += [get("grids/locate", lon=where[0], lat=where[1]), get("responders/nearest", lon=where[0], lat=where[1], k=10)]
-    out += [get("grids"), get("buildings"), get("communities"), get("stats", start="2027-01-01", end="2028-01-01"), get("stats", start="2027-01-01", end="2028-01-01", format="csv")]
+        out += [
+            get("grids/locate", lon=where[0], lat=where[1]),
+            get("responders/nearest", lon=where[0], lat=where[1], k=10),
+        ]
+    out += [
+        get("grids"),
+        get("buildings"),
+        get("communities"),
+        get("stats", start="2027-01-01", end="2028-01-01"),
+        get("stats", start="2027-01-01", end="2028-01-01", format="csv"),
+    ]
     return out
 
 
@@ -382,7 +518,9 @@ def test_personal_data_present_for_staff(api, history_with_personal_data, who):
     assert {REPORTER["reporter_name"], NEW_REPORTER_PHONE} <= seen["incidents"]
     assert set(REPORTER_RENOVATION.values()) <= seen[f"incidents/{renovation}"]
     assert {REPORTER["reporter_name"], NEW_REPORTER_PHONE} <= seen[f"incidents/{case}"]
-    assert {REPORTER["reporter_phone"], NEW_REPORTER_PHONE} <= seen[f"incidents/{case}/timeline"]  # the edit, from and to
+    assert {REPORTER["reporter_phone"], NEW_REPORTER_PHONE} <= seen[
+        f"incidents/{case}/timeline"
+    ]  # the edit, from and to
     assert {PHONES["leaderA"], PHONES["workerA"], PHONES["leaderB"], PHONES["workerB"]} <= seen["grids/locate"]
     assert set(PHONES.values()) <= seen["responders/nearest"]
     assert PHONES["station"] in seen[f"incidents/{case}/responders"]

@@ -68,7 +68,9 @@ def test_incident_history_is_append_only(engine):
     with session_scope(engine) as s:
         s.add(Grid(code="G1", name="g", geom=to_db(as_multipolygon(box(113, 23, 114, 24)))))
     with session_scope(engine) as s:
-        incident = Incident(kind="hazard", category="fire_safety", status="reported", title="t", geom=to_db(Point(113.5, 23.5)))
+        incident = Incident(
+            kind="hazard", category="fire_safety", status="reported", title="t", geom=to_db(Point(113.5, 23.5))
+        )
         s.add(incident)
         s.flush()
         s.add(IncidentHistory(incident_id=incident.id, actor="tester", action="create", to_status="reported"))
@@ -84,8 +86,12 @@ def test_incidents_are_geotagged_on_every_write(engine):
     with session_scope(engine) as s:
         s.add_all(
             [
-                Grid(code="441802001001002", name="east", geom=to_db(as_multipolygon(box(113.01, 23.0, 113.02, 23.01)))),
-                Grid(code="441802001001001", name="west", geom=to_db(as_multipolygon(box(113.00, 23.0, 113.01, 23.01)))),
+                Grid(
+                    code="441802001001002", name="east", geom=to_db(as_multipolygon(box(113.01, 23.0, 113.02, 23.01)))
+                ),
+                Grid(
+                    code="441802001001001", name="west", geom=to_db(as_multipolygon(box(113.00, 23.0, 113.01, 23.01)))
+                ),
                 Building(code="B1", name="near", geom=to_db(Point(113.0151, 23.0051))),
             ]
         )
@@ -94,7 +100,14 @@ def test_incidents_are_geotagged_on_every_write(engine):
         building = s.scalar(select(Building))
         assert building.grid_id == grids["441802001001002"]
         # The client's grid and building are ignored: the point decides.
-        incident = Incident(kind="case", category="dispute", status="reported", title="t", geom=to_db(Point(113.015, 23.005)), grid_id=grids["441802001001001"])
+        incident = Incident(
+            kind="case",
+            category="dispute",
+            status="reported",
+            title="t",
+            geom=to_db(Point(113.015, 23.005)),
+            grid_id=grids["441802001001001"],
+        )
         s.add(incident)
         s.flush()
         assert incident.grid_id == grids["441802001001002"]
@@ -114,7 +127,14 @@ def test_timestamps_come_back_timezone_aware_in_utc(engine):
 
     cst = timezone(timedelta(hours=8))
     with session_scope(engine) as s:
-        incident = Incident(kind="hazard", category="fire_safety", status="reported", title="t", geom=to_db(Point(1, 1)), created_at=datetime(2026, 11, 1, 8, 0, tzinfo=cst))
+        incident = Incident(
+            kind="hazard",
+            category="fire_safety",
+            status="reported",
+            title="t",
+            geom=to_db(Point(1, 1)),
+            created_at=datetime(2026, 11, 1, 8, 0, tzinfo=cst),
+        )
         s.add(incident)
     with session_scope(engine) as s:
         created = s.scalar(select(Incident.created_at))

@@ -34,7 +34,13 @@ def _expected(grid: Grid) -> dict:
         "name": grid.name,
         "party_branch": grid.party_branch,
         "community": {"code": grid.community.code, "name": grid.community.name},
-        "street": {"code": street.code, "name": street.name, "district_code": street.district_code, "district_name": street.district_name, "city_name": street.city_name},
+        "street": {
+            "code": street.code,
+            "name": street.name,
+            "district_code": street.district_code,
+            "district_name": street.district_name,
+            "city_name": street.city_name,
+        },
         "leader": person(leaders[0]) if leaders else None,
         "workers_on_duty": [person(r) for r in on_duty],
     }
@@ -64,9 +70,15 @@ def test_locate_answers_with_the_card_and_phones_only_for_staff(demo, db_url):
         inside = from_db(grid.geom).representative_point()
         token = issue_token(s, add_user(s, "staff", "community"))
     public = client.get(f"{API}/grids/locate", params={"lon": inside.x, "lat": inside.y})
-    staff = client.get(f"{API}/grids/locate", params={"lon": inside.x, "lat": inside.y}, headers={"Authorization": f"Bearer {token}"})
+    staff = client.get(
+        f"{API}/grids/locate", params={"lon": inside.x, "lat": inside.y}, headers={"Authorization": f"Bearer {token}"}
+    )
     assert public.status_code == staff.status_code == 200
     assert staff.json()["grid"] == card
-    hidden = {**card, "leader": {k: v for k, v in card["leader"].items() if k != "phone"}, "workers_on_duty": [{k: v for k, v in w.items() if k != "phone"} for w in card["workers_on_duty"]]}
+    hidden = {
+        **card,
+        "leader": {k: v for k, v in card["leader"].items() if k != "phone"},
+        "workers_on_duty": [{k: v for k, v in w.items() if k != "phone"} for w in card["workers_on_duty"]],
+    }
     assert public.json()["grid"] == hidden
     assert "phone" not in public.text

@@ -54,8 +54,18 @@ def _layout() -> dict[str, Polygon]:
     Block D: a square cut along its diagonal into T11 (north-west) and T10 (south-east).
     """
     cx0, cx1 = X[6], X[9]
-    west_hole = [(X[6] + 0.5 * D, Y[0] + 0.5 * D), (X[7] + 0.2 * D, Y[0] + 0.5 * D), (X[7] + 0.2 * D, Y[1] + 0.5 * D), (X[6] + 0.5 * D, Y[1] + 0.5 * D)]
-    east_hole = [(X[7] + 0.8 * D, Y[0] + 0.5 * D), (X[8] + 0.5 * D, Y[0] + 0.5 * D), (X[8] + 0.5 * D, Y[1] + 0.5 * D), (X[7] + 0.8 * D, Y[1] + 0.5 * D)]
+    west_hole = [
+        (X[6] + 0.5 * D, Y[0] + 0.5 * D),
+        (X[7] + 0.2 * D, Y[0] + 0.5 * D),
+        (X[7] + 0.2 * D, Y[1] + 0.5 * D),
+        (X[6] + 0.5 * D, Y[1] + 0.5 * D),
+    ]
+    east_hole = [
+        (X[7] + 0.8 * D, Y[0] + 0.5 * D),
+        (X[8] + 0.5 * D, Y[0] + 0.5 * D),
+        (X[8] + 0.5 * D, Y[1] + 0.5 * D),
+        (X[7] + 0.8 * D, Y[1] + 0.5 * D),
+    ]
     return {
         "T04": box(X[0], Y[1], X[1], Y[2]),
         "T02": box(X[1], Y[1], X[2], Y[2]),
@@ -297,7 +307,11 @@ def test_locate_in_chinese_coordinate_systems(grids, client, crs):
         r = locate(client, lon, lat, crs=crs)
         assert r.status_code == 200, r.text
         assert r.json()["grid"]["code"] == code
-        assert r.json()["point"] == {"lon": lon, "lat": lat, "crs": {"gcj02": "gcj02", "bd09": "bd09", "cgcs2000": "EPSG:4490"}[crs]}
+        assert r.json()["point"] == {
+            "lon": lon,
+            "lat": lat,
+            "crs": {"gcj02": "gcj02", "bd09": "bd09", "cgcs2000": "EPSG:4490"}[crs],
+        }
 
 
 def _china(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -358,7 +372,9 @@ def batch_points(polygons: dict[str, Polygon], n: int, seed: int) -> tuple[np.nd
 
 
 def post_locate(client: TestClient, body, **params):
-    r = client.post(f"{API}/grids/locate", content=json.dumps(body), params=params, headers={"Content-Type": "application/json"})
+    r = client.post(
+        f"{API}/grids/locate", content=json.dumps(body), params=params, headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 200, r.text[:500]
     return r.json()
 
@@ -378,7 +394,10 @@ def test_batch_agrees_with_single_lookups_on_100000_points(grids, client, sessio
 
     collection = {
         "type": "FeatureCollection",
-        "features": [{"type": "Feature", "properties": {"n": i}, "geometry": {"type": "Point", "coordinates": p}} for i, p in enumerate(pairs)],
+        "features": [
+            {"type": "Feature", "properties": {"n": i}, "geometry": {"type": "Point", "coordinates": p}}
+            for i, p in enumerate(pairs)
+        ],
     }
     assert post_locate(client, collection)["grids"] == expected
 
@@ -398,7 +417,11 @@ def test_batch_agrees_with_single_lookups_on_100000_points(grids, client, sessio
             continue
         assert r.status_code == 200 and r.json()["grid"]["code"] == expected[i], (i, r.text)
         # Touching: every other grid within 0.5 m by our own measure (near-ties at 0.5 m skipped).
-        near = {c: ground_distance_m(g, x, y) for c, g in grids.items() if c != expected[i] and g.distance(Point(x, y)) < 1e-4}
+        near = {
+            c: ground_distance_m(g, x, y)
+            for c, g in grids.items()
+            if c != expected[i] and g.distance(Point(x, y)) < 1e-4
+        }
         if not any(0.45 < m < 0.55 for m in near.values()):
             touching = sorted(c for c, m in near.items() if m <= 0.5)
             assert r.json()["touching"] == touching and r.json()["on_boundary"] == bool(touching), (i, r.text)
@@ -458,7 +481,10 @@ def test_every_demo_building_locates_to_its_own_grid(engine, client):
         count = len(s.scalars(select(Building.id)).all())
     buildings = client.get(f"{API}/buildings", params={"limit": 10_000}).json()["features"]
     assert len(buildings) == count >= 297
-    polygons = {f["properties"]["code"]: shapely.geometry.shape(f["geometry"]) for f in client.get(f"{API}/grids").json()["features"]}
+    polygons = {
+        f["properties"]["code"]: shapely.geometry.shape(f["geometry"])
+        for f in client.get(f"{API}/grids").json()["features"]
+    }
     lon = np.array([f["geometry"]["coordinates"][0] for f in buildings])
     lat = np.array([f["geometry"]["coordinates"][1] for f in buildings])
     stored = [f["properties"]["grid"] for f in buildings]

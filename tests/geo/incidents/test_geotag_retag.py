@@ -14,13 +14,15 @@ from geo.spatial.geometry import as_multipolygon, to_db
 def _seed(engine) -> dict[str, int]:
     """Two grids side by side and a third far away, a building in each."""
     with session_scope(engine) as s:
-        s.add_all([
-            Grid(code="W", name="west", geom=to_db(as_multipolygon(box(113.00, 23.0, 113.01, 23.01)))),
-            Grid(code="E", name="east", geom=to_db(as_multipolygon(box(113.01, 23.0, 113.02, 23.01)))),
-            Grid(code="FAR", name="far", geom=to_db(as_multipolygon(box(113.50, 23.5, 113.51, 23.51)))),
-            Building(code="IN", name="inside", geom=to_db(Point(113.0095, 23.005))),
-            Building(code="OUT", name="outside", geom=to_db(Point(113.505, 23.505))),
-        ])
+        s.add_all(
+            [
+                Grid(code="W", name="west", geom=to_db(as_multipolygon(box(113.00, 23.0, 113.01, 23.01)))),
+                Grid(code="E", name="east", geom=to_db(as_multipolygon(box(113.01, 23.0, 113.02, 23.01)))),
+                Grid(code="FAR", name="far", geom=to_db(as_multipolygon(box(113.50, 23.5, 113.51, 23.51)))),
+                Building(code="IN", name="inside", geom=to_db(Point(113.0095, 23.005))),
+                Building(code="OUT", name="outside", geom=to_db(Point(113.505, 23.505))),
+            ]
+        )
     with session_scope(engine) as s:
         ids = {g.code: g.id for g in s.scalars(select(Grid))}
         ids.update({b.code: b.id for b in s.scalars(select(Building))})
@@ -59,7 +61,9 @@ def test_deleting_a_grid_untags_what_it_covered(engine):
 def test_retag_area_counts_the_rows_it_changed(engine):
     ids = _seed(engine)
     with session_scope(engine) as s:
-        s.add(Incident(kind="case", category="dispute", status="reported", title="t", geom=to_db(Point(113.0095, 23.006))))
+        s.add(
+            Incident(kind="case", category="dispute", status="reported", title="t", geom=to_db(Point(113.0095, 23.006)))
+        )
     with session_scope(engine) as s:
         s.execute(text("UPDATE buildings SET grid_id = NULL"))
         s.execute(text("UPDATE incidents SET grid_id = NULL"))

@@ -75,13 +75,19 @@ USERS = [
 WORLD = WorldSpec(
     start=START,
     communities=(CommunitySpec("441802001001", "翠湖社区", (113.040, 23.690, 113.050, 23.695)),),
-    grids=(GridSpec("A", "441802001001001", "第一网格", "441802001001", GRID_A), GridSpec("B", "441802001001002", "第二网格", "441802001001", GRID_B)),
+    grids=(
+        GridSpec("A", "441802001001001", "第一网格", "441802001001", GRID_A),
+        GridSpec("B", "441802001001002", "第二网格", "441802001001", GRID_B),
+    ),
     responders=tuple(
-        ResponderSpec(key, code, name, role, tuple(served), pos, phone=f"1390000{n:04d}", on_duty=on_duty, located_at=START)
+        ResponderSpec(
+            key, code, name, role, tuple(served), pos, phone=f"1390000{n:04d}", on_duty=on_duty, located_at=START
+        )
         for n, (key, code, name, role, served, on_duty, pos) in enumerate(RESPONDERS)
     ),
     buildings=tuple(
-        BuildingSpec(key, code, f"楼栋{code}", pos, residents=40, households=15) for key, code, pos in [("b1", "T-B01", BUILDING_1), ("b2", "T-B02", BUILDING_2)]
+        BuildingSpec(key, code, f"楼栋{code}", pos, residents=40, households=15)
+        for key, code, pos in [("b1", "T-B01", BUILDING_1), ("b2", "T-B02", BUILDING_2)]
     ),
     users=tuple(UserSpec(*u) for u in USERS),
 )
@@ -111,7 +117,12 @@ class Api:
         body = {
             "type": "Feature",
             "geometry": {"type": "Point", "coordinates": list(where)},
-            "properties": {"kind": kind, "category": category, "title": props.pop("title", f"{kind}/{category}"), **props},
+            "properties": {
+                "kind": kind,
+                "category": category,
+                "title": props.pop("title", f"{kind}/{category}"),
+                **props,
+            },
         }
         r = self.client.post(f"{API}/incidents", json=body, headers=self.headers(who))
         assert r.status_code == expect, r.text
@@ -125,7 +136,9 @@ class Api:
     def act(self, incident_id, action, who, etag=None, **body):
         if etag is None:
             _, etag = self.get(incident_id)
-        return self.client.post(f"{API}/incidents/{incident_id}/actions/{action}", json=body, headers=self.headers(who, etag))
+        return self.client.post(
+            f"{API}/incidents/{incident_id}/actions/{action}", json=body, headers=self.headers(who, etag)
+        )
 
     def ok(self, incident_id, action, who, **body):
         r = self.act(incident_id, action, who, **body)
@@ -145,7 +158,20 @@ class Api:
     def snapshot(self, incident_id):
         """Everything a refused request must leave as it was."""
         props, etag = self.get(incident_id)
-        keep = ("status", "version", "due_at", "escalation", "assignee", "duplicate_of", "rating", "people_served", "closed_at", "description", "category", "kind")
+        keep = (
+            "status",
+            "version",
+            "due_at",
+            "escalation",
+            "assignee",
+            "duplicate_of",
+            "rating",
+            "people_served",
+            "closed_at",
+            "description",
+            "category",
+            "kind",
+        )
         return {k: props.get(k) for k in keep}, etag, self.timeline(incident_id)
 
     def refused(self, incident_id, status: int, response) -> None:
@@ -164,7 +190,9 @@ def at(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-def expected_due(kind: str, status: str, category: str, since: datetime, workflows: dict = WORKFLOWS) -> datetime | None:
+def expected_due(
+    kind: str, status: str, category: str, since: datetime, workflows: dict = WORKFLOWS
+) -> datetime | None:
     """The deadline the TOML gives: minutes by category (or "*"); closed statuses have none."""
     spec = workflows[kind]
     if status in spec["closed"]:
@@ -187,7 +215,8 @@ def assert_unchanged(api: Api, incident_id: int, before) -> None:
 # Each step: (action, who, body, status reached, minutes the step takes on the clock).
 MAIN_PATHS = {
     "case": (
-        "dispute", "workerA",
+        "dispute",
+        "workerA",
         [
             ("register", "workerA", {}, "registered", 12),
             ("dispatch", "leaderA", {"assignee_id": "police"}, "dispatched", 25),
@@ -197,7 +226,8 @@ MAIN_PATHS = {
         ],
     ),
     "hazard": (
-        "fire_safety", None,
+        "fire_safety",
+        None,
         [
             ("confirm", "workerA", {}, "confirmed", 45),
             ("rectify", "workerA", {}, "rectifying", 600),
@@ -206,7 +236,8 @@ MAIN_PATHS = {
         ],
     ),
     "illegal_structure": (
-        "rooftop", "workerA",
+        "rooftop",
+        "workerA",
         [
             ("verify", "workerA", {}, "verified", 1000),
             ("serve_notice", "leaderA", {}, "notice_served", 2000),
@@ -214,7 +245,8 @@ MAIN_PATHS = {
         ],
     ),
     "renovation": (
-        "lighting", "planner",
+        "lighting",
+        "planner",
         [
             ("consult", "planner", {}, "in_consultation", 10000),
             ("approve", "planner", {}, "approved", 40000),
@@ -274,11 +306,15 @@ def test_every_kind_walks_its_main_path_to_the_end(api, clock, world, kind):
     assert at(props["closed_at"]) == first_end
     assert props["actions"] == []
     timeline = api.timeline(iid)
-    assert [(e["action"], e["actor"], e["from_status"], e["to_status"], at(e["at"])) for e in timeline] == expected_timeline
+    assert [
+        (e["action"], e["actor"], e["from_status"], e["to_status"], at(e["at"])) for e in timeline
+    ] == expected_timeline
     # Once at the end nothing moves it any more: every action is refused.
     before = api.snapshot(iid)
     for action in WORKFLOWS[kind]["actions"]:
-        r = api.act(iid, action, "admin", comment="再试一次", rating=3, assignee_id=world.responder["workerA"], target_id=iid)
+        r = api.act(
+            iid, action, "admin", comment="再试一次", rating=3, assignee_id=world.responder["workerA"], target_id=iid
+        )
         assert r.status_code == 409, (action, r.text)
     assert_unchanged(api, iid, before)
 
@@ -315,7 +351,12 @@ def test_case_reject_needs_a_comment(api, world):
     props = api.ok(iid, "reject", "leaderB", comment="经核实不属于网格事项")
     assert props["status"] == "rejected" and props["open"] is False and props["due_at"] is None
     last = api.timeline(iid)[-1]
-    assert (last["action"], last["from_status"], last["to_status"], last["comment"]) == ("reject", "reported", "rejected", "经核实不属于网格事项")
+    assert (last["action"], last["from_status"], last["to_status"], last["comment"]) == (
+        "reject",
+        "reported",
+        "rejected",
+        "经核实不属于网格事项",
+    )
 
 
 def test_case_returned_for_rework_then_closed(api, clock, world):
@@ -338,8 +379,12 @@ def test_case_returned_for_rework_then_closed(api, clock, world):
     assert props["status"] == "closed"
     steps = [(e["action"], e["from_status"], e["to_status"]) for e in api.timeline(iid)]
     assert steps == [
-        ("report", None, "reported"), ("register", "reported", "registered"), ("dispatch", "registered", "dispatched"),
-        ("handle", "dispatched", "handled"), ("return", "handled", "dispatched"), ("handle", "dispatched", "handled"),
+        ("report", None, "reported"),
+        ("register", "reported", "registered"),
+        ("dispatch", "registered", "dispatched"),
+        ("handle", "dispatched", "handled"),
+        ("return", "handled", "dispatched"),
+        ("handle", "dispatched", "handled"),
         ("close", "handled", "closed"),
     ]
 
@@ -361,7 +406,15 @@ def test_hazard_reinspection_failed_goes_back_to_rectifying(api, clock):
     api.ok(iid, "report_rectified", "workerB")
     props = api.ok(iid, "reinspect", "leaderB")
     assert props["status"] == "closed" and props["open"] is False
-    assert [e["to_status"] for e in api.timeline(iid)] == ["reported", "confirmed", "rectifying", "rectified", "rectifying", "rectified", "closed"]
+    assert [e["to_status"] for e in api.timeline(iid)] == [
+        "reported",
+        "confirmed",
+        "rectifying",
+        "rectified",
+        "rectifying",
+        "rectified",
+        "closed",
+    ]
 
 
 def test_hazard_reject(api):
@@ -412,13 +465,28 @@ def test_renovation_rejected(api, from_status):
     [
         ("case", "aid", [], ["dispatch", "handle", "close", "evaluate", "return"]),
         ("case", "aid", [("register", "workerA")], ["register", "handle", "close", "reject", "evaluate"]),
-        ("case", "aid", [("register", "workerA"), ("dispatch", "leaderA")], ["register", "dispatch", "close", "merge", "evaluate"]),
+        (
+            "case",
+            "aid",
+            [("register", "workerA"), ("dispatch", "leaderA")],
+            ["register", "dispatch", "close", "merge", "evaluate"],
+        ),
         ("hazard", "fire_safety", [], ["rectify", "report_rectified", "reinspect", "reinspect_failed"]),
-        ("hazard", "fire_safety", [("confirm", "workerA"), ("rectify", "workerA")], ["confirm", "reinspect", "merge", "reject"]),
+        (
+            "hazard",
+            "fire_safety",
+            [("confirm", "workerA"), ("rectify", "workerA")],
+            ["confirm", "reinspect", "merge", "reject"],
+        ),
         ("illegal_structure", "rooftop", [], ["serve_notice", "demolish", "legalise"]),
         ("illegal_structure", "rooftop", [("verify", "workerA")], ["verify", "demolish", "reject"]),
         ("renovation", "road", [], ["approve", "start_construction", "complete"]),
-        ("renovation", "road", [("consult", "planner"), ("approve", "planner")], ["consult", "approve", "complete", "reject", "merge"]),
+        (
+            "renovation",
+            "road",
+            [("consult", "planner"), ("approve", "planner")],
+            ["consult", "approve", "complete", "reject", "merge"],
+        ),
     ],
 )
 def test_illegal_transitions_get_409_and_change_nothing(api, world, kind, category, path, illegal):
@@ -430,7 +498,16 @@ def test_illegal_transitions_get_409_and_change_nothing(api, world, kind, catego
     before = api.snapshot(iid)
     for action in illegal:
         # Give everything an action could need, so only the transition itself is wrong.
-        r = api.act(iid, action, "admin", comment="试试", rating=5, assignee_id=world.responder["workerA"], target_id=other, people_served=1)
+        r = api.act(
+            iid,
+            action,
+            "admin",
+            comment="试试",
+            rating=5,
+            assignee_id=world.responder["workerA"],
+            target_id=other,
+            people_served=1,
+        )
         assert r.status_code == 409, (action, r.text)
         assert before[0]["status"] in r.json()["detail"]
     assert_unchanged(api, iid, before)
@@ -445,17 +522,41 @@ def test_action_bad_input_changes_nothing(api, world):
     before = api.snapshot(iid)
     api.refused(iid, 422, api.act(iid, "dispatch", "leaderA"))  # no assignee
     api.refused(iid, 422, api.act(iid, "dispatch", "leaderA", assignee_id=987654))  # unknown responder
-    api.refused(iid, 422, api.act(iid, "dispatch", "leaderA", assignee_id=world.responder["workerA"], comment="长" * 2001))
-    api.refused(iid, 422, api.act(iid, "dispatch", "leaderA", assignee_id=world.responder["workerA"], status="closed"))  # unknown field
-    api.refused(iid, 403, api.act(iid, "dispatch", "workerA", assignee_id=world.responder["workerA"]))  # role without the right
-    api.refused(iid, 403, api.act(iid, "dispatch", "leaderB", assignee_id=world.responder["workerB"]))  # another grid's leader
-    api.refused(iid, 428, api.client.post(f"{API}/incidents/{iid}/actions/dispatch", json={"assignee_id": world.responder["workerA"]}, headers=api.headers("leaderA")))
-    api.refused(iid, 412, api.act(iid, "dispatch", "leaderA", etag=f'"{iid}-1"', assignee_id=world.responder["workerA"]))
+    api.refused(
+        iid, 422, api.act(iid, "dispatch", "leaderA", assignee_id=world.responder["workerA"], comment="长" * 2001)
+    )
+    api.refused(
+        iid, 422, api.act(iid, "dispatch", "leaderA", assignee_id=world.responder["workerA"], status="closed")
+    )  # unknown field
+    api.refused(
+        iid, 403, api.act(iid, "dispatch", "workerA", assignee_id=world.responder["workerA"])
+    )  # role without the right
+    api.refused(
+        iid, 403, api.act(iid, "dispatch", "leaderB", assignee_id=world.responder["workerB"])
+    )  # another grid's leader
+    api.refused(
+        iid,
+        428,
+        api.client.post(
+            f"{API}/incidents/{iid}/actions/dispatch",
+            json={"assignee_id": world.responder["workerA"]},
+            headers=api.headers("leaderA"),
+        ),
+    )
+    api.refused(
+        iid, 412, api.act(iid, "dispatch", "leaderA", etag=f'"{iid}-1"', assignee_id=world.responder["workerA"])
+    )
     # PATCH cannot move the status around the workflow either.
-    r = api.client.patch(f"{API}/incidents/{iid}", json={"properties": {"status": "closed"}}, headers=api.headers("community", before[1]))
+    r = api.client.patch(
+        f"{API}/incidents/{iid}", json={"properties": {"status": "closed"}}, headers=api.headers("community", before[1])
+    )
     api.refused(iid, 422, r)
     # Nor can it put the incident into another kind's workflow (a "registered" hazard does not exist).
-    r = api.client.patch(f"{API}/incidents/{iid}", json={"properties": {"kind": "hazard", "category": "fire_safety"}}, headers=api.headers("community", before[1]))
+    r = api.client.patch(
+        f"{API}/incidents/{iid}",
+        json={"properties": {"kind": "hazard", "category": "fire_safety"}},
+        headers=api.headers("community", before[1]),
+    )
     api.refused(iid, 422, r)
     assert_unchanged(api, iid, before)
     # A comment of exactly the limit is fine.
@@ -494,7 +595,12 @@ def test_history_is_append_only_in_the_database(api, engine):
 @pytest.mark.parametrize("category", ["dispute", "public_order", "aid"])
 def test_case_deadlines_per_status_and_category(api, clock, world, category):
     iid = api.report("workerA", "case", category, CENTRE_A)["id"]
-    steps = [("register", "workerA", {}), ("dispatch", "leaderA", {"assignee_id": world.responder["workerA"]}), ("handle", "workerA", {}), ("close", "leaderA", {})]
+    steps = [
+        ("register", "workerA", {}),
+        ("dispatch", "leaderA", {"assignee_id": world.responder["workerA"]}),
+        ("handle", "workerA", {}),
+        ("close", "leaderA", {}),
+    ]
     props, _ = api.get(iid)
     assert at(props["due_at"]) == expected_due("case", "reported", category, clock.now)
     for action, who, body in steps:
@@ -547,7 +653,13 @@ def test_overdue_is_escalated_to_the_grid_leader_then_the_community_once_each(ap
     assert api.client.post(f"{API}/escalations").status_code == 401
     assert api.get(iid)[0]["escalation"] == 0
     first = api.escalate()
-    assert first == [{"incident": iid, "level": 1, "to": {"role": "grid_leader", "responder_id": world.responder["leaderA"], "name": "甲网格长"}}]
+    assert first == [
+        {
+            "incident": iid,
+            "level": 1,
+            "to": {"role": "grid_leader", "responder_id": world.responder["leaderA"], "name": "甲网格长"},
+        }
+    ]
     assert api.get(iid)[0]["escalation"] == 1
     assert api.escalate() == []  # running it again does nothing more
     clock.now = due + allowance - timedelta(seconds=1)
@@ -555,7 +667,9 @@ def test_overdue_is_escalated_to_the_grid_leader_then_the_community_once_each(ap
 
     clock.now = due + allowance
     second = api.escalate()
-    assert second == [{"incident": iid, "level": 2, "to": {"role": "community", "code": "441802001001", "name": "翠湖社区"}}]
+    assert second == [
+        {"incident": iid, "level": 2, "to": {"role": "community", "code": "441802001001", "name": "翠湖社区"}}
+    ]
     assert api.get(iid)[0]["escalation"] == 2
     assert api.get(calm)[0]["escalation"] == 0
     clock.now = expected_due("illegal_structure", "reported", "rooftop", reported) - timedelta(seconds=1)
@@ -566,7 +680,10 @@ def test_overdue_is_escalated_to_the_grid_leader_then_the_community_once_each(ap
     assert api.escalate() == []
 
     escalations = [e for e in api.timeline(iid) if e["action"] == "escalate"]
-    assert [(e["changes"]["level"], e["actor"], at(e["at"])) for e in escalations] == [(1, "system", due + timedelta(minutes=1)), (2, "system", due + allowance)]
+    assert [(e["changes"]["level"], e["actor"], at(e["at"])) for e in escalations] == [
+        (1, "system", due + timedelta(minutes=1)),
+        (2, "system", due + allowance),
+    ]
     assert all(at(e["changes"]["due_at"]) == due for e in escalations)
 
     # A transition resets the deadline and the escalation.
@@ -597,7 +714,10 @@ def test_closed_incidents_are_never_overdue_or_escalated(api, clock):
 @pytest.fixture
 def deadline_override(tmp_path, monkeypatch):
     path = tmp_path / "deadlines.toml"
-    path.write_text('[case.deadlines]\nreported = { "*" = 7, aid = 3 }\n\n[hazard.deadlines]\nrectifying = { fire_safety = 99 }\n', encoding="utf-8")
+    path.write_text(
+        '[case.deadlines]\nreported = { "*" = 7, aid = 3 }\n\n[hazard.deadlines]\nrectifying = { fire_safety = 99 }\n',
+        encoding="utf-8",
+    )
     monkeypatch.setenv("WANGGE_WORKFLOWS_FILE", str(path))
     get_settings.cache_clear()
     geo.incidents.definitions._load.cache_clear()
@@ -620,7 +740,9 @@ def test_deadlines_are_configurable_with_a_workflows_file(api, clock, deadline_o
     for iid in (fire, other):
         api.ok(iid, "confirm", "workerB")
     assert at(api.ok(fire, "rectify", "workerB")["due_at"]) == clock.now + timedelta(minutes=99)
-    assert at(api.ok(other, "rectify", "workerB")["due_at"]) == expected_due("hazard", "rectifying", "safety_production", clock.now)
+    assert at(api.ok(other, "rectify", "workerB")["due_at"]) == expected_due(
+        "hazard", "rectifying", "safety_production", clock.now
+    )
     # The override drives escalation too.
     clock.advance(minutes=8)
     assert [e["incident"] for e in api.escalate()] == [aid["id"]]
@@ -646,12 +768,22 @@ def test_reassignment_is_recorded_and_checked(api, clock, world):
     before = api.snapshot(iid)
 
     def assign(who, responder_id, tag=etag, **extra):
-        return api.client.post(f"{API}/incidents/{iid}/assign", json={"responder_id": responder_id, **extra}, headers=api.headers(who, tag))
+        return api.client.post(
+            f"{API}/incidents/{iid}/assign", json={"responder_id": responder_id, **extra}, headers=api.headers(who, tag)
+        )
 
     api.refused(iid, 422, assign("leaderA", 424242))
     api.refused(iid, 403, assign("workerA", world.responder["parttimeA"]))
     api.refused(iid, 403, assign("leaderB", world.responder["workerB"]))
-    api.refused(iid, 428, api.client.post(f"{API}/incidents/{iid}/assign", json={"responder_id": world.responder["parttimeA"]}, headers=api.headers("leaderA")))
+    api.refused(
+        iid,
+        428,
+        api.client.post(
+            f"{API}/incidents/{iid}/assign",
+            json={"responder_id": world.responder["parttimeA"]},
+            headers=api.headers("leaderA"),
+        ),
+    )
     api.refused(iid, 422, assign("leaderA", world.responder["parttimeA"], comment="x" * 2001))
     assert_unchanged(api, iid, before)
 
@@ -672,7 +804,9 @@ def test_reassignment_is_recorded_and_checked(api, clock, world):
 def test_dispatch_suggests_the_nearest_on_duty_responders(api, world):
     where = move(CENTRE_A, 10, 20)
     iid = api.report(None, "case", "aid", where)["id"]
-    r = api.client.get(f"{API}/incidents/{iid}/responders", params={"on_duty": "true", "k": 4}, headers=api.headers("leaderA"))
+    r = api.client.get(
+        f"{API}/incidents/{iid}/responders", params={"on_duty": "true", "k": 4}, headers=api.headers("leaderA")
+    )
     assert r.status_code == 200, r.text
     got = r.json()
     assert got["incident"] == iid and got["grid"] == "441802001001001"
@@ -686,7 +820,10 @@ def test_dispatch_suggests_the_nearest_on_duty_responders(api, world):
     assert world.responder["idleA"] not in [p["id"] for p in got["responders"]]
     # Any of them can be picked.
     api.ok(iid, "register", "workerA")
-    assert api.ok(iid, "dispatch", "leaderA", assignee_id=got["responders"][-1]["id"])["assignee"]["id"] == got["responders"][-1]["id"]
+    assert (
+        api.ok(iid, "dispatch", "leaderA", assignee_id=got["responders"][-1]["id"])["assignee"]["id"]
+        == got["responders"][-1]["id"]
+    )
 
 
 # --------------------------------------------------------------------------- duplicates
@@ -757,7 +894,11 @@ def test_merge_a_duplicate_into_the_open_original(api, clock, world):
     assert (last["action"], last["from_status"], last["to_status"]) == ("merge", "reported", "duplicate")
     assert last["changes"]["duplicate_of"] == original
     absorbed = api.timeline(original)[-1]
-    assert absorbed["action"] == "absorb" and absorbed["changes"] == {"merged": dup["id"]} and at(absorbed["at"]) == clock.now
+    assert (
+        absorbed["action"] == "absorb"
+        and absorbed["changes"] == {"merged": dup["id"]}
+        and at(absorbed["at"]) == clock.now
+    )
     props, _ = api.get(original)
     assert props["status"] == "reported" and props["open"] is True
     # Merged ones are no longer offered as duplicates of new reports.
@@ -793,7 +934,14 @@ def test_renovation_consultation_counts_support_and_opposition(api, clock):
     assert comment(None, "支持", "support").status_code == 409
     assert comment(None, "支持").status_code == 401
     api.ok(iid, "consult", "planner")
-    stances = [(None, "support"), (None, "support"), ("viewer", "oppose"), (None, "oppose"), ("community", "support"), (None, None)]
+    stances = [
+        (None, "support"),
+        (None, "support"),
+        ("viewer", "oppose"),
+        (None, "oppose"),
+        ("community", "support"),
+        (None, None),
+    ]
     for n, (who, stance) in enumerate(stances):
         clock.advance(minutes=1)
         r = comment(who, f"居民意见{n}", stance)
@@ -820,13 +968,17 @@ def test_renovation_consultation_counts_support_and_opposition(api, clock):
 def test_stances_are_only_for_renovation_points(api):
     iid = api.report(None, "hazard", "fire_safety", CENTRE_A)["id"]
     before = api.snapshot(iid)
-    r = api.client.post(f"{API}/incidents/{iid}/comments", json={"text": "支持", "stance": "support"}, headers=api.headers("workerA"))
+    r = api.client.post(
+        f"{API}/incidents/{iid}/comments", json={"text": "支持", "stance": "support"}, headers=api.headers("workerA")
+    )
     assert r.status_code == 409
     r = api.client.post(f"{API}/incidents/{iid}/comments", json={"text": "我也看到了"})
     assert r.status_code == 401  # the public: only renovation points in consultation
     r = api.client.post(f"{API}/incidents/{iid}/comments", json={"text": "我也看到了"}, headers=api.headers("viewer"))
     assert r.status_code == 403
     assert_unchanged(api, iid, before)
-    r = api.client.post(f"{API}/incidents/{iid}/comments", json={"text": "已电话联系业主"}, headers=api.headers("workerA"))
+    r = api.client.post(
+        f"{API}/incidents/{iid}/comments", json={"text": "已电话联系业主"}, headers=api.headers("workerA")
+    )
     assert r.status_code == 201
     assert api.timeline(iid)[-1]["comment"] == "已电话联系业主"

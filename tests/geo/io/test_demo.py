@@ -76,7 +76,11 @@ def test_yayue_garden_has_its_activity_centre_and_fire_station(demo):
 def test_open_hazards_and_cases_of_every_category(demo):
     closed = {"completed", "demolished", "closed", "evaluated", "rejected", "legalised"}
     with session_scope(demo) as s:
-        open_ = {(k, c) for k, c, st in s.execute(select(Incident.kind, Incident.category, Incident.status)) if st not in closed}
+        open_ = {
+            (k, c)
+            for k, c, st in s.execute(select(Incident.kind, Incident.category, Incident.status))
+            if st not in closed
+        }
     for kind in ("hazard", "case"):
         for category in CATEGORIES[kind]:
             assert (kind, category) in open_, (kind, category)
@@ -87,14 +91,18 @@ def test_every_building_and_incident_lies_in_a_grid(demo):
         assert s.scalar(select(func.count()).where(Building.grid_id.is_(None))) == 0
         assert s.scalar(select(func.count()).where(Incident.grid_id.is_(None))) == 0
         # Incidents are geotagged to a nearby building as well.
-        assert s.scalar(select(func.count()).where(Incident.building_id.is_not(None))) >= 0.9 * s.scalar(select(func.count(Incident.id)))
+        assert s.scalar(select(func.count()).where(Incident.building_id.is_not(None))) >= 0.9 * s.scalar(
+            select(func.count(Incident.id))
+        )
 
 
 def test_demo_grids_cover_the_community_without_gaps_or_overlaps(demo):
     with session_scope(demo) as s:
         community = s.scalar(select(Community))
         grids = s.scalars(select(Grid).order_by(Grid.code)).all()
-        report = check_grids([g.code for g in grids], [from_db(g.geom) for g in grids], boundary=from_db(community.geom))
+        report = check_grids(
+            [g.code for g in grids], [from_db(g.geom) for g in grids], boundary=from_db(community.geom)
+        )
     assert report.ok, report.lines()
     assert len(grids) >= 8
 
@@ -131,9 +139,19 @@ def test_wangge_numbers_grids_west_to_east_north_to_south(cli, engine, tmp_path)
         for col in range(3):
             wobble = 0.0002 * ((row + col) % 2)
             top = y0 - row * step
-            cells[(row, col)] = Polygon([(x0 + col * step, top), (x0 + (col + 1) * step, top + wobble), (x0 + (col + 1) * step, top - step), (x0 + col * step, top - step)])
+            cells[(row, col)] = Polygon(
+                [
+                    (x0 + col * step, top),
+                    (x0 + (col + 1) * step, top + wobble),
+                    (x0 + (col + 1) * step, top - step),
+                    (x0 + col * step, top - step),
+                ]
+            )
     order = [(2, 1), (0, 2), (1, 0), (0, 0), (2, 2), (1, 2), (0, 1), (2, 0), (1, 1)]
-    features = [{"type": "Feature", "properties": {"name": f"r{r}c{c}"}, "geometry": shapely.geometry.mapping(cells[(r, c)])} for r, c in order]
+    features = [
+        {"type": "Feature", "properties": {"name": f"r{r}c{c}"}, "geometry": shapely.geometry.mapping(cells[(r, c)])}
+        for r, c in order
+    ]
     path = tmp_path / "unnumbered.geojson"
     path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
     result = cli("import", "grids", path, "--community", "441802001001", "-q")

@@ -48,7 +48,14 @@ def numbered_world(tmp_path, naturalearth_path) -> Path:
 @pytest.fixture
 def one_grid(tmp_path, cli) -> dict:
     """A database holding one grid, to show that a failed import leaves it as it was."""
-    path = write_geojson(tmp_path / "seed.geojson", [poly_feature({"code": "S1", "name": "seed"}, [[113, 23], [113.01, 23], [113.01, 23.01], [113, 23.01], [113, 23]])])
+    path = write_geojson(
+        tmp_path / "seed.geojson",
+        [
+            poly_feature(
+                {"code": "S1", "name": "seed"}, [[113, 23], [113.01, 23], [113.01, 23.01], [113, 23.01], [113, 23]]
+            )
+        ],
+    )
     result = cli("import", "grids", path, "-q")
     assert result.exit_code == 0, result.output
     return {"path": path}
@@ -86,7 +93,16 @@ def test_published_polygons_import_and_round_trip(cli, engine, numbered_world, t
 
 
 def test_export_writes_the_requested_coordinate_system(cli, engine, tmp_path):
-    path = write_geojson(tmp_path / "b.geojson", [{"type": "Feature", "properties": {"code": "B1"}, "geometry": {"type": "Point", "coordinates": [113.05, 23.7]}}])
+    path = write_geojson(
+        tmp_path / "b.geojson",
+        [
+            {
+                "type": "Feature",
+                "properties": {"code": "B1"},
+                "geometry": {"type": "Point", "coordinates": [113.05, 23.7]},
+            }
+        ],
+    )
     assert cli("import", "buildings", path, "-q").exit_code == 0
     out = tmp_path / "b_gcj.geojson"
     assert cli("export", "buildings", out, "--crs", "gcj02").exit_code == 0
@@ -99,7 +115,24 @@ def test_gcj02_file_is_stored_in_wgs84(cli, engine, tmp_path):
     gx, gy = 113.0512, 23.7034
     csv = tmp_path / "workers.csv"
     csv.write_text(f"工号,姓名,Longitude,Latitude\nW1,张伟,{gx},{gy}\n", encoding="utf-8")
-    result = cli("import", "responders", csv, "--code-field", "工号", "--name-field", "姓名", "--lon-field", "Longitude", "--lat-field", "Latitude", "--role", "grid_worker", "--crs", "gcj02", "-q")
+    result = cli(
+        "import",
+        "responders",
+        csv,
+        "--code-field",
+        "工号",
+        "--name-field",
+        "姓名",
+        "--lon-field",
+        "Longitude",
+        "--lat-field",
+        "Latitude",
+        "--role",
+        "grid_worker",
+        "--crs",
+        "gcj02",
+        "-q",
+    )
     assert result.exit_code == 0, result.output
     with session_scope(engine) as s:
         r = s.scalar(select(Responder))
@@ -116,7 +149,9 @@ def test_projected_file_is_reprojected(cli, engine, tmp_path):
     from pyproj import Transformer
 
     fwd = Transformer.from_crs("EPSG:4326", "EPSG:4547", always_xy=True)
-    ring = [fwd.transform(x, y) for x, y in [(113.0, 23.0), (113.01, 23.0), (113.01, 23.01), (113.0, 23.01), (113.0, 23.0)]]
+    ring = [
+        fwd.transform(x, y) for x, y in [(113.0, 23.0), (113.01, 23.0), (113.01, 23.01), (113.0, 23.01), (113.0, 23.0)]
+    ]
     gdf = gpd.GeoDataFrame({"code": ["P1"]}, geometry=[box(0, 0, 1, 1)], crs="EPSG:4547")
     gdf.geometry = [gpd.GeoSeries.from_wkt([f"POLYGON(({', '.join(f'{x} {y}' for x, y in ring)}))"])[0]]
     path = tmp_path / "projected.gpkg"
@@ -147,7 +182,9 @@ def test_topology_problems_are_reported(cli, tmp_path):
         poly_feature({"code": "A"}, [[0, 0], [2, 0], [2, 2], [0, 2], [0, 0]]),
         poly_feature({"code": "B"}, [[1, 0], [3, 0], [3, 2], [1, 2], [1, 0]]),  # overlaps A
         poly_feature({"code": "C"}, [[0, 2], [3, 2], [3, 5], [0, 5], [0, 2]]),
-        poly_feature({"code": "D"}, [[3, 0], [6, 0], [6, 5], [4, 5], [4, 3], [3, 3], [3, 0]]),  # leaves a hole at 3..4 x 3..5? no: closed by E
+        poly_feature(
+            {"code": "D"}, [[3, 0], [6, 0], [6, 5], [4, 5], [4, 3], [3, 3], [3, 0]]
+        ),  # leaves a hole at 3..4 x 3..5? no: closed by E
         poly_feature({"code": "E"}, [[3, 4], [4, 4], [4, 5], [3, 5], [3, 4]]),  # leaves a 1x1 gap at 3..4, 3..4
     ]
     path = write_geojson(tmp_path / "messy.geojson", features)
@@ -159,7 +196,10 @@ def test_topology_problems_are_reported(cli, tmp_path):
 
 def test_csv_buildings_with_coordinate_columns(cli, engine, tmp_path):
     csv = tmp_path / "buildings.csv"
-    csv.write_text("code,name,households,residents,X,Y\nB1,一号楼,30,80,113.05,23.7\nB2,二号楼,12,31,113.051,23.701\n", encoding="utf-8")
+    csv.write_text(
+        "code,name,households,residents,X,Y\nB1,一号楼,30,80,113.05,23.7\nB2,二号楼,12,31,113.051,23.701\n",
+        encoding="utf-8",
+    )
     result = cli("import", "buildings", csv, "--lon-field", "X", "--lat-field", "Y", "-q")
     assert result.exit_code == 0, result.output
     with session_scope(engine) as s:
@@ -171,20 +211,28 @@ def test_csv_buildings_with_coordinate_columns(cli, engine, tmp_path):
 
 BAD_INPUTS = {
     "broken geometry": (
-        lambda d: write_geojson(d / "f.geojson", [
-            poly_feature({"code": "G1"}, [[113, 23], [113.01, 23], [113.01, 23.01], [113, 23.01], [113, 23]]),
-            poly_feature({"code": "G2"}, [[113, 23], [113.01, 23.01], [113.02, 23.02], [113, 23]]),
-        ]),
+        lambda d: write_geojson(
+            d / "f.geojson",
+            [
+                poly_feature({"code": "G1"}, [[113, 23], [113.01, 23], [113.01, 23.01], [113, 23.01], [113, 23]]),
+                poly_feature({"code": "G2"}, [[113, 23], [113.01, 23.01], [113.02, 23.02], [113, 23]]),
+            ],
+        ),
         [],
         "row 2 (code 'G2'): invalid polygon",
     ),
     "missing mapped field": (
-        lambda d: write_geojson(d / "f.geojson", [poly_feature({"BoroCD": 101, "name": "x"}, [[113, 23], [113.01, 23], [113.01, 23.01], [113, 23]])]),
+        lambda d: write_geojson(
+            d / "f.geojson",
+            [poly_feature({"BoroCD": 101, "name": "x"}, [[113, 23], [113.01, 23], [113.01, 23.01], [113, 23]])],
+        ),
         ["--code-field", "BoroCode"],
         "field 'BoroCode' (from --code-field) is not in the file. Fields in the file: BoroCD, name",
     ),
     "unknown CRS": (
-        lambda d: write_geojson(d / "f.geojson", [poly_feature({"code": "G1"}, [[113, 23], [113.01, 23], [113.01, 23.01], [113, 23]])]),
+        lambda d: write_geojson(
+            d / "f.geojson", [poly_feature({"code": "G1"}, [[113, 23], [113.01, 23], [113.01, 23.01], [113, 23]])]
+        ),
         ["--crs", "gcj03"],
         "Unknown coordinate system 'gcj03': use wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn",
     ),
@@ -194,19 +242,25 @@ BAD_INPUTS = {
         "the file has no features: nothing to import",
     ),
     "duplicate grid codes": (
-        lambda d: write_geojson(d / "f.geojson", [
-            poly_feature({"code": 7}, [[113, 23], [113.01, 23], [113.01, 23.01], [113, 23]]),
-            poly_feature({"code": 8}, [[114, 23], [114.01, 23], [114.01, 23.01], [114, 23]]),
-            poly_feature({"code": 7}, [[115, 23], [115.01, 23], [115.01, 23.01], [115, 23]]),
-        ]),
+        lambda d: write_geojson(
+            d / "f.geojson",
+            [
+                poly_feature({"code": 7}, [[113, 23], [113.01, 23], [113.01, 23.01], [113, 23]]),
+                poly_feature({"code": 8}, [[114, 23], [114.01, 23], [114.01, 23.01], [114, 23]]),
+                poly_feature({"code": 7}, [[115, 23], [115.01, 23], [115.01, 23.01], [115, 23]]),
+            ],
+        ),
         [],
         "row 3: duplicate grid code '7' (first on row 1)",
     ),
     "code already stored": (
-        lambda d: write_geojson(d / "f.geojson", [
-            poly_feature({"code": "N1"}, [[114, 23], [114.01, 23], [114.01, 23.01], [114, 23]]),
-            poly_feature({"code": "S1"}, [[115, 23], [115.01, 23], [115.01, 23.01], [115, 23]]),
-        ]),
+        lambda d: write_geojson(
+            d / "f.geojson",
+            [
+                poly_feature({"code": "N1"}, [[114, 23], [114.01, 23], [114.01, 23.01], [114, 23]]),
+                poly_feature({"code": "S1"}, [[115, 23], [115.01, 23], [115.01, 23.01], [115, 23]]),
+            ],
+        ),
         [],
         "row 2: grid code 'S1' already exists in the database (use --replace to update it)",
     ),
@@ -245,7 +299,10 @@ def test_bad_input_is_refused_and_changes_nothing(case, cli, engine, one_grid, t
 
 def test_a_failure_late_in_a_file_writes_none_of_its_rows(cli, engine, one_grid, tmp_path):
     # Every row is checked before any is written: the good rows before the bad one stay out too.
-    features = [poly_feature({"code": f"L{i}"}, [[114 + i, 23], [114.01 + i, 23], [114.01 + i, 23.01], [114 + i, 23]]) for i in range(50)]
+    features = [
+        poly_feature({"code": f"L{i}"}, [[114 + i, 23], [114.01 + i, 23], [114.01 + i, 23.01], [114 + i, 23]])
+        for i in range(50)
+    ]
     features.append(poly_feature({"code": "L99"}, [[120, 23], [120.01, 23.01], [120.02, 23.02], [120, 23]]))
     before = grid_rows(engine)
     result = cli("import", "grids", write_geojson(tmp_path / "late.geojson", features), "-q")
@@ -255,7 +312,16 @@ def test_a_failure_late_in_a_file_writes_none_of_its_rows(cli, engine, one_grid,
 
 
 def test_responder_references_must_exist(cli, engine, one_grid, tmp_path):
-    path = write_geojson(tmp_path / "r.geojson", [{"type": "Feature", "properties": {"code": "R1", "name": "王芳", "role": "grid_worker", "grids": "S1,NOPE"}, "geometry": {"type": "Point", "coordinates": [113.005, 23.005]}}])
+    path = write_geojson(
+        tmp_path / "r.geojson",
+        [
+            {
+                "type": "Feature",
+                "properties": {"code": "R1", "name": "王芳", "role": "grid_worker", "grids": "S1,NOPE"},
+                "geometry": {"type": "Point", "coordinates": [113.005, 23.005]},
+            }
+        ],
+    )
     result = cli("import", "responders", path, "-q")
     assert result.exit_code == 2
     assert "row 1 (code 'R1'): grid 'NOPE' does not exist" in result.output
@@ -273,7 +339,14 @@ def point_feature(props: dict, x: float, y: float) -> dict:
 def building_rows(engine) -> dict[str, tuple]:
     with session_scope(engine) as s:
         return {
-            b.code: (b.name, b.grid.code if b.grid else None, b.households, b.properties, from_db(b.geom).coords[0], b.footprint is not None)
+            b.code: (
+                b.name,
+                b.grid.code if b.grid else None,
+                b.households,
+                b.properties,
+                from_db(b.geom).coords[0],
+                b.footprint is not None,
+            )
             for b in s.scalars(select(Building))
         }
 
@@ -293,7 +366,10 @@ def test_buildings_are_written_in_bulk_geotagged_and_replaced(cli, engine, one_g
     assert rows["B2"][:3] == ("B2", "S1", 7)
     assert rows["B3"][1] is None
 
-    again = [point_feature({"code": "B3", "name": "moved in"}, 113.002, 23.002), point_feature({"code": "B4"}, 113.003, 23.003)]
+    again = [
+        point_feature({"code": "B3", "name": "moved in"}, 113.002, 23.002),
+        point_feature({"code": "B4"}, 113.003, 23.003),
+    ]
     path = write_geojson(tmp_path / "again.geojson", again)
     refused = cli("import", "buildings", path, "-q")
     assert refused.exit_code == 2
@@ -310,7 +386,9 @@ def test_buildings_are_written_in_bulk_geotagged_and_replaced(cli, engine, one_g
 
 def test_footprints_give_the_building_its_point(cli, engine, one_grid, tmp_path):
     square = [[113.004, 23.004], [113.0042, 23.004], [113.0042, 23.0042], [113.004, 23.0042], [113.004, 23.004]]
-    result = cli("import", "buildings", write_geojson(tmp_path / "f.geojson", [poly_feature({"code": "F1"}, square)]), "-q")
+    result = cli(
+        "import", "buildings", write_geojson(tmp_path / "f.geojson", [poly_feature({"code": "F1"}, square)]), "-q"
+    )
     assert result.exit_code == 0, result.output
     with session_scope(engine) as s:
         b = s.scalar(select(Building))
@@ -328,7 +406,9 @@ def table_schema(engine, table: str) -> set:
                 {"t": table},
             )
         else:
-            rows = conn.exec_driver_sql("SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_master WHERE tbl_name = ?", (table,))
+            rows = conn.exec_driver_sql(
+                "SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_master WHERE tbl_name = ?", (table,)
+            )
         return {r[0] for r in rows}
 
 
@@ -343,14 +423,22 @@ def test_a_large_import_keeps_the_spatial_indexes(cli, engine, one_grid, tmp_pat
     before = table_schema(engine, "buildings")
     rng = np.random.default_rng(3)
     xs, ys = rng.uniform(113.0, 113.01, 60), rng.uniform(23.0, 23.01, 60)
-    features = [point_feature({"code": f"L{i}"}, float(x), float(y)) for i, (x, y) in enumerate(zip(xs, ys, strict=True))]
+    features = [
+        point_feature({"code": f"L{i}"}, float(x), float(y)) for i, (x, y) in enumerate(zip(xs, ys, strict=True))
+    ]
     result = cli("import", "buildings", write_geojson(tmp_path / "many.geojson", features), "-q")
     assert result.exit_code == 0, result.output
     with session_scope(engine) as s:
         backend = backend_for(s)
         assert backend.spatial_index_exists(s, "buildings", "geom")
         assert backend.spatial_index_exists(s, "buildings", "footprint")
-        found = set(s.scalars(select(Building.code).where(backend.bbox_filter(Building.__table__.c.geom, "buildings", (113.0, 23.0, 113.005, 23.01)))))
+        found = set(
+            s.scalars(
+                select(Building.code).where(
+                    backend.bbox_filter(Building.__table__.c.geom, "buildings", (113.0, 23.0, 113.005, 23.01))
+                )
+            )
+        )
         assert found == {f"L{i}" for i, x in enumerate(xs) if x <= 113.005}
         assert s.scalar(select(func.count()).where(Building.grid_id.is_(None))) == 0
     assert table_schema(engine, "buildings") == before
@@ -359,7 +447,13 @@ def test_a_large_import_keeps_the_spatial_indexes(cli, engine, one_grid, tmp_pat
     assert cli("import", "buildings", more, "-q").exit_code == 0
     with session_scope(engine) as s:
         backend = backend_for(s)
-        near = set(s.scalars(select(Building.code).where(backend.bbox_filter(Building.__table__.c.geom, "buildings", (113.007, 23.007, 113.0072, 23.0072)))))
+        near = set(
+            s.scalars(
+                select(Building.code).where(
+                    backend.bbox_filter(Building.__table__.c.geom, "buildings", (113.007, 23.007, 113.0072, 23.0072))
+                )
+            )
+        )
         assert "M1" in near
 
 
@@ -378,11 +472,15 @@ def test_a_large_import_refused_by_a_restored_constraint_leaves_nothing(engine, 
         geo_io.import_layer(s, "buildings", first, ImportOptions(progress=False))
     before = table_schema(engine, "buildings")
     square = lambda x, y: [[x, y], [x + 0.0002, y], [x + 0.0002, y + 0.0002], [x, y + 0.0002], [x, y]]  # noqa: E731
-    features = [poly_feature({"code": f"D{i}"}, square(113.001 + i * 0.0003, 23.002)) for i in range(20)]  # D0 is stored already
+    features = [
+        poly_feature({"code": f"D{i}"}, square(113.001 + i * 0.0003, 23.002)) for i in range(20)
+    ]  # D0 is stored already
     monkeypatch.setattr(geo_io, "_existing_ids", lambda *a, **k: {})  # the check ran before the other writer committed
     with pytest.raises(Exception, match="(?i)unique|duplicate"):
         with session_scope(engine) as s:
-            geo_io.import_layer(s, "buildings", write_geojson(tmp_path / "many.geojson", features), ImportOptions(progress=False))
+            geo_io.import_layer(
+                s, "buildings", write_geojson(tmp_path / "many.geojson", features), ImportOptions(progress=False)
+            )
     with session_scope(engine) as s:
         assert s.scalars(select(Building.code)).all() == ["D0"]
     assert table_schema(engine, "buildings") == before
@@ -413,7 +511,9 @@ def test_bulk_incidents_match_the_per_row_geotagging(engine):
             assert inc.due_at == (inc.status_since + allowance if allowance else None)
             assert inc.version == 1 and inc.escalation == 0 and inc.possible_duplicates == []
             assert inc.created_at.tzinfo is not None and inc.status_since == inc.updated_at
-        history = s.execute(select(IncidentHistory.incident_id, IncidentHistory.action, IncidentHistory.to_status)).all()
+        history = s.execute(
+            select(IncidentHistory.incident_id, IncidentHistory.action, IncidentHistory.to_status)
+        ).all()
         assert sorted(history) == sorted((i.id, "import", i.status) for i in incidents)
 
 
@@ -430,7 +530,17 @@ def test_bulk_writes_bump_the_revisions_the_orm_would(engine):
         assert locate_grid_ids(s, [113.005], [23.005]) == [None]
         before = read_revisions(s, ("grids",))
         now = datetime.now(UTC)
-        bulk.insert(s, Grid.__table__, dict(code=["BG"], name=["bulk"], properties=[{}], geom=[as_multipolygon(box(113, 23, 113.01, 23.01))], updated_at=[now]))
+        bulk.insert(
+            s,
+            Grid.__table__,
+            dict(
+                code=["BG"],
+                name=["bulk"],
+                properties=[{}],
+                geom=[as_multipolygon(box(113, 23, 113.01, 23.01))],
+                updated_at=[now],
+            ),
+        )
         assert read_revisions(s, ("grids",)) == (before[0] + 1,)
     with session_scope(engine) as s:
         grid_id = s.scalar(select(Grid.id).where(Grid.code == "BG"))

@@ -113,7 +113,9 @@ class Record:
 
 
 def expected_rows(records: list[Record], start: datetime, end: datetime, by: str, end_of_time: datetime) -> dict:
-    rows: dict = defaultdict(lambda: {"reported": 0, "closed": 0, "overdue": 0, "people_served": 0, "durations": defaultdict(list)})
+    rows: dict = defaultdict(
+        lambda: {"reported": 0, "closed": 0, "overdue": 0, "people_served": 0, "durations": defaultdict(list)}
+    )
     for r in records:
         key = (r.grid if by == "grid" else r.community, r.kind, r.category)
         if start <= r.reported < end:
@@ -134,7 +136,10 @@ def expected_rows(records: list[Record], start: datetime, end: datetime, by: str
             rows[key]["overdue"] += 1
     return {
         key: {
-            "reported": row["reported"], "closed": row["closed"], "overdue": row["overdue"], "people_served": row["people_served"],
+            "reported": row["reported"],
+            "closed": row["closed"],
+            "overdue": row["overdue"],
+            "people_served": row["people_served"],
             "median_minutes": {s: round(statistics.median(d), 1) for s, d in row["durations"].items()},
         }
         for key, row in rows.items()
@@ -150,7 +155,10 @@ WORLD = WorldSpec(
         CommunitySpec("441802001001", "翠湖社区", (113.040, 23.690, 113.050, 23.695)),
         CommunitySpec("441802001002", "东湖社区", (113.050, 23.690, 113.055, 23.695)),
     ),
-    grids=tuple(GridSpec(code, code, f"网格{n + 1}", community, bounds) for n, (code, (community, bounds)) in enumerate(GRIDS.items())),
+    grids=tuple(
+        GridSpec(code, code, f"网格{n + 1}", community, bounds)
+        for n, (code, (community, bounds)) in enumerate(GRIDS.items())
+    ),
     responders=tuple(
         ResponderSpec(f"S-{n}-{role}", f"S-{n}-{role}", f"{role}{n}", role, (code,), ((x0 + x1) / 2, (y0 + y1) / 2))
         for n, (code, (_community, (x0, y0, x1, y1))) in enumerate(GRIDS.items())
@@ -179,7 +187,9 @@ def plan(rng: random.Random, start: datetime, end: datetime, n: int) -> list[tup
         status, at, steps = WORKFLOWS[kind]["initial"], reported, []
         for action in path:
             allowed = allowance(kind, status, category) or timedelta(days=3)
-            at = at + timedelta(minutes=max(1, int(allowed.total_seconds() / 60 * rng.choice([0.1, 0.3, 0.6, 0.9, 1.3, 2.4]))))
+            at = at + timedelta(
+                minutes=max(1, int(allowed.total_seconds() / 60 * rng.choice([0.1, 0.3, 0.6, 0.9, 1.3, 2.4])))
+            )
             steps.append((at, action))
             status = WORKFLOWS[kind]["actions"][action]["to"]
         out.append((Record(kind, category, grid, reported), steps))
@@ -225,7 +235,11 @@ def scenario(db_url, tokens, clock):
             who = "planner" if rec.kind == "renovation" else "community"
             where = planned[merge_into[n]][0].where if n in merge_into else point_in(rng, rec.grid)
             rec.where = where
-            body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": where}, "properties": {"kind": rec.kind, "category": rec.category, "title": "统计场景"}}
+            body = {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": where},
+                "properties": {"kind": rec.kind, "category": rec.category, "title": "统计场景"},
+            }
             r = client.post(f"{API}/incidents", json=body, headers=auth[who])
             assert r.status_code == 201, r.text
             rec.id = r.json()["id"]
@@ -246,7 +260,11 @@ def scenario(db_url, tokens, clock):
         if action in ENDING and rng.random() < 0.6:
             body["people_served"] = rng.randint(2, 400)
             rec.people_served = body["people_served"]
-        r = client.post(f"{API}/incidents/{rec.id}/actions/{action}", json=body, headers={**auth["community"], "If-Match": current.headers["ETag"]})
+        r = client.post(
+            f"{API}/incidents/{rec.id}/actions/{action}",
+            json=body,
+            headers={**auth["community"], "If-Match": current.headers["ETag"]},
+        )
         assert r.status_code == 200, (action, r.text)
         rec.steps.append((at, action, before, r.json()["properties"]["status"]))
 
@@ -257,7 +275,11 @@ def scenario(db_url, tokens, clock):
     # The record and the service's timelines tell the same story (a check on the record itself).
     for rec in records:
         timeline = client.get(f"{API}/incidents/{rec.id}/timeline", headers=auth["community"]).json()["timeline"]
-        steps = [(datetime.fromisoformat(e["at"]), e["action"], e["from_status"], e["to_status"]) for e in timeline if e["action"] not in ("report", "escalate", "absorb")]
+        steps = [
+            (datetime.fromisoformat(e["at"]), e["action"], e["from_status"], e["to_status"])
+            for e in timeline
+            if e["action"] not in ("report", "escalate", "absorb")
+        ]
         assert steps == rec.steps
     return client, records, end_of_time, escalated
 
@@ -268,14 +290,23 @@ def _service(client, start, end, by, fmt="json"):
     return r
 
 
-PERIODS = [PERIOD, (datetime(2027, 4, 8, 12, tzinfo=CST), datetime(2027, 4, 15, tzinfo=CST)), (PERIOD[0] - timedelta(days=40), PERIOD[1] + timedelta(days=200))]
+PERIODS = [
+    PERIOD,
+    (datetime(2027, 4, 8, 12, tzinfo=CST), datetime(2027, 4, 15, tzinfo=CST)),
+    (PERIOD[0] - timedelta(days=40), PERIOD[1] + timedelta(days=200)),
+]
 
 
 def _json_rows(client, start, end, by) -> dict:
     body = _service(client, start, end, by).json()
     assert body["by"] == by
     assert datetime.fromisoformat(body["start"]) == start and datetime.fromisoformat(body["end"]) == end
-    got = {(row[by], row["kind"], row["category"]): {k: row[k] for k in ("reported", "closed", "overdue", "people_served", "median_minutes")} for row in body["rows"]}
+    got = {
+        (row[by], row["kind"], row["category"]): {
+            k: row[k] for k in ("reported", "closed", "overdue", "people_served", "median_minutes")
+        }
+        for row in body["rows"]
+    }
     assert len(got) == len(body["rows"])
     return got
 
@@ -285,12 +316,26 @@ def _csv_rows(client, start, end, by, statuses) -> dict:
     assert r.headers["content-type"].startswith("text/csv")
     assert f"wangge-stats-{by}.csv" in r.headers["content-disposition"]
     reader = csv.DictReader(io.StringIO(r.text))
-    assert reader.fieldnames == [by, "kind", "category", "reported", "closed", "overdue", "people_served", *[f"median_minutes_{s}" for s in statuses]]
+    assert reader.fieldnames == [
+        by,
+        "kind",
+        "category",
+        "reported",
+        "closed",
+        "overdue",
+        "people_served",
+        *[f"median_minutes_{s}" for s in statuses],
+    ]
     got = {}
     for row in reader:
         got[(row[by], row["kind"], row["category"])] = {
-            "reported": int(row["reported"]), "closed": int(row["closed"]), "overdue": int(row["overdue"]), "people_served": int(row["people_served"]),
-            "median_minutes": {s: float(row[f"median_minutes_{s}"]) for s in statuses if row[f"median_minutes_{s}"] != ""},
+            "reported": int(row["reported"]),
+            "closed": int(row["closed"]),
+            "overdue": int(row["overdue"]),
+            "people_served": int(row["people_served"]),
+            "median_minutes": {
+                s: float(row[f"median_minutes_{s}"]) for s in statuses if row[f"median_minutes_{s}"] != ""
+            },
         }
     return got
 
@@ -303,13 +348,22 @@ def test_statistics_match_an_independent_count(scenario):
     assert sum(r["closed"] for r in want.values()) >= 5
     assert sum(r["overdue"] for r in want.values()) >= 3
     assert sum(r["people_served"] for r in want.values()) > sum(r["closed"] for r in want.values())
-    assert any(rec.closed_at() and rec.closed_at() >= PERIOD[0] and rec.reported < PERIOD[0] for rec in records)  # reported before, closed in
-    assert any(PERIOD[0] <= rec.reported < PERIOD[1] and (rec.closed_at() is None or rec.closed_at() >= PERIOD[1]) for rec in records)
+    assert any(
+        rec.closed_at() and rec.closed_at() >= PERIOD[0] and rec.reported < PERIOD[0] for rec in records
+    )  # reported before, closed in
+    assert any(
+        PERIOD[0] <= rec.reported < PERIOD[1] and (rec.closed_at() is None or rec.closed_at() >= PERIOD[1])
+        for rec in records
+    )
     assert any(rec.reported >= PERIOD[1] for rec in records)
     assert escalated and {e["level"] for e in escalated} == {1, 2}
     for by, areas in (("grid", 3), ("community", 2)):
         for start, end in PERIODS:
-            assert _json_rows(client, start, end, by) == expected_rows(records, start, end, by, end_of_time), (by, start, end)
+            assert _json_rows(client, start, end, by) == expected_rows(records, start, end, by, end_of_time), (
+                by,
+                start,
+                end,
+            )
         want = expected_rows(records, *PERIOD, by, end_of_time)
         assert len({k[0] for k in want}) == areas
         statuses = sorted({s for row in want.values() for s in row["median_minutes"]})
@@ -328,7 +382,11 @@ def test_a_case_closed_in_one_period_and_evaluated_in_the_next_counts_as_closed_
     assert closed < start
     key = (rec.grid, rec.kind, rec.category)
     want = expected_rows(records, start, end, "grid", end_of_time)[key]
-    others = [r for r in records if (r.grid, r.kind, r.category) == key and r is not rec and r.closed_at() and start <= r.closed_at() < end]
+    others = [
+        r
+        for r in records
+        if (r.grid, r.kind, r.category) == key and r is not rec and r.closed_at() and start <= r.closed_at() < end
+    ]
     assert want["closed"] == len(others)
     assert "closed" in want["median_minutes"]  # closing to evaluation is a step taken in this period
     assert _json_rows(client, start, end, "grid")[key] == want
@@ -339,7 +397,10 @@ def test_bad_periods_are_refused(db_url, engine):
     client = TestClient(create_app(db_url, escalate_every_s=0))
     assert client.get(f"{API}/stats", params={"start": "2027-05-01", "end": "2027-04-01"}).status_code == 422
     assert client.get(f"{API}/stats", params={"start": "2027-04-01", "end": "2027-04-01"}).status_code == 422
-    assert client.get(f"{API}/stats", params={"start": "2027-04-01", "end": "2027-05-01", "by": "street"}).status_code == 422
+    assert (
+        client.get(f"{API}/stats", params={"start": "2027-04-01", "end": "2027-05-01", "by": "street"}).status_code
+        == 422
+    )
     assert client.get(f"{API}/stats", params={"start": "yesterday", "end": "2027-05-01"}).status_code == 422
     r = client.get(f"{API}/stats", params={"start": "2027-04-01T00:00:00", "end": "2027-05-01T00:00:00"})
     assert r.status_code == 200 and r.json()["rows"] == []

@@ -71,23 +71,36 @@ def world(engine) -> dict:
             role = ROLES[int(rng.integers(len(ROLES)))] if i % 9 else "police"
             served = sorted(rng.choice(sorted(polygons), size=int(rng.integers(0, 3)), replace=False).tolist())
             r = Responder(
-                code=f"R{i:04d}", name=f"应急{i}", role=role, kind="facility" if role == "fire_station" else "person",
-                phone=f"139{i:08d}", on_duty=bool(rng.random() < 0.7),
-                geom=to_db(Point(*pos)) if pos else None, grids=[grids[c] for c in served],
+                code=f"R{i:04d}",
+                name=f"应急{i}",
+                role=role,
+                kind="facility" if role == "fire_station" else "person",
+                phone=f"139{i:08d}",
+                on_duty=bool(rng.random() < 0.7),
+                geom=to_db(Point(*pos)) if pos else None,
+                grids=[grids[c] for c in served],
             )
             s.add(r)
             rows.append((r, pos, served))
         s.flush()
         for r, pos, served in rows:
-            people.append(Person(r.id, r.role, r.on_duty, pos[0] if pos else None, pos[1] if pos else None, served, r.phone))
+            people.append(
+                Person(r.id, r.role, r.on_duty, pos[0] if pos else None, pos[1] if pos else None, served, r.phone)
+            )
         admin = add_user(s, "staff", "admin")
         token = issue_token(s, admin)
     return {"people": people, "polygons": polygons, "token": token}
 
 
-def brute_force(people: list[Person], lon: float, lat: float, k: int, role=None, on_duty=None, max_m=None) -> list[tuple[int, float]]:
+def brute_force(
+    people: list[Person], lon: float, lat: float, k: int, role=None, on_duty=None, max_m=None
+) -> list[tuple[int, float]]:
     """Every located responder passing the filters, ranked by ground distance, ties by id."""
-    pool = [p for p in people if p.lon is not None and (role is None or p.role == role) and (on_duty is None or p.on_duty == on_duty)]
+    pool = [
+        p
+        for p in people
+        if p.lon is not None and (role is None or p.role == role) and (on_duty is None or p.on_duty == on_duty)
+    ]
     if not pool:
         return []
     _, _, dist = GEOD.inv([lon] * len(pool), [lat] * len(pool), [p.lon for p in pool], [p.lat for p in pool])
@@ -100,7 +113,9 @@ def grid_at(polygons, lon: float, lat: float) -> str | None:
     return covering[0] if covering else None
 
 
-def assert_same_ranking(answer: dict, expected: list[tuple[int, float]], people_by_id: dict[int, Person], grid: str | None) -> None:
+def assert_same_ranking(
+    answer: dict, expected: list[tuple[int, float]], people_by_id: dict[int, Person], grid: str | None
+) -> None:
     got = answer["responders"]
     assert [r["id"] for r in got] == [pid for pid, _ in expected]
     for r, (pid, d) in zip(got, expected, strict=True):
@@ -135,7 +150,12 @@ def test_nearest_matches_brute_force_geodesic_ranking(world, client, k):
     origins += [(LON0 + 0.15, LAT0 - 0.3), (people[40].lon, people[40].lat), (people[361].lon, people[361].lat)]
     for lon, lat in origins:
         for filters in FILTERS:
-            params = {"lon": repr(lon), "lat": repr(lat), "k": k, **{key: str(v).lower() if isinstance(v, bool) else v for key, v in filters.items()}}
+            params = {
+                "lon": repr(lon),
+                "lat": repr(lat),
+                "k": k,
+                **{key: str(v).lower() if isinstance(v, bool) else v for key, v in filters.items()},
+            }
             r = client.get(f"{API}/responders/nearest", params=params)
             assert r.status_code == 200, r.text
             expected = brute_force(people, lon, lat, k, **filters)
@@ -150,7 +170,9 @@ def test_ties_are_broken_by_id(world, client):
     spot = people[363]
     twins = [p.id for p in people if (p.lon, p.lat) == (spot.lon, spot.lat)]
     assert len(twins) == 3
-    answer = client.get(f"{API}/responders/nearest", params={"lon": repr(spot.lon), "lat": repr(spot.lat), "k": 5}).json()
+    answer = client.get(
+        f"{API}/responders/nearest", params={"lon": repr(spot.lon), "lat": repr(spot.lat), "k": 5}
+    ).json()
     assert [r["id"] for r in answer["responders"][:3]] == sorted(twins)
     assert [r["distance_m"] for r in answer["responders"][:3]] == [0.0, 0.0, 0.0]
 
@@ -162,7 +184,9 @@ def test_max_m_can_leave_fewer_than_k(world, client):
     answer = client.get(f"{API}/responders/nearest", params={"lon": lon, "lat": lat, "k": 20, "max_m": 500}).json()
     expected = brute_force(people, lon, lat, 20, max_m=500)
     assert len(expected) == 1
-    assert [(r["id"], round(r["distance_m"], 2)) for r in answer["responders"]] == [(pid, round(d, 2)) for pid, d in expected]
+    assert [(r["id"], round(r["distance_m"], 2)) for r in answer["responders"]] == [
+        (pid, round(d, 2)) for pid, d in expected
+    ]
     assert answer["grid"] is None and answer["responders"][0]["serves_grid"] is False
 
 
@@ -172,7 +196,9 @@ def test_nearest_in_gcj02(world, client):
     by_id = {p.id: p for p in people}
     lon, lat = LON0 + 0.006, LAT0 - 0.006
     glon, glat = (float(v) for v in wgs84_to_gcj02(lon, lat))
-    answer = client.get(f"{API}/responders/nearest", params={"lon": repr(glon), "lat": repr(glat), "k": 5, "crs": "gcj02"}).json()
+    answer = client.get(
+        f"{API}/responders/nearest", params={"lon": repr(glon), "lat": repr(glat), "k": 5, "crs": "gcj02"}
+    ).json()
     expected = brute_force(people, lon, lat, 5)
     assert [r["id"] for r in answer["responders"]] == [pid for pid, _ in expected]
     for r, (pid, d) in zip(answer["responders"], expected, strict=True):
@@ -183,7 +209,11 @@ def test_nearest_in_gcj02(world, client):
 
 
 def _post_incident(client, token, lon, lat) -> dict:
-    body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]}, "properties": {"kind": "hazard", "category": "fire_safety", "title": "楼道堆放杂物"}}
+    body = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        "properties": {"kind": "hazard", "category": "fire_safety", "title": "楼道堆放杂物"},
+    }
     r = client.post(f"{API}/incidents", json=body, headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 201, r.text
     return r
@@ -206,7 +236,11 @@ def test_incident_responders_use_the_incidents_point_and_grid(world, client):
 
     new_lon, new_lat = LON0 + 0.5 * STEP, LAT0 - 0.5 * STEP  # the middle of N1
     patch = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [new_lon, new_lat]}, "properties": {}}
-    r = client.patch(f"{API}/incidents/{incident['id']}", json=patch, headers={"Authorization": f"Bearer {token}", "If-Match": created.headers["ETag"]})
+    r = client.patch(
+        f"{API}/incidents/{incident['id']}",
+        json=patch,
+        headers={"Authorization": f"Bearer {token}", "If-Match": created.headers["ETag"]},
+    )
     assert r.status_code == 200, r.text
     answer = client.get(f"{API}/incidents/{incident['id']}/responders", params={"k": 20}).json()
     assert_same_ranking(answer, brute_force(people, new_lon, new_lat, 20), by_id, "N1")
@@ -223,7 +257,11 @@ def test_a_moved_responder_is_ranked_by_its_new_position_on_the_next_request(wor
     people, polygons, token = world["people"], world["polygons"], world["token"]
     auth = {"Authorization": f"Bearer {token}"}
     lon, lat = LON0 + 0.0051, LAT0 - 0.0077
-    mover = next(p for p in people if p.lon is not None and p.on_duty and p.role == "grid_worker" and brute_force([p], lon, lat, 1)[0][1] > 3000)
+    mover = next(
+        p
+        for p in people
+        if p.lon is not None and p.on_duty and p.role == "grid_worker" and brute_force([p], lon, lat, 1)[0][1] > 3000
+    )
     params = {"lon": repr(lon), "lat": repr(lat), "k": 5}
     before = client.get(f"{API}/responders/nearest", params=params).json()
     assert mover.id not in [r["id"] for r in before["responders"]]
@@ -244,7 +282,9 @@ def test_a_moved_responder_is_ranked_by_its_new_position_on_the_next_request(wor
     answer = client.get(f"{API}/responders/nearest", params={**params, "k": 20}).json()
     assert_same_ranking(answer, brute_force(people, lon, lat, 20), by_id, grid_at(polygons, lon, lat))
 
-    r = client.patch(f"{API}/responders/{mover.id}", json={"type": "Feature", "properties": {"on_duty": False}}, headers=auth)
+    r = client.patch(
+        f"{API}/responders/{mover.id}", json={"type": "Feature", "properties": {"on_duty": False}}, headers=auth
+    )
     assert r.status_code == 200, r.text
     mover.on_duty = False
     answer = client.get(f"{API}/responders/nearest", params={**params, "k": 20, "on_duty": "true"}).json()

@@ -27,7 +27,10 @@ def _irregular_grids(seed: int) -> list:
     rng = np.random.default_rng(seed)
     area = box(113.04, 23.69, 113.06, 23.71)
     seeds = shapely.points(rng.uniform(113.04, 113.06, 60), rng.uniform(23.69, 23.71, 60))
-    cells = [c.intersection(area) for c in shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=area))]
+    cells = [
+        c.intersection(area)
+        for c in shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=area))
+    ]
     cells = [c for c in cells if not c.is_empty]
     big = max(range(len(cells)), key=lambda i: cells[i].area)
     hole = shapely.buffer(cells[big].centroid, 0.0004, quad_segs=4)
@@ -56,7 +59,11 @@ def _probe_points(polygons: list, seed: int, n: int = 40_000) -> tuple[np.ndarra
     x0, y0, x1, y1 = shapely.total_bounds(polygons)
     uniform = np.column_stack([rng.uniform(x0 - 0.001, x1 + 0.001, n), rng.uniform(y0 - 0.001, y1 + 0.001, n)])
     rings = shapely.get_coordinates(shapely.boundary(polygons))
-    on_edges = shapely.get_coordinates(shapely.line_interpolate_point(shapely.boundary(np.repeat(polygons, 20)), rng.uniform(0, 1, 20 * len(polygons)), normalized=True))
+    on_edges = shapely.get_coordinates(
+        shapely.line_interpolate_point(
+            shapely.boundary(np.repeat(polygons, 20)), rng.uniform(0, 1, 20 * len(polygons)), normalized=True
+        )
+    )
     near = np.vstack([rings, on_edges])
     scale = 10.0 ** rng.uniform(-12, -5, (len(near), 1))
     jittered = near + rng.normal(size=near.shape) * scale
@@ -105,7 +112,9 @@ def test_no_grids_means_no_raster():
 def _metres_to(polygon, lon: float, lat: float) -> float:
     """Ground distance from a point to a polygon's boundary: in an azimuthal equidistant
     projection centred on the point, which keeps true distances from its centre."""
-    aeqd = Transformer.from_crs("EPSG:4326", f"+proj=aeqd +lat_0={lat} +lon_0={lon} +datum=WGS84 +units=m", always_xy=True)
+    aeqd = Transformer.from_crs(
+        "EPSG:4326", f"+proj=aeqd +lat_0={lat} +lon_0={lon} +datum=WGS84 +units=m", always_xy=True
+    )
     edge = shapely.segmentize(shapely.boundary(polygon), 1e-5)
     local = shapely.transform(edge, lambda xy: np.column_stack(aeqd.transform(xy[:, 0], xy[:, 1])))
     return float(shapely.distance(local, shapely.Point(0.0, 0.0)))
@@ -119,7 +128,9 @@ def test_a_point_the_raster_calls_clear_has_no_grid_boundary_within_the_toleranc
     rng = np.random.default_rng(7)
     edges = shapely.boundary(np.array(polygons, dtype=object))
     picks = rng.integers(0, len(polygons), 3000)
-    on_edge = shapely.get_coordinates(shapely.line_interpolate_point(edges[picks], rng.uniform(0, 1, 3000), normalized=True))
+    on_edge = shapely.get_coordinates(
+        shapely.line_interpolate_point(edges[picks], rng.uniform(0, 1, 3000), normalized=True)
+    )
     metres = rng.uniform(0.01, 20.0, 3000)
     azimuth = rng.uniform(0, 360, 3000)
     lon, lat, _ = GEOD.fwd(on_edge[:, 0], on_edge[:, 1], azimuth, metres)
@@ -175,9 +186,9 @@ def test_the_fast_body_reader_reads_what_the_general_parser_reads(text):
         '{"points": [[113.04, 23.69]], "crs": "g[,]"}',
         '{"points": [[113.04, 23.69]], "extra": 1}',
         '{"type": "FeatureCollection", "features": []}',
-        '[[113.04, 23.69]]',
+        "[[113.04, 23.69]]",
         '{"points": [[113.04, 23.69]]',
-        '',
+        "",
     ],
 )
 def test_anything_else_is_left_to_the_general_parser(text):
