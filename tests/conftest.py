@@ -2,6 +2,14 @@
 
 PostGIS is reached at ``WANGGE_TEST_POSTGRES_URL`` (``scripts/test.sh`` sets it up, starting a
 throwaway server where none runs). It is never skipped: an unreachable PostGIS fails the run.
+
+The tests live in folders that mirror the source (``tests/geo/spatial`` for ``geo/spatial``,
+``tests/api``, ``tests/maps``); every folder is a package, so two modules may share a name.
+The fixtures every folder shares are here: the databases (``db_url``, ``postgis_url``,
+``spatialite_url``, ``engine``, ``session``), the command line (``cli``), the demo (``demo``),
+users (``add_token``), the in-process service (``client``), a module's small world
+(``world``, ``tokens`` and the simulated ``clock``, from the module's ``world_spec``; see
+``tests/support/world.py``) and real servers (``serve_wangge``, with ``api/served.py``).
 """
 
 from __future__ import annotations
