@@ -118,7 +118,10 @@ def _make(p: Params) -> Data:
     community_codes = np.array(community_codes, dtype=object)
     step = 2 * HALF / side
     community_boxes = np.array(
-        [[x0 + (c // side) * step, y0 + (c % side) * step, x0 + (c // side + 1) * step, y0 + (c % side + 1) * step] for c in used]
+        [
+            [x0 + (c // side) * step, y0 + (c % side) * step, x0 + (c // side + 1) * step, y0 + (c % side + 1) * step]
+            for c in used
+        ]
     )
     seq_in_comm: dict[int, int] = {}
     grid_codes = []
@@ -134,7 +137,9 @@ def _make(p: Params) -> Data:
     resp_lon = np.round(rng.uniform(x0, x1, p.responders), DECIMALS)
     resp_lat = np.round(rng.uniform(y0, y1, p.responders), DECIMALS)
     weights = np.array([0.08, 0.12, 0.25, 0.1, 0.1, 0.3, 0.05])
-    resp_role = np.array(KNOWN_ROLES, dtype=object)[rng.choice(len(KNOWN_ROLES), p.responders, p=weights / weights.sum())]
+    resp_role = np.array(KNOWN_ROLES, dtype=object)[
+        rng.choice(len(KNOWN_ROLES), p.responders, p=weights / weights.sum())
+    ]
     resp_on_duty = rng.random(p.responders) >= 0.15
     tree = shapely.STRtree(cells)
     pts = shapely.points(resp_lon, resp_lat)
@@ -159,11 +164,23 @@ def _make(p: Params) -> Data:
     http_idx = np.flatnonzero(inside)[: p.http_points]
 
     return Data(
-        params=p, grid_wkb=grid_wkb, grid_codes=grid_codes, grid_community=grid_community,
-        community_codes=community_codes, community_street=street_of_comm.astype(np.int64) + 1,
-        community_boxes=community_boxes, street_codes=street_codes, resp_lon=resp_lon, resp_lat=resp_lat,
-        resp_role=resp_role, resp_on_duty=resp_on_duty, serve_resp=serve_resp, serve_grid=serve_grid,
-        q_lon=q_lon, q_lat=q_lat, http_idx=http_idx,
+        params=p,
+        grid_wkb=grid_wkb,
+        grid_codes=grid_codes,
+        grid_community=grid_community,
+        community_codes=community_codes,
+        community_street=street_of_comm.astype(np.int64) + 1,
+        community_boxes=community_boxes,
+        street_codes=street_codes,
+        resp_lon=resp_lon,
+        resp_lat=resp_lat,
+        resp_role=resp_role,
+        resp_on_duty=resp_on_duty,
+        serve_resp=serve_resp,
+        serve_grid=serve_grid,
+        q_lon=q_lon,
+        q_lat=q_lat,
+        http_idx=http_idx,
     )
 
 
@@ -181,7 +198,9 @@ def load_or_make(p: Params, cache_dir: Path, log=print) -> Data:
         return Data(params=p, **fields)
     t = time.perf_counter()
     d = _make(p)
-    log(f"data: generated {p.grids:,} grids, {p.responders:,} responders, {p.points:,} points in {time.perf_counter() - t:.1f} s")
+    log(
+        f"data: generated {p.grids:,} grids, {p.responders:,} responders, {p.points:,} points in {time.perf_counter() - t:.1f} s"
+    )
     cache_dir.mkdir(parents=True, exist_ok=True)
     fields = {k: v for k, v in d.__dict__.items() if k != "params"}
     tmp = path.with_suffix(".tmp.npz")

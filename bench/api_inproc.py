@@ -79,7 +79,13 @@ def run_wangge(url: str, data_npz: str, out: str) -> dict:
 
     codes, m = _measure(call)
     np.save(out, np.array([c or "" for c in codes.tolist()], dtype="U"))
-    return {"method": "wangge", "index_build_s": build_s, **m, "points": int(lon.size), "located": int(sum(c is not None for c in codes.tolist()))}
+    return {
+        "method": "wangge",
+        "index_build_s": build_s,
+        **m,
+        "points": int(lon.size),
+        "located": int(sum(c is not None for c in codes.tolist())),
+    }
 
 
 def run_sjoin(data_npz: str, out: str) -> dict:
@@ -88,7 +94,9 @@ def run_sjoin(data_npz: str, out: str) -> dict:
     z = np.load(data_npz, allow_pickle=True)
     lon, lat = z["q_lon"], z["q_lat"]
     t = time.perf_counter()
-    grids = gpd.GeoDataFrame({"code": z["grid_codes"].astype(str)}, geometry=gpd.GeoSeries.from_wkb(z["grid_wkb"]), crs=4326)
+    grids = gpd.GeoDataFrame(
+        {"code": z["grid_codes"].astype(str)}, geometry=gpd.GeoSeries.from_wkb(z["grid_wkb"]), crs=4326
+    )
     points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs=4326)
     build_s = time.perf_counter() - t
 
@@ -101,8 +109,13 @@ def run_sjoin(data_npz: str, out: str) -> dict:
     codes[pairs.index[first].to_numpy()] = pairs["code"].to_numpy()[first]
     np.save(out, codes.astype("U"))
     return {
-        "method": "sjoin", "gdf_build_s": build_s, **m, "points": int(lon.size), "matches": int(len(joined)),
-        "located": int(first.sum()), "points_with_several_grids": int(pairs.index.duplicated().sum()),
+        "method": "sjoin",
+        "gdf_build_s": build_s,
+        **m,
+        "points": int(lon.size),
+        "matches": int(len(joined)),
+        "located": int(first.sum()),
+        "points_with_several_grids": int(pairs.index.duplicated().sum()),
         "geopandas": gpd.__version__,
     }
 

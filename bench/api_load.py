@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -68,37 +68,63 @@ def load(url: str, data: Data, log=print) -> dict:
     t0 = time.perf_counter()
     schema.upgrade(engine)
     timings["migrate_s"] = time.perf_counter() - t0
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     streets = [
-        {"id": i + 1, "code": code, "name": f"基准街道{i + 1:02d}", "district_code": "441802", "district_name": "清城区", "city_name": "清远市"}
+        {
+            "id": i + 1,
+            "code": code,
+            "name": f"基准街道{i + 1:02d}",
+            "district_code": "441802",
+            "district_name": "清城区",
+            "city_name": "清远市",
+        }
         for i, code in enumerate(data.street_codes.tolist())
     ]
     boxes = shapely.multipolygons(shapely.box(*data.community_boxes.T).reshape(-1, 1))
     communities = [
         {"id": i + 1, "street_id": int(s), "code": code, "name": f"基准社区{i + 1:04d}", "geom": g}
-        for i, (code, s, g) in enumerate(zip(data.community_codes.tolist(), data.community_street.tolist(), _ewkb_many(shapely.to_wkb(boxes))))
+        for i, (code, s, g) in enumerate(
+            zip(data.community_codes.tolist(), data.community_street.tolist(), _ewkb_many(shapely.to_wkb(boxes)))
+        )
     ]
     t = time.perf_counter()
     grid_geoms = _ewkb_many(data.grid_wkb)
     grids = [
         {
-            "id": i + 1, "community_id": int(c), "code": code, "name": f"第{code[-3:]}网格", "party_branch": f"第{code[-3:]}网格党支部",
-            "properties": {}, "geom": g, "updated_at": now,
+            "id": i + 1,
+            "community_id": int(c),
+            "code": code,
+            "name": f"第{code[-3:]}网格",
+            "party_branch": f"第{code[-3:]}网格党支部",
+            "properties": {},
+            "geom": g,
+            "updated_at": now,
         }
         for i, (code, c, g) in enumerate(zip(data.grid_codes.tolist(), data.grid_community.tolist(), grid_geoms))
     ]
     resp_geoms = _ewkb_many(shapely.to_wkb(shapely.points(data.resp_lon, data.resp_lat)))
     responders = [
         {
-            "id": i + 1, "code": f"R{i + 1:06d}", "name": f"应急人员{i + 1:06d}",
-            "kind": "facility" if role == "fire_station" else "person", "role": role,
-            "phone": f"139{i + 1:08d}", "organisation": None, "building_id": None, "on_duty": bool(duty),
-            "located_at": now, "properties": {}, "geom": g, "updated_at": now,
+            "id": i + 1,
+            "code": f"R{i + 1:06d}",
+            "name": f"应急人员{i + 1:06d}",
+            "kind": "facility" if role == "fire_station" else "person",
+            "role": role,
+            "phone": f"139{i + 1:08d}",
+            "organisation": None,
+            "building_id": None,
+            "on_duty": bool(duty),
+            "located_at": now,
+            "properties": {},
+            "geom": g,
+            "updated_at": now,
         }
         for i, (role, duty, g) in enumerate(zip(data.resp_role.tolist(), data.resp_on_duty.tolist(), resp_geoms))
     ]
-    serves = [{"responder_id": int(r), "grid_id": int(g)} for r, g in zip(data.serve_resp.tolist(), data.serve_grid.tolist())]
+    serves = [
+        {"responder_id": int(r), "grid_id": int(g)} for r, g in zip(data.serve_resp.tolist(), data.serve_grid.tolist())
+    ]
     timings["prepare_rows_s"] = time.perf_counter() - t
 
     with engine.begin() as conn:
@@ -119,7 +145,9 @@ def load(url: str, data: Data, log=print) -> dict:
         if conn.dialect.name == "postgresql":
             # Keep the id sequences ahead of the explicit ids, as a real import would.
             for table in ("streets", "communities", "grids", "responders"):
-                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
+                conn.execute(
+                    text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+                )
     t = time.perf_counter()
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT") if engine.dialect.name == "postgresql" else conn
@@ -145,7 +173,9 @@ def verify(url: str, data: Data) -> dict:
         from sqlalchemy import select
 
         rows = conn.execute(select(Grid.id, Grid.geom).where(Grid.id.in_(sample.tolist()))).all()
-        same = sum(shapely.equals_exact(from_db(g), shapely.from_wkb(data.grid_wkb[i - 1]), tolerance=0) for i, g in rows)
+        same = sum(
+            shapely.equals_exact(from_db(g), shapely.from_wkb(data.grid_wkb[i - 1]), tolerance=0) for i, g in rows
+        )
         out["geometry_exact_sample"] = f"{same}/{len(rows)}"
     engine.dispose()
     return out
@@ -153,7 +183,6 @@ def verify(url: str, data: Data) -> dict:
 
 if __name__ == "__main__":  # python -m bench.api_load URL: load into one database (for profiling by hand)
     import sys
-    import tempfile
 
     from bench.api_data import Params, load_or_make
 

@@ -39,16 +39,17 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+
+from api.served import ServerError, WanggeServer
 
 ROOT = Path(__file__).absolute().parent.parent  # not resolve(): a checkout may link bench/
 RESULTS = ROOT / "bench" / "results" / "api"
@@ -98,7 +99,17 @@ def machine() -> dict:
             return ""
 
     versions = {}
-    for name in ("fastapi", "starlette", "uvicorn", "sqlalchemy", "geoalchemy2", "shapely", "geopandas", "numpy", "pyproj"):
+    for name in (
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "sqlalchemy",
+        "geoalchemy2",
+        "shapely",
+        "geopandas",
+        "numpy",
+        "pyproj",
+    ):
         try:
             from importlib.metadata import version
 
@@ -107,7 +118,7 @@ def machine() -> dict:
             pass
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[:1]
     return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "nproc": os.cpu_count(),
         "cpu": cpu,
         "memory_gb": mem_gb,
@@ -117,7 +128,11 @@ def machine() -> dict:
         "wrk": wrk_version[0].strip() if wrk_version else "",
         "git_commit": git("rev-parse", "--short", "HEAD"),
         # Changes to the service itself (bench/ and BENCHMARKS.md do not count).
-        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench", ":(exclude)BENCHMARKS.md")),
+        "git_dirty": bool(
+            git(
+                "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench", ":(exclude)BENCHMARKS.md"
+            )
+        ),
     }
 
 
@@ -129,12 +144,6 @@ def loadavg() -> list[float]:
 
 
 # ----------------------------------------------------------------------------- server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -159,26 +168,27 @@ def reset_hwm(pid: int) -> bool:
         return False
 
 
-class Server:
+class Server(WanggeServer):
     """``wangge serve`` on 127.0.0.1 in a child process, with its output in a log file."""
 
     def __init__(self, database_url: str, log_path: Path, python: str):
-        self.port = free_port()
         self.log_path = log_path
-        env = {**os.environ, "WANGGE_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
         self._log = open(log_path, "wb")
         # `python -m api.cli` is the `wangge` command, run from this checkout.
-        self.proc = subprocess.Popen(
-            [python, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        super().__init__(
+            database_url,
+            env={"PYTHONUNBUFFERED": "1"},
+            command=[python, "-m", "api.cli"],
+            host="127.0.0.1",
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
-        self.pid = self.proc.pid
 
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def request(self, method: str, path: str, body: bytes | None = None, timeout: float = 600) -> tuple[int, bytes, float]:
+    def request(
+        self, method: str, path: str, body: bytes | None = None, timeout: float = 600
+    ) -> tuple[int, bytes, float]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             headers = {"Content-Type": "application/json"} if body is not None else {}
@@ -191,28 +201,17 @@ class Server:
             conn.close()
 
     def wait_ready(self, timeout_s: float = 180) -> float:
-        t = time.perf_counter()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        try:
+            return super().wait_ready(timeout_s=timeout_s, interval_s=0.25, request_timeout_s=5)
+        except ServerError:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.proc.returncode}; see {self.log_path}")
-            try:
-                status, _, _ = self.request("GET", "/api/v1/health", timeout=5)
-                if status == 200:
-                    return time.perf_counter() - t
-            except OSError:
-                pass
-            time.sleep(0.25)
-        raise RuntimeError(f"the server did not answer /api/v1/health within {timeout_s:.0f} s; see {self.log_path}")
+                raise RuntimeError(f"the server exited with {self.proc.returncode}; see {self.log_path}") from None
+            raise RuntimeError(
+                f"the server did not answer /api/v1/health within {timeout_s:.0f} s; see {self.log_path}"
+            ) from None
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=20)
+        super().stop(timeout_s=20, sig=signal.SIGINT)  # uvicorn's graceful shutdown
         self._log.close()
 
 
@@ -221,14 +220,25 @@ class Server:
 
 def run_wrk(server: Server, mode: str, points_file: Path, duration_s: int, threads: int, connections: int) -> dict:
     cmd = [
-        "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--timeout", "10s", "--latency",
-        "-s", str(WRK_SCRIPT), server.base, "--", mode, str(points_file),
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration_s}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(WRK_SCRIPT),
+        server.base,
+        "--",
+        mode,
+        str(points_file),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 120)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("WRKJSON ")), None)
     if proc.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stdout[-2000:]} {proc.stderr[-2000:]}")
-    r = json.loads(line[len("WRKJSON "):])
+    r = json.loads(line[len("WRKJSON ") :])
     seconds = r["duration_us"] / 1e6
     return {
         "mode": mode,
@@ -307,20 +317,32 @@ CATEGORIES = [  # (label, prefixes of a frame's file as py-spy shows it), first 
     ("wangge api/", ("api/",)),
     ("shapely, pyproj, numpy", ("shapely/", "pyproj/", "numpy/")),
     ("SQLAlchemy, DB drivers", ("sqlalchemy/", "geoalchemy2/", "psycopg/", "sqlite3/", "pysqlite3/")),
-    ("FastAPI, Starlette, pydantic", ("fastapi/", "starlette/", "pydantic/", "pydantic_core/", "typing.py", "typing_extensions.py")),
+    (
+        "FastAPI, Starlette, pydantic",
+        ("fastapi/", "starlette/", "pydantic/", "pydantic_core/", "typing.py", "typing_extensions.py"),
+    ),
     ("uvicorn, h11 (HTTP)", ("uvicorn/", "h11/", "httptools/")),
     ("anyio, threads (thread pool hops)", ("anyio/", "threading.py", "queue.py", "concurrent/")),
     ("asyncio event loop, sockets", ("asyncio/", "selectors.py", "socket.py")),
     ("logging (access log)", ("logging/",)),
     ("json, orjson", ("json/", "orjson")),
-    ("contextlib, other stdlib", ("contextlib.py", "<frozen", "enum.py", "functools.py", "inspect.py", "copy.py", "weakref.py", "datetime.py")),
+    (
+        "contextlib, other stdlib",
+        ("contextlib.py", "<frozen", "enum.py", "functools.py", "inspect.py", "copy.py", "weakref.py", "datetime.py"),
+    ),
 ]
 
 
 # Framework functions worth seeing next to wangge's own in the inclusive list.
 PROFILE_KEY_FUNCTIONS = {
-    "solve_dependencies", "request_params_to_args", "serialize_response", "run_in_threadpool", "JSONResponse.render",
-    "RequestResponseCycle.send", "H11Protocol.data_received", "Logger.info",
+    "solve_dependencies",
+    "request_params_to_args",
+    "serialize_response",
+    "run_in_threadpool",
+    "JSONResponse.render",
+    "RequestResponseCycle.send",
+    "H11Protocol.data_received",
+    "Logger.info",
 }
 
 
@@ -328,7 +350,11 @@ def _frame_file(frame: str) -> str:
     # "function (path/to/file.py:123)" -> "path/to/file.py", relative to site-packages or the checkout
     inside = frame.rsplit(" (", 1)[-1].rstrip(")")
     path = inside.rsplit(":", 1)[0]
-    return path.split("site-packages/")[-1].split(str(ROOT) + "/")[-1].split("lib/python3.")[-1].split("/", 1)[-1] if "lib/python3." in path else path.split("site-packages/")[-1].split(str(ROOT) + "/")[-1]
+    return (
+        path.split("site-packages/")[-1].split(str(ROOT) + "/")[-1].split("lib/python3.")[-1].split("/", 1)[-1]
+        if "lib/python3." in path
+        else path.split("site-packages/")[-1].split(str(ROOT) + "/")[-1]
+    )
 
 
 def py_spy_binary(python: str) -> str | None:
@@ -344,12 +370,32 @@ def profile_run(server: Server, mode: str, points_file: Path, args, py_spy: str,
 
     folded = workdir / f"profile-{mode}.txt"
     result: dict = {}
-    wrk_thread = threading.Thread(target=lambda: result.update(wrk=run_wrk(server, mode, points_file, args.duration + 4, args.threads, args.connections)))
+    wrk_thread = threading.Thread(
+        target=lambda: result.update(
+            wrk=run_wrk(server, mode, points_file, args.duration + 4, args.threads, args.connections)
+        )
+    )
     wrk_thread.start()
     time.sleep(2)
     subprocess.run(
-        [py_spy, "record", "-p", str(server.pid), "-d", str(args.duration), "-r", "250", "--gil", "--nonblocking", "-f", "raw", "-o", str(folded)],
-        capture_output=True, timeout=args.duration + 60,
+        [
+            py_spy,
+            "record",
+            "-p",
+            str(server.pid),
+            "-d",
+            str(args.duration),
+            "-r",
+            "250",
+            "--gil",
+            "--nonblocking",
+            "-f",
+            "raw",
+            "-o",
+            str(folded),
+        ],
+        capture_output=True,
+        timeout=args.duration + 60,
     )
     wrk_thread.join()
     if not folded.exists():
@@ -365,15 +411,21 @@ def profile_run(server: Server, mode: str, points_file: Path, args, py_spy: str,
         by_cat[cat] = by_cat.get(cat, 0) + n
         for name in {f"{f.rsplit(' (', 1)[0]} ({_frame_file(f)})" for f in frames}:
             fn, path = name.rsplit(" (", 1)
-            if (path.startswith(("geo/", "api/")) and not path.startswith(("api/cli.py", "api/app.py"))) or fn in PROFILE_KEY_FUNCTIONS:
+            if (
+                path.startswith(("geo/", "api/")) and not path.startswith(("api/cli.py", "api/app.py"))
+            ) or fn in PROFILE_KEY_FUNCTIONS:
                 inclusive[name] = inclusive.get(name, 0) + n
     shutil.copy(folded, RESULTS / folded.name)
     return {
         "samples": total,
         "rps_while_profiled": result.get("wrk", {}).get("rps"),
-        "self_share": {k: round(v / total, 3) for k, v in sorted(by_cat.items(), key=lambda kv: -kv[1])} if total else {},
+        "self_share": {k: round(v / total, 3) for k, v in sorted(by_cat.items(), key=lambda kv: -kv[1])}
+        if total
+        else {},
         # Share of samples with the function on the stack: wangge's functions and a few of the framework's.
-        "top_inclusive": [[k, round(v / total, 3)] for k, v in sorted(inclusive.items(), key=lambda kv: -kv[1])[:25]] if total else [],
+        "top_inclusive": [[k, round(v / total, 3)] for k, v in sorted(inclusive.items(), key=lambda kv: -kv[1])[:25]]
+        if total
+        else [],
     }
 
 
@@ -386,11 +438,13 @@ def batch_body(lon: np.ndarray, lat: np.ndarray) -> bytes:
 
 
 def run_inproc(python: str, args: list[str], timeout_s: float = 900) -> dict:
-    proc = subprocess.run([python, "-m", "bench.api_inproc", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout_s)
+    proc = subprocess.run(
+        [python, "-m", "bench.api_inproc", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout_s
+    )
     line = next((x for x in proc.stdout.splitlines() if x.startswith("INPROC ")), None)
     if proc.returncode != 0 or line is None:
         raise RuntimeError(f"bench.api_inproc {args[0]} failed ({proc.returncode}): {proc.stderr[-3000:]}")
-    return json.loads(line[len("INPROC "):])
+    return json.loads(line[len("INPROC ") :])
 
 
 def compare(a: np.ndarray, b: np.ndarray) -> dict:
@@ -427,7 +481,9 @@ def median(xs):
     return statistics.median(xs) if xs else None
 
 
-def bench_database(name: str, url: str, data, data_npz: Path, points_file: Path, body: bytes, args, python: str, workdir: Path) -> dict:
+def bench_database(
+    name: str, url: str, data, data_npz: Path, points_file: Path, body: bytes, args, python: str, workdir: Path
+) -> dict:
     from bench.api_load import fresh_postgres, load, verify
 
     out: dict = {"database": name, "url": url.split("@")[-1] if name == "postgis" else "sqlite (temporary file)"}
@@ -449,7 +505,9 @@ def bench_database(name: str, url: str, data, data_npz: Path, points_file: Path,
         if status != 200 or status2 != 200:
             raise RuntimeError(f"first requests answered {status}, {status2}; see {server.log_path}")
         out["first_requests"] = {"locate_builds_grid_index_s": t_locate, "nearest_builds_responder_index_s": t_nearest}
-        log(f"[{name}] server up in {out['server_start_s']:.1f} s; first locate {t_locate:.2f} s, first nearest {t_nearest:.2f} s")
+        log(
+            f"[{name}] server up in {out['server_start_s']:.1f} s; first locate {t_locate:.2f} s, first nearest {t_nearest:.2f} s"
+        )
 
         if not args.skip_http:
             # Cold pass: every point once (each grid's first request builds its card from the database).
@@ -475,21 +533,36 @@ def bench_database(name: str, url: str, data, data_npz: Path, points_file: Path,
             out["rounds"] = rounds
             out["http"] = {
                 mode: {k: median([r[mode][k] for r in rounds]) for k in ("rps", "p50_ms", "p90_ms", "p99_ms")}
-                | {"non_2xx": sum(r[mode]["non_2xx"] for r in rounds), "socket_errors": sum(r[mode]["socket_errors"] for r in rounds)}
+                | {
+                    "non_2xx": sum(r[mode]["non_2xx"] for r in rounds),
+                    "socket_errors": sum(r[mode]["socket_errors"] for r in rounds),
+                }
                 for mode in ("health", "locate", "nearest")
             }
             out["http"]["locate_vs_health"] = median([r["locate_vs_health"] for r in rounds])
             out["http"]["nearest_vs_health"] = median([r["nearest_vs_health"] for r in rounds])
-            out["http"]["locate_vs_health_range"] = [min(r["locate_vs_health"] for r in rounds), max(r["locate_vs_health"] for r in rounds)]
-            out["http"]["nearest_vs_health_range"] = [min(r["nearest_vs_health"] for r in rounds), max(r["nearest_vs_health"] for r in rounds)]
+            out["http"]["locate_vs_health_range"] = [
+                min(r["locate_vs_health"] for r in rounds),
+                max(r["locate_vs_health"] for r in rounds),
+            ]
+            out["http"]["nearest_vs_health_range"] = [
+                min(r["nearest_vs_health"] for r in rounds),
+                max(r["nearest_vs_health"] for r in rounds),
+            ]
             if args.profile:
                 py_spy = py_spy_binary(python)
                 if py_spy is None:
                     log(f"[{name}] --profile: py-spy not found (pip install py-spy); skipped")
                 else:
-                    out["profile"] = {mode: profile_run(server, mode, points_file, args, py_spy, workdir) for mode in ("health", "locate", "nearest")}
+                    out["profile"] = {
+                        mode: profile_run(server, mode, points_file, args, py_spy, workdir)
+                        for mode in ("health", "locate", "nearest")
+                    }
                     for mode, prof in out["profile"].items():
-                        log(f"[{name}] profile {mode}: " + ", ".join(f"{k} {v:.0%}" for k, v in list(prof.get("self_share", {}).items())[:6]))
+                        log(
+                            f"[{name}] profile {mode}: "
+                            + ", ".join(f"{k} {v:.0%}" for k, v in list(prof.get("self_share", {}).items())[:6])
+                        )
 
         if not args.skip_batch:
             reps = []
@@ -549,7 +622,10 @@ def bench_database(name: str, url: str, data, data_npz: Path, points_file: Path,
                 "sjoin_with_build_s": median([r["sjoin"]["seconds"] + r["sjoin"]["gdf_build_s"] for r in reps]),
                 "agreement": agreement,
             }
-        out["server_rss_mb"] = {"at_start": rss0.get("VmRSS", 0) / 1024, "at_end": proc_status(server.pid).get("VmRSS", 0) / 1024}
+        out["server_rss_mb"] = {
+            "at_start": rss0.get("VmRSS", 0) / 1024,
+            "at_end": proc_status(server.pid).get("VmRSS", 0) / 1024,
+        }
     finally:
         server.stop()
     return out
@@ -664,7 +740,7 @@ def markdown(result: dict) -> str:
             notes.append(
                 "Peak memory is the process's resident high-water mark during the call, and + is how far it rose above what the "
                 "process held just before. In process, the call's arrays fit in memory that building the index had freed, so "
-                "the mark hardly moves; the index itself (polygons, STRtree, cell raster of at most 64 MiB) is in the \"before\"."
+                'the mark hardly moves; the index itself (polygons, STRtree, cell raster of at most 64 MiB) is in the "before".'
             )
             notes.append(
                 "How wangge answers a batch: a raster of small cells (`geo/cells.py`) says which grid wholly covers each cell, so "
@@ -713,7 +789,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="bench/run.sh", description=__doc__.split("\n\n")[0])
     p.add_argument("--databases", default="spatialite,postgis", help="comma-separated: spatialite, postgis")
-    p.add_argument("--postgres-url", default=os.environ.get("WANGGE_BENCH_POSTGRES_URL", DEFAULT_PG), help="PostGIS database (dropped and made anew)")
+    p.add_argument(
+        "--postgres-url",
+        default=os.environ.get("WANGGE_BENCH_POSTGRES_URL", DEFAULT_PG),
+        help="PostGIS database (dropped and made anew)",
+    )
     p.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds of health, locate, nearest")
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
@@ -723,13 +803,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grids", type=int, default=100_000)
     p.add_argument("--responders", type=int, default=100_000)
     p.add_argument("--points", type=int, default=1_000_000)
-    p.add_argument("--quick", action="store_true", help="10,000 grids and responders, 100,000 points, short runs (a smoke test)")
+    p.add_argument(
+        "--quick", action="store_true", help="10,000 grids and responders, 100,000 points, short runs (a smoke test)"
+    )
     p.add_argument("--skip-http", action="store_true")
     p.add_argument("--skip-batch", action="store_true")
-    p.add_argument("--profile", action="store_true", help="also sample the server with py-spy during one extra run per endpoint")
+    p.add_argument(
+        "--profile", action="store_true", help="also sample the server with py-spy during one extra run per endpoint"
+    )
     p.add_argument("--write-md", action="store_true", help="write this benchmark's section of BENCHMARKS.md")
     p.add_argument("--python", default=sys.executable, help="interpreter for the server and the batch processes")
-    p.add_argument("--render", metavar="RESULTS_JSON", help="measure nothing: print (and with --write-md, write) the section for a saved results file")
+    p.add_argument(
+        "--render",
+        metavar="RESULTS_JSON",
+        help="measure nothing: print (and with --write-md, write) the section for a saved results file",
+    )
     args = p.parse_args(argv)
     if args.render:
         md = markdown(json.loads(Path(args.render).read_text()))
@@ -744,11 +832,20 @@ def main(argv: list[str] | None = None) -> int:
         log("wrk is not installed (Debian: apt-get install wrk)")
         return 2
 
-    command = "bench/run.sh" + ("" if argv is None and len(sys.argv) == 1 else " " + " ".join(argv if argv is not None else sys.argv[1:]))
+    command = "bench/run.sh" + (
+        "" if argv is None and len(sys.argv) == 1 else " " + " ".join(argv if argv is not None else sys.argv[1:])
+    )
     command = os.environ.get("WANGGE_BENCH_COMMAND", command)
     started = time.monotonic()
-    result: dict = {"command": command, "machine": machine(), "loadavg_start": loadavg(), "args": vars(args) | {"python": args.python}}
-    params = Params(grids=args.grids, responders=args.responders, points=args.points, http_points=min(10_000, args.points // 10))
+    result: dict = {
+        "command": command,
+        "machine": machine(),
+        "loadavg_start": loadavg(),
+        "args": vars(args) | {"python": args.python},
+    }
+    params = Params(
+        grids=args.grids, responders=args.responders, points=args.points, http_points=min(10_000, args.points // 10)
+    )
     result["params"] = params.__dict__
     data = load_or_make(params, CACHE, log=lambda m: log(m))
     data_npz = cache_path(params, CACHE)
@@ -772,7 +869,9 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"unknown database {name!r}: use spatialite or postgis")
                 return 2
             try:
-                result["databases"].append(bench_database(name, url, data, data_npz, points_file, body, args, args.python, workdir))
+                result["databases"].append(
+                    bench_database(name, url, data, data_npz, points_file, body, args, args.python, workdir)
+                )
             except Exception as exc:  # report it, go on with the other database
                 log(f"[{name}] FAILED: {exc}")
                 result["databases"].append({"database": name, "error": str(exc)})
@@ -810,7 +909,13 @@ def main(argv: list[str] | None = None) -> int:
         log("--quick: BENCHMARKS.md left as it is (a smoke test is no result)")
     elif args.write_md:
         write_md(md)
-    return 0 if all(isinstance(v, dict) and all(x == "PASS" for x in v.values() if x != "not run") for v in verdicts.values()) else 1
+    return (
+        0
+        if all(
+            isinstance(v, dict) and all(x == "PASS" for x in v.values() if x != "not run") for v in verdicts.values()
+        )
+        else 1
+    )
 
 
 if __name__ == "__main__":

@@ -24,13 +24,15 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "import"
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
-POSTGRES_URL = os.environ.get("WANGGE_BENCH_IMPORT_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/wangge_bench_import")
+POSTGRES_URL = os.environ.get(
+    "WANGGE_BENCH_IMPORT_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/wangge_bench_import"
+)
 TARGET_RATIO = 2.0
 SEED = 20261126
 # The grids: GRID_COLS x GRID_ROWS rectangles over this box (lon0, lat0, lon1, lat1).
@@ -63,7 +65,9 @@ def make_files(rows: int, footprints: int, directory: Path) -> dict[str, Path]:
         ys = np.linspace(y1, y0, GRID_ROWS + 1)  # north to south
         cells = [shapely.box(xs[c], ys[r + 1], xs[c + 1], ys[r]) for r in range(GRID_ROWS) for c in range(GRID_COLS)]
         codes = [f"441802901{i + 1:06d}" for i in range(len(cells))]
-        gpd.GeoDataFrame({"code": codes, "name": [f"第{i + 1}网格" for i in range(len(cells))]}, geometry=cells, crs="EPSG:4326").to_file(paths["grids"], engine="pyogrio")
+        gpd.GeoDataFrame(
+            {"code": codes, "name": [f"第{i + 1}网格" for i in range(len(cells))]}, geometry=cells, crs="EPSG:4326"
+        ).to_file(paths["grids"], engine="pyogrio")
     rng = np.random.default_rng(SEED)
     if not paths["points"].exists():
         t = time.perf_counter()
@@ -77,7 +81,9 @@ def make_files(rows: int, footprints: int, directory: Path) -> dict[str, Path]:
             "households": rng.integers(4, 120, rows),
             "residents": rng.integers(10, 400, rows),
         }
-        gpd.GeoDataFrame(frame, geometry=shapely.points(lon, lat), crs="EPSG:4326").to_file(paths["points"], engine="pyogrio")
+        gpd.GeoDataFrame(frame, geometry=shapely.points(lon, lat), crs="EPSG:4326").to_file(
+            paths["points"], engine="pyogrio"
+        )
         log(f"made {paths['points'].name} ({rows:,} points) in {time.perf_counter() - t:.1f} s")
     if not paths["footprints"].exists():
         t = time.perf_counter()
@@ -136,7 +142,9 @@ def ogr_target(database: str, url: str) -> list[str]:
 def run_measured(cmd: list[str]) -> tuple[float, int, str]:
     """Wall seconds, peak RSS in bytes and stdout of one command, started by a small launcher:
     a process forked from this big one would count this one's memory as its own."""
-    proc = subprocess.run([sys.executable, "-m", "bench.bench_import", "--measure", *cmd], capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.bench_import", "--measure", *cmd], capture_output=True, text=True, cwd=ROOT
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -211,7 +219,11 @@ def table(results: list[dict]) -> str:
 
 
 def markdown(args, results: list[dict], started: str, load: tuple) -> str:
-    cmd = "python -m bench.bench_import --write-md" + (f" --rows {args.rows}" if args.rows != 1_000_000 else "") + (f" --footprints {args.footprints}" if args.footprints != 100_000 else "")
+    cmd = (
+        "python -m bench.bench_import --write-md"
+        + (f" --rows {args.rows}" if args.rows != 1_000_000 else "")
+        + (f" --footprints {args.footprints}" if args.footprints != 100_000 else "")
+    )
     if args.databases != "spatialite,postgis":
         cmd += f" --databases {args.databases}"
     if args.rounds != 3:
@@ -233,7 +245,11 @@ def markdown(args, results: list[dict], started: str, load: tuple) -> str:
         + f"Times are the median of {args.rounds} rounds, GDAL and wangge alternating; peak RSS is the largest of the rounds.\n\n"
         + table(results)
         + "\nEach round, wangge / GDAL seconds: "
-        + "; ".join(f"{r['database']} {r['file'].split()[0]} " + ", ".join(f"{o:.1f}/{g:.1f}" for o, g in zip(r["wangge"]["each"], r["gdal"]["each"])) for r in results)
+        + "; ".join(
+            f"{r['database']} {r['file'].split()[0]} "
+            + ", ".join(f"{o:.1f}/{g:.1f}" for o, g in zip(r["wangge"]["each"], r["gdal"]["each"]))
+            for r in results
+        )
         + ".\n\nThe machine is shared and noisy (2 cores): compare the ratios, not the seconds.\n"
     )
 
@@ -241,7 +257,10 @@ def markdown(args, results: list[dict], started: str, load: tuple) -> str:
 def write_md(section: str) -> None:
     """Replace the "## Import" section of BENCHMARKS.md (or append it); other sections stay."""
     text = BENCHMARKS_MD.read_text(encoding="utf-8") if BENCHMARKS_MD.exists() else "# Benchmarks\n"
-    start_mark, end_mark = "<!-- bench_import: start (written by python -m bench.bench_import --write-md) -->", "<!-- bench_import: end -->"
+    start_mark, end_mark = (
+        "<!-- bench_import: start (written by python -m bench.bench_import --write-md) -->",
+        "<!-- bench_import: end -->",
+    )
     block = f"{start_mark}\n{section.rstrip()}\n{end_mark}\n"
     if start_mark in text and end_mark in text:
         head, rest = text.split(start_mark, 1)
@@ -256,7 +275,11 @@ def _median(runs) -> dict:
     """Median seconds and the largest peak RSS over the rounds."""
     runs = list(runs)
     seconds = sorted(r["seconds"] for r in runs)
-    return {"seconds": seconds[len(seconds) // 2], "rss": max(r["rss"] for r in runs), "each": [r["seconds"] for r in runs]}
+    return {
+        "seconds": seconds[len(seconds) // 2],
+        "rss": max(r["rss"] for r in runs),
+        "each": [r["seconds"] for r in runs],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -278,25 +301,40 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("ogr2ogr") is None:
         log("ogr2ogr is missing: install gdal-bin (Debian/Ubuntu) or gdal (Fedora, Homebrew)")
         return 3
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started = datetime.now(UTC).isoformat(timespec="seconds")
     load = os.getloadavg()
     files = make_files(args.rows, args.footprints, RESULTS / "data")
     work = RESULTS / "work"
     work.mkdir(parents=True, exist_ok=True)
     results = []
-    runs = [("points", files["points"], args.rows)] + ([("footprints", files["footprints"], args.footprints)] if args.footprints else [])
+    runs = [("points", files["points"], args.rows)] + (
+        [("footprints", files["footprints"], args.footprints)] if args.footprints else []
+    )
     for database in args.databases.split(","):
         for name, path, rows in runs:
             pairs = []
             for round_ in range(args.rounds):  # GDAL and wangge alternate, so both meet the same load
                 gdal = measure_gdal(database, path, files["grids"], work)
                 ours = measure_wangge(database, path, files["grids"], work)
-                log(f"{database} {name} round {round_ + 1}: GDAL {gdal['seconds']:.1f} s, {gdal['rss'] / 2**20:.0f} MiB; "
-                    f"wangge {ours['seconds']:.1f} s, {ours['rss'] / 2**20:.0f} MiB, {ours['tagged']:,}/{ours['stored']:,} rows tagged")
+                log(
+                    f"{database} {name} round {round_ + 1}: GDAL {gdal['seconds']:.1f} s, {gdal['rss'] / 2**20:.0f} MiB; "
+                    f"wangge {ours['seconds']:.1f} s, {ours['rss'] / 2**20:.0f} MiB, {ours['tagged']:,}/{ours['stored']:,} rows tagged"
+                )
                 if ours["stored"] != rows or ours["tagged"] != rows:
-                    raise SystemExit(f"{database} {name}: {ours['stored']} rows stored, {ours['tagged']} tagged, expected {rows}")
+                    raise SystemExit(
+                        f"{database} {name}: {ours['stored']} rows stored, {ours['tagged']} tagged, expected {rows}"
+                    )
                 pairs.append((gdal, ours))
-            results.append({"database": database, "file": f"{name} ({path.suffix[1:]})", "rows": rows, "gdal": _median(p[0] for p in pairs), "wangge": _median(p[1] for p in pairs), "rounds": pairs})
+            results.append(
+                {
+                    "database": database,
+                    "file": f"{name} ({path.suffix[1:]})",
+                    "rows": rows,
+                    "gdal": _median(p[0] for p in pairs),
+                    "wangge": _median(p[1] for p in pairs),
+                    "rounds": pairs,
+                }
+            )
     (RESULTS / "last.json").write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
     section = markdown(args, results, started, load)
     print(section)

@@ -36,12 +36,14 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import shapely
 from shapely.geometry import shape
+
+from api.served import ServerError, WanggeServer
 
 ROOT = Path(__file__).absolute().parent.parent
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
@@ -56,14 +58,6 @@ def log(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def prepare(url: str) -> None:
     """A fresh database with the demo community."""
     if url.startswith("postgresql"):
@@ -72,35 +66,32 @@ def prepare(url: str) -> None:
         fresh_postgres(url, log=log)
     env = {**os.environ, "WANGGE_DATABASE_URL": url}
     for command in (["init"], ["demo", "--quiet"]):
-        subprocess.run([sys.executable, "-m", "api.cli", *command], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "api.cli", *command], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL
+        )
 
 
-class Server:
+class Server(WanggeServer):
     def __init__(self, url: str, workers: int):
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "WANGGE_DATABASE_URL": url, "WANGGE_ESCALATION_INTERVAL_S": "0"}
-        command = [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port), "--workers", str(workers)]
-        self.proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+        super().__init__(
+            url,
+            env={"WANGGE_ESCALATION_INTERVAL_S": "0"},
+            command=[sys.executable, "-m", "api.cli"],
+            args=["--workers", str(workers)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            self.wait_ready("/api/v1/health/ready", timeout_s=120, interval_s=0.2, request_timeout_s=2)
+        except ServerError:
             if self.proc.poll() is not None:
-                raise RuntimeError("the server stopped: " + self.proc.stderr.read().decode(errors="replace")[-2000:])
-            try:
-                if httpx.get(f"{self.base}/api/v1/health/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("the server did not become ready within 120 s")
+                raise RuntimeError("the server stopped: " + self.output()) from None
+            self.stop()
+            raise RuntimeError("the server did not become ready within 120 s") from None
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        super().stop(timeout_s=20)
 
 
 def sample_points(base: str, count: int, path: Path) -> None:
@@ -122,8 +113,20 @@ def run_wrk(base: str, connections: int, duration: int, prefix: str, mode: str, 
     write_until = int(time.time() + min(duration * WRITE_SHARE, duration - 5))
     threads = min(2, connections)
     command = [
-        "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "30s", "-s", str(WRK_SCRIPT),
-        base, "--", prefix, str(write_until), mode, str(points),
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(WRK_SCRIPT),
+        base,
+        "--",
+        prefix,
+        str(write_until),
+        mode,
+        str(points),
     ]
     started = time.time()
     out = subprocess.run(command, capture_output=True, text=True, timeout=duration + 120)
@@ -220,7 +223,6 @@ def fresh_copy(base_url: str, run: str) -> str:
 
     if base_url.startswith("sqlite"):
         import shutil
-
         import sqlite3
 
         source = Path(make_url(base_url).database)
@@ -243,7 +245,9 @@ def fresh_copy(base_url: str, run: str) -> str:
     return u.set(database=name).render_as_string(hide_password=False)
 
 
-def measured_run(name: str, base_url: str, connections: int, mode: str, args, points: Path | None) -> tuple[dict, str, Path]:
+def measured_run(
+    name: str, base_url: str, connections: int, mode: str, args, points: Path | None
+) -> tuple[dict, str, Path]:
     url = fresh_copy(base_url, f"{mode}{connections}")
     server = Server(url, args.workers)
     try:
@@ -253,8 +257,10 @@ def measured_run(name: str, base_url: str, connections: int, mode: str, args, po
         level = measure_level(url, server.base, connections, args.duration, mode, points)
     finally:
         server.stop()
-    log(f"{name}: {mode} c={connections}: {level['rate']:.1f} req/s p50 {level['p50_ms']:.1f} ms p99 {level['p99_ms']:.1f} ms "
-        f"5xx {level['server_errors']} socket {level['socket_errors']} lost {level['lost']} phantom {level['phantom']} statuses {level['statuses']}")
+    log(
+        f"{name}: {mode} c={connections}: {level['rate']:.1f} req/s p50 {level['p50_ms']:.1f} ms p99 {level['p99_ms']:.1f} ms "
+        f"5xx {level['server_errors']} socket {level['socket_errors']} lost {level['lost']} phantom {level['phantom']} statuses {level['statuses']}"
+    )
     return level, url, points
 
 
@@ -294,7 +300,10 @@ def markdown(results: list[dict]) -> str:
         SECTION_START,
         "## Many writers at once (issue 9)",
         "",
-        *(f"{r['database']}: `{r['command']}` ({r['when']}, {os.cpu_count()} cores; server, wrk and the database on the same machine)." for r in results),
+        *(
+            f"{r['database']}: `{r['command']}` ({r['when']}, {os.cpu_count()} cores; server, wrk and the database on the same machine)."
+            for r in results
+        ),
         "",
         "Mixed load: locate, list and public hazard report, one third each, against one `wangge serve`",
         "with the demo community, each level on a fresh copy of the database. Reports stop 30 % before the",
@@ -335,7 +344,7 @@ RESULTS = ROOT / "bench" / "results" / "load"
 
 def remember(result: dict, command: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     (RESULTS / f"{result['database']}.json").write_text(json.dumps({**result, "command": command, "when": stamp}))
 
 

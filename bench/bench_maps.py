@@ -28,16 +28,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+
+from api.served import WanggeServer, free_port, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "maps"
@@ -46,7 +47,13 @@ SECTION_START = "<!-- bench_maps: start (written by python -m bench.bench_maps -
 SECTION_END = "<!-- bench_maps: end -->"
 SEED = 20261125
 CHROMIUM = os.environ.get("WANGGE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 def log(*args) -> None:
@@ -61,8 +68,8 @@ def _incident_rows(session, n: int, seed: int) -> list[dict]:
     import shapely
 
     from geo.grids.index import grid_index, locate_grid_ids
-    from geo.models import CATEGORIES
     from geo.incidents.definitions import workflows
+    from geo.models import CATEGORIES
 
     rng = np.random.default_rng(seed)
     index = grid_index(session)
@@ -80,7 +87,7 @@ def _incident_rows(session, n: int, seed: int) -> list[dict]:
     lon, lat, grid_ids = lon[:n], lat[:n], grid_ids[:n]
     kinds = list(CATEGORIES)
     flows = workflows()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     kind_idx = rng.integers(0, len(kinds), n)
     age_min = rng.integers(0, 365 * 24 * 60, n)
     due_in = rng.integers(-30 * 24 * 60, 30 * 24 * 60, n)
@@ -122,10 +129,10 @@ def make_database(url: str, n: int, seed: int) -> None:
 
     from geo.db import schema
     from geo.db.engine import make_engine
+    from geo.db.revisions import bump
     from geo.db.session import session_scope
     from geo.io.demo import load_demo
     from geo.models import Incident
-    from geo.db.revisions import bump
 
     engine = make_engine(url)
     schema.upgrade(engine)
@@ -161,7 +168,15 @@ def plain_map_html(url: str) -> str:
     engine = make_engine(url)
     with session_scope(engine) as session:
         rows = session.execute(
-            select(Incident.id, Incident.kind, Incident.category, Incident.status, Incident.title, func.ST_X(Incident.geom), func.ST_Y(Incident.geom))
+            select(
+                Incident.id,
+                Incident.kind,
+                Incident.category,
+                Incident.status,
+                Incident.title,
+                func.ST_X(Incident.geom),
+                func.ST_Y(Incident.geom),
+            )
             .where(Incident.deleted_at.is_(None))
             .order_by(Incident.id)
         ).all()
@@ -181,27 +196,6 @@ def plain_map_html(url: str) -> str:
     return render(m)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
-    import httpx
-
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server for {url} exited with {proc.returncode}")
-        try:
-            httpx.get(url, timeout=2)
-            return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within {seconds} s")
-
-
 def absolutise(html: str, base: str) -> str:
     """The baseline is served by another local server: point its assets at the service."""
     return html.replace('src="/static/', f'src="{base}/static/').replace('href="/static/', f'href="{base}/static/')
@@ -217,7 +211,11 @@ def first_marker_s(browser, url: str, timeout_s: float) -> tuple[float | None, d
         t0 = time.perf_counter()
         try:
             page.goto(url, wait_until="commit", timeout=timeout_s * 1000)
-            page.wait_for_selector(".leaflet-marker-pane > *", state="visible", timeout=max(1.0, timeout_s - (time.perf_counter() - t0)) * 1000)
+            page.wait_for_selector(
+                ".leaflet-marker-pane > *",
+                state="visible",
+                timeout=max(1.0, timeout_s - (time.perf_counter() - t0)) * 1000,
+            )
             elapsed = time.perf_counter() - t0
         except Exception as exc:  # a timeout, or the page crashed under its own weight
             info["gave_up"] = type(exc).__name__
@@ -243,15 +241,14 @@ def run(args) -> dict:
     make_database(url, args.incidents, args.seed)
     log(f"database ready ({url}) in {time.perf_counter() - t:.1f} s")
 
-    port = _free_port()
-    env = {**os.environ, "WANGGE_DATABASE_URL": url, "WANGGE_ESCALATION_INTERVAL_S": "0"}
-    wangge = Path(sys.executable).with_name("wangge")
-    server = subprocess.Popen([str(wangge), "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = WanggeServer(
+        url, env={"WANGGE_ESCALATION_INTERVAL_S": "0"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     tmp = tempfile.TemporaryDirectory(prefix="wangge-bench-maps-")
     static = None
     try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_http(f"{base}/api/v1/health", server)
+        base = server.base
+        server.wait_ready(interval_s=0.2, request_timeout_s=2, status=None)
         ours_url = f"{base}/maps/incidents?basemap=none"
         ours_html = httpx.get(ours_url, timeout=120)
         ours_html.raise_for_status()
@@ -260,13 +257,14 @@ def run(args) -> dict:
         plain = absolutise(plain_map_html(url), base)
         plain_build_s = time.perf_counter() - t
         (Path(tmp.name) / "plain.html").write_text(plain, encoding="utf-8")
-        static_port = _free_port()
+        static_port = free_port()
         static = subprocess.Popen(
             [sys.executable, "-m", "http.server", str(static_port), "--bind", "127.0.0.1", "--directory", tmp.name],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         plain_url = f"http://127.0.0.1:{static_port}/plain.html"
-        _wait_http(plain_url, static)
+        wait_http(plain_url, static, interval_s=0.2, request_timeout_s=2, status=None)
 
         ours_bytes = len(ours_html.content)
         plain_bytes = len(plain.encode("utf-8"))
@@ -292,8 +290,7 @@ def run(args) -> dict:
         if static is not None:
             static.terminate()
             static.wait(timeout=10)
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop(timeout_s=10)
         tmp.cleanup()
 
     def median(values):
@@ -304,9 +301,11 @@ def run(args) -> dict:
     size_ratio = ours_bytes / plain_bytes
     time_ratio = None if ours_s is None or plain_s is None else ours_s / plain_s
     result = {
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": os.environ.get("WANGGE_BENCH_COMMAND")
-        or "python -m bench.bench_maps" + (" --write-md" if args.write_md else "") + (f" --incidents {args.incidents}" if args.incidents != 100_000 else ""),
+        or "python -m bench.bench_maps"
+        + (" --write-md" if args.write_md else "")
+        + (f" --incidents {args.incidents}" if args.incidents != 100_000 else ""),
         "database": "PostGIS" if url.startswith("postgresql") else "SpatiaLite",
         "incidents": args.incidents,
         "rounds": args.rounds,

@@ -2,6 +2,14 @@
 
 PostGIS is reached at ``WANGGE_TEST_POSTGRES_URL`` (``scripts/test.sh`` sets it up, starting a
 throwaway server where none runs). It is never skipped: an unreachable PostGIS fails the run.
+
+The tests live in folders that mirror the source (``tests/geo/spatial`` for ``geo/spatial``,
+``tests/api``, ``tests/maps``); every folder is a package, so two modules may share a name.
+The fixtures every folder shares are here: the databases (``db_url``, ``postgis_url``,
+``spatialite_url``, ``engine``, ``session``), the command line (``cli``), the demo (``demo``),
+users (``add_token``), the in-process service (``client``), a module's small world
+(``world``, ``tokens`` and the simulated ``clock``, from the module's ``world_spec``; see
+``tests/support/world.py``) and real servers (``serve_wangge``, with ``api/served.py``).
 """
 
 from __future__ import annotations
@@ -14,11 +22,15 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from api.served import ServerError, WanggeServer
+from geo.access.users import add_user, issue_token
 from geo.db import schema
 from geo.db.engine import make_engine, normalise_url
 from geo.db.session import session_scope
+from geo.io.demo import load_demo
 from geo.models import Base
 from geo.settings import get_settings
+from tests.support.world import SimClock, World, WorldSpec, build_world
 
 POSTGRES_URL = os.environ.get("WANGGE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/wangge_test")
 BACKENDS = ["spatialite", "postgis"]
@@ -143,52 +155,86 @@ def cli(db_url):
     return run
 
 
+# --------------------------------------------------------------------------- worlds, users, the clock
+
+
+@pytest.fixture
+def world_spec() -> WorldSpec:
+    """What ``world`` holds: a test module that uses ``world`` overrides this fixture."""
+    pytest.fail("a test asks for `world`, but its module has no `world_spec` fixture saying what it holds")
+
+
+@pytest.fixture
+def world(engine, world_spec) -> World:
+    """The module's small world (``tests/support/world.py``) in the test database."""
+    return build_world(engine, world_spec)
+
+
+@pytest.fixture
+def tokens(world) -> dict[str, str]:
+    """The world's users' tokens, by username."""
+    return world.token
+
+
+@pytest.fixture
+def clock(world_spec) -> SimClock:
+    """The service's simulated clock, at the world's start."""
+    return SimClock(world_spec.start)
+
+
+@pytest.fixture
+def demo(engine):
+    """The demo community in the test database (its engine)."""
+    with session_scope(engine) as s:
+        load_demo(s)
+    return engine
+
+
+@pytest.fixture
+def add_token(engine):
+    """``add_token(username, role, responder_code=None)``: a new user in the test database, and
+    a token for it."""
+
+    def add(username: str, role: str, responder_code: str | None = None) -> str:
+        with session_scope(engine) as s:
+            return issue_token(s, add_user(s, username, role, responder_code=responder_code))
+
+    return add
+
+
+@pytest.fixture
+def client(db_url):
+    """The service in-process, on the test database."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    return TestClient(create_app(db_url))
+
+
 # --------------------------------------------------------------------------- served processes
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def serve_wangge():
     """Start real ``wangge serve`` processes: ``serve_wangge(database_url, **env)`` returns the
-    base URL once the server answers; every server is stopped after the test."""
-    import subprocess
-    import sys
-    import time
+    base URL once the server answers; every server is stopped after the test. Escalation is off
+    (``WANGGE_ESCALATION_INTERVAL_S=0``) unless ``env`` says otherwise; an env value of None
+    leaves the variable as it is in this process."""
+    servers: list[WanggeServer] = []
 
-    import httpx
-
-    wangge = Path(sys.executable).with_name("wangge")
-    servers = []
-
-    def start(database_url: str, **env: str) -> str:
-        port = free_port()
-        full_env = {**os.environ, "WANGGE_DATABASE_URL": database_url, "WANGGE_ESCALATION_INTERVAL_S": "0", **env}
-        server = subprocess.Popen([str(wangge), "serve", "--port", str(port)], env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    def start(database_url: str, **env: str | None) -> str:
+        merged = {"WANGGE_ESCALATION_INTERVAL_S": "0", **env}
+        server = WanggeServer(database_url, env={k: v for k, v in merged.items() if v is not None})
         servers.append(server)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                pytest.fail("the server stopped: " + server.stdout.read().decode(errors="replace")[-2000:])
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    return base
-            except httpx.TransportError:
-                time.sleep(0.1)
-        pytest.fail("the server did not start within 60 s")
+        try:
+            server.wait_ready(timeout_s=60)
+        except ServerError as exc:
+            pytest.fail(str(exc))
+        return server.base
 
     yield start
     for server in servers:
         server.terminate()
     for server in servers:
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        server.stop(timeout_s=15)
