@@ -13,7 +13,7 @@ from pathlib import Path
 
 from api.app import create_app
 
-SNAPSHOT = Path(__file__).parent / "data" / "openapi_paths.json"
+SNAPSHOT = Path(__file__).parents[1] / "data" / "openapi_paths.json"
 METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 
 
