@@ -348,7 +348,7 @@ def test_point_query_in_process(session):
 
 def test_screenshots_folder_is_not_committed():
     ignored = (Path(__file__).resolve().parents[2] / ".gitignore").read_text(encoding="utf-8").split()
-    assert "test-artifacts/" in ignored and "node_modules/" in ignored
+    assert "test-artifacts/" in ignored and "node_modules" in ignored  # a folder or a link
 
 
 def test_amap_pages_ask_for_gcj02_and_fit_the_shifted_grids(client, demo):
