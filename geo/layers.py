@@ -244,9 +244,12 @@ def layer(name: str) -> Layer:
         raise InputError(f"Unknown layer {name!r}: use one of {', '.join(LAYERS)}") from None
 
 
+_BY_MODEL: dict[type, Layer] = {entry.model: entry for entry in LAYERS.values()}
+
+
 def layer_of(obj: object) -> Layer:
-    """The layer a stored row belongs to."""
-    for entry in LAYERS.values():
-        if isinstance(obj, entry.model):
-            return entry
-    raise InputError(f"{type(obj).__name__} is not a layer")
+    """The layer a stored row belongs to (asked once per feature of every answer)."""
+    try:
+        return _BY_MODEL[type(obj)]
+    except KeyError:
+        raise InputError(f"{type(obj).__name__} is not a layer") from None

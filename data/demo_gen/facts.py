@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
+
+from geo.timezones import CHINA_TIME
 
 DATA_DIR = Path(__file__).resolve().parents[1]
 OUT_DIR = DATA_DIR / "demo"
@@ -16,8 +18,7 @@ DISTRICT_FILE = Path(
 )
 
 SEED = 441802001
-CST = timezone(timedelta(hours=8))
-BASE_TIME = datetime(2026, 11, 1, 8, 0, tzinfo=CST)  # "now" for the demo; every time is an offset from it
+BASE_TIME = datetime(2026, 11, 1, 8, 0, tzinfo=CHINA_TIME)  # "now" for the demo; every time is an offset from it
 DECIMALS = 7  # about 1 cm, finer than any survey of these features
 PRECISION = 10.0**-DECIMALS
 
