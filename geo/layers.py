@@ -109,7 +109,7 @@ class Layer:
     kinds: Callable[[], list[str]] | None = None  # what ``kind=`` accepts, when it filters
     # The related rows a feature names, and the only columns of theirs it reads (not their geometry).
     related: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    writable: bool = True  # through the API (communities come from files only)
+    writable: bool = False  # through the API: needs its request body in api/schemas.py CREATE_PROPS
     geometry_required: bool = True  # a new feature without one is refused
     in_service_area: bool = False  # its features must lie inside the governed area
     file_stem: str = field(default="")  # its file in data/demo, when not named after the layer
@@ -135,11 +135,11 @@ LAYERS: dict[str, Layer] = {
             properties=_COMMUNITY_FIELDS,
             exported=_COMMUNITY_FIELDS,
             related=(("street", ()),),
-            writable=False,
             file_stem="community",
         ),
         Layer(
             name="grids",
+            writable=True,
             model=Grid,
             singular="grid",
             plural="Grids",
@@ -154,6 +154,7 @@ LAYERS: dict[str, Layer] = {
         ),
         Layer(
             name="estates",
+            writable=True,
             model=Estate,
             singular="estate",
             plural="Estates",
@@ -168,6 +169,7 @@ LAYERS: dict[str, Layer] = {
         ),
         Layer(
             name="buildings",
+            writable=True,
             model=Building,
             singular="building",
             plural="Buildings",
@@ -184,6 +186,7 @@ LAYERS: dict[str, Layer] = {
         ),
         Layer(
             name="responders",
+            writable=True,
             model=Responder,
             singular="responder",
             plural="Responders",
@@ -200,6 +203,7 @@ LAYERS: dict[str, Layer] = {
         ),
         Layer(
             name="incidents",
+            writable=True,
             model=Incident,
             singular="incident",
             plural="Incidents",
