@@ -67,4 +67,5 @@ def events(
 def purge_expired(session: Session, now: datetime) -> int:
     """Remove the rows older than the retention period; returns how many."""
     cutoff = now - timedelta(days=get_settings().audit_retention_days)
-    return session.execute(delete(AuditEvent).where(AuditEvent.at < cutoff)).rowcount or 0
+    result = session.execute(delete(AuditEvent).where(AuditEvent.at < cutoff))
+    return getattr(result, "rowcount", 0) or 0  # a DELETE always has one; the type says Result

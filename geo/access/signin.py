@@ -88,15 +88,18 @@ def record_refused(session: Session, username: str, address: str, now: datetime,
 
 
 def _failures_since(session: Session, column, value: str, since: datetime) -> int:
-    return session.scalar(
-        select(func.count())
-        .select_from(AuditEvent)
-        .where(
-            AuditEvent.event == audit.SIGN_IN,
-            AuditEvent.result == audit.FAILED,
-            column == value,
-            AuditEvent.at >= since,
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(
+                AuditEvent.event == audit.SIGN_IN,
+                AuditEvent.result == audit.FAILED,
+                column == value,
+                AuditEvent.at >= since,
+            )
         )
+        or 0
     )
 
 
@@ -158,11 +161,12 @@ def sign_out(session: Session, username: str, address: str, now: datetime, token
     audit.record(session, audit.SIGN_OUT, audit.OK, now, username, address, {"kind": token_kind})
 
 
-def change_password(session: Session, user: User, current: str, new: str, address: str, now: datetime) -> None:
-    """The user's own change: the current password first, then the policy; the new one must differ."""
+def change_password(session: Session, user: User, current: str, new: str, address: str, now: datetime) -> bool:
+    """The user's own change: the current password first (False when it is wrong: recorded, for
+    the caller to refuse after committing), then the policy; the new one must differ."""
     if not verify_password(current, user.password_hash):
         audit.record(session, audit.PASSWORD, audit.FAILED, now, user.username, address)
-        raise InputError("The current password is wrong")
+        return False
     if current == new:
         raise InputError("Choose a new password, not the current one")
     check_password_policy(user.username, new)
