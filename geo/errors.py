@@ -39,3 +39,11 @@ class StaleVersion(WanggeError):
         exc = cls(f"Send If-Match: {current} (the ETag you read) so that no one else's change is overwritten")
         exc.precondition_required = True  # 428: the version was not sent at all
         return exc
+
+
+class Locked(WanggeError):
+    """Too many failed sign-ins: refused until ``retry_after_s`` has passed (a 429 over HTTP)."""
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -37,6 +37,18 @@ class Settings(BaseSettings):
     # attempt is slowed, and past twice as many refused with 429 until the window passes.
     auth_failures_allowed: int = Field(10, ge=1)
     auth_failure_window_s: float = Field(300.0, gt=0)
+    # Sign-in (geo/access/signin.py). Tokens from POST /api/v1/auth/token and web sessions expire
+    # after token_ttl_s; a web session also ends after session_idle_s without a request.
+    token_ttl_s: float = Field(8 * 3600.0, gt=0)
+    session_idle_s: float = Field(30 * 60.0, gt=0)
+    # Wrong passwords for one account within the window lock it for lock_s; so does a client
+    # address with address_failures_allowed wrong passwords (for any accounts) in the window.
+    signin_failures_allowed: int = Field(5, ge=1)
+    signin_window_s: float = Field(15 * 60.0, gt=0)
+    signin_lock_s: float = Field(15 * 60.0, gt=0)
+    signin_address_failures_allowed: int = Field(20, ge=1)
+    # The audit log is kept at least 180 days (等保2.0 level 2 asks for six months).
+    audit_retention_days: int = Field(180, ge=180)
     # Maps (maps/): basemaps and where the front-end assets are installed.
     tianditu_key: str | None = None  # Tianditu's vec_w/cva_w layers are offered only with a key
     tile_url: str | None = None  # a self-hosted tile server, e.g. http://tiles.local/{z}/{x}/{y}.png

@@ -4,7 +4,7 @@ All geometries are stored in WGS84 (SRID 4326). Every geometry column carries a 
 index on both databases (GiST on PostGIS, an R*Tree on SpatiaLite).
 """
 
-from geo.models.accounts import ApiToken, User, UserRole
+from geo.models.accounts import ApiToken, AuditEvent, TokenKind, User, UserRole
 from geo.models.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow
 from geo.models.incidents import Incident, IncidentHistory
 from geo.models.kinds import CATEGORIES, KNOWN_ROLES, BuildingKind, IncidentKind, ResponderKind
@@ -16,6 +16,7 @@ __all__ = [
     "KNOWN_ROLES",
     "NAMING_CONVENTION",
     "ApiToken",
+    "AuditEvent",
     "Base",
     "Building",
     "BuildingKind",
@@ -30,6 +31,7 @@ __all__ = [
     "Responder",
     "ResponderKind",
     "Street",
+    "TokenKind",
     "UTCDateTime",
     "User",
     "UserRole",
