@@ -53,6 +53,15 @@ function network() {
   document.getElementById('offline').hidden = navigator.onLine;
 }
 
+// Once the service worker controls the page, the app opens without a network.
+function serviceWorker() {
+  const sw = navigator.serviceWorker;
+  const mark = () => { document.documentElement.dataset.offlineReady = '1'; };
+  if (sw.controller) mark();
+  else sw.addEventListener('controllerchange', mark, { once: true });
+  sw.register('/app/sw.js', { scope: '/app/' }).catch(() => {});
+}
+
 async function boot() {
   const lang = chooseLang();
   await loadWords();
@@ -62,7 +71,7 @@ async function boot() {
   button.setAttribute('lang', other === 'en' ? 'en' : 'zh-CN');
   button.setAttribute('aria-label', other === 'en' ? 'English' : '中文');
   button.addEventListener('click', () => setLang(other));
-  if ('serviceWorker' in navigator) navigator.serviceWorker.register('/app/sw.js', { scope: '/app/' }).catch(() => {});
+  if ('serviceWorker' in navigator) serviceWorker();
   addEventListener('online', network);
   addEventListener('offline', network);
   network();

@@ -27,7 +27,7 @@ export function h(tag, attrs = {}, ...children) {
 const main = () => document.getElementById('main');
 
 function show(...children) {
-  main().replaceChildren(...children);
+  main().replaceChildren(...children.filter((c) => c != null));
 }
 
 function errorText(exc) {
@@ -288,9 +288,9 @@ export async function report() {
     h('label', { for: 'category' }, t('category')), categorySelect,
     h('label', { for: 'title' }, t('title')), title,
     h('label', { for: 'description' }, t('description')), description,
-    h('fieldset', {}, h('legend', {}, t('photos_pick')),
-      h('label', { for: 'camera' }, '📷 ', t('add_photo')), camera,
-      h('label', { for: 'gallery' }, '🖼 ', t('photos_pick')), gallery),
+    h('fieldset', {}, h('legend', {}, t('photos')),
+      h('label', { for: 'camera' }, t('camera')), camera,
+      h('label', { for: 'gallery' }, t('gallery')), gallery),
     ...personal,
     h('h2', {}, t('position')), h('p', { class: 'muted' }, t('position_hint')), mapEl, place,
     h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'send-report' }, t('send'))),
