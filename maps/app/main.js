@@ -67,9 +67,9 @@ async function boot() {
   await loadWords();
   const other = lang === 'en' ? 'zh' : 'en';
   const button = document.getElementById('lang');
-  button.textContent = other === 'en' ? 'EN' : '中文';
+  // Named in the language it switches to, so that its speech matches its text.
+  button.textContent = other === 'en' ? 'English' : '中文';
   button.setAttribute('lang', other === 'en' ? 'en' : 'zh-CN');
-  button.setAttribute('aria-label', other === 'en' ? 'English' : '中文');
   button.addEventListener('click', () => setLang(other));
   if ('serviceWorker' in navigator) serviceWorker();
   addEventListener('online', network);
