@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.errors import install_error_handlers
 from api.middleware import install_middleware
 from api.pages import docs, maps
-from api.v1 import API_PREFIX, health, incidents, layers, locate, points, responders, stats
+from api.v1 import API_PREFIX, health, incidents, layers, locate, photos, points, responders, stats
 from geo.db.engine import get_engine
 from geo.db.idempotency import purge_expired
 from geo.db.session import session_scope
@@ -124,6 +124,7 @@ def create_app(
     maps.install(app)  # the start page, the maps and their assets
     app.include_router(incidents.router, prefix=API_PREFIX)
     app.include_router(incidents.escalations, prefix=API_PREFIX)
+    app.include_router(photos.router, prefix=API_PREFIX)
     app.include_router(stats.router, prefix=API_PREFIX)
     app.include_router(docs.router)
     for entry in LAYERS.values():

@@ -23,11 +23,30 @@ from api.concurrency import ServiceBusy
 from api.idempotency import Replay
 from api.openapi import document_errors
 from geo.db.engine import error_line
-from geo.errors import Conflict, InputError, NotAuthenticated, NotFound, PermissionDenied, StaleVersion, WanggeError
+from geo.errors import (
+    Conflict,
+    InputError,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    StaleVersion,
+    TooLarge,
+    UnsupportedMedia,
+    WanggeError,
+)
 
 log = logging.getLogger("wangge")
 
-STATUS = [(NotFound, 404), (Conflict, 409), (InputError, 422), (PermissionDenied, 403), (NotAuthenticated, 401)]
+# Subclasses before their base: the first match decides.
+STATUS = [
+    (TooLarge, 413),
+    (UnsupportedMedia, 415),
+    (NotFound, 404),
+    (Conflict, 409),
+    (InputError, 422),
+    (PermissionDenied, 403),
+    (NotAuthenticated, 401),
+]
 
 
 def _describe(error: dict) -> str:
