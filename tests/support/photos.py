@@ -58,3 +58,20 @@ def upload(client, incident_id: int, data: bytes, stage: str = "after", headers=
         data={"stage": stage, **fields},
         headers=headers or {},
     )
+
+
+def provide_evidence(client, incident_id: int, action: str, headers) -> None:
+    """Upload the photos the workflow says ``action`` needs (tests that walk a workflow take them
+    first, as a grid worker would), each a new JPEG."""
+    from geo.incidents.definitions import workflow
+
+    kind = client.get(f"{API}/incidents/{incident_id}", headers=headers).json()["properties"]["kind"]
+    spec = workflow(kind).actions.get(action)
+    for stage in spec.evidence if spec else ():
+        r = upload(client, incident_id, jpeg(color=(len(stage), incident_id % 256, 7)), stage, headers)
+        assert r.status_code == 201, r.text
+
+
+def without_photos(timeline: list[dict]) -> list[dict]:
+    """The workflow's own steps: the timeline without its photo entries."""
+    return [e for e in timeline if e["action"] != "photo"]
