@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
@@ -113,7 +114,7 @@ async def read_form(request: Request, max_file_bytes: int, too_large: TooLarge) 
         raise too_large  # no need to read what would be refused
     reader = _Reader(max_file_bytes, too_large)
     callbacks = {name: getattr(reader, name) for name in dir(reader) if name.startswith("on_")}
-    parser = MultipartParser(boundary, callbacks)
+    parser = MultipartParser(boundary, cast(Any, callbacks))  # the callbacks are the reader's on_* methods
     try:
         async for chunk in request.stream():
             parser.write(chunk)
