@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.errors import install_error_handlers
 from api.middleware import install_middleware
 from api.pages import docs, login, maps
-from api.v1 import API_PREFIX, auth, health, incidents, layers, locate, points, responders, stats
+from api.v1 import API_PREFIX, auth, health, incidents, layers, locate, photos, points, responders, stats
 from geo.access import audit
 from geo.db.engine import get_engine
 from geo.db.idempotency import purge_expired
@@ -131,6 +131,7 @@ def create_app(
     maps.install(app)  # the start page, the maps and their assets
     app.include_router(incidents.router, prefix=API_PREFIX)
     app.include_router(incidents.escalations, prefix=API_PREFIX)
+    app.include_router(photos.router, prefix=API_PREFIX)
     app.include_router(stats.router, prefix=API_PREFIX)
     app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(auth.audit_router, prefix=API_PREFIX)
