@@ -16,7 +16,7 @@ from api.errors import install_error_handlers
 from api.middleware import install_middleware
 from api.pages import app as worker_app
 from api.pages import docs, login, maps
-from api.v1 import API_PREFIX, auth, health, incidents, layers, locate, points, responders, stats, tasks
+from api.v1 import API_PREFIX, auth, health, incidents, layers, locate, photos, points, responders, stats, tasks
 from geo.access import audit
 from geo.db.engine import get_engine
 from geo.db.idempotency import purge_expired
@@ -134,6 +134,7 @@ def create_app(
     worker_app.install(app)  # the worker app at /app/
     app.include_router(incidents.router, prefix=API_PREFIX)
     app.include_router(incidents.escalations, prefix=API_PREFIX)
+    app.include_router(photos.router, prefix=API_PREFIX)
     app.include_router(stats.router, prefix=API_PREFIX)
     app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(auth.audit_router, prefix=API_PREFIX)

@@ -31,12 +31,17 @@ from geo.errors import (
     NotFound,
     PermissionDenied,
     StaleVersion,
+    TooLarge,
+    UnsupportedMedia,
     WanggeError,
 )
 
 log = logging.getLogger("wangge")
 
+# Subclasses before their base: the first match decides.
 STATUS = [
+    (TooLarge, 413),
+    (UnsupportedMedia, 415),
     (NotFound, 404),
     (Conflict, 409),
     (InputError, 422),

@@ -187,6 +187,21 @@ def check_may_write(
     raise PermissionDenied(f"Changing {layer} is for community staff; you are a {actor.role}")
 
 
+def check_may_add_photo(actor: Actor, incident: Incident, stage: str, holds_report_token: bool) -> None:
+    """Whoever may change the incident adds its photos; whoever just reported it (the public
+    included) adds its ``report`` photos with the one-time report token they were given."""
+    if holds_report_token and stage == "report":
+        return
+    try:
+        check_may_write(actor, "incidents", incident=incident)
+    except (PermissionDenied, NotAuthenticated):
+        if holds_report_token:
+            raise PermissionDenied(
+                f"With the report token you may add only 'report' photos, not {stage!r} ones"
+            ) from None
+        raise
+
+
 def check_may_delete(actor: Actor, layer: str) -> None:
     if not actor.may(Permission.WRITE_ANY_LAYER):
         raise PermissionDenied(f"Deleting {layer} is for community staff")
