@@ -141,8 +141,9 @@ def upload_photo(
     stage = form.fields.get("stage")
     if not stage:
         raise InputError(f"Say what the photo shows in the form field 'stage': one of {', '.join(PHOTO_STAGES)}")
+    exif_crs = form.fields.get("exif_crs") or None
     photo = media.add_photo(
-        session, incident, data, stage, actor, now, form.fields.get("exif_crs") or None, report_token
+        session, incident, data, stage, actor, now, exif_crs, report_token, form.digests.get("file")
     )
     response.headers["Location"] = photo_url(incident_id, photo.id)
     return idem.answer(response, photo_answer(photo, actor, incident.grid_id), 201)
