@@ -123,11 +123,13 @@ def with_photo_counts(collection: dict[str, Any], session) -> dict[str, Any]:
 )
 def upload_photo(
     incident_id: IncidentId,
-    form: FormDep,  # first: the body streams in before the request takes a turn at the database
+    # The token is checked while the rest of the body is still arriving; then the form is read,
+    # and only then does the request take its turn at the database (its session).
+    actor: ActorDep,
+    form: FormDep,
     request: Request,
     response: Response,
     session: SessionDep,
-    actor: ActorDep,
     now: NowDep,
     idem: IdempotencyDep,
     report_token: Annotated[
