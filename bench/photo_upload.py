@@ -266,7 +266,9 @@ def write_md(text: str) -> None:
     current = BENCHMARKS_MD.read_text(encoding="utf-8")
     if SECTION in current:
         head, _, rest = current.partition(SECTION)
-        tail = rest[rest.find("\n## ") :] if "\n## " in rest else ""
+        # Up to the next heading: other benchmarks' sections (## or ###) follow this one.
+        ends = [i for i in (rest.find("\n## "), rest.find("\n### ")) if i != -1]
+        tail = rest[min(ends) :] if ends else ""
         current = head + text.rstrip() + "\n" + tail
     else:
         current = current.rstrip() + "\n\n" + text
