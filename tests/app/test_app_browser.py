@@ -26,7 +26,8 @@ from geo.db.session import session_scope
 from geo.io.demo import load_demo
 from geo.models import Responder
 from geo.spatial.geometry import from_db
-from tests.maps.test_maps_browser import CHROMIUM, TileServer, browser  # noqa: F401  (skips without Chromium)
+from tests.conftest import CHROMIUM
+from tests.maps.test_maps_browser import TileServer
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "app"
 PHONE = {"width": 390, "height": 844}

@@ -13,7 +13,6 @@ Content-Security-Policy in force: no violation (screenshots in ``test-artifacts/
 from __future__ import annotations
 
 import math
-import os
 import struct
 import threading
 import time
@@ -34,7 +33,6 @@ from geo.grids.index import grid_index
 from geo.io.demo import load_demo
 from tests.support.photos import jpeg, upload
 
-CHROMIUM = os.environ.get("WANGGE_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "maps"
 VIEWPORTS = {"desk": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 READY = "document.documentElement.getAttribute('data-wangge-ready') === '1'"
@@ -99,28 +97,6 @@ class Served:
 
     def api(self, path: str, **params) -> httpx.Response:
         return httpx.get(self.base + API + path, params=params, timeout=30)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(
-            f"no Chromium at {CHROMIUM} (scripts/test.sh installs Debian's chromium as root; or set WANGGE_CHROMIUM)"
-        )
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]' (Playwright)")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
