@@ -52,7 +52,9 @@ class _Reader:
         self._header_field = b""
         self._header_value = b""
         self._disposition = b""
-        self._buffer = bytearray()
+        # The part's chunks, joined once at its end (growing one buffer copies it again and again).
+        self._chunks: list[bytes] = []
+        self._size = 0
         self._hash = hashlib.sha256()
         self._is_file = False
 
@@ -60,7 +62,7 @@ class _Reader:
         self.parts += 1
         if self.parts > MAX_PARTS:
             raise InputError(f"The form has more than {MAX_PARTS} parts: send the file, stage and exif_crs only")
-        self._disposition, self._buffer, self._is_file = b"", bytearray(), False
+        self._disposition, self._chunks, self._size, self._is_file = b"", [], 0, False
         self._hash = hashlib.sha256()
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
@@ -79,12 +81,13 @@ class _Reader:
         self._is_file = b"filename" in options
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
-        chunk = data[start:end]
-        self._buffer += chunk
+        chunk = data[start:end]  # the whole chunk (the usual case) is not copied
+        self._chunks.append(chunk)
+        self._size += len(chunk)
         if self._is_file:
             self._hash.update(chunk)  # one pass: the store and the idempotency check reuse it
         limit = self.max_file_bytes if self._is_file else MAX_FIELD_BYTES
-        if len(self._buffer) > limit:
+        if self._size > limit:
             if self._is_file:
                 raise self.too_large
             raise InputError(f"A form field is longer than {MAX_FIELD_BYTES} bytes")
@@ -92,12 +95,13 @@ class _Reader:
     def on_part_end(self) -> None:
         _, options = parse_options_header(self._disposition)
         name = options.get(b"name", b"").decode("utf-8", "replace")
+        data = b"".join(self._chunks)
         if self._is_file:
-            self.form.files[name] = bytes(self._buffer)
+            self.form.files[name] = data
             self.form.digests[name] = self._hash.hexdigest()
         else:
-            self.form.fields[name] = self._buffer.decode("utf-8", "replace")
-        self._buffer = bytearray()
+            self.form.fields[name] = data.decode("utf-8", "replace")
+        self._chunks, self._size = [], 0
 
 
 async def read_form(request: Request, max_file_bytes: int, too_large: TooLarge) -> Form:
