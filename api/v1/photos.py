@@ -167,7 +167,7 @@ def _image(request: Request, photo: Photo, copy: str, private: bool) -> Response
         "ETag": tag,
         # The bytes behind a name never change; only those allowed may keep the one with EXIF.
         "Cache-Control": f"{'private' if private else 'public'}, max-age={YEAR_S}, immutable",
-        "Vary": "Authorization",
+        "Vary": "Authorization, Cookie",  # who asks decides which copy: the token or the session
     }
     if tag in [t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
