@@ -14,6 +14,7 @@ from api.deps import ActorDep, CRSDep, FeatureId, FiltersDep, NowDep, PageDep, S
 from api.geojson import feature, feature_collection
 from api.idempotency import IdempotencyDep
 from api.privacy import redact_collection, redact_feature
+from api.readlog import ReaderDep
 from api.schemas import CREATE_PROPS, PATCH_PROPS, FeatureIn
 from geo.access.policy import check_may_write
 from geo.edit.features import create_feature, delete_feature, update_feature
@@ -106,22 +107,22 @@ def _add_read_routes(router: APIRouter, entry: Layer) -> None:
         filters: FiltersDep,
         page: PageDep,
         crs: CRSDep,
-        actor: ActorDep,
+        reader: ReaderDep,
         now: NowDep,
     ) -> dict:
         rows = query_features(session, layer, filters, limit=page.limit, offset=page.offset)
         collection = feature_collection(rows, crs, now)
         collection["links"] = _links(request, page, collection["numberMatched"])
-        return redact_collection(collection, actor)
+        return redact_collection(collection, reader)
 
     @router.get("/{feature_id}", summary=f"One {singular}", name=f"get_{layer}")
     def get_feature(
-        feature_id: FeatureId, response: Response, session: SessionDep, crs: CRSDep, actor: ActorDep, now: NowDep
+        feature_id: FeatureId, response: Response, session: SessionDep, crs: CRSDep, reader: ReaderDep, now: NowDep
     ) -> dict:
         obj = get_object(session, layer, feature_id)
         if versioned:
             response.headers["ETag"] = etag(obj)
-        return redact_feature(feature(obj, crs, now), actor)
+        return redact_feature(feature(obj, crs, now), reader)
 
 
 def _add_write_routes(router: APIRouter, entry: Layer) -> None:
@@ -136,6 +137,7 @@ def _add_write_routes(router: APIRouter, entry: Layer) -> None:
         session: SessionDep,
         crs: CRSDep,
         actor: ActorDep,
+        reader: ReaderDep,
         now: NowDep,
         idem: IdempotencyDep,
     ) -> dict:
@@ -146,7 +148,7 @@ def _add_write_routes(router: APIRouter, entry: Layer) -> None:
         response.headers["Location"] = str(request.url_for(f"get_{layer}", feature_id=obj.id))
         if versioned:
             response.headers["ETag"] = etag(obj)
-        return idem.answer(response, redact_feature(feature(obj, crs, now), actor), 201)
+        return idem.answer(response, redact_feature(feature(obj, crs, now), reader), 201)
 
     @router.patch(
         "/{feature_id}",
@@ -159,6 +161,7 @@ def _add_write_routes(router: APIRouter, entry: Layer) -> None:
         session: SessionDep,
         crs: CRSDep,
         actor: ActorDep,
+        reader: ReaderDep,
         now: NowDep,
         if_match: str | None = Header(None, description="Incidents: the ETag you read"),
     ) -> dict:
@@ -174,7 +177,7 @@ def _add_write_routes(router: APIRouter, entry: Layer) -> None:
         )
         if versioned:
             response.headers["ETag"] = etag(obj)
-        return redact_feature(feature(obj, crs, now), actor)
+        return redact_feature(feature(obj, crs, now), reader)
 
     @router.delete("/{feature_id}", status_code=204, summary=f"Delete a {singular}")
     def remove_feature(feature_id: FeatureId, session: SessionDep, actor: ActorDep, now: NowDep) -> Response:
