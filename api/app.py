@@ -15,8 +15,9 @@ from fastapi.concurrency import run_in_threadpool
 from api import readlog
 from api.errors import install_error_handlers
 from api.middleware import install_middleware
-from api.pages import docs, maps
-from api.v1 import API_PREFIX, health, incidents, layers, locate, points, responders, stats
+from api.pages import docs, login, maps
+from api.v1 import API_PREFIX, auth, health, incidents, layers, locate, photos, points, responders, stats
+from geo.access import audit
 from geo.db.engine import get_engine
 from geo.db.idempotency import purge_expired
 from geo.db.session import session_scope
@@ -57,6 +58,10 @@ def _purge_keys(session, now) -> int:
     return purge_expired(session, now, get_settings().idempotency_ttl_s)
 
 
+def _purge_audit(session, now) -> int:
+    return audit.purge_expired(session, now)
+
+
 def _warm_indexes(engine, done: threading.Event) -> None:
     """Build the in-memory indexes and grid cards the lookups use, so that the first requests
     do not wait for them; ``done`` is set when they are (or when they cannot be built yet)."""
@@ -89,6 +94,8 @@ def create_app(
         # Answers to retried writes are kept for their time to live, then dropped.
         purge_s = min(3600.0, get_settings().idempotency_ttl_s / 4)
         tasks.append(asyncio.create_task(_every(app, purge_s, "expired idempotency keys removed", _purge_keys)))
+        # The audit log is kept for its retention period (at least 180 days), then dropped.
+        tasks.append(asyncio.create_task(_every(app, 3600.0, "audit events past retention removed", _purge_audit)))
         if warm_indexes:  # in the background: the server answers (health, docs) meanwhile
             tasks.append(
                 asyncio.create_task(run_in_threadpool(_warm_indexes, app.state.engine, app.state.indexes_ready))
@@ -131,7 +138,11 @@ def create_app(
     maps.install(app)  # the start page, the maps and their assets
     app.include_router(incidents.router, prefix=API_PREFIX)
     app.include_router(incidents.escalations, prefix=API_PREFIX)
+    app.include_router(photos.router, prefix=API_PREFIX)
     app.include_router(stats.router, prefix=API_PREFIX)
+    app.include_router(auth.router, prefix=API_PREFIX)
+    app.include_router(auth.audit_router, prefix=API_PREFIX)
+    app.include_router(login.router)
     app.include_router(docs.router)
     for entry in LAYERS.values():
         app.include_router(layers.layer_router(entry), prefix=API_PREFIX)

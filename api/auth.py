@@ -1,9 +1,12 @@
-"""Who is calling: a bearer token names a user; no token is the public (the endpoints' dependency
-is ``api.deps.ActorDep``)."""
+"""Who is calling: a bearer token names a user, or a web page's session cookie does; neither is
+the public (the endpoints' dependency is ``api.deps.ActorDep``)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import math
 import threading
 import time
@@ -12,53 +15,137 @@ from datetime import datetime
 
 from fastapi import HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.security import HTTPBearer
+from fastapi.security import HTTPBearer, OAuth2PasswordBearer
 
 from api.concurrency import turns_for
+from api.v1 import API_PREFIX
 from geo.access.policy import PUBLIC, Actor
-from geo.access.users import authenticate
+from geo.access.users import TokenCheck, check_token, touch_token
 from geo.db.session import session_scope
-from geo.errors import NotAuthenticated
+from geo.errors import NotAuthenticated, PermissionDenied
+from geo.models import TokenKind
 from geo.settings import get_settings
+
+# A web page's session: an HttpOnly cookie holding the session token, and a CSRF token the
+# page's script sends back in a header on every write (a form on another site cannot).
+SESSION_COOKIE = "wangge_session"
+CSRF_COOKIE = "wangge_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# What a sign-in with a temporary password may do before choosing a new one.
+BEFORE_PASSWORD_CHANGE = frozenset(
+    {f"{API_PREFIX}/auth/me", f"{API_PREFIX}/auth/password", f"{API_PREFIX}/auth/logout"}
+)
 
 bearer = HTTPBearer(
     auto_error=False,
-    description="A token from `wangge user add` or `wangge user token`. Without one you are the public: you may read (without personal data) and report.",
+    description="A token from `wangge user add` or `wangge user token`, or from POST /api/v1/auth/token. Without one you are the public: you may read (without personal data) and report.",
+)
+oauth2 = OAuth2PasswordBearer(
+    tokenUrl=f"{API_PREFIX}/auth/token",
+    auto_error=False,
+    description="Sign in with a username and password (OAuth2 password flow); the token expires.",
 )
 
 
-async def actor_from_header(request: Request) -> Actor:
-    """The caller from the Authorization header, without the dependency machinery."""
+def csrf_token_for(session_secret: str) -> str:
+    """The CSRF token of a web session: derived from its secret, so nothing more is stored, and
+    only a page that was given it (not a form on another site) can send it."""
+    digest = hashlib.sha256(b"wangge-csrf\0" + session_secret.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _bearer_secret(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if not header:
-        return PUBLIC
+        return None
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise NotAuthenticated("Use an Authorization: Bearer TOKEN header")
-    return await authenticate_request(request, secret.strip(), request.app.state.clock())
+    return secret.strip()
 
 
-async def authenticate_request(request: Request, secret: str, now: datetime) -> Actor:
-    """The user a token names, looked up in a turn at the database of its own, taken and given
+async def actor_from_header(request: Request) -> Actor:
+    """The caller from the Authorization header or the session cookie, without the dependency
+    machinery."""
+    return await actor_of_request(request, _bearer_secret(request), request.app.state.clock())
+
+
+async def actor_of_request(request: Request, secret: str | None, now: datetime) -> Actor:
+    """The caller: the bearer token's user, else the session cookie's, else the public.
+
+    A stale cookie on a read is the public (the page still shows what the public may see); on a
+    write it is refused, so that a signed-out page's change is never made as the public. Writes
+    made with the cookie must carry the CSRF token. The check is kept on ``request.state.auth``
+    for the sign-in endpoints."""
+    via_cookie = False
+    if secret is None:
+        secret = request.cookies.get(SESSION_COOKIE)
+        if not secret:
+            return PUBLIC
+        via_cookie = True
+    try:
+        check = await authenticate_request(request, secret, now)
+        if via_cookie and check.kind != TokenKind.session.value:
+            raise NotAuthenticated("The session cookie is not a web session: sign in again")
+    except NotAuthenticated:
+        if via_cookie and request.method in SAFE_METHODS and request.url.path != f"{API_PREFIX}/auth/me":
+            return PUBLIC
+        raise
+    request.state.auth = SignedIn(check, secret, via_cookie)
+    if via_cookie and request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), csrf_token_for(secret).encode()):
+            raise PermissionDenied(
+                f"This change came without the page's {CSRF_HEADER} (or with a wrong one): reload the page and try again"
+            )
+    if check.must_change_password and request.url.path not in BEFORE_PASSWORD_CHANGE:
+        raise PermissionDenied("You signed in with a temporary password: choose a new one first at /login/password")
+    if check.needs_touch:
+        async with turns_for(request.app).turn(write=True):
+            await run_in_threadpool(_touch, request.app.state.engine, check.token_id, now)
+    return check.actor
+
+
+class SignedIn:
+    """How the request's caller signed in (``request.state.auth``)."""
+
+    def __init__(self, check: TokenCheck, secret: str, via_cookie: bool):
+        self.check = check
+        self.secret = secret
+        self.via_cookie = via_cookie
+
+
+async def authenticate_request(request: Request, secret: str, now: datetime) -> TokenCheck:
+    """The token's check, looked up in a turn at the database of its own, taken and given
     back before the request's own unit of work starts (see ``api.concurrency``).
 
     A client address with many failed checks is slowed, then refused (see :class:`AuthThrottle`)."""
     throttle = _throttle_for(request.app)
-    address = request.client.host if request.client else "unknown"
+    address = client_address(request)
     delay = throttle.before(address)
     if delay:
         await asyncio.sleep(delay)  # holding no turn, connection or thread
     try:
         async with turns_for(request.app).turn():
-            return await run_in_threadpool(_authenticate, request.app.state.engine, secret, now)
+            return await run_in_threadpool(_check_token, request.app.state.engine, secret, now)
     except NotAuthenticated:
         throttle.failed(address)
         raise
 
 
-def _authenticate(engine, secret: str, now: datetime) -> Actor:
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _check_token(engine, secret: str, now: datetime) -> TokenCheck:
     with session_scope(engine) as session:
-        return authenticate(session, secret, now)
+        return check_token(session, secret, now)
+
+
+def _touch(engine, token_id: int, now: datetime) -> None:
+    with session_scope(engine, write=True) as session:
+        touch_token(session, token_id, now)
 
 
 class AuthThrottle:

@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from api.auth import authenticate_request, bearer
+from api.auth import SESSION_COOKIE, actor_of_request, bearer, oauth2
 from api.concurrency import turns_for
 from api.params import MAX_OFFSET, CRSName, LonLat, parse_bbox
 from api.schemas import MAX_ID, Moment
@@ -34,13 +34,17 @@ NowDep = Annotated[datetime, Depends(get_now)]
 
 
 async def get_actor(
-    request: Request, now: NowDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None
+    request: Request,
+    now: NowDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
+    _signed_in: Annotated[str | None, Depends(oauth2)] = None,  # documents /docs' "Authorize" sign-in
 ) -> Actor:
-    if credentials is None:
-        return PUBLIC  # the public costs no database work
-    if credentials.scheme.lower() != "bearer":
+    if credentials is not None and credentials.scheme.lower() != "bearer":
         raise NotAuthenticated("Use an Authorization: Bearer TOKEN header")
-    return await authenticate_request(request, credentials.credentials, now)
+    secret = credentials.credentials if credentials is not None else None
+    if secret is None and SESSION_COOKIE not in request.cookies:
+        return PUBLIC  # the public costs no database work
+    return await actor_of_request(request, secret, now)
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

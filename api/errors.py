@@ -23,11 +23,32 @@ from api.concurrency import ServiceBusy
 from api.idempotency import Replay
 from api.openapi import document_errors
 from geo.db.engine import error_line
-from geo.errors import Conflict, InputError, NotAuthenticated, NotFound, PermissionDenied, StaleVersion, WanggeError
+from geo.errors import (
+    Conflict,
+    InputError,
+    Locked,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    StaleVersion,
+    TooLarge,
+    UnsupportedMedia,
+    WanggeError,
+)
 
 log = logging.getLogger("wangge")
 
-STATUS = [(NotFound, 404), (Conflict, 409), (InputError, 422), (PermissionDenied, 403), (NotAuthenticated, 401)]
+# Subclasses before their base: the first match decides.
+STATUS = [
+    (TooLarge, 413),
+    (UnsupportedMedia, 415),
+    (NotFound, 404),
+    (Conflict, 409),
+    (InputError, 422),
+    (PermissionDenied, 403),
+    (NotAuthenticated, 401),
+    (Locked, 429),
+]
 
 
 def _describe(error: dict) -> str:
@@ -49,9 +70,11 @@ async def _wangge_error(request: Request, exc: WanggeError):
     if isinstance(exc, StaleVersion):
         return JSONResponse({"detail": str(exc)}, status_code=428 if exc.precondition_required else 412)
     status = next((code for kind, code in STATUS if isinstance(exc, kind)), 400)
-    if status == 403 and not request.headers.get("authorization", "").lower().startswith("bearer "):
-        status = 401  # refused to the public (no token): signing in is what would help
+    if status == 403 and getattr(request.state, "auth", None) is None:
+        status = 401  # refused to the public (not signed in): signing in is what would help
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, Locked):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
 

@@ -17,6 +17,7 @@ from fastapi.encoders import jsonable_encoder
 from sqlalchemy.orm import Session
 
 from api.deps import ActorDep, NowDep, SessionDep
+from api.forms import is_multipart, read_photo_form
 from geo.access.policy import Actor
 from geo.db import idempotency
 from geo.models import IdempotencyKey
@@ -76,7 +77,9 @@ async def get_idempotency(
         return Idempotency(session, None)
     key = idempotency.check_key(idempotency_key)
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    fingerprint = idempotency.request_fingerprint(request.method, path, await request.body())
+    # A form's retry from a browser has a new boundary: its parts, not its bytes, make it the same.
+    content = (await read_photo_form(request)).fingerprint() if is_multipart(request) else await request.body()
+    fingerprint = idempotency.request_fingerprint(request.method, path, content)
     found = await run_in_threadpool(
         idempotency.reserve, session, caller_of(actor), key, fingerprint, now, get_settings().idempotency_ttl_s
     )

@@ -13,6 +13,14 @@ class UnknownCRS(InputError):
     pass
 
 
+class TooLarge(InputError):
+    """More bytes than wangge takes (a 413 over HTTP)."""
+
+
+class UnsupportedMedia(InputError):
+    """A file of a type wangge does not take (a 415 over HTTP)."""
+
+
 class NotFound(WanggeError):
     pass
 

@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     tile_attribution: str = "self-hosted tiles"
     tile_crs: str = "wgs84"  # wgs84 (Web Mercator tiles like OSM) or gcj02 (tiles drawn like Amap's)
     map_assets_dir: str | None = None  # default: maps/assets/node_modules (filled by npm ci)
+    # Photos (geo/media/): where their files live, content-addressed by SHA-256, and their limits.
+    media_dir: str = "var/media"
+    photo_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    photo_max_count: int = Field(9, ge=1)
+    # A photo whose EXIF position is farther than this from its incident is flagged "far".
+    photo_far_m: float = Field(200.0, gt=0)
+    # Decoded pixels a photo may have (a small file that decodes huge is a decompression bomb).
+    photo_max_pixels: int = Field(64_000_000, ge=1)
 
 
 @lru_cache

@@ -5,7 +5,8 @@ The words are data: one file per language, ``maps/locales/<lang>.json``, read on
 - ``text``: every word of the pages and of the map glue, by key;
 - ``kinds``: the incident kinds; ``categories``: their categories (geo.models.CATEGORIES);
 - ``roles``: the responders' roles (geo.models.KNOWN_ROLES);
-- ``draw``: Leaflet.draw's own words (``L.drawLocal``), for the planner's marker tool.
+- ``draw``: Leaflet.draw's own words (``L.drawLocal``), for the planner's marker tool;
+- ``login``: the sign-in pages' words.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ KINDS: dict[str, dict[str, str]] = {lang: LOCALES[lang]["kinds"] for lang in LAN
 CATEGORY_LABELS: dict[str, dict[str, str]] = {lang: LOCALES[lang]["categories"] for lang in LANGS}
 ROLES: dict[str, dict[str, str]] = {lang: LOCALES[lang]["roles"] for lang in LANGS}
 DRAW: dict[str, dict[str, Any]] = {lang: LOCALES[lang]["draw"] for lang in LANGS}
+LOGIN: dict[str, dict[str, str]] = {lang: LOCALES[lang]["login"] for lang in LANGS}
 
 
 def lang_of(value: str | None) -> str:

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from geo.grids.index import grid_names
 from maps.assets import FAVICON
-from maps.i18n import t
+from maps.i18n import LOGIN, t
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "PingFang SC", "Noto Sans CJK SC", "Microsoft YaHei", sans-serif;
@@ -20,6 +20,10 @@ a { color: #1d4e89; } .lang { float: right; margin-top: .8rem; }
 ul.grids { columns: 2; padding-left: 1.2rem; } ul.grids li { break-inside: avoid; }
 code { font-size: .85em; color: #52606d; }
 .error { border-left: 4px solid #d1495b; padding: .2rem .9rem; background: #fdf3f4; }
+form.signin { max-width: 22rem; margin-top: 1.2rem; } form.signin label { display: block; margin: .9rem 0 .25rem; font-weight: 600; }
+form.signin input { width: 100%; box-sizing: border-box; font-size: 1rem; padding: .65rem .7rem; border: 1px solid #9aa5b1; border-radius: 6px; }
+form.signin button { margin-top: 1.3rem; width: 100%; font-size: 1.05rem; padding: .75rem; border: 0; border-radius: 6px;
+                     background: #1d4e89; color: #fff; cursor: pointer; min-height: 44px; }
 """
 
 
@@ -105,3 +109,79 @@ def error_page(lang: str, title_key: str, message: str) -> str:
     )
     body += Markup(f"<p><a href='/{_q(lang)}'>") + escape(t(lang, "back")) + Markup("</a></p>")
     return _page(lang, t(lang, title_key), body)
+
+
+def _message(lang: str, message: str | None) -> Markup:
+    if not message:
+        return Markup("")
+    text = LOGIN[lang].get(message, message)  # a known key, or a message from the service
+    return Markup("<p class='error' role='alert'>") + escape(text) + Markup("</p>")
+
+
+def _field(lang: str, name: str, autocomplete: str, kind: str = "password", autofocus: bool = False) -> Markup:
+    focus = " autofocus" if autofocus else ""
+    return (
+        Markup(f"<label for='{name}'>")
+        + escape(LOGIN[lang][name])
+        + Markup(
+            f"</label><input id='{name}' name='{name}' type='{kind}' autocomplete='{autocomplete}' required maxlength='128'{focus}>"
+        )
+    )
+
+
+def _hidden(name: str, value: str) -> Markup:
+    return Markup(f"<input type='hidden' name='{name}' value='") + escape(value) + Markup("'>")
+
+
+def _form(lang: str, action: str, fields: Markup, hidden: dict[str, str], button: str) -> Markup:
+    """A sign-in form: its fields, hidden values (with ``lang``), and one submit button."""
+    out = Markup(f"<form class='signin' method='post' action='{action}'>") + fields
+    for name, value in {**hidden, "lang": lang}.items():
+        out += _hidden(name, value)
+    return out + Markup("<button type='submit'>") + escape(LOGIN[lang][button]) + Markup("</button></form>")
+
+
+def login_page(lang: str, next_url: str, form_check: str, message: str | None = None) -> str:
+    """The sign-in form; it posts to /login, which sets the session cookie and goes to ``next_url``."""
+    words = LOGIN[lang]
+    other = "zh" if lang == "en" else "en"
+    body = (
+        Markup(f"<a class='lang' href='/login?lang={other}&amp;next=")
+        + escape(next_url)
+        + Markup(f"' hreflang='{other}'>")
+        + escape(t(lang, "other_lang"))
+        + Markup("</a><h1>")
+        + escape(words["sign_in_title"])
+        + Markup("</h1>")
+        + _message(lang, message)
+        + _form(
+            lang,
+            "/login",
+            _field(lang, "username", "username", "text", autofocus=True) + _field(lang, "password", "current-password"),
+            {"form_check": form_check, "next": next_url},
+            "sign_in",
+        )
+    )
+    return _page(lang, words["sign_in_title"], body)
+
+
+def password_page(lang: str, next_url: str, csrf_token: str, message: str | None = None) -> str:
+    words = LOGIN[lang]
+    body = (
+        Markup("<h1>")
+        + escape(words["change_password"])
+        + Markup("</h1><p>")
+        + escape(words["change_password_about"])
+        + Markup("</p>")
+        + _message(lang, message)
+        + _form(
+            lang,
+            "/login/password",
+            _field(lang, "current_password", "current-password", autofocus=True)
+            + _field(lang, "new_password", "new-password")
+            + _field(lang, "confirm_password", "new-password"),
+            {"csrf_token": csrf_token, "next": next_url},
+            "save",
+        )
+    )
+    return _page(lang, words["change_password"], body)

@@ -92,8 +92,9 @@ def _fresh_url(request, backend: str, tmp_path) -> str:
     return POSTGRES_URL
 
 
-def _use_url(url: str, monkeypatch):
+def _use_url(url: str, monkeypatch, tmp_path: Path):
     monkeypatch.setenv("WANGGE_DATABASE_URL", url)
+    monkeypatch.setenv("WANGGE_MEDIA_DIR", str(tmp_path / "media"))  # each test's photos apart
     get_settings.cache_clear()
     yield url
     get_settings.cache_clear()
@@ -102,19 +103,19 @@ def _use_url(url: str, monkeypatch):
 @pytest.fixture(params=BACKENDS)
 def db_url(request, tmp_path, monkeypatch) -> str:
     """A fresh, migrated database of each kind; WANGGE_DATABASE_URL points at it."""
-    yield from _use_url(_fresh_url(request, request.param, tmp_path), monkeypatch)
+    yield from _use_url(_fresh_url(request, request.param, tmp_path), monkeypatch, tmp_path)
 
 
 @pytest.fixture
 def postgis_url(request, tmp_path, monkeypatch) -> str:
     """For tests of what only a database server does: a fresh PostGIS database."""
-    yield from _use_url(_fresh_url(request, "postgis", tmp_path), monkeypatch)
+    yield from _use_url(_fresh_url(request, "postgis", tmp_path), monkeypatch, tmp_path)
 
 
 @pytest.fixture
 def spatialite_url(request, tmp_path, monkeypatch) -> str:
     """For tests of what only SQLite does: a fresh SpatiaLite file."""
-    yield from _use_url(_fresh_url(request, "spatialite", tmp_path), monkeypatch)
+    yield from _use_url(_fresh_url(request, "spatialite", tmp_path), monkeypatch, tmp_path)
 
 
 @pytest.fixture

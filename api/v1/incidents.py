@@ -14,6 +14,7 @@ from api.privacy import Reader, redact_feature, redact_incident
 from api.readlog import ReaderDep
 from api.schemas import MAX_COUNT, MAX_ID, Str
 from api.v1.layers import check_if_match, etag
+from api.v1.photos import photo_url, with_photos
 from geo.access.policy import check_may_assign, check_may_run_escalations
 from geo.incidents import workflow as wf
 from geo.incidents.definitions import is_overdue, workflow
@@ -50,9 +51,9 @@ class CommentBody(BaseModel):
     stance: Str | None = Field(None, max_length=16, description="Renovation points in consultation: support or oppose")
 
 
-def _answer(obj, response: Response, crs, now, reader: Reader) -> dict:
+def _answer(session, obj, response: Response, crs, now, reader: Reader) -> dict:
     response.headers["ETag"] = etag(obj)
-    return redact_feature(feature(obj, crs, now), reader)
+    return with_photos(redact_feature(feature(obj, crs, now), reader), session, obj, reader.actor)
 
 
 @router.post("/{incident_id}/actions/{action}", summary="Move an incident along its workflow (If-Match required)")
@@ -73,7 +74,7 @@ def act(
     wf.check_may_act(actor, incident, action)  # who may, before whether their version is current
     check_if_match(incident, if_match)
     wf.apply_action(session, incident, action, actor, now, wf.ActionInput(**body.model_dump()))
-    return idem.answer(response, _answer(incident, response, crs, now, reader), 200)
+    return idem.answer(response, _answer(session, incident, response, crs, now, reader), 200)
 
 
 @router.post("/{incident_id}/assign", summary="Reassign an open incident (If-Match required)")
@@ -93,7 +94,7 @@ def reassign(
     check_may_assign(actor, incident.grid_id)
     check_if_match(incident, if_match)
     wf.assign(session, incident, body.responder_id, actor, now, body.comment)
-    return idem.answer(response, _answer(incident, response, crs, now, reader), 200)
+    return idem.answer(response, _answer(session, incident, response, crs, now, reader), 200)
 
 
 @router.post(
@@ -114,7 +115,7 @@ def add_comment(
 ) -> dict:
     incident = get_object(session, "incidents", incident_id)
     wf.comment(session, incident, actor, now, body.text, body.stance)
-    return idem.answer(response, _answer(incident, response, crs, now, reader), 201)
+    return idem.answer(response, _answer(session, incident, response, crs, now, reader), 201)
 
 
 @router.get("/{incident_id}/timeline", summary="Every change to the incident, oldest first (append-only)")
@@ -131,6 +132,7 @@ def timeline(incident_id: IncidentId, session: SessionDep, reader: ReaderDep) ->
                 "to_status": e.to_status,
                 "comment": e.comment,
                 "changes": e.changes or {},
+                **({"photo_url": photo_url(incident_id, e.changes["photo"])} if e.action == "photo" else {}),
             },
             reader,
             incident.grid_id,
@@ -151,7 +153,13 @@ def where(incident_id: IncidentId, session: SessionDep, now: NowDep) -> dict[str
         "status": incident.status,
         "statuses": [{"status": s, "label": flow.labels.get(s, s), "closed": s in flow.closed} for s in flow.statuses],
         "actions": [
-            {"action": a.name, "to": a.target, "roles": sorted(a.roles | {"admin"}), "needs": sorted(a.needs)}
+            {
+                "action": a.name,
+                "to": a.target,
+                "roles": sorted(a.roles | {"admin"}),
+                "needs": sorted(a.needs),
+                "evidence": list(a.evidence),
+            }
             for a in flow.actions_from(incident.status)
         ],
         "due_at": incident.due_at.isoformat() if incident.due_at else None,

@@ -16,10 +16,12 @@ from api.idempotency import IdempotencyDep
 from api.privacy import redact_collection, redact_feature
 from api.readlog import ReaderDep
 from api.schemas import CREATE_PROPS, PATCH_PROPS, FeatureIn
+from api.v1.photos import with_photo_counts, with_photos
 from geo.access.policy import check_may_write
 from geo.edit.features import create_feature, delete_feature, update_feature
 from geo.errors import InputError, StaleVersion
 from geo.layers import Layer
+from geo.media.photos import new_report_token
 from geo.query.features import get_object, query_features
 from geo.spatial.crs import CoordinateSystem
 
@@ -113,6 +115,8 @@ def _add_read_routes(router: APIRouter, entry: Layer) -> None:
         rows = query_features(session, layer, filters, limit=page.limit, offset=page.offset)
         collection = feature_collection(rows, crs, now)
         collection["links"] = _links(request, page, collection["numberMatched"])
+        if versioned:
+            with_photo_counts(collection, session)
         return redact_collection(collection, reader)
 
     @router.get("/{feature_id}", summary=f"One {singular}", name=f"get_{layer}")
@@ -120,16 +124,29 @@ def _add_read_routes(router: APIRouter, entry: Layer) -> None:
         feature_id: FeatureId, response: Response, session: SessionDep, crs: CRSDep, reader: ReaderDep, now: NowDep
     ) -> dict:
         obj = get_object(session, layer, feature_id)
+        answer = redact_feature(feature(obj, crs, now), reader)
         if versioned:
             response.headers["ETag"] = etag(obj)
-        return redact_feature(feature(obj, crs, now), reader)
+            with_photos(answer, session, obj, reader.actor)
+        return answer
 
 
 def _add_write_routes(router: APIRouter, entry: Layer) -> None:
     layer, singular = entry.name, entry.singular
     versioned = layer == "incidents"
 
-    @router.post("", status_code=201, summary=f"Create a {singular}")
+    @router.post(
+        "",
+        status_code=201,
+        summary=f"Create a {singular}",
+        description=(
+            "The answer carries `report_token`, a one-time capability (valid 24 hours, only its SHA-256 is "
+            "stored): send it as header `Report-Token` to `POST /api/v1/incidents/{id}/photos` to add the "
+            "report's `report` photos, even without signing in."
+        )
+        if versioned
+        else None,
+    )
     def post_feature(
         body: FeatureIn,
         request: Request,
@@ -142,13 +159,17 @@ def _add_write_routes(router: APIRouter, entry: Layer) -> None:
         idem: IdempotencyDep,
     ) -> dict:
         check_may_write(actor, layer, kind=body.properties.get("kind"))  # before saying what is wrong with the body
-        obj = create_feature(
-            session, layer, parse_props(layer, body, partial=False), to_wgs84_geometry(body, crs), actor, now
-        )
+        values = parse_props(layer, body, partial=False)
+        token = None
+        if versioned:
+            token, values["report_token_sha256"] = new_report_token()
+        obj = create_feature(session, layer, values, to_wgs84_geometry(body, crs), actor, now)
         response.headers["Location"] = str(request.url_for(f"get_{layer}", feature_id=obj.id))
+        answer = redact_feature(feature(obj, crs, now), reader)
         if versioned:
             response.headers["ETag"] = etag(obj)
-        return idem.answer(response, redact_feature(feature(obj, crs, now), reader), 201)
+            answer["report_token"] = token  # a foreign member: the reporter's key to add report photos
+        return idem.answer(response, answer, 201)
 
     @router.patch(
         "/{feature_id}",

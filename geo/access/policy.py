@@ -31,6 +31,7 @@ class Permission(enum.Enum):
     RUN_ESCALATIONS = "run the escalation of overdue incidents"
     ACT_FOR_RESPONDER = "act for a responder (their grids are the responder's)"
     COMMENT_ANYWHERE = "comment on any incident"
+    READ_AUDIT_LOG = "read the audit log (sign-ins, who read personal data)"
 
 
 _P = Permission
@@ -230,9 +231,34 @@ def check_may_write(
     raise PermissionDenied(f"Changing {layer} is for community staff; you are a {actor.role}")
 
 
+def check_may_add_photo(actor: Actor, incident: Incident, stage: str, holds_report_token: bool) -> None:
+    """Whoever may change the incident adds its photos; whoever just reported it (the public
+    included) adds its ``report`` photos with the one-time report token they were given."""
+    if holds_report_token and stage == "report":
+        return
+    try:
+        check_may_write(actor, "incidents", incident=incident)
+    except (PermissionDenied, NotAuthenticated):
+        if holds_report_token:
+            raise PermissionDenied(
+                f"With the report token you may add only 'report' photos, not {stage!r} ones"
+            ) from None
+        raise
+
+
 def check_may_delete(actor: Actor, layer: str) -> None:
     if not actor.may(Permission.WRITE_ANY_LAYER):
         raise PermissionDenied(f"Deleting {layer} is for community staff")
+
+
+def check_may_read_audit_log(actor: Actor) -> None:
+    if not actor.may(Permission.READ_AUDIT_LOG):
+        raise PermissionDenied("The audit log is for administrators")
+
+
+def check_signed_in(actor: Actor) -> None:
+    if actor.role == PUBLIC_ROLE:
+        raise NotAuthenticated("You are not signed in: sign in at /login, or send Authorization: Bearer TOKEN")
 
 
 def check_may_run_escalations(actor: Actor) -> None:

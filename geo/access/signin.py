@@ -161,7 +161,9 @@ def sign_out(session: Session, username: str, address: str, now: datetime, token
     audit.record(session, audit.SIGN_OUT, audit.OK, now, username, address, {"kind": token_kind})
 
 
-def change_password(session: Session, user: User, current: str, new: str, address: str, now: datetime) -> bool:
+def change_password(
+    session: Session, user: User, current: str, new: str, address: str, now: datetime, keep_token_id: int | None = None
+) -> bool:
     """The user's own change: the current password first (False when it is wrong: recorded, for
     the caller to refuse after committing), then the policy; the new one must differ."""
     if not verify_password(current, user.password_hash):
@@ -170,6 +172,6 @@ def change_password(session: Session, user: User, current: str, new: str, addres
     if current == new:
         raise InputError("Choose a new password, not the current one")
     check_password_policy(user.username, new)
-    set_password(session, user, new, temporary=False, now=now)
+    set_password(session, user, new, temporary=False, now=now, keep_token_id=keep_token_id)
     audit.record(session, audit.PASSWORD, audit.OK, now, user.username, address)
     return True

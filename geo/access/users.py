@@ -73,15 +73,24 @@ def temporary_password(username: str = "") -> str:
                 return candidate
 
 
-def set_password(session: Session, user: User, password: str, temporary: bool = False, now: datetime | None = None):
+def set_password(
+    session: Session,
+    user: User,
+    password: str,
+    temporary: bool = False,
+    now: datetime | None = None,
+    keep_token_id: int | None = None,
+) -> None:
     """Check ``password`` against the policy and store its hash. A new password ends the user's
-    web sessions and signed-in tokens elsewhere (their `wangge user` tokens stay)."""
+    web sessions and signed-in tokens elsewhere (but ``keep_token_id``, the one changing it; their
+    `wangge user` tokens stay)."""
     check_password_policy(user.username, password)
     user.password_hash = hash_password(password)
     user.must_change_password = temporary
     user.password_changed_at = now or utcnow()
     if user.id is not None:
-        revoke_tokens(session, user, now or utcnow(), kinds=(TokenKind.bearer.value, TokenKind.session.value))
+        signed_in = (TokenKind.bearer.value, TokenKind.session.value)
+        revoke_tokens(session, user, now or utcnow(), kinds=signed_in, keep_token_id=keep_token_id)
 
 
 def get_user(session: Session, username: str) -> User:
@@ -103,10 +112,18 @@ def disable_user(session: Session, username: str, now: datetime | None = None) -
     return user
 
 
-def revoke_tokens(session: Session, user: User, now: datetime, kinds: tuple[str, ...] | None = None) -> None:
+def revoke_tokens(
+    session: Session,
+    user: User,
+    now: datetime,
+    kinds: tuple[str, ...] | None = None,
+    keep_token_id: int | None = None,
+) -> None:
     query = update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
     if kinds is not None:
         query = query.where(ApiToken.kind.in_(kinds))
+    if keep_token_id is not None:
+        query = query.where(ApiToken.id != keep_token_id)
     session.execute(query.values(revoked_at=now))
 
 

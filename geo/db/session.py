@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from geo.db import revisions
 from geo.db.engine import get_engine
 from geo.incidents import geotag
+from geo.media import photos
 
-# Geotagging first: the revision counters must see the grids it writes.
-_HOOKS = geotag.SESSION_HOOKS + revisions.SESSION_HOOKS
+# Geotagging first: the revision counters must see the grids it writes. Photo files are settled
+# once the transaction has ended.
+_HOOKS = geotag.SESSION_HOOKS + revisions.SESSION_HOOKS + photos.SESSION_HOOKS
 
 
 @lru_cache

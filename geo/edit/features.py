@@ -25,6 +25,7 @@ from geo.incidents import workflow
 from geo.io.read import clean_value
 from geo.layers import GeometryKind
 from geo.layers import layer as layer_entry
+from geo.media.photos import remove_photos
 from geo.models import (
     CATEGORIES,
     Building,
@@ -229,8 +230,10 @@ def delete_feature(
     obj = get_object(session, layer, feature_id)
     check_may_delete(actor, layer)
     if isinstance(obj, Incident):
-        # The incident and its history stay; it disappears from lists and lookups.
+        # The incident and its history stay; it disappears from lists and lookups. Its photos
+        # go, and their files once no other photo uses them (geo/media/photos.py).
         obj.deleted_at = now or utcnow()
+        remove_photos(session, obj.id)
         session.add(
             IncidentHistory(
                 incident_id=obj.id,

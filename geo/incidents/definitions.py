@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from geo.errors import InputError
-from geo.models import Incident
+from geo.models import PHOTO_STAGES, Incident
 from geo.settings import get_settings
 
 DEFINITIONS = Path(__file__).with_name("workflows.toml")
@@ -23,6 +23,8 @@ class Action:
     target: str
     roles: frozenset[str]
     needs: frozenset[str] = frozenset()
+    # Photo stages the action needs, uploaded since the incident entered its current status.
+    evidence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,15 @@ def _merge(base: dict, override: dict) -> dict:
     return out
 
 
+def _stages(kind: str, action: str, stages) -> list[str]:
+    unknown = [s for s in stages if s not in PHOTO_STAGES]
+    if unknown:  # a mistake in the definitions, found when they are read
+        raise ValueError(
+            f"{kind}.{action}: unknown photo stage {unknown[0]!r} in evidence; use {', '.join(PHOTO_STAGES)}"
+        )
+    return list(stages)
+
+
 @lru_cache
 def _load(override_path: str | None) -> dict[str, Workflow]:
     data = tomllib.loads(DEFINITIONS.read_text(encoding="utf-8"))
@@ -66,7 +77,14 @@ def _load(override_path: str | None) -> dict[str, Workflow]:
     workflows = {}
     for kind, spec in data.items():
         actions = {
-            name: Action(name, tuple(a["from"]), a["to"], frozenset(a["roles"]), frozenset(a.get("needs", ())))
+            name: Action(
+                name,
+                tuple(a["from"]),
+                a["to"],
+                frozenset(a["roles"]),
+                frozenset(a.get("needs", ())),
+                tuple(_stages(kind, name, a.get("evidence", ()))),
+            )
             for name, a in spec["actions"].items()
         }
         workflows[kind] = Workflow(

@@ -26,6 +26,7 @@ from geo.errors import Conflict, InputError, NotFound
 from geo.incidents.definitions import Workflow, workflow
 from geo.incidents.duplicates import find_possible_duplicates
 from geo.incidents.geotag import geotag_incident
+from geo.media.photos import has_photo_since
 from geo.models import Incident, IncidentHistory, Responder, responder_grids
 
 MAX_COMMENT_CHARS = 2000
@@ -110,6 +111,13 @@ def apply_action(
             raise InputError(f"{name} needs a target_id: the incident this one duplicates")
         if need == "rating" and (data.rating is None or not 1 <= data.rating <= 5):
             raise InputError(f"{name} needs a rating from 1 to 5")
+    for stage in action.evidence:
+        if not has_photo_since(session, incident.id, stage, incident.status_since):
+            raise InputError(
+                f"{name} needs {'an' if stage[0] in 'aeiou' else 'a'} '{stage}' photo taken since the incident "
+                f"became {incident.status}: "
+                "take one, then try again"
+            )
     changes: dict[str, Any] = {}
     if data.assignee_id is not None:
         _check_responder(session, data.assignee_id)

@@ -6,6 +6,7 @@ index on both databases (GiST on PostGIS, an R*Tree on SpatiaLite).
 
 from geo.models.accounts import ApiToken, AuditEvent, TokenKind, User, UserRole
 from geo.models.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow
+from geo.models.evidence import PHOTO_STAGES, Photo
 from geo.models.incidents import Incident, IncidentHistory
 from geo.models.kinds import CATEGORIES, KNOWN_ROLES, BuildingKind, IncidentKind, ResponderKind
 from geo.models.places import Building, Community, Estate, Grid, Responder, Street, responder_grids
@@ -15,6 +16,7 @@ __all__ = [
     "CATEGORIES",
     "KNOWN_ROLES",
     "NAMING_CONVENTION",
+    "PHOTO_STAGES",
     "ApiToken",
     "AuditEvent",
     "Base",
@@ -28,6 +30,7 @@ __all__ = [
     "IncidentHistory",
     "IncidentKind",
     "LayerRevision",
+    "Photo",
     "Responder",
     "ResponderKind",
     "Street",

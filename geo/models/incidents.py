@@ -47,6 +47,9 @@ class Incident(Base):
     possible_duplicates: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
     rating: Mapped[int | None] = mapped_column(Integer)
     people_served: Mapped[int | None] = mapped_column(Integer)
+    # The SHA-256 of the one-time capability given to whoever reported it, so that a resident
+    # (the public, no account) may add the report's photos for a day (geo/media/photos.py).
+    report_token_sha256: Mapped[str | None] = mapped_column(String(64))
     geom = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=False)
 
     # SQLAlchemy checks the version in every UPDATE: a concurrent writer cannot be overwritten.

@@ -368,8 +368,18 @@ Maps.prototype.incidentHtml = function (feature) {
       [this.text("grid"), p.grid],
       [this.text("reported_at"), when(p.created_at)],
       [this.text("description"), p.description]
-    ]) +
+    ]) + this.photosHtml(p.photos || []) +
     "<a class='wg-api-link' href='" + esc(this.cfg.api + "/incidents/" + p.id) + "' target='_blank' rel='noopener'>" + esc(this.text("api_record")) + " #" + p.id + "</a></div>";
+};
+
+// The incident's photo thumbnails (copies without EXIF), each opening the full photo.
+Maps.prototype.photosHtml = function (photos) {
+  var self = this;
+  if (!photos.length) { return ""; }
+  return "<div class='wg-photos'>" + photos.map(function (ph) {
+    return "<a href='" + esc(ph.url) + "' target='_blank' rel='noopener'><img class='wg-photo' src='" + esc(ph.thumbnail_url) +
+      "' alt='" + esc(self.text("photo") + " · " + ph.stage) + "' width='64' height='64' style='object-fit:cover;margin:2px'></a>";
+  }).join("") + "</div>";
 };
 
 // A marker whose popup is read from the API when it opens.

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.v1 import API_PREFIX as API
+from tests.support.photos import provide_evidence
 from tests.support.world import (
     BuildingSpec,
     CommunitySpec,
@@ -130,6 +131,7 @@ class Api:
         return self.client.post(f"{API}/incidents", json=body, headers=self.headers(who))
 
     def act(self, incident_id, action, who, **body):
+        provide_evidence(self.client, incident_id, action, self.headers("admin"))
         return self.client.post(
             f"{API}/incidents/{incident_id}/actions/{action}",
             json=body,

@@ -22,6 +22,7 @@ from api.app import create_app
 from api.v1 import API_PREFIX as API
 from geo.incidents.definitions import DEFINITIONS
 from geo.settings import get_settings
+from tests.support.photos import provide_evidence, without_photos
 from tests.support.world import BuildingSpec, CommunitySpec, GridSpec, ResponderSpec, UserSpec, World, WorldSpec
 
 WORKFLOWS = tomllib.loads(DEFINITIONS.read_text(encoding="utf-8"))
@@ -134,6 +135,7 @@ class Api:
         return r.json()["properties"], r.headers["ETag"]
 
     def act(self, incident_id, action, who, etag=None, **body):
+        provide_evidence(self.client, incident_id, action, self.headers("community"))
         if etag is None:
             _, etag = self.get(incident_id)
         return self.client.post(
@@ -148,7 +150,7 @@ class Api:
     def timeline(self, incident_id, who="community"):
         r = self.client.get(f"{API}/incidents/{incident_id}/timeline", headers=self.headers(who))
         assert r.status_code == 200, r.text
-        return r.json()["timeline"]
+        return without_photos(r.json()["timeline"])
 
     def escalate(self, who="community"):
         r = self.client.post(f"{API}/escalations", headers=self.headers(who))

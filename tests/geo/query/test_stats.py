@@ -32,6 +32,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.v1 import API_PREFIX as API
 from geo.incidents.definitions import DEFINITIONS
+from tests.support.photos import provide_evidence
 from tests.support.world import CommunitySpec, GridSpec, ResponderSpec, UserSpec, WorldSpec
 
 WORKFLOWS = tomllib.loads(DEFINITIONS.read_text(encoding="utf-8"))
@@ -260,6 +261,7 @@ def scenario(db_url, tokens, clock):
         if action in ENDING and rng.random() < 0.6:
             body["people_served"] = rng.randint(2, 400)
             rec.people_served = body["people_served"]
+        provide_evidence(client, rec.id, action, auth["community"])
         r = client.post(
             f"{API}/incidents/{rec.id}/actions/{action}",
             json=body,
@@ -278,7 +280,7 @@ def scenario(db_url, tokens, clock):
         steps = [
             (datetime.fromisoformat(e["at"]), e["action"], e["from_status"], e["to_status"])
             for e in timeline
-            if e["action"] not in ("report", "escalate", "absorb")
+            if e["action"] not in ("report", "escalate", "absorb", "photo")
         ]
         assert steps == rec.steps
     return client, records, end_of_time, escalated

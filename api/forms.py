@@ -1,0 +1,130 @@
+"""Multipart forms (a photo and its fields), read as they stream in.
+
+A file part larger than its limit is refused (413) as soon as the bytes say so, without reading
+the rest of the body; small fields are limited to :data:`MAX_FIELD_BYTES`. The form is read once
+per request and kept on it, so the idempotency check and the endpoint share it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from fastapi import Request
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from geo.errors import InputError, TooLarge
+from geo.media.photos import photo_too_large
+from geo.settings import get_settings
+
+MAX_FIELD_BYTES = 1024
+MAX_PARTS = 8
+
+
+@dataclass
+class Form:
+    fields: dict[str, str] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def fingerprint(self) -> bytes:
+        """The same for the same file and fields, whatever boundary the client chose."""
+        digest = hashlib.sha256()
+        for name in sorted(self.fields):
+            digest.update(f"field {name!r}={self.fields[name]!r}\n".encode())
+        for name in sorted(self.files):
+            digest.update(f"file {name!r}={hashlib.sha256(self.files[name]).hexdigest()}\n".encode())
+        return digest.digest()
+
+
+def is_multipart(request: Request) -> bool:
+    return request.headers.get("content-type", "").lower().startswith("multipart/form-data")
+
+
+class _Reader:
+    def __init__(self, max_file_bytes: int, too_large: TooLarge):
+        self.max_file_bytes = max_file_bytes
+        self.too_large = too_large
+        self.form = Form()
+        self.parts = 0
+        self._header_field = b""
+        self._header_value = b""
+        self._disposition = b""
+        self._buffer = bytearray()
+        self._is_file = False
+
+    def on_part_begin(self) -> None:
+        self.parts += 1
+        if self.parts > MAX_PARTS:
+            raise InputError(f"The form has more than {MAX_PARTS} parts: send the file, stage and exif_crs only")
+        self._disposition, self._buffer, self._is_file = b"", bytearray(), False
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_field += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        if self._header_field.lower() == b"content-disposition":
+            self._disposition = self._header_value
+        self._header_field, self._header_value = b"", b""
+
+    def on_headers_finished(self) -> None:
+        _, options = parse_options_header(self._disposition)
+        self._is_file = b"filename" in options
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        self._buffer += data[start:end]
+        limit = self.max_file_bytes if self._is_file else MAX_FIELD_BYTES
+        if len(self._buffer) > limit:
+            if self._is_file:
+                raise self.too_large
+            raise InputError(f"A form field is longer than {MAX_FIELD_BYTES} bytes")
+
+    def on_part_end(self) -> None:
+        _, options = parse_options_header(self._disposition)
+        name = options.get(b"name", b"").decode("utf-8", "replace")
+        if self._is_file:
+            self.form.files[name] = bytes(self._buffer)
+        else:
+            self.form.fields[name] = self._buffer.decode("utf-8", "replace")
+        self._buffer = bytearray()
+
+
+async def read_form(request: Request, max_file_bytes: int, too_large: TooLarge) -> Form:
+    """The request's multipart form, its files at most ``max_file_bytes`` each (else
+    ``too_large`` is raised as soon as that many have arrived)."""
+    cached = getattr(request.state, "form", None)
+    if cached is not None:
+        return cached
+    if not is_multipart(request):
+        raise InputError("Send the photo as multipart/form-data: the file in field 'file', and a field 'stage'")
+    _, params = parse_options_header(request.headers["content-type"])
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise InputError("The multipart/form-data body has no boundary")
+    declared = request.headers.get("content-length")
+    if (
+        declared is not None
+        and declared.isdigit()
+        and int(declared) > max_file_bytes + MAX_PARTS * (MAX_FIELD_BYTES + 512)
+    ):
+        raise too_large  # no need to read what would be refused
+    reader = _Reader(max_file_bytes, too_large)
+    callbacks = {name: getattr(reader, name) for name in dir(reader) if name.startswith("on_")}
+    parser = MultipartParser(boundary, cast(Any, callbacks))  # the callbacks are the reader's on_* methods
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+        parser.finalize()
+    except MultipartParseError as exc:
+        raise InputError(f"The multipart/form-data body is malformed ({exc}): send the form again") from None
+    request.state.form = reader.form
+    return reader.form
+
+
+async def read_photo_form(request: Request) -> Form:
+    """A photo upload's form, with the photo limit of the settings."""
+    return await read_form(request, get_settings().photo_max_bytes, photo_too_large())
