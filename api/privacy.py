@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import Request
 
+from api.auth import client_address
 from geo.access.phones import mask_phone
 from geo.access.policy import Actor, PhoneView, reporter_view, responder_phone_view
 
@@ -34,10 +35,6 @@ class Reader:
 
     def saw(self, layer: str, ident: int) -> None:
         self.read.setdefault(layer, set()).add(ident)
-
-
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def reader_for(request: Request, actor: Actor) -> Reader:
