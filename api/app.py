@@ -15,8 +15,9 @@ from fastapi.concurrency import run_in_threadpool
 from api import readlog
 from api.errors import install_error_handlers
 from api.middleware import install_middleware
+from api.pages import app as worker_app
 from api.pages import docs, login, maps
-from api.v1 import API_PREFIX, auth, health, incidents, layers, locate, photos, points, responders, stats
+from api.v1 import API_PREFIX, auth, health, incidents, layers, locate, photos, points, responders, stats, tasks
 from geo.access import audit
 from geo.db.engine import get_engine
 from geo.db.idempotency import purge_expired
@@ -135,7 +136,9 @@ def create_app(
     app.include_router(responders.router, prefix=API_PREFIX)
     app.include_router(locate.router, prefix=API_PREFIX)
     app.include_router(points.router, prefix=API_PREFIX)  # before /incidents/{id}
+    app.include_router(tasks.router, prefix=API_PREFIX)  # /incidents/nearby: before /incidents/{id}
     maps.install(app)  # the start page, the maps and their assets
+    worker_app.install(app)  # the worker app at /app/
     app.include_router(incidents.router, prefix=API_PREFIX)
     app.include_router(incidents.escalations, prefix=API_PREFIX)
     app.include_router(photos.router, prefix=API_PREFIX)

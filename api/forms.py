@@ -27,6 +27,7 @@ MAX_PARTS = 8
 class Form:
     fields: dict[str, str] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)  # each file's SHA-256, taken as it streamed in
 
     def fingerprint(self) -> bytes:
         """The same for the same file and fields, whatever boundary the client chose."""
@@ -34,7 +35,7 @@ class Form:
         for name in sorted(self.fields):
             digest.update(f"field {name!r}={self.fields[name]!r}\n".encode())
         for name in sorted(self.files):
-            digest.update(f"file {name!r}={hashlib.sha256(self.files[name]).hexdigest()}\n".encode())
+            digest.update(f"file {name!r}={self.digests[name]}\n".encode())
         return digest.digest()
 
 
@@ -52,6 +53,7 @@ class _Reader:
         self._header_value = b""
         self._disposition = b""
         self._buffer = bytearray()
+        self._hash = hashlib.sha256()
         self._is_file = False
 
     def on_part_begin(self) -> None:
@@ -59,6 +61,7 @@ class _Reader:
         if self.parts > MAX_PARTS:
             raise InputError(f"The form has more than {MAX_PARTS} parts: send the file, stage and exif_crs only")
         self._disposition, self._buffer, self._is_file = b"", bytearray(), False
+        self._hash = hashlib.sha256()
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self._header_field += data[start:end]
@@ -76,7 +79,10 @@ class _Reader:
         self._is_file = b"filename" in options
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
-        self._buffer += data[start:end]
+        chunk = data[start:end]
+        self._buffer += chunk
+        if self._is_file:
+            self._hash.update(chunk)  # one pass: the store and the idempotency check reuse it
         limit = self.max_file_bytes if self._is_file else MAX_FIELD_BYTES
         if len(self._buffer) > limit:
             if self._is_file:
@@ -88,6 +94,7 @@ class _Reader:
         name = options.get(b"name", b"").decode("utf-8", "replace")
         if self._is_file:
             self.form.files[name] = bytes(self._buffer)
+            self.form.digests[name] = self._hash.hexdigest()
         else:
             self.form.fields[name] = self._buffer.decode("utf-8", "replace")
         self._buffer = bytearray()

@@ -46,9 +46,10 @@ DESCRIPTIONS = {
     409: "Conflicts with stored data: a duplicate code, a feature still in use, a closed incident, a reused Idempotency-Key",
     412: "If-Match names a version that is no longer current: read again and retry",
     413: "The body is larger than the service accepts",
+    415: "The file is not of a kind the service takes (photos: JPEG, PNG, WebP, HEIC), whatever its name says",
     422: "A parameter or the body cannot be used as given (wrong type, out of range, unknown value, nested too deeply, invalid geometry)",
     428: "If-Match is required: send the ETag you read",
-    429: "Too many wrong tokens from this address: wait for Retry-After seconds",
+    429: "Too many wrong tokens or passwords (from this address, or for this account): wait for Retry-After seconds",
     503: "The database is busy or away; nothing was changed: retry after Retry-After seconds",
 }
 
@@ -71,6 +72,8 @@ def error_codes(method: str, operation: dict[str, Any]) -> set[int]:
         codes.add(404)
     if "requestBody" in operation:
         codes |= {400, 413}
+        if "multipart/form-data" in operation["requestBody"].get("content", {}):
+            codes.add(415)  # a file is judged by its content
     if method in WRITES:
         codes |= {403, 409}
     if any(p["in"] == "header" and p["name"].lower() == "if-match" for p in parameters):

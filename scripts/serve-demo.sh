@@ -43,6 +43,9 @@ case "$WANGGE_DATABASE_URL" in
     sqlite:///*) mkdir -p var ;;
 esac
 say "database: $WANGGE_DATABASE_URL"
+# Photos live beside the database (the store also makes the folder on its first photo).
+export WANGGE_MEDIA_DIR="${WANGGE_MEDIA_DIR:-$PWD/var/media}"
+mkdir -p "$WANGGE_MEDIA_DIR"
 
 say "creating the schema: wangge init"
 "$WANGGE_VENV/bin/wangge" init </dev/null

@@ -32,6 +32,9 @@ from geo.models import Base
 from geo.settings import get_settings
 from tests.support.world import SimClock, World, WorldSpec, build_world
 
+# The browser tests drive Debian's Chromium (no browser download); one Chromium for the session.
+CHROMIUM = os.environ.get("WANGGE_CHROMIUM", "/usr/bin/chromium")
+
 POSTGRES_URL = os.environ.get("WANGGE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/wangge_test")
 BACKENDS = ["spatialite", "postgis"]
 
@@ -239,3 +242,27 @@ def serve_wangge():
         server.terminate()
     for server in servers:
         server.stop(timeout_s=15)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Chromium through Playwright, shared by every browser test of the session (a second
+    Playwright in the same thread cannot start while the first runs)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(
+            f"no Chromium at {CHROMIUM} (scripts/test.sh installs Debian's chromium as root; or set WANGGE_CHROMIUM)"
+        )
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]' (Playwright)")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        yield chromium
+        chromium.close()

@@ -98,7 +98,8 @@ async def change_own_password(request: Request, username: str, current: str, new
 
     def write() -> bool:
         with session_scope(request.app.state.engine, write=True) as session:
-            user = get_user(session, username)
+            # Locked: two changes sent at once must not both pass the check of the current password.
+            user = get_user(session, username, for_update=True)
             return signin.change_password(
                 session, user, current, new, client_address(request), now, keep_token_id=auth.check.token_id
             )

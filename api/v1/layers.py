@@ -32,7 +32,8 @@ def to_wgs84_geometry(body: FeatureIn, crs: CoordinateSystem):
     try:
         # A position may carry an altitude (RFC 7946); wangge stores lon/lat only.
         geom = shapely.force_2d(shape(body.geometry.model_dump()))
-    except (ValueError, TypeError, IndexError, shapely.errors.GEOSException) as exc:
+    except (ValueError, TypeError, IndexError, KeyError, shapely.errors.GEOSException) as exc:
+        # KeyError: a position given as an object where a list of numbers belongs
         raise InputError(f"geometry: not a valid GeoJSON {body.geometry.type} ({exc})") from None
     coords = shapely.get_coordinates(geom)
     if coords.size and not np.isfinite(coords).all():

@@ -123,11 +123,13 @@ def with_photo_counts(collection: dict[str, Any], session) -> dict[str, Any]:
 )
 def upload_photo(
     incident_id: IncidentId,
-    form: FormDep,  # first: the body streams in before the request takes a turn at the database
+    # The token is checked while the rest of the body is still arriving; then the form is read,
+    # and only then does the request take its turn at the database (its session).
+    actor: ActorDep,
+    form: FormDep,
     request: Request,
     response: Response,
     session: SessionDep,
-    actor: ActorDep,
     now: NowDep,
     idem: IdempotencyDep,
     report_token: Annotated[
@@ -141,8 +143,9 @@ def upload_photo(
     stage = form.fields.get("stage")
     if not stage:
         raise InputError(f"Say what the photo shows in the form field 'stage': one of {', '.join(PHOTO_STAGES)}")
+    exif_crs = form.fields.get("exif_crs") or None
     photo = media.add_photo(
-        session, incident, data, stage, actor, now, form.fields.get("exif_crs") or None, report_token
+        session, incident, data, stage, actor, now, exif_crs, report_token, form.digests.get("file")
     )
     response.headers["Location"] = photo_url(incident_id, photo.id)
     return idem.answer(response, photo_answer(photo, actor, incident.grid_id), 201)

@@ -269,3 +269,34 @@ def check_may_run_escalations(actor: Actor) -> None:
 def needs_responder(role: str) -> bool:
     """Grid staff act for a responder: the grids it serves are theirs."""
     return Permission.ACT_FOR_RESPONDER in ROLE_PERMISSIONS.get(role, frozenset())
+
+
+def may_take(actor: Actor, action: str, action_roles: Collection[str], kind: str, grid_id: int | None) -> bool:
+    """:func:`check_may_take` as a yes or no: the buttons a task page shows."""
+    try:
+        check_may_take(actor, action, action_roles, kind, grid_id)
+    except PermissionDenied:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class TaskScope:
+    """Which open incidents are the caller's tasks: every one (``everywhere``), or those in
+    ``grid_ids`` or assigned to ``responder_id``."""
+
+    everywhere: bool
+    grid_ids: frozenset[int] = frozenset()
+    responder_id: int | None = None
+
+
+def task_scope(actor: Actor) -> TaskScope:
+    """Grid staff: their grids' open incidents and those assigned to them; community staff
+    and planners all of them. Others have no task list."""
+    if actor.role == PUBLIC_ROLE:
+        raise NotAuthenticated("Sign in to see your tasks")
+    if actor.may(Permission.ACT_IN_EVERY_GRID):
+        return TaskScope(everywhere=True)
+    if actor.may(Permission.ACT_IN_OWN_GRIDS):
+        return TaskScope(everywhere=False, grid_ids=actor.grid_ids or frozenset(), responder_id=actor.responder_id)
+    raise PermissionDenied(f"A {actor.role} has no tasks: tasks are for grid and community staff")

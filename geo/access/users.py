@@ -93,8 +93,11 @@ def set_password(
         revoke_tokens(session, user, now or utcnow(), kinds=signed_in, keep_token_id=keep_token_id)
 
 
-def get_user(session: Session, username: str) -> User:
-    user = session.scalar(select(User).where(User.username == username))
+def get_user(session: Session, username: str, for_update: bool = False) -> User:
+    """The user named ``username``; ``for_update``: its row locked until the unit of work ends
+    (PostGIS; SQLite has one writer anyway), so that two changes to it cannot both pass a check."""
+    query = select(User).where(User.username == username)
+    user = session.scalar(query.with_for_update() if for_update else query)
     if user is None:
         raise NotFound(f"No user {username!r}")
     return user

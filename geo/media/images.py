@@ -58,10 +58,12 @@ def _open(data: bytes) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=_formats())
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        if isinstance(exc, UnidentifiedImageError):
-            raise UnsupportedMedia(NOT_AN_IMAGE) from None
+    except UnidentifiedImageError:
+        raise UnsupportedMedia(NOT_AN_IMAGE) from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise _bomb(limit) from None
+    except (OSError, SyntaxError, ValueError) as exc:  # known by its header, broken after it (a cut WebP)
+        raise _incomplete(str(exc)) from None
     if image.width * image.height > limit:
         raise _bomb(limit)
     return image
@@ -74,15 +76,49 @@ def _bomb(limit: int) -> InputError:
 
 
 def _decode(image: Image.Image) -> Image.Image:
-    """Decode every byte (a truncated file fails here); JPEGs at 1/8 scale, which reads all of
-    the file but costs a fraction of a full decode."""
-    if image.format == "JPEG":
-        image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
+    """Decode every pixel (a truncated file fails here): for the copies, and for HEIC, which
+    has no cheap structural check and is rare enough to pay for a decode."""
     try:
         image.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise InputError(f"The photo is incomplete or damaged ({exc}): take or send it again") from None
+        raise _incomplete(str(exc)) from None
     return image
+
+
+def _incomplete(why: str) -> InputError:
+    return InputError(f"The photo is incomplete or damaged ({why}): take or send it again")
+
+
+def _check_complete(image: Image.Image, data: bytes) -> None:
+    """Whether the file is whole, read from its structure instead of decoding its pixels (a
+    full decode costs several times the upload itself). A file cut short in transfer loses its
+    end: a JPEG its EOI marker after the scans, a PNG its IEND chunk, a WebP the length its RIFF
+    header declares."""
+    if image.format == "JPEG":
+        # Scan data escapes every 0xFF (FF00 or a restart marker), so FFD9 after the first scan
+        # is the end of the image; bytes after it (phone makers' trailers) are allowed.
+        tile = getattr(image, "tile", None)  # where the first scan starts (after APP1's thumbnail)
+        if data.rfind(b"\xff\xd9", tile[0][2] if tile else 2) == -1:
+            raise _incomplete("the JPEG has no end of image")
+    elif image.format == "PNG":
+        _check_png_chunks(data)
+    elif image.format == "WEBP":
+        declared = int.from_bytes(data[4:8], "little") + 8
+        if len(data) < declared:
+            raise _incomplete(f"the WebP says {declared} bytes but has {len(data)}")
+    else:
+        _decode(image)
+
+
+def _check_png_chunks(data: bytes) -> None:
+    """Walk the chunks (length, type, data, CRC) from the signature to IEND."""
+    at = 8
+    while at + 8 <= len(data):
+        length = int.from_bytes(data[at : at + 4], "big")
+        if data[at + 4 : at + 8] == b"IEND":
+            return
+        at += 12 + length
+    raise _incomplete("the PNG has no IEND chunk")
 
 
 def _ratio(value) -> float:
@@ -131,10 +167,11 @@ def _gps(gps_ifd) -> tuple[float, float] | None:
 
 
 def inspect_image(data: bytes) -> ImageInfo:
-    """What ``data`` is, decoded in full once (so a damaged file is refused now, not when shown)."""
+    """What ``data`` is, from its headers: its kind, size (a decompression bomb is refused by
+    its pixel count before any pixel is decoded), EXIF, and whether the file is whole."""
     image = _open(data)
-    width, height = image.size  # before the draft shrinks it
-    image = _decode(image)
+    width, height = image.size
+    _check_complete(image, data)
     exif = image.getexif()
     exif_ifd, gps_ifd = exif.get_ifd(_EXIF_IFD), exif.get_ifd(_GPS_IFD)
     assert image.format is not None  # opened from a file, by one of _formats()
@@ -151,8 +188,8 @@ def inspect_image(data: bytes) -> ImageInfo:
 def _clean_copy(data: bytes, max_px: int | None) -> bytes:
     """A JPEG of the pixels alone: no EXIF, ICC, XMP or comment survives the re-encoding."""
     image = _open(data)
-    if max_px is not None:
-        image.draft("RGB", (max_px, max_px))
+    if max_px is not None and image.format == "JPEG":
+        image.draft("RGB", (max_px, max_px))  # decoded at the smallest scale that is big enough
     image = ImageOps.exif_transpose(_decode(image))  # upright, as the camera meant it
     if max_px is not None:
         image.thumbnail((max_px, max_px))

@@ -1,10 +1,13 @@
 """The photos of incidents: adding one (checked, read, stored, on the timeline), listing them,
 the copies shown, and keeping the files in step with the rows.
 
-Files and rows: a file is written before its row, inside the unit of work. When that unit of
-work ends, committed or not, every file it wrote or let go of is kept only if a committed row
-still names it (see :data:`SESSION_HOOKS`), so a failed transaction leaves no file behind and
-deleting an incident leaves no orphan.
+Files and rows: a file is written before its row, inside the unit of work, which holds the
+file's name (a shared lock, see geo/media/store.py) until it ends. When it ends, every file it
+wrote and did not commit a row for, and every file it let go of, is deleted unless a committed row
+still names it: asked after taking the name exclusively, so after every other unit of work using
+the same file has committed or rolled back (see :data:`SESSION_HOOKS`). A failed transaction
+leaves no file behind, deleting an incident leaves no orphan, and one upload's rollback never
+deletes the file another upload of the same photo is committing.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from geo.access.policy import Actor, check_may_add_photo
 from geo.errors import Conflict, InputError, NotFound, TooLarge
 from geo.media import images
-from geo.media.store import media_store
+from geo.media.store import media_store, sha256_of
 from geo.models import PHOTO_STAGES, Incident, IncidentHistory, Photo
 from geo.settings import get_settings
 from geo.spatial.crs import gcj02_to_wgs84
@@ -32,10 +35,12 @@ from geo.spatial.geometry import from_db, geodesic_distance_m
 EXIF_CRS = ("wgs84", "gcj02")
 REPORT_TOKEN_TTL = timedelta(hours=24)
 
-# session.info keys: files written in the unit of work (SHA-256 → bytes, so that a file another
-# unit of work removed meanwhile can be put back) and files it let go of.
+# session.info keys: files written in the unit of work, the holds on their names, files it let go
+# of, and whether it committed.
 _WRITTEN = "wangge_media_written"
+_HOLDS = "wangge_media_holds"
 _RELEASED = "wangge_media_released"
+_COMMITTED = "wangge_media_committed"
 
 
 # --------------------------------------------------------------------------- report tokens
@@ -116,8 +121,10 @@ def add_photo(
     now: datetime,
     exif_crs: str | None = None,
     report_token: str | None = None,
+    sha256: str | None = None,
 ) -> Photo:
-    """Check, read and store one photo of ``incident``; raise, storing nothing, if it may not."""
+    """Check, read and store one photo of ``incident``; raise, storing nothing, if it may not.
+    ``sha256``: the SHA-256 of ``data`` if the caller took it as the bytes came in."""
     check_may_add_photo(actor, incident, stage, holds_report_token(incident, report_token, now))
     _check_stage(stage)
     if exif_crs is not None and exif_crs not in EXIF_CRS:
@@ -137,7 +144,7 @@ def add_photo(
         site = from_db(incident.geom)
         assert site is not None  # an incident always has its point
         distance = float(geodesic_distance_m(site.x, site.y, position.lon, position.lat))
-    sha256 = _put(session, data)
+    sha256 = _put(session, data, sha256)
     photo = Photo(
         incident_id=incident.id,
         sha256=sha256,
@@ -178,9 +185,13 @@ def photo_too_large() -> TooLarge:
     return TooLarge(f"The photo is larger than {mb:g} MB: send a smaller one (a phone can reduce the photo size)")
 
 
-def _put(session: Session, data: bytes) -> str:
-    sha256, _written = media_store().put(data)
-    session.info.setdefault(_WRITTEN, {})[sha256] = data
+def _put(session: Session, data: bytes, sha256: str | None) -> str:
+    store = media_store()
+    sha256 = sha256 or sha256_of(data)
+    # Held before the file is written and until the unit of work ends: no one deletes it meanwhile.
+    session.info.setdefault(_HOLDS, []).append(store.hold(sha256))
+    store.put(data, sha256)
+    session.info.setdefault(_WRITTEN, set()).add(sha256)
     return sha256
 
 
@@ -230,7 +241,7 @@ def photo_bytes(photo: Photo, copy: str) -> tuple[bytes, str]:
         with store.open(photo.sha256) as f:
             return f.read(), photo.media_type
     if not store.exists(photo.sha256, copy):
-        with store.open(photo.sha256) as f:
+        with store.hold(photo.sha256), store.open(photo.sha256) as f:  # not deleted while copied
             store.put_variant(photo.sha256, copy, _MAKERS[copy](f.read()))
     with store.open(photo.sha256, copy) as f:
         return f.read(), "image/jpeg"
@@ -251,29 +262,38 @@ def remove_photos(session: Session, incident_id: int) -> int:
     return len(photos)
 
 
-def _referenced(engine: Engine, hashes: Collection[str]) -> set[str]:
+def _referenced(engine: Engine, sha256: str) -> bool:
     with engine.connect() as conn:
-        return set(conn.scalars(select(Photo.sha256).where(Photo.sha256.in_(list(hashes))).distinct()))
+        return conn.scalar(select(Photo.id).where(Photo.sha256 == sha256).limit(1)) is not None
+
+
+def _committed(session: Session) -> None:
+    session.info[_COMMITTED] = True
 
 
 def _settle_files(session: Session, transaction: SessionTransaction) -> None:
-    """After the unit of work: keep a file it touched only if a committed row names it."""
+    """After the unit of work: delete each file it let go of, or wrote without committing a row
+    for, that no committed row names."""
     if transaction.parent is not None:
         return
-    written: dict[str, bytes] = session.info.pop(_WRITTEN, {})
+    for hold in session.info.pop(_HOLDS, []):
+        hold.release()
+    written: set[str] = session.info.pop(_WRITTEN, set())
     released: set[str] = session.info.pop(_RELEASED, set())
-    touched = set(written) | released
-    if not touched:
+    # Committed, the files it wrote have their rows; rolled back, any file it touched may have none.
+    doubtful = released if session.info.pop(_COMMITTED, False) else written | released
+    if not doubtful:
         return
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
-    kept = _referenced(engine, touched)
     store = media_store()
-    for sha256 in touched - kept:
-        store.delete(sha256)
-    for sha256 in kept & set(written):
-        if not store.exists(sha256):  # another unit of work removed it meanwhile
-            store.put(written[sha256])
+    for sha256 in sorted(doubtful):
+        with store.hold(sha256, exclusive=True):  # after every unit of work using it has ended
+            if not _referenced(engine, sha256):
+                store.delete(sha256)
 
 
-SESSION_HOOKS: tuple[tuple[str, Any], ...] = (("after_transaction_end", _settle_files),)
+SESSION_HOOKS: tuple[tuple[str, Any], ...] = (
+    ("after_commit", _committed),
+    ("after_transaction_end", _settle_files),
+)

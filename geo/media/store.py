@@ -4,11 +4,19 @@ Files are named by the SHA-256 of their bytes (content addressing), in fan-out f
 ``ab/cd/abcd…``, so the same photo sent twice is stored once. Copies derived from a file (its
 thumbnail, the copy without EXIF) are kept beside it as ``abcd….VARIANT`` and go with it. Every
 file is written to a temporary name and renamed into place, so a reader never sees half a file.
+
+Deleting a file safely: a unit of work that writes or uses a file holds a shared lock on its
+name until the unit of work ends; whoever deletes one takes the lock exclusively, so it waits
+for those units of work to commit or roll back, and only then asks the database whether a row
+still names the file. The locks are ``flock`` locks on 256 lock files (one per first byte of the
+name) in ``root/.locks``: they hold across threads and server processes, and the kernel drops
+them when a process dies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import re
@@ -23,13 +31,33 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _VARIANT = re.compile(r"[a-z0-9_]{1,16}")
 
 
+class Hold:
+    """A lock on a file's name (shared or exclusive), held until :meth:`release`."""
+
+    def __init__(self, lock_file: Path, exclusive: bool):
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        self._fd: int | None = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)  # waits for its turn
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the lock
+            self._fd = None
+
+    def __enter__(self) -> Hold:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
 class MediaStore(Protocol):
-    def put(self, data: bytes) -> tuple[str, bool]:
-        """Store ``data``; its SHA-256, and whether this call wrote it (False: it was there)."""
+    def put(self, data: bytes, sha256: str | None = None) -> tuple[str, bool]:
+        """Store ``data`` (``sha256``: its SHA-256 if the caller took it already); its SHA-256, and whether this call wrote it (False: it was there)."""
         ...
 
     def put_variant(self, sha256: str, variant: str, data: bytes) -> None: ...
@@ -37,6 +65,10 @@ class MediaStore(Protocol):
     def open(self, sha256: str, variant: str | None = None) -> BinaryIO: ...
 
     def exists(self, sha256: str, variant: str | None = None) -> bool: ...
+
+    def hold(self, sha256: str, exclusive: bool = False) -> Hold:
+        """Lock ``sha256``'s name: shared while a unit of work uses the file, exclusive to delete it."""
+        ...
 
     def delete(self, sha256: str) -> None:
         """Remove the file and every copy derived from it (nothing if there is none)."""
@@ -67,8 +99,8 @@ class DirectoryStore:
                 os.unlink(temp)
             raise
 
-    def put(self, data: bytes) -> tuple[str, bool]:
-        sha256 = sha256_of(data)
+    def put(self, data: bytes, sha256: str | None = None) -> tuple[str, bool]:
+        sha256 = sha256 or sha256_of(data)
         target = self.path(sha256)
         if target.exists():
             return sha256, False
@@ -83,6 +115,10 @@ class DirectoryStore:
 
     def exists(self, sha256: str, variant: str | None = None) -> bool:
         return self.path(sha256, variant).exists()
+
+    def hold(self, sha256: str, exclusive: bool = False) -> Hold:
+        self.path(sha256)  # the name is checked before it names a lock
+        return Hold(self.root / ".locks" / sha256[:2], exclusive)
 
     def delete(self, sha256: str) -> None:
         original = self.path(sha256)

@@ -284,6 +284,15 @@ def test_nan_and_infinity_in_a_geometry_are_refused(demo, client, subtests):
             assert counts(demo["engine"]) == before
 
 
+def test_positions_given_as_objects_are_refused_readably(demo, client):
+    """A polygon whose positions are objects, not lists of numbers (found by the fuzz test)."""
+    before = counts(demo["engine"])
+    body = {"type": "Feature", "geometry": {"type": "MultiPolygon", "coordinates": [{"lon": 113.04}]}, "properties": {}}
+    r = client.patch(f"{API}/grids/1", json=body, headers=demo["auth"])
+    refused(r, 422, "not a valid geojson multipolygon")
+    assert counts(demo["engine"]) == before
+
+
 def test_a_body_that_is_not_json_is_refused_readably(demo, client):
     r = client.post(
         f"{API}/incidents",

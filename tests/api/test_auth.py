@@ -276,3 +276,40 @@ def test_concurrent_sign_ins_on_a_real_server(db_url, world, engine, serve_wangg
     rows = _events(engine, audit.SIGN_IN)
     assert len(rows) == len(attempts) + 1  # one row per attempt, the last refusal included
     assert sum(1 for e in rows if e.result == "ok") == 6
+
+
+def test_concurrent_password_changes_on_a_real_server(db_url, world, engine, serve_wangge):
+    """Several changes of one password sent at once, each from its own sign-in with the same
+    current password: exactly one wins; the others are told the current password is wrong (or,
+    arriving after the winner's change ended the other sign-ins, that they are signed out); the
+    one that won is the password that works afterwards."""
+    import concurrent.futures
+
+    import httpx
+
+    with session_scope(engine) as s:
+        set_password(s, get_user(s, "worker"), PASSWORD)
+    base = serve_wangge(db_url)
+    candidates = [f"Patrol!Daily{i}" for i in range(4)]
+    with httpx.Client(base_url=base, timeout=60) as http:
+        tokens = [
+            http.post("/api/v1/auth/token", data={"username": "worker", "password": PASSWORD}).json()["access_token"]
+            for _ in candidates
+        ]
+
+    def change(args):
+        token, new = args
+        with httpx.Client(base_url=base, timeout=60) as http:
+            body = {"current_password": PASSWORD, "new_password": new}
+            return new, http.post("/api/v1/auth/password", json=body, headers=_bearer(token))
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(change, zip(tokens, candidates)))
+    codes = sorted(r.status_code for _, r in answers)
+    assert codes.count(204) == 1 and set(codes) <= {204, 401, 422}, [r.text for _, r in answers]
+    winner = next(new for new, r in answers if r.status_code == 204)
+    with httpx.Client(base_url=base, timeout=60) as http:
+        for new in candidates:
+            answer = http.post("/api/v1/auth/token", data={"username": "worker", "password": new})
+            assert answer.status_code == (200 if new == winner else 401)
+    assert [e.result for e in _events(engine, audit.PASSWORD)].count("ok") == 1

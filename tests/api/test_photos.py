@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import threading
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,7 +22,7 @@ from geo.settings import get_settings
 from geo.spatial.crs import wgs84_to_gcj02
 from tests.support.one_grid import CENTRE, WORLD
 from tests.support.permissions import move
-from tests.support.photos import image, jpeg, upload
+from tests.support.photos import image, jpeg, media_files, upload
 from tests.support.world import bearer
 
 
@@ -46,11 +45,6 @@ def report(client, tokens, kind="case", category="dispute", who="community") -> 
     r = client.post(f"{API}/incidents", json=body, headers=bearer(tokens[who]) if who else {})
     assert r.status_code == 201, r.text
     return r.json()
-
-
-def media_files() -> list[Path]:
-    root = Path(get_settings().media_dir)
-    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
 def photo_rows(engine) -> int:

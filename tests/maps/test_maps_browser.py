@@ -14,7 +14,6 @@ Content-Security-Policy in force: no violation (screenshots in ``test-artifacts/
 from __future__ import annotations
 
 import math
-import os
 import struct
 import threading
 import time
@@ -28,12 +27,13 @@ import httpx
 import pytest
 
 from api.v1 import API_PREFIX as API
+from geo.access.users import add_user, issue_token
 from geo.db.engine import get_engine
 from geo.db.session import session_scope
 from geo.grids.index import grid_index
 from geo.io.demo import DEMO_ACCOUNTS, DemoAccount, load_demo
+from tests.support.photos import jpeg, upload
 
-CHROMIUM = os.environ.get("WANGGE_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "maps"
 VIEWPORTS = {"desk": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 READY = "document.documentElement.getAttribute('data-wangge-ready') === '1'"
@@ -98,28 +98,6 @@ class Served:
 
     def api(self, path: str, **params) -> httpx.Response:
         return httpx.get(self.base + API + path, params=params, timeout=30)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(
-            f"no Chromium at {CHROMIUM} (scripts/test.sh installs Debian's chromium as root; or set WANGGE_CHROMIUM)"
-        )
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]' (Playwright)")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -694,4 +672,47 @@ def test_docs_and_maps_run_under_the_content_security_policy(browser, served):
             assert page.locator(".leaflet-marker-pane > *").count() > 0, path
         page.wait_for_timeout(200)
         _clean_csp(page, watch, {served.host})
+        page.close()
+
+
+# --------------------------------------------------------------------------- photos in popups
+
+INCIDENT_MARKER = """(id) => {
+    for (const group of Object.values(WanggeMaps.instances[0].layers.kinds)) {
+        const marker = group.getLayers().find((m) => m.options.incidentId === id);
+        if (marker) return marker;
+    }
+    return null;
+}"""
+
+
+def test_incident_and_grid_map_popups_show_the_photo_thumbnail(browser, served, db_url):
+    """One photo of an incident in the grid, seen in the popup of both maps (one popup code)."""
+    with session_scope(get_engine(db_url)) as s:
+        auth = {"Authorization": f"Bearer {issue_token(s, add_user(s, 'staff1', 'community'))}"}
+    site = served.api("/buildings", grid=served.grid, limit=1).json()["features"][0]["geometry"]["coordinates"]
+    body = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": site},
+        "properties": {"kind": "hazard", "category": "fire_safety", "title": "楼道堆放杂物"},
+    }
+    incident_id = httpx.post(f"{served.base}{API}/incidents", json=body, headers=auth, timeout=30).json()["id"]
+    with httpx.Client(base_url=served.base, timeout=30) as http:
+        r = upload(http, incident_id, jpeg(size=(640, 480)), "report", auth)
+    assert r.status_code == 201, r.text
+    for name, path in (("incidents", "/maps/incidents"), ("grid", f"/maps/grids/{served.grid}")):
+        page, watch = open_map(browser, served, f"{path}?basemap=none")
+        page.evaluate(f"WanggeMaps.instances[0].map.setView([{site[1]}, {site[0]}], 18, {{animate: false}})")
+        page.wait_for_function(f"({INCIDENT_MARKER})({incident_id}) !== null", timeout=30_000)
+        page.evaluate(
+            f"""(() => {{ const m = ({INCIDENT_MARKER})({incident_id});
+                const group = Object.values(WanggeMaps.instances[0].layers.kinds).find((g) => g.hasLayer(m));
+                group.zoomToShowLayer ? group.zoomToShowLayer(m, () => m.openPopup()) : m.openPopup(); }})()"""
+        )
+        thumb = f".wg-popup[data-incident='{incident_id}'] img.wg-photo"
+        page.wait_for_function(f'(() => {{ const i = document.querySelector("{thumb}"); return i && i.complete; }})()')
+        assert page.eval_on_selector(thumb, "(img) => img.naturalWidth") > 0, f"no thumbnail loaded on the {name} map"
+        page.wait_for_function("getComputedStyle(document.querySelector('.leaflet-popup')).opacity === '1'")  # faded in
+        shoot(page, served, f"photo-popup-{name}")
+        clean(watch, served)
         page.close()

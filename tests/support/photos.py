@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from datetime import datetime
+from pathlib import Path
 
 from PIL import Image
 
@@ -44,6 +45,16 @@ def image(size=(64, 48), color=(200, 60, 40), fmt="JPEG", gps=None, datum=None, 
     out = io.BytesIO()
     picture.save(out, fmt, exif=exif.tobytes())
     return out.getvalue()
+
+
+def media_files(root: str | Path | None = None) -> list[Path]:
+    """The files of the media store (its lock files in ``.locks`` are not media)."""
+    from geo.settings import get_settings
+
+    top = Path(root if root is not None else get_settings().media_dir)
+    if not top.exists():
+        return []
+    return sorted(p for p in top.rglob("*") if p.is_file() and ".locks" not in p.relative_to(top).parts)
 
 
 def jpeg(**kwargs) -> bytes:

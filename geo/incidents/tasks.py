@@ -1,0 +1,128 @@
+"""A worker's tasks: the open incidents that are theirs, overdue first, then by deadline, with
+how far each is from where they stand and the workflow actions they may take on it now; and
+what a report form shows before it is sent (the grid, the nearest building, and open incidents
+of the same kind nearby that the reporter may add to instead)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import shapely
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from geo.access.policy import Actor, may_take, task_scope
+from geo.grids.index import locate_grid_ids
+from geo.incidents.definitions import workflow, workflows
+from geo.incidents.duplicates import open_incidents_near
+from geo.incidents.geotag import nearest_building_id
+from geo.models import Building, Grid, Incident
+from geo.spatial.geometry import from_db, geodesic_distance_m
+
+
+@dataclass(frozen=True)
+class Task:
+    incident: Incident
+    distance_m: float | None  # None: no position given
+    actions: list[dict]  # the actions the caller may take now: action, to, needs
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    tasks: list[Task]
+    total: int
+
+
+def _open_condition():
+    """Open, in each kind's own workflow."""
+    return or_(
+        *(and_(Incident.kind == kind, Incident.status.not_in(flow.closed)) for kind, flow in workflows().items())
+    )
+
+
+def _distances(rows: list, point: tuple[float, float] | None) -> list[float | None]:
+    """Metres on the ellipsoid from ``point`` to each row's point (None: no point given)."""
+    if point is None or not rows:
+        return [None] * len(rows)
+    xy = shapely.get_coordinates([from_db(row.geom) for row in rows])  # every row has its point
+    metres = geodesic_distance_m(point[0], point[1], xy[:, 0], xy[:, 1])
+    return [round(float(m), 1) for m in metres]
+
+
+def allowed_actions(actor: Actor, incident: Incident) -> list[dict]:
+    flow = workflow(incident.kind)
+    return [
+        {"action": a.name, "to": a.target, "needs": sorted(a.needs)}
+        for a in flow.actions_from(incident.status)
+        if may_take(actor, a.name, a.roles, incident.kind, incident.grid_id)
+    ]
+
+
+def my_tasks(
+    session: Session, actor: Actor, now: datetime, point: tuple[float, float] | None, limit: int, offset: int
+) -> TaskPage:
+    """The caller's open incidents, overdue first, then by deadline (none last), then oldest."""
+    scope = task_scope(actor)
+    where: list[ColumnElement[bool]] = [Incident.deleted_at.is_(None), _open_condition()]
+    if not scope.everywhere:
+        mine: list[ColumnElement[bool]] = [Incident.grid_id.in_(sorted(scope.grid_ids))]
+        if scope.responder_id is not None:
+            mine.append(Incident.assignee_id == scope.responder_id)
+        where.append(or_(*mine))
+    overdue_first = case((and_(Incident.due_at.is_not(None), Incident.due_at < now), 0), else_=1)
+    no_deadline_last = case((Incident.due_at.is_(None), 1), else_=0)
+    total = session.scalar(select(func.count()).select_from(Incident).where(*where)) or 0
+    rows = list(
+        session.scalars(
+            select(Incident)
+            .where(*where)
+            .order_by(overdue_first, no_deadline_last, Incident.due_at, Incident.id)
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+    distances = _distances(rows, point)
+    return TaskPage([Task(i, d, allowed_actions(actor, i)) for i, d in zip(rows, distances)], total)
+
+
+def task_of(session: Session, actor: Actor, incident: Incident, point: tuple[float, float] | None) -> Task:
+    """One incident as a task page shows it: the distance and the actions the caller may take
+    now (none for one they may only read)."""
+    return Task(incident, _distances([incident], point)[0], allowed_actions(actor, incident))
+
+
+def report_preview(session: Session, lon: float, lat: float, kind: str, category: str | None) -> dict:
+    """What a report at lon/lat would be tagged with, and the open incidents of the same kind
+    (and category, if given) within the duplicate radius, nearest first."""
+    workflow(kind)  # an unknown kind is refused with the kinds there are
+    grid_id = locate_grid_ids(session, [lon], [lat])[0]
+    building_id = nearest_building_id(session, lon, lat)
+    grid = session.get(Grid, grid_id) if grid_id is not None else None
+    building = session.get(Building, building_id) if building_id is not None else None
+    near = open_incidents_near(session, kind, category, lon, lat, building_id)
+    incidents = list(session.scalars(select(Incident).where(Incident.id.in_(near)))) if near else []
+    distances = _distances(incidents, (lon, lat))
+    found = sorted(zip(incidents, distances), key=lambda pair: (pair[1], pair[0].id))
+    return {
+        "grid": {"code": grid.code, "name": grid.name} if grid is not None else None,
+        "building": {
+            "code": building.code,
+            "name": building.name,
+            "distance_m": _distances([building], (lon, lat))[0],
+        }
+        if building is not None
+        else None,
+        "open_incidents": [
+            {
+                "id": i.id,
+                "kind": i.kind,
+                "category": i.category,
+                "title": i.title,
+                "status": i.status,
+                "status_label": workflow(i.kind).labels.get(i.status, i.status),
+                "distance_m": d,
+            }
+            for i, d in found
+        ],
+    }
