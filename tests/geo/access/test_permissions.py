@@ -10,6 +10,7 @@ serves grid A), planner, viewer, and the public (no token).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import json
 from collections import defaultdict
@@ -624,8 +625,11 @@ def test_phones_per_role(api, world, who):
 
 
 def _flush(api: Api) -> None:
+    """Write the noted reads now, as the server does every second (in a thread of its own: the
+    session's browser tests may keep an event loop running in this one)."""
     app = api.client.app
-    asyncio.run(read_log(app).flush(app))
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, read_log(app).flush(app)).result()
 
 
 def _reads(engine) -> list[tuple[str | None, str | None, dict]]:
