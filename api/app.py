@@ -12,6 +12,7 @@ import threading
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from api import readlog
 from api.errors import install_error_handlers
 from api.middleware import install_middleware
 from api.pages import app as worker_app
@@ -100,9 +101,15 @@ def create_app(
             tasks.append(
                 asyncio.create_task(run_in_threadpool(_warm_indexes, app.state.engine, app.state.indexes_ready))
             )
+        # Who read full phone numbers: written in batches, and what is left as the server stops.
+        tasks.append(asyncio.create_task(readlog.keep_writing(app)))
         yield
         for task in tasks:
             task.cancel()
+        try:
+            await readlog.read_log(app).flush(app)
+        except Exception:
+            log.exception("writing the last personal data reads to the audit log failed")
 
     app = FastAPI(
         lifespan=lifespan,

@@ -5,26 +5,39 @@ The database is named by ``WANGGE_DATABASE_URL`` (default: a SpatiaLite file ``w
 
 from __future__ import annotations
 
+import sys
+import unicodedata
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from sqlalchemy import select
 
-from geo.access.users import add_user, issue_token
+from geo.access.audit import last_sign_ins
+from geo.access.passwords import check_password_policy
+from geo.access.users import (
+    add_user,
+    disable_user,
+    get_user,
+    issue_token,
+    list_users,
+    set_password,
+    temporary_password,
+)
 from geo.db import schema
 from geo.db.engine import database_problem, get_engine
 from geo.db.session import session_scope
-from geo.errors import WanggeError
+from geo.errors import InputError, WanggeError
 from geo.incidents.escalation import escalate_overdue
-from geo.io.demo import load_demo
+from geo.io.demo import DEMO_ACCOUNTS, load_demo
 from geo.io.export import export_layer
 from geo.io.importers import import_layer
 from geo.io.read import ImportOptions
 from geo.layers import LAYERS
 from geo.models import User, utcnow
 from geo.settings import get_settings
+from geo.timezones import CHINA_TIME
 
 app = typer.Typer(
     help="wangge: a GIS service for community grid governance (网格化管理).",
@@ -73,11 +86,21 @@ def demo(
     except WanggeError as exc:
         _fail(str(exc))
     if not reports:
-        typer.echo("the demo community is already loaded")
+        typer.echo("the demo community is already loaded (its accounts are listed in README.md)")
         return
     for report in reports:
         for line in report.lines():
             typer.echo(line)
+    _echo_demo_accounts()
+
+
+def _echo_demo_accounts() -> None:
+    typer.echo("")
+    typer.echo("demo accounts (sign in at /login; change or disable them before real use):")
+    _echo_table(
+        ("username", "role", "password", "grid"),
+        [(a.username, a.role, a.password, a.grid or "all") for a in DEMO_ACCOUNTS],
+    )
 
 
 def _check_database_reachable() -> None:
@@ -192,8 +215,41 @@ def export(
     typer.echo(f"{layer.value}: {count} rows written to {file}")
 
 
-user_app = typer.Typer(help="Users and their API tokens.", no_args_is_help=True)
+user_app = typer.Typer(help="Users: accounts, passwords and API tokens.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin",
+        help="Read the password from the first line of standard input (else a temporary one is made and printed).",
+    ),
+]
+
+
+def _password_from_stdin() -> str:
+    # One line, as `echo "$PW" | wangge user ...` sends it; the newline is not part of it.
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        _fail("--password-stdin: standard input had no password (send it as one line)")
+    return line
+
+
+def _choose_password(username: str, from_stdin: bool) -> tuple[str, bool]:
+    """(password, temporary): from stdin and checked now, or a random temporary one."""
+    if not from_stdin:
+        return temporary_password(username), True
+    password = _password_from_stdin()
+    try:
+        check_password_policy(username, password)
+    except InputError as exc:
+        _fail(f"the password is refused: {exc}")
+    return password, False
+
+
+def _echo_temporary(username: str, password: str) -> None:
+    typer.echo(f"temporary password for {username} (shown once; it must be changed at the first sign-in):")
+    typer.echo(password)
 
 
 @user_app.command("add")
@@ -207,28 +263,111 @@ def user_add(
         ),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    password_stdin: PasswordStdin = False,
 ) -> None:
-    """Add a user and print a bearer token for it (shown once; only its hash is stored)."""
+    """Add a user with a password (from stdin, or a temporary one printed once) and print a
+    bearer token for machine clients (shown once; only its hash is stored)."""
+    password, temporary = _choose_password(username, password_stdin)
     engine = _ready_engine()
     try:
         with session_scope(engine) as session:
-            user = add_user(session, username, role, responder_code=responder, display_name=name)
+            user = add_user(
+                session,
+                username,
+                role,
+                responder_code=responder,
+                display_name=name,
+                password=password,
+                temporary=temporary,
+            )
             token = issue_token(session, user, label="created by wangge user add")
     except WanggeError as exc:
         _fail(str(exc))
-    typer.echo(f"user {username} ({role}) added. Token (keep it secret, it is not shown again):")
+    typer.echo(f"user {username} ({role}) added.")
+    if temporary:
+        _echo_temporary(username, password)
+    typer.echo("API token for machine clients (keep it secret, it is not shown again):")
     typer.echo(token)
+
+
+@user_app.command("password")
+def user_password(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Set a user's password (from stdin, or a temporary one printed once); ends their web
+    sessions and signed-in tokens (their API tokens keep working)."""
+    password, temporary = _choose_password(username, password_stdin)
+    engine = _ready_engine()
+    try:
+        with session_scope(engine) as session:
+            set_password(session, get_user(session, username), password, temporary=temporary)
+    except WanggeError as exc:
+        _fail(str(exc))
+    typer.echo(f"password of {username} changed; their web sessions have ended.")
+    if temporary:
+        _echo_temporary(username, password)
+
+
+@user_app.command("disable")
+def user_disable(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """Disable a user: no more sign-ins, and every token of theirs stops working."""
+    engine = _ready_engine()
+    try:
+        with session_scope(engine) as session:
+            disable_user(session, username)
+    except WanggeError as exc:
+        _fail(str(exc))
+    typer.echo(f"user {username} disabled; every token of theirs is revoked.")
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """Every user: role, responder, whether active, password state and last sign-in."""
+    engine = _ready_engine()
+    with session_scope(engine) as session:
+        users = list_users(session)
+        last = last_sign_ins(session)
+        rows = [
+            (
+                u.username,
+                u.role,
+                u.responder.code if u.responder else "-",
+                "yes" if u.active else "no",
+                _password_state(u),
+                last[u.username].astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M") if u.username in last else "never",
+            )
+            for u in users
+        ]
+    _echo_table(("username", "role", "responder", "active", "password", "last sign-in"), rows)
+
+
+def _echo_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(_width(v) for v in column) for column in zip(header, *rows, strict=True)]
+    for row in (header, *rows):
+        typer.echo("  ".join(v + " " * (w - _width(v)) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _password_state(user: User) -> str:
+    if user.password_hash is None:
+        return "none (tokens only)"
+    return "must change" if user.must_change_password else "set"
+
+
+def _width(text: str) -> int:
+    """Columns a terminal gives ``text``: Chinese characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 @user_app.command("token")
 def user_token(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
-    """Issue another token for an existing user."""
+    """Issue another API token for an existing user."""
     engine = _ready_engine()
-    with session_scope(engine) as session:
-        user = session.scalar(select(User).where(User.username == username))
-        if user is None:
-            _fail(f"no user {username!r}")
-        typer.echo(issue_token(session, user, label="created by wangge user token"))
+    try:
+        with session_scope(engine) as session:
+            typer.echo(issue_token(session, get_user(session, username), label="created by wangge user token"))
+    except WanggeError as exc:
+        _fail(str(exc))
 
 
 @app.command()

@@ -13,6 +13,7 @@ from folium import plugins
 from markupsafe import Markup, escape
 
 from api.v1 import API_PREFIX  # the prefix only: api.v1 loads no routers
+from geo.access.policy import Permission, roles_with
 from geo.spatial.crs import parse_crs
 from maps import basemaps
 from maps.assets import FAVICON
@@ -43,6 +44,18 @@ ROLE_ICON = {
 }
 
 
+# Signing in, and who sees what for it; the roles come from the access policy.
+AUTH = {
+    "me": f"{API_PREFIX}/auth/me",
+    "logout": f"{API_PREFIX}/auth/logout",
+    "login": "/login",
+    "task": "/app/tasks/",  # + the incident's id: its page in the worker app
+    # Staff who work on incidents get the link to the task page.
+    "taskRoles": sorted(set(roles_with(Permission.ACT_IN_OWN_GRIDS)) | set(roles_with(Permission.WRITE_ANY_LAYER))),
+    "plannerRoles": roles_with(Permission.PROPOSE_RENOVATION),
+}
+
+
 @dataclass
 class Page:
     """One map page being built: its map, basemaps and what the glue needs."""
@@ -70,6 +83,7 @@ class Page:
             "labelMinZoom": 16,
             "buildingsMinZoom": 16,
             "icons": {"kinds": KIND_ICON, "roles": ROLE_ICON},
+            "auth": AUTH,
             **extra,
         }
 

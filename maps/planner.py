@@ -1,10 +1,10 @@
 """``/maps/planner``: renovation points (民生改造点位), drawn, changed and moved by planners.
 
 Leaflet.draw (folium's Draw) places a point; the glue asks for a title and a category and stores
-it through ``POST /api/v1/incidents`` with the planner's bearer token (kept in the browser's
-localStorage). Existing points are changed and moved with ``PATCH`` and ``If-Match``. Whatever
-the API refuses (401 without a valid token, 403 without the right) is shown as the API says it,
-and nothing is stored.
+it through ``POST /api/v1/incidents`` with the planner's session (signed in at ``/login``: the
+cookie, and the CSRF token on every write). Existing points are changed and moved with ``PATCH``
+and ``If-Match``. Without a session of a role that may plan, the page says so and links to
+``/login``; whatever the API refuses is shown as the API says it, and nothing is stored.
 """
 
 from __future__ import annotations

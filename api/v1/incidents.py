@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import ActorDep, CRSDep, IncidentId, NowDep, SessionDep
 from api.geojson import feature
 from api.idempotency import IdempotencyDep
-from api.privacy import redact_feature, redact_incident
+from api.privacy import Reader, redact_feature, redact_incident
+from api.readlog import ReaderDep
 from api.schemas import MAX_COUNT, MAX_ID, Str
 from api.v1.layers import check_if_match, etag
 from api.v1.photos import photo_url, with_photos
@@ -50,9 +51,9 @@ class CommentBody(BaseModel):
     stance: Str | None = Field(None, max_length=16, description="Renovation points in consultation: support or oppose")
 
 
-def _answer(session, obj, response: Response, crs, now, actor) -> dict:
+def _answer(session, obj, response: Response, crs, now, reader: Reader) -> dict:
     response.headers["ETag"] = etag(obj)
-    return with_photos(redact_feature(feature(obj, crs, now), actor), session, obj, actor)
+    return with_photos(redact_feature(feature(obj, crs, now), reader), session, obj, reader.actor)
 
 
 @router.post("/{incident_id}/actions/{action}", summary="Move an incident along its workflow (If-Match required)")
@@ -63,6 +64,7 @@ def act(
     response: Response,
     session: SessionDep,
     actor: ActorDep,
+    reader: ReaderDep,
     now: NowDep,
     crs: CRSDep,
     idem: IdempotencyDep,
@@ -72,7 +74,7 @@ def act(
     wf.check_may_act(actor, incident, action)  # who may, before whether their version is current
     check_if_match(incident, if_match)
     wf.apply_action(session, incident, action, actor, now, wf.ActionInput(**body.model_dump()))
-    return idem.answer(response, _answer(session, incident, response, crs, now, actor), 200)
+    return idem.answer(response, _answer(session, incident, response, crs, now, reader), 200)
 
 
 @router.post("/{incident_id}/assign", summary="Reassign an open incident (If-Match required)")
@@ -82,6 +84,7 @@ def reassign(
     response: Response,
     session: SessionDep,
     actor: ActorDep,
+    reader: ReaderDep,
     now: NowDep,
     crs: CRSDep,
     idem: IdempotencyDep,
@@ -91,7 +94,7 @@ def reassign(
     check_may_assign(actor, incident.grid_id)
     check_if_match(incident, if_match)
     wf.assign(session, incident, body.responder_id, actor, now, body.comment)
-    return idem.answer(response, _answer(session, incident, response, crs, now, actor), 200)
+    return idem.answer(response, _answer(session, incident, response, crs, now, reader), 200)
 
 
 @router.post(
@@ -105,17 +108,18 @@ def add_comment(
     response: Response,
     session: SessionDep,
     actor: ActorDep,
+    reader: ReaderDep,
     now: NowDep,
     crs: CRSDep,
     idem: IdempotencyDep,
 ) -> dict:
     incident = get_object(session, "incidents", incident_id)
     wf.comment(session, incident, actor, now, body.text, body.stance)
-    return idem.answer(response, _answer(session, incident, response, crs, now, actor), 201)
+    return idem.answer(response, _answer(session, incident, response, crs, now, reader), 201)
 
 
 @router.get("/{incident_id}/timeline", summary="Every change to the incident, oldest first (append-only)")
-def timeline(incident_id: IncidentId, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+def timeline(incident_id: IncidentId, session: SessionDep, reader: ReaderDep) -> dict[str, Any]:
     incident = get_object(session, "incidents", incident_id)
     entries = [
         redact_incident(
@@ -130,8 +134,9 @@ def timeline(incident_id: IncidentId, session: SessionDep, actor: ActorDep) -> d
                 "changes": e.changes or {},
                 **({"photo_url": photo_url(incident_id, e.changes["photo"])} if e.action == "photo" else {}),
             },
-            actor,
+            reader,
             incident.grid_id,
+            incident_id,
         )
         for e in wf.timeline(session, incident_id)
     ]

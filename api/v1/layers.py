@@ -14,6 +14,7 @@ from api.deps import ActorDep, CRSDep, FeatureId, FiltersDep, NowDep, PageDep, S
 from api.geojson import feature, feature_collection
 from api.idempotency import IdempotencyDep
 from api.privacy import redact_collection, redact_feature
+from api.readlog import ReaderDep
 from api.schemas import CREATE_PROPS, PATCH_PROPS, FeatureIn
 from api.v1.photos import with_photo_counts, with_photos
 from geo.access.policy import check_may_write
@@ -109,7 +110,7 @@ def _add_read_routes(router: APIRouter, entry: Layer) -> None:
         filters: FiltersDep,
         page: PageDep,
         crs: CRSDep,
-        actor: ActorDep,
+        reader: ReaderDep,
         now: NowDep,
     ) -> dict:
         rows = query_features(session, layer, filters, limit=page.limit, offset=page.offset)
@@ -117,17 +118,17 @@ def _add_read_routes(router: APIRouter, entry: Layer) -> None:
         collection["links"] = _links(request, page, collection["numberMatched"])
         if versioned:
             with_photo_counts(collection, session)
-        return redact_collection(collection, actor)
+        return redact_collection(collection, reader)
 
     @router.get("/{feature_id}", summary=f"One {singular}", name=f"get_{layer}")
     def get_feature(
-        feature_id: FeatureId, response: Response, session: SessionDep, crs: CRSDep, actor: ActorDep, now: NowDep
+        feature_id: FeatureId, response: Response, session: SessionDep, crs: CRSDep, reader: ReaderDep, now: NowDep
     ) -> dict:
         obj = get_object(session, layer, feature_id)
-        answer = redact_feature(feature(obj, crs, now), actor)
+        answer = redact_feature(feature(obj, crs, now), reader)
         if versioned:
             response.headers["ETag"] = etag(obj)
-            with_photos(answer, session, obj, actor)
+            with_photos(answer, session, obj, reader.actor)
         return answer
 
 
@@ -154,6 +155,7 @@ def _add_write_routes(router: APIRouter, entry: Layer) -> None:
         session: SessionDep,
         crs: CRSDep,
         actor: ActorDep,
+        reader: ReaderDep,
         now: NowDep,
         idem: IdempotencyDep,
     ) -> dict:
@@ -164,7 +166,7 @@ def _add_write_routes(router: APIRouter, entry: Layer) -> None:
             token, values["report_token_sha256"] = new_report_token()
         obj = create_feature(session, layer, values, to_wgs84_geometry(body, crs), actor, now)
         response.headers["Location"] = str(request.url_for(f"get_{layer}", feature_id=obj.id))
-        answer = redact_feature(feature(obj, crs, now), actor)
+        answer = redact_feature(feature(obj, crs, now), reader)
         if versioned:
             response.headers["ETag"] = etag(obj)
             answer["report_token"] = token  # a foreign member: the reporter's key to add report photos
@@ -181,6 +183,7 @@ def _add_write_routes(router: APIRouter, entry: Layer) -> None:
         session: SessionDep,
         crs: CRSDep,
         actor: ActorDep,
+        reader: ReaderDep,
         now: NowDep,
         if_match: str | None = Header(None, description="Incidents: the ETag you read"),
     ) -> dict:
@@ -196,7 +199,7 @@ def _add_write_routes(router: APIRouter, entry: Layer) -> None:
         )
         if versioned:
             response.headers["ETag"] = etag(obj)
-        return redact_feature(feature(obj, crs, now), actor)
+        return redact_feature(feature(obj, crs, now), reader)
 
     @router.delete("/{feature_id}", status_code=204, summary=f"Delete a {singular}")
     def remove_feature(feature_id: FeatureId, session: SessionDep, actor: ActorDep, now: NowDep) -> Response:

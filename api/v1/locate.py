@@ -14,8 +14,10 @@ from fastapi.responses import JSONResponse
 
 from api.bodycheck import MAX_DEPTH
 from api.deps import ReadSessionDep
-from api.privacy import redact
+from api.privacy import reader_for, show_person
+from api.readlog import note_reads
 from api.v1.fastpath import PointQuery, lean_get, lookup, parse_query, query_openapi
+from geo.access.policy import responder_phone_view
 from geo.errors import InputError
 from geo.grids.cards import grid_card, grid_cards
 from geo.grids.index import grid_index, locate_point
@@ -27,29 +29,31 @@ router = APIRouter(prefix="/grids", tags=["Locate (which grid covers this coordi
 MAX_BATCH_POINTS = 1_000_000
 
 
-# JSON of the cards in one grid_cards() dict, by (grid id, sees phones); made anew with that dict,
+# JSON of the cards in one grid_cards() dict, by (grid id, phone view); made anew with that dict,
 # so an encoding never outlives the card it was made from.
 _encoded: tuple[dict, dict] = ({}, {})
 
 
-def _card_json(session, grid_id: int, actor) -> bytes:
-    """A grid's card as JSON, made once per card and audience (with or without phones): the
-    locate answer is built around it without encoding it again."""
+def _card_json(session, grid_id: int, q) -> bytes:
+    """A grid's card as JSON, made once per card and audience (phones in full, masked or left
+    out): the locate answer is built around it without encoding it again. Full phones are noted
+    for the audit log on every answer, made anew or not."""
     global _encoded
     cards = grid_cards(session)
     if _encoded[0] is not cards:
         _encoded = (cards, {})
     made = _encoded[1]
-    key = (grid_id, actor.sees_personal_data)
+    view = responder_phone_view(q.actor)
+    reader = reader_for(q.request, q.actor)
+    full = _known_card(session, grid_id, cards)
+    # Shown on every answer (cheap: a few people), so that each full read is noted.
+    leader = None if full["leader"] is None else show_person(full["leader"], reader, view)
+    workers = [show_person(p, reader, view) for p in full["workers_on_duty"]]
+    key = (grid_id, view)
     card = made.get(key)
     if card is None:
-        full = _known_card(session, grid_id, cards)
-        shown = {
-            **full,
-            "leader": redact(full["leader"], actor),
-            "workers_on_duty": [redact(p, actor) for p in full["workers_on_duty"]],
-        }
-        card = made[key] = orjson.dumps(shown)
+        card = made[key] = orjson.dumps({**full, "leader": leader, "workers_on_duty": workers})
+    note_reads(q.request.app, reader)
     return card
 
 
@@ -96,7 +100,7 @@ def _locate_answer(q) -> Response:
         return JSONResponse(body, status_code=404)
     rest = orjson.dumps({"on_boundary": where.on_boundary, "touching": where.touching, "point": given})
     return Response(
-        b'{"grid":' + _card_json(session, where.grid_id, q.actor) + b"," + rest[1:], media_type="application/json"
+        b'{"grid":' + _card_json(session, where.grid_id, q) + b"," + rest[1:], media_type="application/json"
     )
 
 

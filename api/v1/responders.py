@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from api.deps import ActorDep, CRSDep, IncidentId, SessionDep
-from api.privacy import PERSONAL_FIELDS
+from api.deps import CRSDep, IncidentId, SessionDep
+from api.privacy import Reader, reader_for, show_person
+from api.readlog import ReaderDep, note_reads
 from api.v1.fastpath import PointQuery, lean_get, lookup, parse_query, query_openapi
-from geo.access.policy import sees_incident_personal_data
+from geo.access.policy import PhoneView, responder_phone_view, sees_incident_personal_data
 from geo.grids.index import grid_index
 from geo.query.features import get_object
 from geo.responders.nearest import nearest_responders, responder_index
@@ -39,7 +40,14 @@ class NearestQuery(RankingQuery, PointQuery):
 
 
 def _answer(
-    session, personal: bool, lon: float, lat: float, grid_code: str | None, crs: CoordinateSystem, q: RankingQuery
+    session,
+    reader: Reader,
+    view: PhoneView,
+    lon: float,
+    lat: float,
+    grid_code: str | None,
+    crs: CoordinateSystem,
+    q: RankingQuery,
 ) -> dict[str, Any]:
     index = responder_index(session)
     ranked = nearest_responders(session, lon, lat, k=q.k, role=q.role, on_duty=q.on_duty, max_m=q.max_m, index=index)
@@ -47,10 +55,9 @@ def _answer(
     if crs.name != "wgs84":
         xs, ys = (v.tolist() for v in crs.from_wgs84(xs, ys))
     # The position is answered as "location", in the caller's coordinate system.
-    omit = _POSITION if personal else _POSITION + PERSONAL_FIELDS
     out = []
     for r, x, y in zip(ranked, xs, ys, strict=True):
-        card = index.card(r.position, omit)
+        card = show_person(index.card(r.position, _POSITION), reader, view)
         out.append(
             {
                 **card,
@@ -77,12 +84,12 @@ async def nearest(request: Request) -> Response:
         index = grid_index(q.session)
         pos = index.locate_one(q.point.lon, q.point.lat)
         grid_code = str(index.codes[pos]) if pos >= 0 else None
-        return Response(
-            orjson.dumps(
-                _answer(q.session, q.actor.sees_personal_data, q.point.lon, q.point.lat, grid_code, q.crs, query)
-            ),
-            media_type="application/json",
+        reader = reader_for(request, q.actor)
+        answer = _answer(
+            q.session, reader, responder_phone_view(q.actor), q.point.lon, q.point.lat, grid_code, q.crs, query
         )
+        note_reads(request.app, reader)
+        return Response(orjson.dumps(answer), media_type="application/json")
 
 
 @router.get(
@@ -92,15 +99,17 @@ def for_incident(
     incident_id: IncidentId,
     session: SessionDep,
     crs: CRSDep,
-    actor: ActorDep,
+    reader: ReaderDep,
     ranking: Annotated[RankingQuery, Query()],
 ) -> dict:
     incident = get_object(session, "incidents", incident_id)
     p = from_db(incident.geom)
     assert p is not None  # the column is NOT NULL
+    # In full to those who may see this incident's people: they may have to call them about it.
     answer = _answer(
         session,
-        sees_incident_personal_data(actor, incident.grid_id),
+        reader,
+        responder_phone_view(reader.actor, sees_incident_personal_data(reader.actor, incident.grid_id)),
         p.x,
         p.y,
         incident.grid.code if incident.grid else None,

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import ActorDep, CRSDep, IncidentId, NowDep, PageDep, SessionDep
+from api.deps import CRSDep, IncidentId, NowDep, PageDep, SessionDep
 from api.geojson import feature
 from api.params import LonLat
-from api.privacy import redact_feature
+from api.privacy import Reader, redact_feature
+from api.readlog import ReaderDep
 from api.v1.layers import etag
 from geo.errors import InputError
 from geo.incidents.tasks import Task, my_tasks, report_preview, task_of
@@ -38,14 +39,14 @@ StandingDep = Annotated[tuple[float, float] | None, Depends(get_standing)]
 @router.get("/tasks", summary="My tasks: open incidents that are mine, overdue first, then by deadline")
 def tasks(
     session: SessionDep,
-    actor: ActorDep,
+    reader: ReaderDep,
     now: NowDep,
     crs: CRSDep,
     page: PageDep,
     standing: StandingDep,
 ) -> dict[str, Any]:
-    found = my_tasks(session, actor, now, standing, page.limit, page.offset)
-    features = [_task_feature(task, crs, now, actor) for task in found.tasks]
+    found = my_tasks(session, reader.actor, now, standing, page.limit, page.offset)
+    features = [_task_feature(task, crs, now, reader) for task in found.tasks]
     return {
         "type": "FeatureCollection",
         "numberMatched": found.total,
@@ -59,18 +60,18 @@ def one_task(
     incident_id: IncidentId,
     response: Response,
     session: SessionDep,
-    actor: ActorDep,
+    reader: ReaderDep,
     now: NowDep,
     crs: CRSDep,
     standing: StandingDep,
 ) -> dict[str, Any]:
     incident = get_object(session, "incidents", incident_id)
     response.headers["ETag"] = etag(incident)
-    return _task_feature(task_of(session, actor, incident, standing), crs, now, actor)
+    return _task_feature(task_of(session, reader.actor, incident, standing), crs, now, reader)
 
 
-def _task_feature(task: Task, crs, now, actor) -> dict[str, Any]:
-    out = redact_feature(feature(task.incident, crs, now), actor)
+def _task_feature(task: Task, crs, now, reader: Reader) -> dict[str, Any]:
+    out = redact_feature(feature(task.incident, crs, now), reader)
     out["properties"] = {**out["properties"], "distance_m": task.distance_m, "my_actions": task.actions}
     return out
 

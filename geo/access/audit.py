@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from geo.models import AuditEvent
@@ -62,6 +62,16 @@ def events(
     if until is not None:
         query = query.where(AuditEvent.at < until)
     return list(session.scalars(query))
+
+
+def last_sign_ins(session: Session) -> dict[str, datetime]:
+    """Each user's last successful sign-in still in the log, by username."""
+    query = (
+        select(AuditEvent.username, func.max(AuditEvent.at))
+        .where(AuditEvent.event == SIGN_IN, AuditEvent.result == OK, AuditEvent.username.is_not(None))
+        .group_by(AuditEvent.username)
+    )
+    return {name: at for name, at in session.execute(query) if name is not None}
 
 
 def purge_expired(session: Session, now: datetime) -> int:

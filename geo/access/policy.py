@@ -26,7 +26,8 @@ class Permission(enum.Enum):
     ASSIGN = "reassign incidents"
     REPORT = "report incidents"
     PROPOSE_RENOVATION = "propose and change renovation points"
-    SEE_PERSONAL_DATA = "see phones and reporters' names"
+    SEE_PERSONAL_DATA = "see phones in full and reporters' names (those who must call them)"
+    SEE_MASKED_PHONES = "see responders' phones masked, like 138****1234 (that a person is there)"
     RUN_ESCALATIONS = "run the escalation of overdue incidents"
     ACT_FOR_RESPONDER = "act for a responder (their grids are the responder's)"
     COMMENT_ANYWHERE = "comment on any incident"
@@ -45,19 +46,40 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             _P.REPORT,
             _P.PROPOSE_RENOVATION,
             _P.SEE_PERSONAL_DATA,
+            _P.SEE_MASKED_PHONES,
             _P.RUN_ESCALATIONS,
             _P.COMMENT_ANYWHERE,
         }
     ),
+    # Grid staff see phones in full; about incidents of other grids (the responders suggested
+    # for them), masked.
     UserRole.grid_leader.value: frozenset(
-        {_P.ACT_IN_OWN_GRIDS, _P.ASSIGN, _P.REPORT, _P.SEE_PERSONAL_DATA, _P.ACT_FOR_RESPONDER, _P.COMMENT_ANYWHERE}
+        {
+            _P.ACT_IN_OWN_GRIDS,
+            _P.ASSIGN,
+            _P.REPORT,
+            _P.SEE_PERSONAL_DATA,
+            _P.SEE_MASKED_PHONES,
+            _P.ACT_FOR_RESPONDER,
+            _P.COMMENT_ANYWHERE,
+        }
     ),
     UserRole.grid_worker.value: frozenset(
-        {_P.ACT_IN_OWN_GRIDS, _P.REPORT, _P.SEE_PERSONAL_DATA, _P.ACT_FOR_RESPONDER, _P.COMMENT_ANYWHERE}
+        {
+            _P.ACT_IN_OWN_GRIDS,
+            _P.REPORT,
+            _P.SEE_PERSONAL_DATA,
+            _P.SEE_MASKED_PHONES,
+            _P.ACT_FOR_RESPONDER,
+            _P.COMMENT_ANYWHERE,
+        }
     ),
-    UserRole.planner.value: frozenset({_P.ACT_IN_EVERY_GRID, _P.REPORT, _P.PROPOSE_RENOVATION, _P.COMMENT_ANYWHERE}),
-    UserRole.viewer.value: frozenset(),
-    PUBLIC_ROLE: frozenset({_P.REPORT}),
+    UserRole.planner.value: frozenset(
+        {_P.ACT_IN_EVERY_GRID, _P.REPORT, _P.PROPOSE_RENOVATION, _P.COMMENT_ANYWHERE, _P.SEE_MASKED_PHONES}
+    ),
+    UserRole.viewer.value: frozenset({_P.SEE_MASKED_PHONES}),
+    # Grid workers' phones hang on notice boards, but the full number is not the public's.
+    PUBLIC_ROLE: frozenset({_P.REPORT, _P.SEE_MASKED_PHONES}),
 }
 
 # Fields a responder's own user may change on their record: position and duty.
@@ -109,6 +131,28 @@ def sees_incident_personal_data(actor: Actor, grid: int | str | None) -> bool:
     if actor.may(Permission.SEE_PERSONAL_DATA) and actor.may(Permission.ACT_IN_EVERY_GRID):
         return True
     return actor.may(Permission.SEE_PERSONAL_DATA) and actor.in_own_grids(grid)
+
+
+class PhoneView(enum.Enum):
+    """How a phone number is shown to a caller."""
+
+    FULL = "full"  # and the read is written to the audit log
+    MASKED = "masked"  # 138****1234
+    NONE = "none"  # left out
+
+
+def responder_phone_view(actor: Actor, full: bool | None = None) -> PhoneView:
+    """A responder's phone: in full to those who must call them (``full``: the caller's own
+    judgement for this answer, e.g. an incident in their grids; by default their role), masked
+    to those who only need to know someone is there."""
+    if actor.sees_personal_data if full is None else full:
+        return PhoneView.FULL
+    return PhoneView.MASKED if actor.may(Permission.SEE_MASKED_PHONES) else PhoneView.NONE
+
+
+def reporter_view(actor: Actor, grid: int | str | None) -> PhoneView:
+    """A reporter's name and phone: in full or not at all (nothing of residents is public)."""
+    return PhoneView.FULL if sees_incident_personal_data(actor, grid) else PhoneView.NONE
 
 
 def _check_own_grid(actor: Actor, grid_id: int | None, what: str) -> None:

@@ -62,13 +62,15 @@ def add_user(
     return user
 
 
-def temporary_password() -> str:
-    """A random password that meets the policy, for an administrator to hand over once."""
+def temporary_password(username: str = "") -> str:
+    """A random password that meets the policy (for ``username``: a short name could turn up in
+    it by chance), for an administrator to hand over once."""
     alphabet = string.ascii_letters + string.digits
     while True:
         candidate = "".join(secrets.choice(alphabet) for _ in range(12)) + secrets.choice("-_.!@#%")
         if any(c.islower() for c in candidate) and any(c.isupper() for c in candidate):
-            return candidate
+            if not username or username.lower() not in candidate.lower():
+                return candidate
 
 
 def set_password(

@@ -25,7 +25,9 @@ GridMaps.prototype.responderMarker = function (f, latlng) {
   marker.bindTooltip(esc(p.name));
   marker.bindPopup("<div class='wg-popup'><h6><i class='fa fa-" + look[0] + "'></i> " + esc(p.name) + "</h6>" + this.table([
     [this.text("role"), this.cfg.labels.roles[p.role] || p.role], [this.text("organisation"), p.organisation],
-    [this.text("buildings"), p.building], [this.text("duty"), p.on_duty ? this.text("yes") : this.text("no")]
+    [this.text("buildings"), p.building], [this.text("duty"), p.on_duty ? this.text("yes") : this.text("no")],
+    // In full to those who must call them (tel: link), masked to others (the API decides).
+    [this.text("phone"), p.phone && p.phone.indexOf("*") < 0 ? "<a href='tel:" + esc(p.phone) + "'>" + esc(p.phone) + "</a>" : esc(p.phone), true]
   ]) + "</div>");
   return marker;
 };

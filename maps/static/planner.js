@@ -1,43 +1,43 @@
 /*
  * wangge maps: the renovation planner (/maps/planner, maps/planner.py). Leaflet.draw places a
- * point; a form asks for its title and category and stores it with the planner's bearer token
- * (POST /api/v1/incidents); stored points are changed and moved with PATCH and If-Match.
+ * point; a form asks for its title and category and stores it with the planner's session (signed
+ * in at /login; POST /api/v1/incidents with the CSRF token); stored points are changed and moved
+ * with PATCH and If-Match. Not signed in, or not a planner: the page says so and links to /login.
  */
 
-import { request, detailOf, el, lazyPopup, sync, STATE_MARKER, storeToken, forgetToken, pageMaps, serve } from "./shared.js";
+import { request, detailOf, el, lazyPopup, sync, STATE_MARKER, pageMaps, serve } from "./shared.js";
 
 var PlannerMaps = pageMaps();
 
-PlannerMaps.prototype.tokenControl = function () {
+// What the planner may do here: with the right role, the help; otherwise why not, and a link
+// to sign in (the API would refuse the save anyway).
+PlannerMaps.prototype.accessControl = function () {
   var self = this;
   var control = L.control({ position: "topright" });
   control.onAdd = function () {
-    var input = el("input", { type: "password", class: "wg-token-input", placeholder: self.text("token_placeholder"), autocomplete: "off", "aria-label": self.text("token") });
-    var note = el("div", { class: "wg-token-note" });
-    var save = el("button", { type: "button", class: "wg-token-save", text: self.text("token_save") });
-    var clear = el("button", { type: "button", class: "wg-token-clear", text: self.text("token_clear") });
-    function show() {
-      var has = !!self.token();
-      note.textContent = has ? self.text("token_saved") : self.text("token_none");
-      input.value = "";
-      input.placeholder = has ? "••••••••" : self.text("token_placeholder");
-    }
-    save.addEventListener("click", function () {
-      if (input.value.trim()) { storeToken(input.value.trim()); }
-      show();
-    });
-    clear.addEventListener("click", function () { forgetToken(); show(); });
-    input.addEventListener("keydown", function (e) { if (e.key === "Enter") { save.click(); } });
-    var box = el("div", { class: "wg-token leaflet-bar" }, [
-      el("label", { text: self.text("token") }), input, save, clear, note,
-      el("div", { class: "wg-help", text: self.text("planner_help") })
-    ]);
+    var box = el("div", { class: "wg-access leaflet-bar" });
     L.DomEvent.disableClickPropagation(box);
     L.DomEvent.disableScrollPropagation(box);
-    show();
+    self.whoAmI().then(function () {
+      if (self.mayPlan()) {
+        box.appendChild(el("div", { class: "wg-help", text: self.text("planner_help") }));
+        return;
+      }
+      box.appendChild(el("div", { class: "wg-access-note", role: "status", text: self.whyNot() }));
+      box.appendChild(self.signInLink(self.me ? "sign_in_other" : "sign_in"));
+    });
     return box;
   };
   control.addTo(this.map);
+};
+
+PlannerMaps.prototype.mayPlan = function () {
+  return this.signedInAs(this.cfg.auth.plannerRoles);
+};
+
+PlannerMaps.prototype.whyNot = function () {
+  if (!this.me) { return this.text("planner_sign_in"); }
+  return this.text("planner_wrong_role", { role: this.text("user_role_" + this.me.role) });
 };
 
 PlannerMaps.prototype.renovationForm = function (values, onSubmit, onCancel) {
@@ -67,6 +67,12 @@ PlannerMaps.prototype.renovationForm = function (values, onSubmit, onCancel) {
   ]);
   form.addEventListener("submit", function (e) {
     e.preventDefault();
+    if (!self.mayPlan()) {
+      message.className = "wg-message wg-error";
+      message.textContent = self.whyNot() + " ";
+      message.appendChild(self.signInLink(self.me ? "sign_in_other" : "sign_in"));
+      return;
+    }
     if (!title.value.trim()) { message.textContent = self.text("title") + "?"; return; }
     message.className = "wg-message";
     message.textContent = self.text("saving");
@@ -80,6 +86,10 @@ PlannerMaps.prototype.renovationForm = function (values, onSubmit, onCancel) {
 PlannerMaps.prototype.refuse = function (message, answer) {
   message.className = "wg-message wg-error";
   message.textContent = this.text("refused") + ": " + detailOf(answer);
+  if (answer.status === 401) { // the session ended meanwhile
+    message.appendChild(document.createTextNode(" "));
+    message.appendChild(this.signInLink());
+  }
 };
 
 PlannerMaps.prototype.pointGeometry = function (layer) {
@@ -164,7 +174,7 @@ PlannerMaps.prototype.startPlanner = function () {
   var map = this.map;
   var group = this.layers.renovation;
   this.cells = L.layerGroup().addTo(map);
-  this.tokenControl();
+  this.accessControl();
 
   map.on(L.Draw.Event.CREATED, function (e) {
     var layer = e.layer;

@@ -19,7 +19,6 @@ var STATES = ["open", "overdue", "closed"];
 export var STATE_MARKER = ["blue", "red", "green"]; // Leaflet.awesome-markers colours
 var GRID_STYLE = { color: "#1d4e89", weight: 2, opacity: 0.9, fillColor: "#4f86c6", fillOpacity: 0.06 };
 var GRID_FOCUS_STYLE = { color: "#d1495b", weight: 3, opacity: 1, fillColor: "#d1495b", fillOpacity: 0.08 };
-var TOKEN_KEY = "wangge.token";
 
 export function esc(value) {
   return String(value === null || value === undefined ? "" : value).replace(/[&<>"']/g, function (c) {
@@ -228,6 +227,7 @@ Maps.prototype.start = function (loaders, onMove) {
   var self = this;
   var map = this.map;
   this.loaders = loaders;
+  this.userControl();
   var begun = false;
   var begin = function () {
     if (begun) { return; }
@@ -369,6 +369,9 @@ Maps.prototype.incidentHtml = function (feature) {
       [this.text("reported_at"), when(p.created_at)],
       [this.text("description"), p.description]
     ]) + this.photosHtml(p.photos || []) +
+    (this.signedInAs(this.cfg.auth.taskRoles)
+      ? "<a class='wg-task-link' href='" + esc(this.cfg.auth.task + p.id) + "'>" + esc(this.text("task_page")) + "</a> · "
+      : "") +
     "<a class='wg-api-link' href='" + esc(this.cfg.api + "/incidents/" + p.id) + "' target='_blank' rel='noopener'>" + esc(this.text("api_record")) + " #" + p.id + "</a></div>";
 };
 
@@ -477,29 +480,74 @@ Maps.prototype.showIncidents = function (data, kinds, heat) {
   document.documentElement.setAttribute("data-wangge-incidents", String(data.numberMatched));
 };
 
-// ---------------------------------------------------------------- the planner's token
+// ---------------------------------------------------------------- who is signed in
 
-export function readToken() {
-  try { return window.localStorage.getItem(TOKEN_KEY) || ""; } catch (e) { return ""; }
+// Pages sign in at /login, which keeps an HttpOnly session cookie: every fetch here is
+// same-origin and carries it. Writes also send the session's CSRF token (authHeaders).
+
+function cookie(name) {
+  var found = document.cookie.split("; ").filter(function (c) { return c.indexOf(name + "=") === 0; })[0];
+  return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
 }
 
-export function storeToken(value) {
-  window.localStorage.setItem(TOKEN_KEY, value);
-}
-
-export function forgetToken() {
-  window.localStorage.removeItem(TOKEN_KEY);
-}
-
-Maps.prototype.token = function () {
-  return readToken();
+// The signed-in user (GET /api/v1/auth/me), read once per page; null when not signed in.
+Maps.prototype.whoAmI = function () {
+  var self = this;
+  if (!this.mePromise) {
+    // Sign-in sets the readable CSRF cookie next to the HttpOnly session: without it, nobody is
+    // signed in, and the page asks nothing (no 401 in the console of every public visit).
+    var asked = cookie("wangge_csrf") ? request(this.cfg.auth.me) : Promise.resolve({ ok: false });
+    this.mePromise = asked.then(function (answer) {
+      self.me = answer.ok && answer.body ? answer.body : null;
+      document.documentElement.setAttribute("data-wangge-user", self.me ? self.me.username : "");
+      return self.me;
+    });
+  }
+  return this.mePromise;
 };
 
+// Whether the signed-in user has one of ``roles`` (lists the page's settings take from the
+// access policy).
+Maps.prototype.signedInAs = function (roles) {
+  return !!(this.me && roles.indexOf(this.me.role) >= 0);
+};
+
+// The headers of every write: JSON, and the CSRF token of the session cookie.
 Maps.prototype.authHeaders = function (extra) {
   var headers = Object.assign({ "Content-Type": "application/json" }, extra || {});
-  var token = this.token();
-  if (token) { headers.Authorization = "Bearer " + token; }
+  var csrf = (this.me && this.me.csrf_token) || cookie("wangge_csrf");
+  if (csrf) { headers["X-CSRF-Token"] = csrf; }
   return headers;
+};
+
+Maps.prototype.signInUrl = function () {
+  return withQuery(this.cfg.auth.login, { next: window.location.pathname + window.location.search, lang: this.cfg.lang === "en" ? "en" : null });
+};
+
+Maps.prototype.signInLink = function (key) {
+  return el("a", { class: "wg-sign-in", href: this.signInUrl(), text: this.text(key || "sign_in") });
+};
+
+// Who is signed in, with a sign-out button; or a link to sign in and come back here.
+Maps.prototype.userControl = function () {
+  var self = this;
+  var control = L.control({ position: "topright" });
+  control.onAdd = function () {
+    var box = el("div", { class: "wg-user leaflet-bar" });
+    L.DomEvent.disableClickPropagation(box);
+    self.whoAmI().then(function (me) {
+      if (!me) { box.appendChild(self.signInLink()); return; }
+      var out = el("button", { type: "button", class: "wg-sign-out", text: self.text("sign_out") });
+      out.addEventListener("click", function () {
+        request(self.cfg.auth.logout, { method: "POST", headers: self.authHeaders() }).then(function () { window.location.reload(); });
+      });
+      var role = self.text("user_role_" + me.role);
+      box.appendChild(el("span", { class: "wg-user-name", text: self.text("signed_in_as", { name: me.display_name || me.username, role: role }) }));
+      box.appendChild(out);
+    });
+    return box;
+  };
+  control.addTo(this.map);
 };
 
 // ---------------------------------------------------------------- entry points

@@ -177,7 +177,7 @@ def test_the_lock_file_pins_what_package_json_asks_for():
 
 
 def test_every_kind_category_and_role_has_a_label_in_both_languages():
-    from geo.models import CATEGORIES, KNOWN_ROLES
+    from geo.models import CATEGORIES, KNOWN_ROLES, UserRole
     from geo.query.mappoints import KINDS
     from maps import i18n
 
@@ -186,6 +186,8 @@ def test_every_kind_category_and_role_has_a_label_in_both_languages():
         words = json.loads((i18n.LOCALES_DIR / f"{lang}.json").read_text(encoding="utf-8"))
         assert set(words) == {"text", "kinds", "categories", "roles", "draw", "login"}, lang
         assert set(words["login"]) == set(i18n.LOGIN["zh"]), lang  # the sign-in pages say everything in both
+        # The maps name the signed-in user's role.
+        assert all(words["text"].get(f"user_role_{r.value}") for r in UserRole), lang
         for kind in KINDS:
             assert i18n.KINDS[lang].get(kind), (lang, kind)
         for kind, categories in CATEGORIES.items():

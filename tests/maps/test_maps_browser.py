@@ -3,9 +3,10 @@
 
 Every page is opened with ``?basemap=none``: no JavaScript error, and no request to any host but
 the service (and, once it is chosen, the test's own tile server). A marker is clicked and its
-popup read; layers and basemaps are switched; a planner draws, moves and renames a renovation
-point that is then found through the API; drawing without the right is refused with the API's
-message and stores nothing. Screenshots of every map, at a desk's and a phone's size, go to
+popup read; layers and basemaps are switched; a planner signs in at /login (no page asks for a
+token), draws, moves and renames a renovation point that is then found through the API, and signs
+out; drawing without signing in, or with a role that may not plan, is refused with a link to sign
+in and stores nothing, and what the API refuses is shown with its message. Screenshots of every map, at a desk's and a phone's size, go to
 ``test-artifacts/maps/`` (not committed). Last, /docs and every map run with the service's
 Content-Security-Policy in force: no violation (screenshots in ``test-artifacts/security/``).
 """
@@ -30,7 +31,7 @@ from geo.access.users import add_user, issue_token
 from geo.db.engine import get_engine
 from geo.db.session import session_scope
 from geo.grids.index import grid_index
-from geo.io.demo import load_demo
+from geo.io.demo import DEMO_ACCOUNTS, DemoAccount, load_demo
 from tests.support.photos import jpeg, upload
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "maps"
@@ -89,8 +90,8 @@ class Served:
     base: str
     host: str
     backend: str
-    planner: str
-    viewer: str
+    planner: DemoAccount
+    viewer: DemoAccount
     tiles: TileServer
     grid: str
     grid_bounds: tuple[float, float, float, float]
@@ -101,15 +102,14 @@ class Served:
 
 @pytest.fixture
 def served(db_url, request, serve_wangge) -> Served:
-    """``wangge serve`` with the demo, a planner and a viewer, and a local tile server."""
+    """``wangge serve`` with the demo (its planner and viewer accounts), and a local tile server."""
     from maps import assets
 
     assert assets.missing() == [], "the map assets are not installed: run scripts/test.sh"
     engine = get_engine(db_url)
     with session_scope(engine) as s:
         load_demo(s)
-        planner = issue_token(s, add_user(s, "planner1", "planner"))
-        viewer = issue_token(s, add_user(s, "viewer1", "viewer"))
+    planner, viewer = (next(a for a in DEMO_ACCOUNTS if a.role == role) for role in ("planner", "viewer"))
     with session_scope(engine) as s:
         index = grid_index(s)
         code = str(sorted(index.codes)[5])
@@ -179,6 +179,25 @@ def open_map(browser, served: Served, path: str, viewport: str = "desk"):
     return page, watch
 
 
+def sign_in(page, served: Served, account: DemoAccount) -> None:
+    """From a map page: its "sign in" link, the /login form, and back to the page, signed in."""
+    back = page.url
+    page.click(".wg-user .wg-sign-in")
+    page.wait_for_url("**/login?**")
+    page.fill("#username", account.username)
+    page.fill("#password", account.password)
+    page.click("form.signin button[type=submit]")
+    page.wait_for_url(back)
+    page.wait_for_function(READY, timeout=30_000)
+    page.wait_for_selector(".wg-user .wg-sign-out")
+
+
+def no_token_input(page) -> None:
+    """No page asks for a pasted token (nor keeps one)."""
+    assert page.locator("input[type=password], .wg-token, .wg-token-input").count() == 0
+    assert page.evaluate("Object.keys(localStorage).filter((k) => k.indexOf('token') >= 0)") == []
+
+
 def shoot(page, served: Served, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{served.backend}-{name}.png"
@@ -219,6 +238,9 @@ def test_every_map_opens_offline_with_no_errors_and_a_screenshot(browser, served
                 assert page.locator(".leaflet-marker-pane > *").count() > 0, (name, size)
                 assert page.locator(".leaflet-control-layers").count() == 1
                 assert page.locator(".wg-legend").count() == 1
+            if name != "start":
+                no_token_input(page)
+                assert page.locator(".wg-user .wg-sign-in").count() == 1  # nobody signed in: a link to /login
             page.wait_for_timeout(300)  # let the last tiles of markers settle before the picture
             shoot(page, served, f"{name}-{size}")
             clean(watch, served)
@@ -288,6 +310,7 @@ def test_incident_map_popups_layers_basemaps_and_search(browser, served):
     assert popup.query_selector(f"a[href='{API}/incidents/{incident_id}']") is not None
     if record.get("status_label"):
         assert record["status_label"] in text
+    assert popup.query_selector(".wg-task-link") is None  # the public has no task page
     page.keyboard.press("Escape")
 
     # Layers: hazards off and on again.
@@ -421,12 +444,27 @@ def _api_eventually(served: Served, path: str, check, seconds: float = 10.0):
         time.sleep(0.2)
 
 
+def test_signed_in_staff_get_task_links_and_who_is_signed_in(browser, served):
+    worker = next(a for a in DEMO_ACCOUNTS if a.role == "grid_worker")
+    page, watch = open_map(browser, served, f"/maps/grids/{worker.grid}?basemap=none&lang=en")
+    sign_in(page, served, worker)
+    assert page.inner_text(".wg-user .wg-user-name") == "邓秀洁 (grid worker)"
+    # An incident's popup (as a click on its marker makes it) links to its task page in the worker app.
+    feature = served.api("/incidents", grid=worker.grid, limit=1).json()["features"][0]
+    html = page.evaluate("(f) => WanggeMaps.instances[0].incidentHtml(f)", feature)
+    assert f"<a class='wg-task-link' href='/app/tasks/{feature['id']}'>Open the task in the app</a>" in html
+    clean(watch, served)
+    page.close()
+
+
 def test_planner_draws_moves_and_renames_a_renovation_point(browser, served):
     page, watch = open_map(browser, served, "/maps/planner?basemap=none")
-    page.fill(".wg-token-input", served.planner)
-    page.click(".wg-token-save")
-    assert page.evaluate("localStorage.getItem('wangge.token')") == served.planner
-    assert "令牌已保存" in page.inner_text(".wg-token-note")
+    no_token_input(page)
+    sign_in(page, served, served.planner)
+    assert page.url.endswith("/maps/planner?basemap=none")
+    assert page.inner_text(".wg-user .wg-user-name") == "规划员（规划人员）"
+    assert "点击左侧的标注按钮" in page.inner_text(".wg-access")
+    no_token_input(page)
 
     where = _place_point(page)
     title = f"楼道照明改造 {served.backend}"
@@ -476,40 +514,63 @@ def test_planner_draws_moves_and_renames_a_renovation_point(browser, served):
     page.click(".wg-popup .wg-form .wg-save")
     page.wait_for_selector(".wg-popup .wg-message.wg-ok")
     _api_eventually(served, f"/incidents/{new_id}", lambda f: f["properties"]["title"] == title + "（已协商）")
-    clean(watch, served)
+    # Every write went with the session's CSRF token: the API refused none.
     assert watch.refusals == []
+
+    # Signing out ends the session: the page offers to sign in again.
+    page.click(".wg-user .wg-sign-out")
+    page.wait_for_selector(".wg-user .wg-sign-in")
+    assert "需要登录" in page.inner_text(".wg-access")
+    assert page.evaluate("document.cookie").find("wangge_csrf") < 0
+    clean(watch, served)
     page.close()
 
 
 def test_planner_without_the_right_is_refused_and_nothing_is_stored(browser, served):
     before = served.api("/incidents", kind="renovation", limit=1000).json()["numberMatched"]
     page, watch = open_map(browser, served, "/maps/planner?basemap=none")
-    assert "未设置令牌" in page.inner_text(".wg-token-note")
+    assert "需要登录" in page.inner_text(".wg-access .wg-access-note")
+    assert page.get_attribute(".wg-access .wg-sign-in", "href") == "/login?next=%2Fmaps%2Fplanner%3Fbasemap%3Dnone"
 
-    # No token: the API's 401 and its message.
+    # Not signed in: the page says so, with a link to sign in, and sends nothing.
     _place_point(page)
-    page.fill(".wg-form .wg-title", "无令牌的点位")
+    page.fill(".wg-form .wg-title", "未登录的点位")
     page.click(".wg-form .wg-save")
-    message = page.wait_for_selector(".wg-form .wg-message.wg-error").inner_text()
-    assert "未保存" in message and "401" in message and "planners" in message
+    message = page.wait_for_selector(".wg-form .wg-message.wg-error")
+    assert "需要登录" in message.inner_text() and message.query_selector("a.wg-sign-in") is not None
     shoot(page, served, "planner-refused-desk")
     page.click(".wg-form .wg-cancel")
 
-    # A viewer's token: the API's 403 and its message.
-    page.fill(".wg-token-input", served.viewer)
-    page.click(".wg-token-save")
+    # A viewer: may not plan, says so, and offers to sign in as someone else.
+    sign_in(page, served, served.viewer)
+    assert "当前账号（查看人员）不能标注改造点位" in page.inner_text(".wg-access")
     _place_point(page, dx=50, dy=-20)
     page.fill(".wg-form .wg-title", "查看者的点位")
     page.click(".wg-form .wg-save")
     message = page.wait_for_selector(".wg-form .wg-message.wg-error").inner_text()
-    assert "403" in message and "planners" in message
+    assert "不能标注改造点位" in message and "换个账号登录" in message
+    page.click(".wg-form .wg-cancel")
+
+    # A planner whose session ends meanwhile: the API's refusal and its message.
+    page.click(".wg-user .wg-sign-out")
+    page.wait_for_selector(".wg-user .wg-sign-in")
+    sign_in(page, served, served.planner)
+    page.context.clear_cookies(name="wangge_session")
+    _place_point(page, dx=-40, dy=30)
+    page.fill(".wg-form .wg-title", "会话已结束的点位")
+    page.click(".wg-form .wg-save")
+    message = page.wait_for_selector(".wg-form .wg-message.wg-error")
+    assert "未保存: 401" in message.inner_text() and "planners" in message.inner_text()
+    assert message.query_selector("a.wg-sign-in").inner_text() == "登录"
 
     assert page.evaluate("document.documentElement.getAttribute('data-wangge-created')") is None
     time.sleep(0.5)
     after = served.api("/incidents", kind="renovation", limit=1000).json()
     assert after["numberMatched"] == before
-    assert not any(f["properties"]["title"] in ("无令牌的点位", "查看者的点位") for f in after["features"])
-    assert len(watch.refusals) == 2
+    assert not any(
+        f["properties"]["title"] in ("未登录的点位", "查看者的点位", "会话已结束的点位") for f in after["features"]
+    )
+    assert len(watch.refusals) == 1
     clean(watch, served)
     page.close()
 

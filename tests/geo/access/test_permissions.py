@@ -1,5 +1,7 @@
 """Who may do what, over HTTP, on both databases; tokens; personal data kept from those who
-do not need it.
+do not need it: phones in full to those who must call them, masked (138****1234) to those who
+only need to know someone is there, reporters to no one else, and every answer with full phones
+one row of the audit log, written in batches.
 
 Roles: admin, community (社区 staff), grid_leader and grid_worker (acting for a responder who
 serves grid A), planner, viewer, and the public (no token).
@@ -7,19 +9,27 @@ serves grid A), planner, viewer, and the public (no token).
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import hashlib
 import json
 from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from api.readlog import read_log
+from api.served import WanggeServer
 from api.v1 import API_PREFIX as API
+from geo.access import audit
+from geo.access.phones import mask_phone
 from geo.access.users import issue_token
 from geo.db.session import session_scope
+from geo.io.demo import DEMO_ACCOUNTS, DEMO_GRID
 from geo.models import ApiToken, Base, User
 from tests.support.permissions import (
     CENTRE_A,
@@ -40,7 +50,6 @@ from tests.support.permissions import (
 
 NEW_REPORTER_PHONE = "17755550789"
 SECRETS = [*PHONES.values(), *REPORTER.values(), *REPORTER_RENOVATION.values(), NEW_REPORTER_PHONE]
-PERSONAL_KEYS = {"phone", "reporter_name", "reporter_phone"}
 
 ROLES = ["admin", "community", "leaderA", "workerA", "planner", "viewer", None]  # None: the public
 
@@ -462,7 +471,21 @@ def answers(api: Api, who, world) -> list[tuple[str, object]]:
     return out
 
 
+def _phones(value) -> list:
+    """Every value of a "phone" key in ``value``."""
+    if isinstance(value, dict):
+        return [v for k, v in value.items() if k == "phone"] + [p for v in value.values() for p in _phones(v)]
+    if isinstance(value, list):
+        return [p for v in value for p in _phones(v)]
+    return []
+
+
+MASKED_PHONES = {mask_phone(p) for p in PHONES.values()}
+
+
 def _check(path, response, who, present: bool):
+    """``present``: the full phones and reporters may be there; else no reporter at all, and
+    responders' phones only masked (138****1234)."""
     assert response.status_code in (200, 201), (path, response.text)
     body = response.json() if "json" in response.headers.get("content-type", "") else response.text
     text = json.dumps(body, ensure_ascii=False) if not isinstance(body, str) else body
@@ -470,7 +493,8 @@ def _check(path, response, who, present: bool):
     if not present:
         assert found == [], (who, path, found)
         if not isinstance(body, str):
-            assert _keys(body) & PERSONAL_KEYS == set(), (who, path)
+            assert _keys(body) & {"reporter_name", "reporter_phone"} == set(), (who, path)
+            assert set(_phones(body)) <= MASKED_PHONES, (who, path)
     return found
 
 
@@ -527,3 +551,144 @@ def test_personal_data_present_for_staff(api, history_with_personal_data, who):
     r = api.act(case, "handle", who)
     assert r.status_code == 200
     assert NEW_REPORTER_PHONE in json.dumps(r.json(), ensure_ascii=False)
+
+
+# --------------------------------------------------------------------------- phones: full, masked, audited
+
+
+@pytest.mark.parametrize(
+    ("phone", "shown"),
+    [
+        ("13812341234", "138****1234"),
+        ("0763-3381234", "076*-***1234"),
+        ("+86 138 1234 5678", "+86 1** **** 5678"),
+        ("12345678", "123*5678"),
+        ("3381234", "*****34"),
+        ("12119", "***19"),
+        ("110", "***"),
+        ("无", "*"),
+        ("", ""),
+        (None, None),
+    ],
+)
+def test_mask_phone(phone, shown):
+    assert mask_phone(phone) == shown
+
+
+FULL, MASKED, NONE = "full", "masked", "none"
+# What each caller sees of a responder's phone, and of the reporter of an incident in grid A and in grid B.
+EXPECTED = {
+    "admin": (FULL, FULL, FULL),
+    "community": (FULL, FULL, FULL),
+    "leaderA": (FULL, FULL, NONE),
+    "workerA": (FULL, FULL, NONE),
+    "planner": (MASKED, NONE, NONE),
+    "viewer": (MASKED, NONE, NONE),
+    None: (MASKED, NONE, NONE),
+}
+
+
+def _phone(shown: str, phone: str):
+    return {FULL: phone, MASKED: mask_phone(phone)}[shown]
+
+
+def _reporter(props: dict) -> str:
+    if "reporter_phone" not in props and "reporter_name" not in props:
+        return NONE
+    assert props["reporter_phone"] == REPORTER["reporter_phone"] and props["reporter_name"] == REPORTER["reporter_name"]
+    return FULL
+
+
+@pytest.mark.parametrize("who", ROLES)
+def test_phones_per_role(api, world, who):
+    h = api.headers(who)
+    responders, in_a, in_b = EXPECTED[who]
+    leader = api.client.get(f"{API}/responders/{world.responder['leaderA']}", headers=h).json()["properties"]
+    assert leader["phone"] == _phone(responders, PHONES["leaderA"])
+    listed = api.client.get(f"{API}/responders", headers=h).json()["features"]
+    assert {f["properties"]["phone"] for f in listed} == {_phone(responders, p) for p in PHONES.values()}
+    card = api.client.get(f"{API}/grids/locate", params={"lon": CENTRE_B[0], "lat": CENTRE_B[1]}, headers=h).json()
+    assert card["grid"]["leader"]["phone"] == _phone(responders, PHONES["leaderB"])
+    nearest = api.client.get(
+        f"{API}/responders/nearest", params={"lon": CENTRE_A[0], "lat": CENTRE_A[1], "k": 5}, headers=h
+    ).json()["responders"]
+    assert sorted(r["phone"] for r in nearest) == sorted(_phone(responders, p) for p in PHONES.values())
+
+    for incident, shown in ((world.incident["caseA"], in_a), (world.incident["caseB"], in_b)):
+        assert _reporter(api.client.get(f"{API}/incidents/{incident}", headers=h).json()["properties"]) == shown
+        # The responders suggested for it: in full to whom the incident's people are shown.
+        suggested = api.client.get(f"{API}/incidents/{incident}/responders", headers=h).json()["responders"]
+        station = next(r for r in suggested if r["id"] == world.responder["station"])
+        assert station["phone"] == _phone(FULL if shown == FULL else MASKED, PHONES["station"])
+    listed = api.client.get(f"{API}/incidents", params={"kind": "case"}, headers=h).json()["features"]
+    assert [_reporter(f["properties"]) for f in sorted(listed, key=lambda f: f["properties"]["grid"])] == [in_a, in_b]
+
+
+def _flush(api: Api) -> None:
+    """Write the noted reads now, as the server does every second (in a thread of its own: the
+    session's browser tests may keep an event loop running in this one)."""
+    app = api.client.app
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, read_log(app).flush(app)).result()
+
+
+def _reads(engine) -> list[tuple[str | None, str | None, dict]]:
+    with session_scope(engine) as s:
+        rows = audit.events(s, event=audit.PERSONAL_DATA_READ)
+        return [(r.username, r.address, r.detail) for r in reversed(rows)]
+
+
+def test_every_answer_with_full_phones_is_one_audit_row(api, world, engine):
+    _flush(api)  # the world's reports, made by the community staff, carried their reporters
+    before = len(_reads(engine))
+    leader = api.headers("leaderA")
+    get = api.client.get
+    assert get(f"{API}/responders", headers=leader).status_code == 200  # five phones: one row
+    assert get(f"{API}/incidents/{world.incident['caseA']}", headers=leader).status_code == 200
+    assert get(f"{API}/incidents/{world.incident['caseB']}/responders", params={"k": 2}, headers=leader).is_success
+    assert get(f"{API}/grids/locate", params={"lon": CENTRE_A[0], "lat": CENTRE_A[1]}, headers=leader).is_success
+    assert get(f"{API}/grids/locate", params={"lon": CENTRE_A[0], "lat": CENTRE_A[1]}, headers=leader).is_success
+    # Masked phones, hidden reporters and answers without people are not reads of personal data.
+    for who in ("planner", "viewer", None):
+        assert get(f"{API}/responders", headers=api.headers(who)).status_code == 200
+        assert get(f"{API}/incidents", headers=api.headers(who)).status_code == 200
+    assert get(f"{API}/incidents/{world.incident['caseB']}", headers=leader).status_code == 200  # not theirs
+    assert get(f"{API}/grids", headers=leader).status_code == 200
+    assert get(f"{API}/responders/999999", headers=leader).status_code == 404
+    assert _reads(engine)[before:] == []  # nothing written on the reads' path
+    _flush(api)
+    r, case_a = world.responder, world.incident["caseA"]
+    locate = (
+        "leaderA",
+        "testclient",
+        {"path": f"{API}/grids/locate", "layers": {"responders": sorted([r["leaderA"], r["workerA"]])}},
+    )
+    assert _reads(engine)[before:] == [
+        ("leaderA", "testclient", {"path": f"{API}/responders", "layers": {"responders": sorted(r.values())}}),
+        ("leaderA", "testclient", {"path": f"{API}/incidents/{case_a}", "layers": {"incidents": [case_a]}}),
+        locate,
+        locate,
+    ]  # grid B's suggested responders came masked: no row
+    _flush(api)
+    assert len(_reads(engine)) == before + 4  # written once
+
+
+def test_a_served_wangge_writes_the_reads_while_serving_and_as_it_stops(db_url, demo):
+    account = next(a for a in DEMO_ACCOUNTS if a.role == "grid_worker")
+    with session_scope(demo) as s:
+        from geo.access.users import get_user, issue_token
+
+        token = issue_token(s, get_user(s, account.username))
+    server = WanggeServer(db_url, env={"WANGGE_ESCALATION_INTERVAL_S": "0"})
+    try:
+        server.wait_ready(timeout_s=60)
+        auth = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=server.base, headers=auth, timeout=30) as http:
+            answers = [http.get(f"{API}/responders", params={"grid": DEMO_GRID}) for _ in range(3)]
+            assert all(a.status_code == 200 and "*" not in a.text for a in answers)
+            assert http.get(f"{API}/responders", headers={"Authorization": ""}).status_code == 200
+    finally:
+        server.stop(timeout_s=30)
+    rows = [row for row in _reads(demo) if row[0] == account.username]
+    ids = sorted(f["properties"]["id"] for f in answers[0].json()["features"] if f["properties"]["phone"])
+    assert rows == [(account.username, "127.0.0.1", {"path": f"{API}/responders", "layers": {"responders": ids}})] * 3

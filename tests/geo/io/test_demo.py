@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from geo.db.session import session_scope
 from geo.io.demo import DEMO_DIR, load_demo
-from geo.models import CATEGORIES, Building, Community, Estate, Grid, Incident, Responder
+from geo.models import CATEGORIES, Building, Community, Estate, Grid, Incident, Responder, User
 from geo.spatial.codes import unit_grid_codes
 from geo.spatial.crs import CoordinateSystem
 from geo.spatial.geometry import from_db
@@ -159,3 +159,66 @@ def test_wangge_numbers_grids_west_to_east_north_to_south(cli, engine, tmp_path)
     with session_scope(engine) as s:
         got = {g.name: g.code for g in s.scalars(select(Grid))}
     assert got == {f"r{r}c{c}": f"441802001001{r * 3 + c + 1:03d}" for r in range(3) for c in range(3)}
+
+
+def test_the_demo_has_one_account_per_role_that_signs_in_at_once(demo):
+    from geo.access.signin import begin_sign_in, check_password, finish_sign_in
+    from geo.io.demo import DEMO_ACCOUNTS, DEMO_GRID
+    from geo.models import TokenKind, User, UserRole, utcnow
+
+    assert sorted(a.role for a in DEMO_ACCOUNTS) == sorted(r.value for r in UserRole)
+    now = utcnow()
+    with session_scope(demo) as s:
+        for account in DEMO_ACCOUNTS:
+            attempt = begin_sign_in(s, account.username, "127.0.0.1", now)
+            assert check_password(attempt, account.password), account.username
+            assert not check_password(attempt, account.password + "x")
+            grant = finish_sign_in(s, attempt, True, now, TokenKind.session)
+            assert grant is not None and not grant.user.must_change_password
+            assert grant.user.role == account.role
+        staff = {u.role: u for u in s.scalars(select(User).where(User.responder_id.is_not(None)))}
+        assert set(staff) == {"grid_leader", "grid_worker"}
+        for role, user in staff.items():
+            assert user.responder.role == role and [g.code for g in user.responder.grids] == [DEMO_GRID]
+        # A full-time worker of that grid: a new incident there goes to them.
+        assert staff["grid_worker"].responder.kind == "person"
+
+
+def test_loading_the_demo_twice_keeps_its_accounts_as_they_are(demo):
+    from geo.access.users import get_user, set_password
+
+    with session_scope(demo) as s:
+        set_password(s, get_user(s, "viewer"), "Changed#2027")
+    with session_scope(demo) as s:
+        assert load_demo(s) == []
+        hashes = {name: h for name, h in s.execute(select(User.username, User.password_hash))}
+        assert len(hashes) == 6
+    from geo.access.passwords import verify_password
+
+    assert verify_password("Changed#2027", hashes["viewer"])
+
+
+def test_wangge_demo_prints_the_accounts(cli):
+    from geo.io.demo import DEMO_ACCOUNTS
+
+    result = cli("demo", "-q")
+    assert result.exit_code == 0, result.output
+    table = result.output[result.output.index("demo accounts") :].splitlines()
+    assert table[1].split() == ["username", "role", "password", "grid"]
+    assert [line.split() for line in table[2:]] == [
+        [a.username, a.role, a.password, a.grid or "all"] for a in DEMO_ACCOUNTS
+    ]
+    again = cli("demo", "-q")
+    assert again.exit_code == 0 and "already loaded" in again.output
+
+
+def test_the_readme_lists_the_demo_accounts_as_they_are():
+    from geo.io.demo import DEMO_ACCOUNTS
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Demo accounts") :]
+    rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| `")]
+    assert [(r[0].strip(" `"), r[2].strip(" `"), r[3].strip()) for r in rows] == [
+        (a.username, a.password, a.grid or "all") for a in DEMO_ACCOUNTS
+    ]
+    assert "change them" in section and "wangge user disable" in section
