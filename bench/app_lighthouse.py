@@ -98,7 +98,7 @@ def markdown(result: dict) -> str:
     ok = result["performance"] >= 90 and result["accessibility"] >= 90
     return "\n".join(
         [
-            f"### The worker app under Lighthouse ({datetime.now(UTC).date()})",
+            f"## The worker app under Lighthouse (issue 11, {datetime.now(UTC).date()})",
             "",
             "`npm i -E lighthouse@12.2.3 --prefix bench/.lighthouse`, then "
             "`python -m bench.app_lighthouse --write-md` (Lighthouse "
