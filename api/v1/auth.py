@@ -42,7 +42,7 @@ class TokenAnswer(BaseModel):
 @router.post("/token", summary="Sign in (OAuth2 password flow): a bearer token that expires")
 async def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenAnswer:
     grant = await sign_in(request, form.username, form.password, TokenKind.bearer)
-    expires_in = int((grant.expires_at - request.app.state.clock()).total_seconds())
+    expires_in = round((grant.expires_at - request.app.state.clock()).total_seconds())
     return TokenAnswer(
         access_token=grant.secret, expires_in=expires_in, must_change_password=grant.user.must_change_password
     )
