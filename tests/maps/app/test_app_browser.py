@@ -29,7 +29,7 @@ from geo.spatial.geometry import from_db
 from tests.conftest import CHROMIUM
 from tests.maps.test_maps_browser import TileServer
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "app"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "app"
 PHONE = {"width": 390, "height": 844}
 PASSWORD = "Wangge-test-2027"
 READY = 'html[data-ready="1"] main'
@@ -200,6 +200,9 @@ def test_a_report_made_offline_waits_in_the_outbox_and_is_sent_once(phone, serve
     page.wait_for_selector("#outbox-list")
     assert page.locator("#outbox-list li").count() == 2  # the report, and its photo waiting for it
     assert page.locator("#outbox-count").inner_text() == "2"
+    # Why it waits, in the worker's language, not the browser's ("Failed to fetch").
+    errors = page.locator("#outbox-list .error").all_inner_texts()
+    assert all(text == "网络不通：联网后会自动重发" for text in errors), errors
     shot(page, served, "outbox-offline")
     assert incidents_titled(served, title) == []
     context.set_offline(False)  # the "online" event sends the outbox
