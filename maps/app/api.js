@@ -1,6 +1,7 @@
 // Requests to wangge's API: JSON in and out, the sign-in headers, and errors as the API words
 // them ({"detail": ...}) so a phone can show them.
 import { authHeaders } from './auth.js';
+import { t } from './i18n.js';
 
 export class ApiError extends Error {
   constructor(status, detail, headers) {
@@ -31,8 +32,9 @@ export async function request(method, url, { json, body, headers = {} } = {}) {
   let r;
   try {
     r = await fetch(url, init);
-  } catch (exc) {
-    throw new ApiError(0, String(exc.message || exc), new Headers());
+  } catch {
+    // The browser's own words ("Failed to fetch") mean nothing to a worker: say it in theirs.
+    throw new ApiError(0, t('no_network'), new Headers());
   }
   const text = await r.text();
   let data = null;
