@@ -85,9 +85,7 @@ async def actor_of_request(request: Request, secret: str | None, now: datetime) 
             return PUBLIC
         via_cookie = True
     try:
-        check = await authenticate_request(request, secret, now)
-        if via_cookie and check.kind != TokenKind.session.value:
-            raise NotAuthenticated("The session cookie is not a web session: sign in again")
+        check = await (web_session(request, secret, now) if via_cookie else authenticate_request(request, secret, now))
     except NotAuthenticated:
         if via_cookie and request.method in SAFE_METHODS and request.url.path != f"{API_PREFIX}/auth/me":
             return PUBLIC
@@ -105,6 +103,15 @@ async def actor_of_request(request: Request, secret: str | None, now: datetime) 
         async with turns_for(request.app).turn(write=True):
             await run_in_threadpool(_touch, request.app.state.engine, check.token_id, now)
     return check.actor
+
+
+async def web_session(request: Request, secret: str, now: datetime) -> TokenCheck:
+    """The check of the session cookie's token, which must be a web session (not a bearer token
+    put in a cookie)."""
+    check = await authenticate_request(request, secret, now)
+    if check.kind != TokenKind.session.value:
+        raise NotAuthenticated("The session cookie is not a web session: sign in again")
+    return check
 
 
 class SignedIn:

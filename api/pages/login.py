@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.auth import SESSION_COOKIE, SignedIn, authenticate_request, csrf_token_for
+from api.auth import SESSION_COOKIE, SignedIn, csrf_token_for, web_session
 from api.sessions import clear_session_cookies, safe_next, set_session_cookies, sign_in, sign_out
 from api.v1.auth import change_own_password
 from geo.access.passwords import MAX_LENGTH
@@ -89,12 +89,9 @@ async def _signed_in_session(request: Request) -> str | None:
     secret = request.cookies.get(SESSION_COOKIE)
     if not secret:
         return None
-    now = request.app.state.clock()
     try:
-        check = await authenticate_request(request, secret, now)
+        check = await web_session(request, secret, request.app.state.clock())
     except NotAuthenticated:
-        return None
-    if check.kind != TokenKind.session.value:
         return None
     request.state.auth = SignedIn(check, secret, via_cookie=True)
     return secret

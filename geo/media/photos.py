@@ -12,7 +12,6 @@ deletes the file another upload of the same photo is committing.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from collections.abc import Collection
@@ -24,6 +23,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from geo.access.policy import Actor, check_may_add_photo
+from geo.access.users import hash_token
 from geo.errors import Conflict, InputError, NotFound, TooLarge
 from geo.media import images
 from geo.media.store import media_store, sha256_of
@@ -47,13 +47,10 @@ _COMMITTED = "wangge_media_committed"
 
 
 def new_report_token() -> tuple[str, str]:
-    """A one-time capability for whoever reports an incident: (the token, its SHA-256 to store)."""
+    """A one-time capability for whoever reports an incident: (the token, its SHA-256 to store,
+    hashed as bearer tokens are)."""
     token = secrets.token_urlsafe(32)
-    return token, _digest(token)
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return token, hash_token(token)
 
 
 def holds_report_token(incident: Incident, token: str | None, now: datetime) -> bool:
@@ -62,7 +59,7 @@ def holds_report_token(incident: Incident, token: str | None, now: datetime) -> 
         return False
     if now > incident.created_at + REPORT_TOKEN_TTL:
         return False
-    return hmac.compare_digest(_digest(token), incident.report_token_sha256)
+    return hmac.compare_digest(hash_token(token), incident.report_token_sha256)
 
 
 # --------------------------------------------------------------------------- adding

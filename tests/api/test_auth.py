@@ -46,13 +46,10 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _events(engine, event: str | None = None, result: str | None = None) -> list[AuditEvent]:
+def _events(engine, event: str | None = None) -> list[AuditEvent]:
+    """The audit log, oldest first."""
     with session_scope(engine) as s:
-        return (
-            list(reversed(audit.events(s, event=event)))
-            if result is None
-            else [e for e in reversed(audit.events(s, event=event)) if e.result == result]
-        )
+        return list(reversed(audit.events(s, event=event)))
 
 
 def _web_sign_in(client: TestClient, username: str = "worker", password: str = PASSWORD, next_url: str = "/app/"):
