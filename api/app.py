@@ -17,7 +17,20 @@ from api.errors import install_error_handlers
 from api.middleware import install_middleware
 from api.pages import app as worker_app
 from api.pages import docs, login, maps
-from api.v1 import API_PREFIX, auth, health, incidents, layers, locate, photos, points, responders, stats, tasks
+from api.v1 import (
+    API_PREFIX,
+    auth,
+    health,
+    incidents,
+    layers,
+    locate,
+    patrols,
+    photos,
+    points,
+    responders,
+    stats,
+    tasks,
+)
 from geo.access import audit
 from geo.db.engine import get_engine
 from geo.db.idempotency import purge_expired
@@ -142,13 +155,16 @@ def create_app(
     app.include_router(incidents.router, prefix=API_PREFIX)
     app.include_router(incidents.escalations, prefix=API_PREFIX)
     app.include_router(photos.router, prefix=API_PREFIX)
+    app.include_router(patrols.router, prefix=API_PREFIX)
+    app.include_router(patrols.coverage_router, prefix=API_PREFIX)
     app.include_router(stats.router, prefix=API_PREFIX)
     app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(auth.audit_router, prefix=API_PREFIX)
     app.include_router(login.router)
     app.include_router(docs.router)
     for entry in LAYERS.values():
-        app.include_router(layers.layer_router(entry), prefix=API_PREFIX)
+        if entry.generic_api:
+            app.include_router(layers.layer_router(entry), prefix=API_PREFIX)
     install_middleware(app)
     return app
 
