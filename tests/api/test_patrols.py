@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import threading
+import time
 import uuid
 from datetime import timedelta
 
+import httpx
 import numpy as np
 import pytest
 from sqlalchemy import func, select
@@ -19,6 +22,7 @@ from geo.access import audit
 from geo.db.session import session_scope
 from geo.models import BuildingVisitDay, CoverageDay, Patrol, PatrolFix, PatrolVisit
 from geo.patrols.service import purge_expired
+from geo.timezones import CHINA_TIME
 from tests.support.permissions import CENTRE_A, CODE_A, CODE_B, GEOD, WORLD, Api, make_api, move
 from tests.support.world import BuildingSpec, UserSpec
 
@@ -125,11 +129,7 @@ def test_a_noisy_patrol_gives_its_visited_buildings_its_distance_and_its_check_i
     assert answer["geometry"]["type"] == "LineString"
     assert 2 <= len(answer["geometry"]["coordinates"]) < props["fixes_kept"] / 4  # simplified
     # The grid's coverage for the day counts them.
-    day = (
-        (clock() - timedelta(seconds=1))
-        .astimezone(__import__("geo.timezones", fromlist=["CHINA_TIME"]).CHINA_TIME)
-        .date()
-    )
+    day = (clock() - timedelta(seconds=1)).astimezone(CHINA_TIME).date()
     cov = api.client.get(
         f"{API}/grids/{CODE_A}/coverage", params={"date": day.isoformat()}, headers=api.headers("leaderA")
     ).json()
@@ -306,7 +306,7 @@ def test_retention_deletes_raw_data_and_keeps_the_daily_figures(api, clock, engi
 
 def test_coverage_of_every_grid_as_json_and_csv(api, clock):
     walk(api, clock)
-    day = (clock()).astimezone(__import__("geo.timezones", fromlist=["CHINA_TIME"]).CHINA_TIME).date().isoformat()
+    day = (clock()).astimezone(CHINA_TIME).date().isoformat()
     rows = api.client.get(f"{API}/coverage", params={"start": day, "end": day}).json()["rows"]
     by_grid = {r["grid"]: r for r in rows}
     assert by_grid[CODE_A]["visited"] == len(NEAR) and by_grid[CODE_B]["visited"] == 0
@@ -323,3 +323,50 @@ def test_an_incident_reported_on_patrol_is_linked_to_it(api, clock):
     assert r.status_code == 201, r.text
     props = end(api, "workerA", patrol).json()["properties"]
     assert props["incidents"] == [r.json()["id"]]
+
+
+def test_concurrent_starts_batches_and_ends_on_a_real_server(db_url, world, engine, serve_wangge):
+    """Two starts at once make one patrol; batches sent at once, each retried with its key, are
+    stored once each; two ends at once end it once."""
+    base = serve_wangge(db_url)
+    headers = {"Authorization": f"Bearer {world.token['workerA']}"}
+    with httpx.Client(base_url=base, timeout=60) as http:
+        starts = _at_once(
+            lambda i: http.post(f"{API}/patrols", json={"lon": CENTRE_A[0], "lat": CENTRE_A[1]}, headers=headers), 2
+        )
+        assert sorted(r.status_code for r in starts) == [201, 409], [r.text for r in starts]
+        patrol = next(r for r in starts if r.status_code == 201).json()["id"]
+        now = time.time()
+        batches = [[[*move(CENTRE_A, 90, 40 * i + j), now - 400 + 50 * i + j, 5.0] for j in range(5)] for i in range(8)]
+        keys = [str(uuid.uuid4()) for _ in batches]
+        for _ in range(2):  # the second round retries every batch with its key
+            sent = _at_once(
+                lambda i: http.post(
+                    f"{API}/patrols/{patrol}/fixes", json=batches[i], headers={**headers, "Idempotency-Key": keys[i]}
+                ),
+                len(batches),
+            )
+            assert [r.status_code for r in sent] == [200] * len(batches), [r.text for r in sent]
+        ends = _at_once(lambda i: http.post(f"{API}/patrols/{patrol}/end", headers=headers), 2)
+        assert sorted(r.status_code for r in ends) == [200, 409]
+        props = next(r for r in ends if r.status_code == 200).json()["properties"]
+    assert props["fixes_received"] == 40 and props["fixes_kept"] == 40
+    with session_scope(engine) as s:
+        assert s.scalar(select(func.count()).select_from(PatrolFix)) == 40
+        assert s.scalar(select(func.count()).select_from(Patrol)) == 1
+
+
+def _at_once(request, n: int) -> list[httpx.Response]:
+    results: list = [None] * n
+    barrier = threading.Barrier(n)
+
+    def run(i: int) -> None:
+        barrier.wait(timeout=30)
+        results[i] = request(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return results
