@@ -355,13 +355,13 @@ def purge_expired(session: Session, now: datetime, retention_days: int | None = 
     cutoff, _ = day_bounds(china_day(now) - timedelta(days=days), china_day(now))
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext('wangge.patrols.purge'))"))
-    patrols = list(
-        session.scalars(
-            select(Patrol).where(Patrol.started_at < cutoff, Patrol.purged_at.is_(None), Patrol.status == ENDED)
-        )
-    )
+    patrols = list(session.scalars(select(Patrol).where(Patrol.started_at < cutoff, Patrol.purged_at.is_(None))))
     if not patrols:
         return 0
+    for patrol in patrols:
+        if patrol.status == RUNNING:  # left running for weeks: it ended with its last fix
+            last = patrol.last_t or patrol.started_at.timestamp()
+            end_patrol(session, patrol, None, datetime.fromtimestamp(last, CHINA_TIME))
     ids = [p.id for p in patrols]
     _keep_daily_figures(session, patrols)
     session.execute(delete(PatrolFix).where(PatrolFix.patrol_id.in_(ids)))

@@ -282,8 +282,10 @@ def test_retention_deletes_raw_data_and_keeps_the_daily_figures(api, clock, engi
     ).json()
     with session_scope(engine) as s:
         assert purge_expired(s, clock() + timedelta(days=29)) == 0  # within the retention period
+    forgotten = start(api, "workerA", CENTRE_A).json()["id"]  # left running
     with session_scope(engine) as s:
-        assert purge_expired(s, clock() + timedelta(days=31)) == 1
+        assert purge_expired(s, clock() + timedelta(days=31)) == 2
+        assert s.get(Patrol, forgotten).status == "ended"
     with session_scope(engine) as s:
         assert s.scalar(select(func.count()).select_from(PatrolFix)) == 0
         assert s.scalar(select(func.count()).select_from(PatrolVisit)) == 0
