@@ -535,8 +535,100 @@ def stored(url: str, ids: list[int]) -> dict:
     }
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if int(Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+class CpuMeter:
+    """CPU seconds spent by the server (with its worker processes), by the PostgreSQL backends
+    serving this database, and by wrk, while a run lasts: where a request's cost goes."""
+
+    def __init__(self, url: str, server_pid: int):
+        self.url, self.server_pid = url, server_pid
+
+    def _backends(self) -> list[int]:
+        import psycopg
+
+        with psycopg.connect(psycopg_dsn(self.url), autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def snapshot(self) -> dict[str, dict[int, float]]:
+        server = [self.server_pid, *_children(self.server_pid)]
+        return {
+            "server": {p: _cpu_s(p) for p in server},
+            "postgres": {p: _cpu_s(p) for p in self._backends()},
+        }
+
+    def measure(self, run, *args):
+        import resource
+
+        before = self.snapshot()
+        wrk0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result = run(*args)
+        wrk1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        after = self.snapshot()
+        cpu = {
+            k: sum(after[k].get(p, 0.0) - before[k].get(p, 0.0) for p in set(after[k]) | set(before[k])) for k in after
+        }
+        # The children waited for: wrk (the only child run meanwhile).
+        cpu["wrk"] = (wrk1.ru_utime + wrk1.ru_stime) - (wrk0.ru_utime + wrk0.ru_stime)
+        return result, cpu
+
+
+def floor_copy(url: str, data, patrol_ids: list[int], threads: int, duration_s: float) -> dict:
+    """The floor: batches of 500 fixes written straight into patrol_fixes by ``threads`` psycopg
+    connections, one COPY and one commit each (to ended patrols of the day, whose tracks are
+    already measured): what this machine's PostgreSQL takes without wangge in front of it."""
+    import psycopg
+
+    lines = [
+        f"{data.fix_lon[i]:.7f}\t{data.fix_lat[i]:.7f}\t{data.fix_dt[i]:.1f}\t{data.fix_acc[i]:.1f}"
+        for i in range(BATCH)
+    ]
+    counts = [0] * threads
+    stop = time.monotonic() + duration_s
+
+    def work(k: int) -> None:
+        body = "".join(f"{patrol_ids[k % len(patrol_ids)]}\t{line}\n" for line in lines)
+        with psycopg.connect(psycopg_dsn(url)) as conn:
+            while time.monotonic() < stop:
+                with (
+                    conn.cursor() as cur,
+                    cur.copy("COPY patrol_fixes (patrol_id, lon, lat, t, accuracy_m) FROM STDIN") as copy,
+                ):
+                    copy.write(body)
+                conn.commit()
+                counts[k] += BATCH
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, range(threads)))
+    seconds = time.perf_counter() - t
+    return {"threads": threads, "seconds": seconds, "fixes": sum(counts), "fixes_per_s": sum(counts) / seconds}
+
+
 def ingestion(url: str, data, tokens: list[str], args, workdir: Path) -> dict:
-    from bench.bench_api import Server, proc_status, py_spy_binary
+    from bench.bench_api import Server, py_spy_binary
 
     out: dict = {"lanes": args.lanes, "duration_s": args.duration, "workers": args.workers, "rounds": []}
     server = Server(url, workdir / "server.log", args.python, ("--workers", str(args.workers)))
@@ -558,13 +650,17 @@ def ingestion(url: str, data, tokens: list[str], args, workdir: Path) -> dict:
         for r, group in enumerate(groups[: args.rounds]):
             prefix = workdir / f"lane-{r}-"
             written = write_lanes(data, ids, tokens, group, args.lanes, prefix, start_ts, stamp)
-            health = run_wrk(server.base, "health", args.lanes, args.duration, prefix)
-            rss0 = proc_status(server.pid)
-            fixes = run_wrk(server.base, "fixes", args.lanes, args.duration, prefix)
-            rss1 = proc_status(server.pid)
+            meter = CpuMeter(url, server.pid)
+            health, health_cpu = meter.measure(run_wrk, server.base, "health", args.lanes, args.duration, prefix)
+            fixes, fixes_cpu = meter.measure(run_wrk, server.base, "fixes", args.lanes, args.duration, prefix)
             time.sleep(2)  # answers wrk stopped waiting for may still be committing
             check = stored(url, [ids[w] for w in group])
-            row = {"health": health, "fixes": fixes, "written": written, "stored": check, "server_rss": [rss0, rss1]}
+            row = {"health": health, "fixes": fixes, "written": written, "stored": check}
+            row["cpu_ms_per_request"] = {
+                "health": {k: 1000 * v / max(health["requests"], 1) for k, v in health_cpu.items()},
+                "fixes": {k: 1000 * v / max(fixes["requests"], 1) for k, v in fixes_cpu.items()},
+            }
+            row["cpu_s"] = {"health": health_cpu, "fixes": fixes_cpu}
             row["ratio_fixes_per_s_to_health_rps"] = fixes["fixes_per_s"] / health["rps"]
             out["rounds"].append(row)
             log(
@@ -574,6 +670,11 @@ def ingestion(url: str, data, tokens: list[str], args, workdir: Path) -> dict:
             )
             for f in workdir.glob(f"lane-{r}-*.txt"):
                 f.unlink()
+        # The floor, on the day's ended patrols (ids 1..n: loaded before any running one).
+        out["floor"] = floor_copy(url, data, list(range(1, len(ids) + 1)), args.lanes, args.duration)
+        log(
+            f"ingestion floor: psycopg COPY of {BATCH}-fix batches, {args.lanes} connections: {out['floor']['fixes_per_s']:.0f} fixes/s"
+        )
         if args.profile:
             py_spy = py_spy_binary(args.python)
             if py_spy is None:
