@@ -795,14 +795,14 @@ def markdown(result: dict) -> str:
             "",
         ]
     if h:
-        lines += ingestion_markdown(h)
+        lines += ingestion_markdown(h, m["nproc"])
     if result.get("notes"):
         lines += [f"- {n}" for n in result["notes"]] + [""]
     lines.append(SECTION_END)
     return "\n".join(lines)
 
 
-def ingestion_markdown(h: dict) -> list[str]:
+def ingestion_markdown(h: dict, nproc: int) -> list[str]:
     met = h["fixes_per_s"] >= TARGET_FIXES_PER_S
     server = "one worker process" if h["workers"] == 1 else f"`--workers {h['workers']}`"
     lines = [
@@ -834,6 +834,27 @@ def ingestion_markdown(h: dict) -> list[str]:
         f"still in flight when wrk stopped (at most one per connection, {h['lanes'] * BATCH:,} fixes). Of the last round's "
         f"{last['fixes_received']:,} fixes received, {last['fixes_kept']:,} were kept for the track, dropped: {last['dropped']}.",
     ]
+    cpu = {
+        mode: {
+            k: statistics.median(r["cpu_ms_per_request"][mode][k] for r in h["rounds"])
+            for k in ("server", "postgres", "wrk")
+        }
+        for mode in ("health", "fixes")
+    }
+    f, q = cpu["fixes"], cpu["health"]
+    lines.append(
+        f"- CPU per request (median over the rounds; from `/proc`, the server's process{'es' if h['workers'] > 1 else ''}, "
+        f"the PostgreSQL backends serving this database, and wrk): a batch of {BATCH} fixes {f['server']:.1f} ms in the server, "
+        f"{f['postgres']:.1f} ms in PostgreSQL, {f['wrk']:.2f} ms in wrk; a health request {q['server']:.2f} ms in the server, "
+        f"{q['postgres']:.2f} ms in PostgreSQL, {q['wrk']:.3f} ms in wrk. The machine has "
+        f"{nproc} cores for all of them and whatever else runs on it."
+    )
+    fl = h.get("floor")
+    if fl:
+        lines.append(
+            f"- The floor: the same batches of {BATCH} fixes written straight into `patrol_fixes` by {fl['threads']} psycopg "
+            f"connections, one `COPY` and one commit each, with nothing in front: {fl['fixes_per_s']:,.0f} fixes/s."
+        )
     prof = h.get("profile")
     if prof and "self_share" in prof:
         shares = ", ".join(f"{k} {v:.0%}" for k, v in list(prof["self_share"].items())[:7])
