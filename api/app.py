@@ -17,7 +17,20 @@ from api.errors import install_error_handlers
 from api.middleware import install_middleware
 from api.pages import app as worker_app
 from api.pages import docs, login, maps
-from api.v1 import API_PREFIX, auth, health, incidents, layers, locate, photos, points, responders, stats, tasks
+from api.v1 import (
+    API_PREFIX,
+    auth,
+    health,
+    incidents,
+    layers,
+    locate,
+    patrols,
+    photos,
+    points,
+    responders,
+    stats,
+    tasks,
+)
 from geo.access import audit
 from geo.db.engine import get_engine
 from geo.db.idempotency import purge_expired
@@ -27,6 +40,7 @@ from geo.grids.index import grid_index
 from geo.incidents.escalation import escalate_overdue
 from geo.layers import LAYERS
 from geo.models import utcnow
+from geo.patrols.service import purge_expired as purge_expired_patrols
 from geo.responders.nearest import responder_index
 from geo.settings import get_settings
 
@@ -63,6 +77,10 @@ def _purge_audit(session, now) -> int:
     return audit.purge_expired(session, now)
 
 
+def _purge_patrols(session, now) -> int:
+    return purge_expired_patrols(session, now)
+
+
 def _warm_indexes(engine, done: threading.Event) -> None:
     """Build the in-memory indexes and grid cards the lookups use, so that the first requests
     do not wait for them; ``done`` is set when they are (or when they cannot be built yet)."""
@@ -97,6 +115,10 @@ def create_app(
         tasks.append(asyncio.create_task(_every(app, purge_s, "expired idempotency keys removed", _purge_keys)))
         # The audit log is kept for its retention period (at least 180 days), then dropped.
         tasks.append(asyncio.create_task(_every(app, 3600.0, "audit events past retention removed", _purge_audit)))
+        # Patrol tracks are personal data: their raw fixes go after the retention period.
+        if get_settings().patrol_purge_interval_s > 0:
+            every = get_settings().patrol_purge_interval_s
+            tasks.append(asyncio.create_task(_every(app, every, "patrol tracks past retention purged", _purge_patrols)))
         if warm_indexes:  # in the background: the server answers (health, docs) meanwhile
             tasks.append(
                 asyncio.create_task(run_in_threadpool(_warm_indexes, app.state.engine, app.state.indexes_ready))
@@ -142,13 +164,16 @@ def create_app(
     app.include_router(incidents.router, prefix=API_PREFIX)
     app.include_router(incidents.escalations, prefix=API_PREFIX)
     app.include_router(photos.router, prefix=API_PREFIX)
+    app.include_router(patrols.router, prefix=API_PREFIX)
+    app.include_router(patrols.coverage_router, prefix=API_PREFIX)
     app.include_router(stats.router, prefix=API_PREFIX)
     app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(auth.audit_router, prefix=API_PREFIX)
     app.include_router(login.router)
     app.include_router(docs.router)
     for entry in LAYERS.values():
-        app.include_router(layers.layer_router(entry), prefix=API_PREFIX)
+        if entry.generic_api:
+            app.include_router(layers.layer_router(entry), prefix=API_PREFIX)
     install_middleware(app)
     return app
 

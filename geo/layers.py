@@ -24,6 +24,7 @@ from geo.models import (
     Estate,
     Grid,
     Incident,
+    Patrol,
     Responder,
     ResponderKind,
 )
@@ -33,6 +34,7 @@ class GeometryKind(Enum):
     POINT = "Point"
     POLYGON = "Polygon or MultiPolygon"
     POINT_OR_FOOTPRINT = "Point, or a footprint Polygon"  # the point is derived from the footprint
+    LINE = "LineString"
 
 
 # The fields of a row, as (name, attribute path): "grid.code" follows a relation (None when it
@@ -91,6 +93,19 @@ _INCIDENT_FIELDS: Fields = (
     ("created_at", "created_at"),
     ("closed_at", "closed_at"),
 )
+_PATROL_FIELDS: Fields = (
+    ("code", "code"),
+    ("responder", "responder.code"),
+    ("status", "status"),
+    ("source", "source"),
+    ("started_at", "started_at"),
+    ("ended_at", "ended_at"),
+    ("checked_in", "checked_in"),
+    ("distance_m", "distance_m"),
+    ("duration_s", "duration_s"),
+    ("in_own_grids_s", "in_own_grids_s"),
+    ("fixes_kept", "fixes_kept"),
+)
 
 
 @dataclass(frozen=True)
@@ -113,6 +128,9 @@ class Layer:
     geometry_required: bool = True  # a new feature without one is refused
     in_service_area: bool = False  # its features must lie inside the governed area
     file_stem: str = field(default="")  # its file in data/demo, when not named after the layer
+    # Served by the generic layer router (api/v1/layers.py); else by a router of its own.
+    generic_api: bool = True
+    in_demo: bool = True  # loaded from data/demo by `wangge demo`
 
     @property
     def demo_file(self) -> str:
@@ -217,6 +235,24 @@ LAYERS: dict[str, Layer] = {
             kinds=lambda: list(CATEGORIES),
             related=(("grid", ("code",)), ("building", ("code",)), ("assignee", ("code", "name", "role"))),
             in_service_area=True,
+        ),
+        Layer(
+            name="patrols",
+            writable=True,  # started, fed and ended through api/v1/patrols.py, never edited
+            model=Patrol,
+            singular="patrol",
+            plural="Patrols",
+            zh="巡查",
+            title="Patrols (巡查): tracks and coverage",
+            geometry=GeometryKind.LINE,
+            code_field="code",
+            filters=frozenset({"grid"}),
+            properties=_PATROL_FIELDS,
+            exported=_PATROL_FIELDS,
+            related=(("responder", ("code", "name")),),
+            geometry_required=False,  # none until two fixes are kept, none after the track is purged
+            generic_api=False,  # a track is personal data: its own router applies the track policy
+            in_demo=False,
         ),
     )
 }

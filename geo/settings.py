@@ -63,6 +63,17 @@ class Settings(BaseSettings):
     photo_far_m: float = Field(200.0, gt=0)
     # Decoded pixels a photo may have (a small file that decodes huge is a decompression bomb).
     photo_max_pixels: int = Field(64_000_000, ge=1)
+    # Patrols (geo/patrols/): check-in, track cleaning, coverage and how long tracks are kept.
+    patrol_checkin_m: float = Field(200.0, ge=0)  # a start farther than this outside one's grids is flagged
+    patrol_max_accuracy_m: float = Field(50.0, gt=0)  # fixes less accurate than this are dropped
+    patrol_max_speed_mps: float = Field(30.0, gt=0)  # a fix reached faster than this from the last is dropped
+    patrol_visit_m: float = Field(30.0, gt=0)  # a building within this of a track was visited
+    patrol_stale_days: int = Field(7, ge=1)  # buildings not visited for this many days are highlighted
+    patrol_retention_days: int = Field(30, ge=1)  # raw fixes and tracks are deleted after this
+    patrol_simplify_m: float = Field(5.0, ge=0)  # the stored track's simplification tolerance
+    patrol_max_batch: int = Field(10_000, ge=1)  # fixes in one request
+    patrol_max_age_days: float = Field(2.0, gt=0)  # fixes older than this are refused (a wrong clock)
+    patrol_purge_interval_s: float = Field(3600.0, ge=0)  # how often the server purges (0: never)
 
 
 @lru_cache

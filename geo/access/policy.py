@@ -32,12 +32,16 @@ class Permission(enum.Enum):
     ACT_FOR_RESPONDER = "act for a responder (their grids are the responder's)"
     COMMENT_ANYWHERE = "comment on any incident"
     READ_AUDIT_LOG = "read the audit log (sign-ins, who read personal data)"
+    PATROL = "go on patrol: record their own track"
+    SEE_GRID_TRACKS = "see the patrol tracks of the workers serving their grids"
+    SEE_ALL_TRACKS = "see every patrol track"
 
 
 _P = Permission
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     # Everything, everywhere; an administrator acts for no responder.
-    UserRole.admin.value: frozenset(Permission) - {_P.ACT_IN_OWN_GRIDS, _P.ACT_FOR_RESPONDER},
+    UserRole.admin.value: frozenset(Permission)
+    - {_P.ACT_IN_OWN_GRIDS, _P.ACT_FOR_RESPONDER, _P.PATROL, _P.SEE_GRID_TRACKS},
     UserRole.community.value: frozenset(
         {
             _P.WRITE_ANY_LAYER,
@@ -49,6 +53,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             _P.SEE_MASKED_PHONES,
             _P.RUN_ESCALATIONS,
             _P.COMMENT_ANYWHERE,
+            _P.SEE_ALL_TRACKS,
         }
     ),
     # Grid staff see phones in full; about incidents of other grids (the responders suggested
@@ -62,6 +67,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             _P.SEE_MASKED_PHONES,
             _P.ACT_FOR_RESPONDER,
             _P.COMMENT_ANYWHERE,
+            _P.PATROL,
+            _P.SEE_GRID_TRACKS,
         }
     ),
     UserRole.grid_worker.value: frozenset(
@@ -72,6 +79,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             _P.SEE_MASKED_PHONES,
             _P.ACT_FOR_RESPONDER,
             _P.COMMENT_ANYWHERE,
+            _P.PATROL,
         }
     ),
     UserRole.planner.value: frozenset(
@@ -300,3 +308,81 @@ def task_scope(actor: Actor) -> TaskScope:
     if actor.may(Permission.ACT_IN_OWN_GRIDS):
         return TaskScope(everywhere=False, grid_ids=actor.grid_ids or frozenset(), responder_id=actor.responder_id)
     raise PermissionDenied(f"A {actor.role} has no tasks: tasks are for grid and community staff")
+
+
+# --------------------------------------------------------------------------- patrols
+# A track says where a person was (行踪轨迹, PIPL Art. 28): the worker sees their own, a grid
+# leader those of the workers serving their grids, community staff all; viewers, planners and
+# the public none (they see coverage shares only).
+
+
+def check_may_patrol(actor: Actor) -> None:
+    check_signed_in(actor)
+    if not actor.may(Permission.PATROL) or actor.responder_id is None:
+        raise PermissionDenied(f"Patrols are walked by grid workers and grid leaders; you are a {actor.role}")
+
+
+@dataclass(frozen=True)
+class TrackScope:
+    """Whose tracks the caller may see: everyone's, or those of the responders serving
+    ``grid_ids`` (a leader's grids) and the caller's own responder."""
+
+    everyone: bool
+    grid_ids: frozenset[int] = frozenset()
+    responder_id: int | None = None
+
+
+def track_scope(actor: Actor) -> TrackScope:
+    check_signed_in(actor)
+    if actor.may(Permission.SEE_ALL_TRACKS):
+        return TrackScope(everyone=True)
+    if actor.may(Permission.SEE_GRID_TRACKS):
+        return TrackScope(everyone=False, grid_ids=actor.grid_ids or frozenset(), responder_id=actor.responder_id)
+    if actor.may(Permission.PATROL):
+        return TrackScope(everyone=False, responder_id=actor.responder_id)
+    raise PermissionDenied(
+        f"Patrol tracks are personal data: a {actor.role} sees only the coverage figures (/api/v1/coverage)"
+    )
+
+
+def may_read_track(actor: Actor, responder_id: int, responder_grid_ids: Collection[int]) -> bool:
+    """Whether ``actor`` may see the track of a patrol walked by ``responder_id``, who serves
+    ``responder_grid_ids``."""
+    try:
+        scope = track_scope(actor)
+    except (PermissionDenied, NotAuthenticated):
+        return False
+    return scope.everyone or responder_id == scope.responder_id or not scope.grid_ids.isdisjoint(responder_grid_ids)
+
+
+def check_may_read_track(actor: Actor, responder_id: int, responder_grid_ids: Collection[int]) -> None:
+    scope = track_scope(actor)  # the reason for those who see none
+    if not may_read_track(actor, responder_id, responder_grid_ids):
+        who = "their grids' workers'" if scope.grid_ids else "their own"
+        raise PermissionDenied(f"This patrol is another worker's: a {actor.role} sees only {who} tracks")
+
+
+def sees_grid_patrols(actor: Actor, grid_id: int | None) -> bool:
+    """Which buildings of a grid were visited, by whom: for community staff, and for the grid's
+    own workers and leader."""
+    if actor.may(Permission.SEE_ALL_TRACKS):
+        return True
+    return (actor.may(Permission.PATROL) or actor.may(Permission.SEE_GRID_TRACKS)) and actor.in_own_grids(grid_id)
+
+
+def check_may_send_fixes(actor: Actor, responder_id: int) -> None:
+    check_may_patrol(actor)
+    if actor.responder_id != responder_id:
+        raise PermissionDenied("This patrol is another worker's: only the worker on patrol sends its fixes")
+
+
+def check_may_end_patrol(actor: Actor, responder_id: int) -> None:
+    """The worker ends their patrol; community staff may end one left running."""
+    if actor.may(Permission.SEE_ALL_TRACKS):
+        return
+    check_may_send_fixes(actor, responder_id)
+
+
+def check_may_purge_patrols(actor: Actor) -> None:
+    if not actor.may(Permission.SEE_ALL_TRACKS):
+        raise PermissionDenied("Purging patrol tracks is for community staff")

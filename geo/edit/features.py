@@ -34,8 +34,10 @@ from geo.models import (
     Grid,
     Incident,
     IncidentHistory,
+    Patrol,
     utcnow,
 )
+from geo.models.patrols import RUNNING
 from geo.query.features import get_object
 from geo.spatial.coords import check_lonlat
 from geo.spatial.geometry import as_multipolygon, from_db, to_db
@@ -178,8 +180,16 @@ def create_feature(
     session.add(obj)
     if layer == "incidents":
         workflow.start(session, obj, actor, now or utcnow())
+        obj.patrol_id = _running_patrol_of(session, actor)
     session.flush()
     return obj
+
+
+def _running_patrol_of(session: Session, actor: Actor) -> int | None:
+    """The patrol the reporting worker is on, if any: their report belongs to it."""
+    if actor.responder_id is None:
+        return None
+    return session.scalar(select(Patrol.id).where(Patrol.responder_id == actor.responder_id, Patrol.status == RUNNING))
 
 
 def update_feature(

@@ -1,4 +1,4 @@
-"""The data model: street → community → grid → building, estates, responders, incidents.
+"""The data model: street → community → grid → building, estates, responders, incidents, patrols.
 
 All geometries are stored in WGS84 (SRID 4326). Every geometry column carries a spatial
 index on both databases (GiST on PostGIS, an R*Tree on SpatiaLite).
@@ -9,6 +9,7 @@ from geo.models.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow
 from geo.models.evidence import PHOTO_STAGES, Photo
 from geo.models.incidents import Incident, IncidentHistory
 from geo.models.kinds import CATEGORIES, KNOWN_ROLES, BuildingKind, IncidentKind, ResponderKind
+from geo.models.patrols import BuildingVisitDay, CoverageDay, Patrol, PatrolFix, PatrolVisit
 from geo.models.places import Building, Community, Estate, Grid, Responder, Street, responder_grids
 from geo.models.service import IdempotencyKey, LayerRevision
 
@@ -21,6 +22,8 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Building",
+    "BuildingVisitDay",
+    "CoverageDay",
     "BuildingKind",
     "Community",
     "Estate",
@@ -30,6 +33,9 @@ __all__ = [
     "IncidentHistory",
     "IncidentKind",
     "LayerRevision",
+    "Patrol",
+    "PatrolFix",
+    "PatrolVisit",
     "Photo",
     "Responder",
     "ResponderKind",

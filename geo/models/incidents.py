@@ -50,6 +50,8 @@ class Incident(Base):
     # The SHA-256 of the one-time capability given to whoever reported it, so that a resident
     # (the public, no account) may add the report's photos for a day (geo/media/photos.py).
     report_token_sha256: Mapped[str | None] = mapped_column(String(64))
+    # Reported while the reporter's responder was on patrol (geo/patrols/service.py).
+    patrol_id: Mapped[int | None] = mapped_column(ForeignKey("patrols.id", ondelete="SET NULL"), index=True)
     geom = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=False)
 
     # SQLAlchemy checks the version in every UPDATE: a concurrent writer cannot be overwritten.

@@ -23,6 +23,8 @@ GEOMETRY_COLUMNS = [
     ("buildings", "footprint"),
     ("responders", "geom"),
     ("incidents", "geom"),
+    ("patrols", "start_geom"),
+    ("patrols", "geom"),
 ]
 
 
