@@ -84,7 +84,7 @@ def parse_gpx(data: bytes, source: str = "GPX") -> list[GpxTrack]:
             others.append(f"{len(doc.routes)} route(s) <rte>")
         if doc.waypoints:
             others.append(f"{len(doc.waypoints)} waypoint(s) <wpt>")
-        found = f"; it holds only {' and '.join(others)}, which are planned, not walked" if others else ""
+        found = f"; it holds only {' and '.join(others)}, and a patrol is a track" if others else ""
         raise ImportFailed(source, [f"the file has no track (<trk>): nothing to import{found}"])
     problems: list[str] = []
     tracks = [_read_track(i, trk, problems) for i, trk in enumerate(doc.tracks, start=1)]
