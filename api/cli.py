@@ -5,6 +5,7 @@ The database is named by ``WANGGE_DATABASE_URL`` (default: a SpatiaLite file ``w
 
 from __future__ import annotations
 
+import getpass
 import sys
 import unicodedata
 from collections.abc import Sequence
@@ -265,8 +266,8 @@ def _import_patrols(file: Path, responder: str | None, crs: str | None) -> None:
 def _export_patrols(file: Path, responder: str | None, day: date | None) -> None:
     engine = _ready_engine()
     try:
-        with session_scope(engine) as session:
-            done = export_patrols(session, file, responder_code=responder, day=day)
+        with session_scope(engine, write=True) as session:
+            done = export_patrols(session, file, _operator(), utcnow(), responder_code=responder, day=day)
     except WanggeError as exc:
         _fail(str(exc))
     gone = f"; {done.purged} more were purged and have no fixes left" if done.purged else ""
@@ -274,6 +275,14 @@ def _export_patrols(file: Path, responder: str | None, day: date | None) -> None
         typer.echo(f"patrols: {done.patrols} patrol(s), {done.fixes} fixes written to {file}{gone}")
     else:
         typer.echo(f"patrols: no patrol with fixes matched, {file} not written{gone}")
+
+
+def _operator() -> str:
+    """Who runs the command, for the audit log: the login of the shell."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no login name (a container without USER)
+        return "cli"
 
 
 def _parse_day(value: str | None) -> date | None:

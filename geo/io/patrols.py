@@ -15,6 +15,7 @@ import numpy as np
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from geo.access import audit
 from geo.access.policy import SYSTEM, Actor
 from geo.errors import InputError, WanggeError
 from geo.io.gpx import GpxTrack, is_gpx_path, read_gpx, write_gpx
@@ -153,25 +154,34 @@ class PatrolExport:
 
 
 def export_patrols(
-    session: Session, path: str | Path, responder_code: str | None = None, day: date | None = None
+    session: Session,
+    path: str | Path,
+    reader: str,
+    now: datetime,
+    responder_code: str | None = None,
+    day: date | None = None,
 ) -> PatrolExport:
     """Write the raw fixes of the patrols begun on ``day`` (China date), of one responder or
     everyone's, as a GPX file: one track per patrol, oldest first, named by its code. Patrols
     already purged have no fixes left and are counted, not written. Nothing is written when no
-    patrol has fixes."""
+    patrol has fixes. Tracks are personal data: the audit log notes that ``reader`` read them."""
     path = Path(path)
     if not is_gpx_path(path):
         raise InputError(f"{path.name}: patrols' fixes are written as GPX; name a .gpx file")
     # Every match (the limit is the largest a database takes), oldest first.
     _, found = service.list_patrols(session, None, None, responder_code, day, limit=sys.maxsize, offset=0)
     written: list[tuple[str, np.ndarray]] = []
+    ids: list[int] = []
     purged = 0
     for patrol in reversed(found):
         fixes = service.raw_fixes(session, patrol.id)
         if len(fixes):
             written.append((patrol.code or f"patrol {patrol.id}", fixes))
+            ids.append(patrol.id)
         elif patrol.purged_at is not None:
             purged += 1
     if written:
         write_gpx(path, written)
+        detail = {"path": f"GPX export to {path.name}", "layers": {"patrols": sorted(ids)}}
+        audit.record(session, audit.PERSONAL_DATA_READ, audit.OK, now, reader, None, detail)
     return PatrolExport(len(written), sum(len(f) for _, f in written), purged)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
+from geo.access import audit
 from geo.access.policy import SYSTEM
 from geo.db.session import session_scope
 from geo.errors import InputError
@@ -104,6 +105,9 @@ def test_a_gpx_round_trip_keeps_every_fix(cli, engine, world, tmp_path):
     assert f"patrols: 2 patrol(s), {sum(map(len, walks))} fixes written to {out}" in r.output
     back = read_gpx(out)
     assert [t.name for t in back] == [p.code for p in made]
+    with session_scope(engine) as s:  # tracks are personal data: who read them is logged
+        (read,) = audit.events(s, event=audit.PERSONAL_DATA_READ)
+        assert read.username.startswith("cli") and read.detail["layers"] == {"patrols": [p.id for p in made]}
     for sent, got in zip(walks, back, strict=True):
         assert got.fixes.shape == sent.shape
         assert np.array_equal(got.fixes[:, [0, 1, 3]], sent[:, [0, 1, 3]], equal_nan=True)  # the same floats
