@@ -101,7 +101,7 @@ def _bad_fixes(session: Session, gpx_tracks: list[GpxTrack], now: datetime) -> l
     for track in gpx_tracks:
         try:
             tracks.check_fixes(track.fixes, now, datetime.fromtimestamp(0, CHINA_TIME), len(track.fixes))
-            service._check_in_area(session, track.fixes)  # the service's own rule (private there for now)
+            service.check_in_area(session, track.fixes)
         except InputError as exc:
             problems.append(f"{track.label}, " + _FIX_INDEX.sub(lambda m: f"point {int(m.group(1)) + 1}", str(exc)))
     return problems
