@@ -171,7 +171,7 @@ def reset_hwm(pid: int) -> bool:
 class Server(WanggeServer):
     """``wangge serve`` on 127.0.0.1 in a child process, with its output in a log file."""
 
-    def __init__(self, database_url: str, log_path: Path, python: str):
+    def __init__(self, database_url: str, log_path: Path, python: str, args: tuple[str, ...] = ()):
         self.log_path = log_path
         self._log = open(log_path, "wb")
         # `python -m api.cli` is the `wangge` command, run from this checkout.
@@ -179,6 +179,7 @@ class Server(WanggeServer):
             database_url,
             env={"PYTHONUNBUFFERED": "1"},
             command=[python, "-m", "api.cli"],
+            args=args,  # more options of `wangge serve`
             host="127.0.0.1",
             cwd=ROOT,
             stdout=self._log,
@@ -234,11 +235,7 @@ def run_wrk(server: Server, mode: str, points_file: Path, duration_s: int, threa
         mode,
         str(points_file),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 120)
-    line = next((x for x in proc.stdout.splitlines() if x.startswith("WRKJSON ")), None)
-    if proc.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stdout[-2000:]} {proc.stderr[-2000:]}")
-    r = json.loads(line[len("WRKJSON ") :])
+    r = wrk_json(cmd, duration_s + 120)
     seconds = r["duration_us"] / 1e6
     return {
         "mode": mode,
@@ -253,6 +250,15 @@ def run_wrk(server: Server, mode: str, points_file: Path, duration_s: int, threa
         "socket_errors": r["errors"]["connect"] + r["errors"]["read"] + r["errors"]["write"] + r["errors"]["timeout"],
         "loadavg": loadavg(),
     }
+
+
+def wrk_json(cmd: list[str], timeout_s: float) -> dict:
+    """Run wrk with a script whose done() prints one line "WRKJSON {...}"; that object."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("WRKJSON ")), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stdout[-2000:]} {proc.stderr[-2000:]}")
+    return json.loads(line[len("WRKJSON ") :])
 
 
 def cold_pass(server: Server, points_file: Path, connections: int, limit_s: float) -> dict:
@@ -366,40 +372,44 @@ def profile_run(server: Server, mode: str, points_file: Path, args, py_spy: str,
     """wrk on one endpoint while py-spy samples the server (only the thread holding the GIL:
     where the server's Python time goes). Returns the share of samples per category and the
     functions with the most samples (inclusive)."""
-    import threading
-
     folded = workdir / f"profile-{mode}.txt"
-    result: dict = {}
-    wrk_thread = threading.Thread(
-        target=lambda: result.update(
-            wrk=run_wrk(server, mode, points_file, args.duration + 4, args.threads, args.connections)
-        )
+    result = sample_during(
+        py_spy,
+        server.pid,
+        args.duration,
+        folded,
+        lambda: run_wrk(server, mode, points_file, args.duration + 4, args.threads, args.connections),
     )
-    wrk_thread.start()
-    time.sleep(2)
-    subprocess.run(
-        [
-            py_spy,
-            "record",
-            "-p",
-            str(server.pid),
-            "-d",
-            str(args.duration),
-            "-r",
-            "250",
-            "--gil",
-            "--nonblocking",
-            "-f",
-            "raw",
-            "-o",
-            str(folded),
-        ],
-        capture_output=True,
-        timeout=args.duration + 60,
-    )
-    wrk_thread.join()
     if not folded.exists():
         return {"error": "py-spy wrote nothing (is ptrace allowed?)"}
+    shutil.copy(folded, RESULTS / folded.name)
+    return summarise_folded(folded) | {"rps_while_profiled": (result or {}).get("rps")}
+
+
+def sample_during(py_spy: str, pid: int, duration_s: int, folded: Path, load, subprocesses: bool = False):
+    """Run ``load()`` (which lasts a little longer than ``duration_s``) in a thread while py-spy
+    samples the process ``pid`` (only the thread holding the GIL) into ``folded``; returns what
+    ``load()`` returned (None if it failed)."""
+    import threading
+
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(load()))
+    thread.start()
+    time.sleep(2)
+    subprocess.run(
+        [py_spy, "record", "-p", str(pid), "-d", str(duration_s), "-r", "250", "--gil", "--nonblocking"]
+        + (["--subprocesses"] if subprocesses else [])
+        + ["-f", "raw", "-o", str(folded)],
+        capture_output=True,
+        timeout=duration_s + 60,
+    )
+    thread.join()
+    return result[0] if result else None
+
+
+def summarise_folded(folded: Path) -> dict:
+    """A py-spy raw (folded) profile: the share of samples per category (by self time) and the
+    functions with the most samples (inclusive): wangge's own and a few of the framework's."""
     total, by_cat, inclusive = 0, {}, {}
     for line in folded.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -415,14 +425,12 @@ def profile_run(server: Server, mode: str, points_file: Path, args, py_spy: str,
                 path.startswith(("geo/", "api/")) and not path.startswith(("api/cli.py", "api/app.py"))
             ) or fn in PROFILE_KEY_FUNCTIONS:
                 inclusive[name] = inclusive.get(name, 0) + n
-    shutil.copy(folded, RESULTS / folded.name)
     return {
         "samples": total,
-        "rps_while_profiled": result.get("wrk", {}).get("rps"),
         "self_share": {k: round(v / total, 3) for k, v in sorted(by_cat.items(), key=lambda kv: -kv[1])}
         if total
         else {},
-        # Share of samples with the function on the stack: wangge's functions and a few of the framework's.
+        # Share of samples with the function on the stack.
         "top_inclusive": [[k, round(v / total, 3)] for k, v in sorted(inclusive.items(), key=lambda kv: -kv[1])[:25]]
         if total
         else [],
@@ -768,17 +776,18 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def write_md(section: str) -> None:
-    """Replace this benchmark's section of BENCHMARKS.md (or append it); other sections stay."""
+def write_md(section: str, start: str = SECTION_START, end: str = SECTION_END, name: str = "API") -> None:
+    """Replace a benchmark's section of BENCHMARKS.md, from ``start`` to ``end`` (or append it);
+    other sections stay."""
     text = BENCHMARKS_MD.read_text(encoding="utf-8") if BENCHMARKS_MD.exists() else "# Benchmarks\n"
-    if SECTION_START in text and SECTION_END in text:
-        before, rest = text.split(SECTION_START, 1)
-        after = rest.split(SECTION_END, 1)[1]
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1]
         text = before + section + after
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     BENCHMARKS_MD.write_text(text, encoding="utf-8")
-    log(f"wrote the API section of {BENCHMARKS_MD}")
+    log(f"wrote the {name} section of {BENCHMARKS_MD}")
 
 
 # ----------------------------------------------------------------------------- main

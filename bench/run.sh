@@ -9,9 +9,10 @@
 #
 # It writes bench/results/api/ (JSON and Markdown, gitignored) and this benchmark's section of
 # BENCHMARKS.md, prints the table, and exits 0 when every target is met, 1 when one is not.
-# Then the maps benchmark (bench/bench_maps.py, about 10 minutes; --quick: 20,000 incidents)
-# writes its own section, and its result counts in the exit code too. WANGGE_BENCH_ONLY=api (or
-# maps) runs just one of the two.
+# Then the maps benchmark (bench/bench_maps.py, about 10 minutes; --quick: 20,000 incidents) and
+# the patrols benchmark (bench/patrol_coverage.py, PostGIS only, about 20 minutes) write their own
+# sections, and their results count in the exit code too. WANGGE_BENCH_ONLY=api (or maps, or
+# patrols) runs just that one.
 #
 # Needs: the virtualenv that scripts/test.sh sets up (.venv, or WANGGE_VENV), wrk (installed
 # with apt-get when missing and run as root), and for PostGIS a PostgreSQL server with PostGIS at
@@ -95,14 +96,26 @@ for arg in "$@"; do
 done
 # OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE, where this workplace sets them, stay: nothing measured here uses BLAS.
 rc=0
-only="${WANGGE_BENCH_ONLY:-}"  # api or maps: run just that benchmark
-if [ "$only" != maps ]; then
+only="${WANGGE_BENCH_ONLY:-}"  # api, maps or patrols: run just that benchmark
+if [ -z "$only" ] || [ "$only" = api ]; then
     "$PY" -m bench.bench_api --write-md --python "$PY" "$@" || rc=$?
 fi
-[ "$only" != api ] || exit "$rc"
+# --quick and --profile are the only options the other benchmarks share with this one.
+shared_args=()
+for arg in "$@"; do
+    case "$arg" in --quick | --profile) shared_args+=("$arg") ;; esac
+done
 # The maps (issue 5): the incident map at 100,000 incidents against a plain folium map, in headless
 # Chromium (Debian's, or WANGGE_CHROMIUM; Playwright from the test extra). Its own section of BENCHMARKS.md.
-maps_args=()
-for arg in "$@"; do [ "$arg" != --quick ] || maps_args+=(--quick); done
-"$PY" -m bench.bench_maps --write-md ${maps_args[@]+"${maps_args[@]}"} || rc=$?
+if [ -z "$only" ] || [ "$only" = maps ]; then
+    maps_args=()
+    for arg in "$@"; do [ "$arg" != --quick ] || maps_args+=(--quick); done
+    "$PY" -m bench.bench_maps --write-md ${maps_args[@]+"${maps_args[@]}"} || rc=$?
+fi
+# Patrols (issue 12), PostGIS only: a district's day of coverage, wangge against PostGIS directly,
+# and fix ingestion over HTTP (about 20 minutes; --plain-join through bench.patrol_coverage adds
+# 25). It drops and makes the database at WANGGE_BENCH_POSTGRES_URL anew, and drops it at the end.
+if { [ -z "$only" ] || [ "$only" = patrols ]; } && [ "$wants_postgis" -eq 1 ]; then
+    "$PY" -m bench.patrol_coverage --write-md --python "$PY" ${shared_args[@]+"${shared_args[@]}"} || rc=$?
+fi
 exit "$rc"

@@ -26,6 +26,7 @@ from geo.access.policy import (
     check_may_patrol,
     check_may_send_fixes,
 )
+from geo.db import bulk
 from geo.edit.features import service_area
 from geo.errors import Conflict, InputError, NotFound
 from geo.models import (
@@ -185,12 +186,20 @@ def add_fixes(
         raise Conflict(f"Patrol {patrol.code} has ended: its fixes can no longer change")
     tracks.check_fixes(fixes, now, not_before or patrol.started_at - START_SLACK, settings.patrol_max_batch)
     check_in_area(session, fixes)
-    session.execute(
-        insert(PatrolFix),
-        [
-            {"patrol_id": patrol.id, "lon": r[0], "lat": r[1], "t": r[2], "accuracy_m": tracks.finite_or_none(r[3])}
-            for r in fixes.tolist()
-        ],
+    # Column by column through the bulk writer (COPY on PostGIS): a batch of 500 rows as one
+    # executemany of dicts cost most of a batch's time in SQLAlchemy.
+    accuracy = fixes[:, tracks.ACC].astype(object)
+    accuracy[np.isnan(fixes[:, tracks.ACC])] = None
+    bulk.insert(
+        session,
+        PatrolFix.__table__,
+        {
+            "patrol_id": [patrol.id] * len(fixes),
+            "t": fixes[:, tracks.T],
+            "lon": fixes[:, tracks.LON],
+            "lat": fixes[:, tracks.LAT],
+            "accuracy_m": accuracy,
+        },
     )
     previous = None
     if patrol.last_t is not None and patrol.last_lon is not None and patrol.last_lat is not None:

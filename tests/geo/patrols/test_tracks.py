@@ -76,3 +76,21 @@ def test_rows_that_are_not_four_numbers_are_named():
     for rows, message in (([[1, 2]], "fix 0: expected"), ([[1, 2, 3, True]], "must be a number"), ({}, "JSON array")):
         with pytest.raises(InputError, match=message):
             tracks.as_fixes(rows)
+
+
+def test_local_frame_is_projs_azimuthal_equidistant_both_ways():
+    # The frame's pipeline is written out by hand: it must be the one PROJ finds for the CRS, and
+    # it must keep distances from its centre (pyproj.Geod) as an equidistant projection does.
+    from pyproj import Transformer
+
+    forward, back = tracks.local_frame((113.0, 23.6, 113.1, 23.8))
+    crs = "+proj=aeqd +lat_0=23.7 +lon_0=113.05 +ellps=WGS84 +units=m"
+    by_crs = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    lon = np.linspace(112.95, 113.15, 50)
+    lat = np.linspace(23.55, 23.85, 50)
+    x, y = forward.transform(lon, lat)
+    assert np.allclose(np.column_stack(by_crs.transform(lon, lat)), np.column_stack((x, y)), rtol=0, atol=1e-6)
+    _, _, metres = GEOD.inv(np.full(50, 113.05), np.full(50, 23.7), lon, lat)
+    assert np.allclose(np.hypot(x, y), metres, rtol=0, atol=1e-3)
+    back_lon, back_lat = back.transform(x, y)
+    assert np.allclose(back_lon, lon, rtol=0, atol=1e-9) and np.allclose(back_lat, lat, rtol=0, atol=1e-9)
