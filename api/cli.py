@@ -1,13 +1,15 @@
-"""The ``wangge`` command line: init, demo, serve, import, export.
+"""The ``wangge`` command line: init, demo, serve, import, export, users, escalation, patrols.
 
 The database is named by ``WANGGE_DATABASE_URL`` (default: a SpatiaLite file ``wangge.db``).
 """
 
 from __future__ import annotations
 
+import getpass
 import sys
 import unicodedata
 from collections.abc import Sequence
+from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -32,10 +34,13 @@ from geo.errors import InputError, WanggeError
 from geo.incidents.escalation import escalate_overdue
 from geo.io.demo import DEMO_ACCOUNTS, load_demo
 from geo.io.export import export_layer
+from geo.io.gpx import is_gpx_path
 from geo.io.importers import import_layer
+from geo.io.patrols import export_patrols, import_patrols
 from geo.io.read import ImportOptions
 from geo.layers import LAYERS
 from geo.models import User, utcnow
+from geo.patrols.service import purge_expired
 from geo.settings import get_settings
 from geo.timezones import CHINA_TIME
 
@@ -49,6 +54,7 @@ app = typer.Typer(
 
 # The CLI's layer choices are the registry's layers.
 Layer = StrEnum("Layer", {name: name for name in LAYERS})  # type: ignore[misc]  # members known only at run time
+PATROLS = "patrols"  # imported from and exported to GPX, through the patrol service
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -140,7 +146,7 @@ def _parse_field_options(values: list[str]) -> dict[str, str]:
 @app.command("import")
 def import_(
     layer: Annotated[Layer, typer.Argument(help="Which layer the file holds.")],
-    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile, FlatGeobuf or CSV.")],
+    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile, FlatGeobuf or CSV; GPX for patrols.")],
     code_field: Annotated[
         str | None, typer.Option(help="Column holding the code (grids, buildings, responders, incidents).")
     ] = None,
@@ -166,9 +172,21 @@ def import_(
         ),
     ] = None,
     replace: Annotated[bool, typer.Option(help="Update rows whose code already exists instead of refusing.")] = False,
+    responder: Annotated[
+        str | None, typer.Option(help="Patrols: code of the worker who walked the GPX file's tracks.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Import a file into a layer. All or nothing: on any problem nothing is written."""
+    """Import a file into a layer. All or nothing: on any problem nothing is written.
+
+    Patrols come from a GPX file: each track becomes one ended patrol of the --responder."""
+    if layer.value == PATROLS:
+        if field or code_field or name_field or lon_field or lat_field or role or community or replace:
+            _fail("patrols take only --responder, --crs and the GPX file; the other options are for other layers")
+        _import_patrols(file, responder, crs)
+        return
+    if responder is not None:
+        _fail("--responder is for patrols (the worker who walked the tracks)")
     mapping = _parse_field_options(field)
     if code_field:
         mapping["code"] = code_field
@@ -204,8 +222,24 @@ def export(
         str | None,
         typer.Option(help="Coordinate system to write: wgs84 (default), cgcs2000, gcj02, bd09 or EPSG:nnnn."),
     ] = None,
+    responder: Annotated[
+        str | None, typer.Option(help="Patrols to GPX: only this worker's patrols (their code).")
+    ] = None,
+    day: Annotated[
+        str | None,
+        typer.Option("--date", help="Patrols to GPX: only the patrols begun on this day (YYYY-MM-DD, China date)."),
+    ] = None,
 ) -> None:
-    """Write a layer to a file."""
+    """Write a layer to a file.
+
+    Patrols written to a .gpx file are their raw fixes, one track per patrol named by its code."""
+    if layer.value == PATROLS and is_gpx_path(file):
+        if crs is not None:
+            _fail("GPX is WGS84 by its standard: --crs does not apply")
+        _export_patrols(file, responder, _parse_day(day))
+        return
+    if responder is not None or day is not None:
+        _fail("--responder and --date choose the patrols written to a .gpx file")
     engine = _ready_engine()
     try:
         with session_scope(engine) as session:
@@ -213,6 +247,71 @@ def export(
     except WanggeError as exc:
         _fail(str(exc))
     typer.echo(f"{layer.value}: {count} rows written to {file}")
+
+
+def _import_patrols(file: Path, responder: str | None, crs: str | None) -> None:
+    if responder is None:
+        _fail("patrols: name the worker who walked the tracks with --responder CODE")
+    engine = _ready_engine()
+    try:
+        with session_scope(engine, write=True) as session:
+            report = import_patrols(session, file, responder, utcnow(), crs=crs)
+            lines = report.lines(session)
+    except WanggeError as exc:
+        _fail(str(exc))
+    for line in lines:
+        typer.echo(line)
+
+
+def _export_patrols(file: Path, responder: str | None, day: date | None) -> None:
+    engine = _ready_engine()
+    try:
+        with session_scope(engine, write=True) as session:
+            done = export_patrols(session, file, _operator(), utcnow(), responder_code=responder, day=day)
+    except WanggeError as exc:
+        _fail(str(exc))
+    gone = f"; {done.purged} more were purged and have no fixes left" if done.purged else ""
+    if done.patrols:
+        typer.echo(f"patrols: {done.patrols} patrol(s), {done.fixes} fixes written to {file}{gone}")
+    else:
+        typer.echo(f"patrols: no patrol with fixes matched, {file} not written{gone}")
+
+
+def _operator() -> str:
+    """Who runs the command, for the audit log: the login of the shell."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no login name (a container without USER)
+        return "cli"
+
+
+def _parse_day(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        _fail(f"--date {value!r}: give a day as YYYY-MM-DD")
+
+
+patrols_app = typer.Typer(help="Patrols: their raw fixes and tracks.", no_args_is_help=True)
+app.add_typer(patrols_app, name="patrols")
+
+
+@patrols_app.command("purge")
+def patrols_purge() -> None:
+    """Delete the raw fixes, tracks and visits of patrols past the retention period
+    (WANGGE_PATROL_RETENTION_DAYS), keeping the daily coverage figures (the server also does this)."""
+    engine = _ready_engine()
+    now = utcnow()
+    with session_scope(engine, write=True) as session:
+        purged = purge_expired(session, now)
+    days = get_settings().patrol_retention_days
+    before = now.astimezone(CHINA_TIME).date() - timedelta(days=days)
+    typer.echo(
+        f"{purged} patrol(s) begun before {before.isoformat()} (retention {days} days) purged: their raw fixes, "
+        "tracks and visits are deleted; the daily coverage figures are kept"
+    )
 
 
 user_app = typer.Typer(help="Users: accounts, passwords and API tokens.", no_args_is_help=True)

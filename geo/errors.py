@@ -9,6 +9,20 @@ class InputError(WanggeError):
     """Input that cannot be used as given (bad file, field, value or geometry)."""
 
 
+class RowProblems(InputError):
+    """A file with problems in some of its rows: each is listed (the first ``MAX_SHOWN``), under a heading."""
+
+    MAX_SHOWN = 10
+
+    def __init__(self, heading: str, problems: list[str]):
+        self.problems = problems
+        shown = problems[: self.MAX_SHOWN]
+        text = heading + "\n" + "\n".join(f"  - {p}" for p in shown)
+        if len(problems) > len(shown):
+            text += f"\n  - ... and {len(problems) - len(shown)} more problem(s)"
+        super().__init__(text)
+
+
 class UnknownCRS(InputError):
     pass
 

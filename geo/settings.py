@@ -2,8 +2,10 @@
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from geo.worktime.hours import DEFAULT_WORK_HOURS, parse_work_hours
 
 
 class Settings(BaseSettings):
@@ -74,6 +76,17 @@ class Settings(BaseSettings):
     patrol_max_batch: int = Field(10_000, ge=1)  # fixes in one request
     patrol_max_age_days: float = Field(2.0, gt=0)  # fixes older than this are refused (a wrong clock)
     patrol_purge_interval_s: float = Field(3600.0, ge=0)  # how often the server purges (0: never)
+    # Working time (geo/worktime/): the working periods of a working day, in China time, and a
+    # CSV or TOML file of a city's own holidays and working days, and of years chinese-calendar
+    # does not know yet.
+    work_hours: str = DEFAULT_WORK_HOURS
+    work_calendar_file: str | None = None
+
+    @field_validator("work_hours")
+    @classmethod
+    def _work_hours(cls, value: str) -> str:
+        parse_work_hours(value)  # a clear message now rather than a wrong deadline later
+        return value
 
 
 @lru_cache

@@ -32,6 +32,12 @@ KIND_ICON = {
 # the function, runs before the glue's modules: it is looked up when a cluster is drawn.
 CLUSTER_ICON = "function (cluster) { return WanggeMaps.clusterIcon(cluster); }"
 STATE_COLOURS = {"open": "#38aadd", "overdue": "#d63e2a", "closed": "#72b026"}
+# Patrol coverage on the grid map: each building of the grid by whether a patrol passed it in the
+# period; those not visited for the stale days stand out; the tracks in a colour of their own.
+COVERAGE_COLOURS = {"visited": "#1b7f3b", "unvisited": "#f2a541", "stale": "#c1121f", "track": "#6a3d9a"}
+# The incident map's grids by the share of their buildings visited this week: (up to, colour).
+SHARE_CLASSES = [(0.2, "#ffffcc"), (0.4, "#c2e699"), (0.6, "#78c679"), (0.8, "#31a354"), (1.0, "#006837")]
+NO_BUILDINGS_COLOUR = "#bdbdbd"
 # Role -> (Font Awesome icon, Leaflet.awesome-markers colour)
 ROLE_ICON = {
     "grid_leader": ("user-tie", "darkblue"),

@@ -1,7 +1,9 @@
-"""``/maps/incidents``: grids, estates, buildings and every kind of incident, for the whole community.
+"""``/maps/incidents``: grids, estates, buildings and every kind of incident, for the whole community,
+and (off until chosen) each grid coloured by the share of its buildings patrols visited this week.
 
 Nothing but the map's settings is in the page: the glue reads grids and estates once, and
-buildings and incidents for the visible bounding box (see ``geo.query.mappoints``).
+buildings and incidents for the visible bounding box (see ``geo.query.mappoints``); the shares
+come from ``GET /api/v1/coverage?by=grid``.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ from datetime import datetime
 
 import folium
 from folium import plugins
+from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
 from geo.errors import InputError, NotFound
 from geo.grids.index import grid_bounds
 from geo.query.filters import Filters
 from geo.query.mappoints import KINDS, check_point_filters
+from geo.settings import get_settings
 from maps import common
 from maps.i18n import KINDS as KIND_LABELS
 
@@ -29,6 +33,18 @@ def parse_since(since: str | None) -> datetime | None:
         raise InputError(
             f"since {since!r} must be a date or time in ISO 8601, e.g. 2026-01-31 or 2026-01-31T08:00+08:00"
         ) from None
+
+
+def share_items(p: common.Page) -> list[Markup]:
+    """The legend of the coverage by grid: a colour for each band of shares."""
+    swatch = "<span class='wg-swatch wg-square' style='background:{};border:1px solid #777'></span>"
+    items = [Markup("<b>") + escape(p.t("coverage_by_grid")) + Markup("</b>")]
+    low = 0.0
+    for high, colour in common.SHARE_CLASSES:
+        items.append(Markup(swatch.format(colour)) + escape(f"{low:.0%}–{high:.0%}"))
+        low = high
+    items.append(Markup(swatch.format(common.NO_BUILDINGS_COLOUR)) + escape(p.t("coverage_no_buildings")))
+    return items
 
 
 def build_incident_map(
@@ -68,6 +84,9 @@ def build_incident_map(
         ).add_to(p.map)
         for k in shown
     }
+    coverage = folium.FeatureGroup(
+        name=common.layer_name("clipboard-check", p.t("coverage_by_grid")), show=False
+    ).add_to(p.map)
     heat = plugins.HeatMap(
         [], name=common.layer_name("fire", p.t("heat")), show=False, radius=20, blur=16, min_opacity=0.35
     ).add_to(p.map)
@@ -83,10 +102,20 @@ def build_incident_map(
     )
     search.add_to(p.map)
     common.title_bar(p, title)
-    common.legend(p, shown, common.area_items(p))
+    common.legend(p, shown, common.area_items(p) + share_items(p))
     return common.finish(
         p,
-        {"grids": grids, "estates": estates, "buildings": buildings, "kinds": kinds, "heat": heat},
+        {
+            "grids": grids,
+            "estates": estates,
+            "buildings": buildings,
+            "kinds": kinds,
+            "heat": heat,
+            "coverage": coverage,
+        },
         search=search,
         filters={"grid": grid, "kind": kind, "status": status, "since": since},
+        shareClasses=common.SHARE_CLASSES,
+        noBuildingsColour=common.NO_BUILDINGS_COLOUR,
+        staleDays=get_settings().patrol_stale_days,
     )

@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from geo.access.policy import Permission, roles_with
 from geo.models import CATEGORIES
 from geo.settings import get_settings
 from maps import assets, basemaps
@@ -29,6 +30,7 @@ FILES = (
     "api.js",
     "auth.js",
     "outbox.js",
+    "patrol.js",
     "i18n.js",
     "map.js",
     "screens.js",
@@ -70,11 +72,18 @@ def _tiles() -> dict[str, str]:
 
 def _config() -> dict[str, Any]:
     """What the modules need from the server, written into the shell."""
-    return {"vendor": vendor_urls(), "tiles": _tiles(), "duplicate_radius_m": get_settings().duplicate_radius_m}
+    settings = get_settings()
+    return {
+        "vendor": vendor_urls(),
+        "tiles": _tiles(),
+        "duplicate_radius_m": settings.duplicate_radius_m,
+        # Who records patrols, and how long their tracks are kept (the app tells the worker).
+        "patrol": {"roles": roles_with(Permission.PATROL), "retention_days": settings.patrol_retention_days},
+    }
 
 
 def shell() -> str:
-    """The HTML of every client route (/app/, /app/tasks/ID, /app/report, /app/outbox)."""
+    """The HTML of every client route (/app/, /app/tasks/ID, /app/report, /app/patrol, /app/outbox)."""
     html = (APP_DIR / "shell.html").read_text(encoding="utf-8")
     vendor = vendor_urls()
     return (

@@ -246,7 +246,7 @@ def end(
     return idem.answer(response, patrol_feature(session, patrol, crs, now, details=True), 200)
 
 
-_TRACKS_REFUSED = {
+_TRACKS_REFUSED: dict[int | str, dict[str, Any]] = {
     403: {"description": "Tracks are personal data: viewers and planners see only coverage figures"},
     404: {"description": "No grid or responder with that code"},
 }

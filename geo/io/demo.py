@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+import shapely
+from sqlalchemy import ScalarResult, select
 from sqlalchemy.orm import Session
 
 from geo.access.passwords import check_password_policy, hash_password
@@ -73,11 +75,11 @@ def add_demo_patrol(session: Session, now: datetime) -> Patrol:
     responder = session.scalar(select(Responder).where(Responder.code == worker.responder))
     assert responder is not None, "the demo's responders are loaded first"
     grid_id = session.scalar(select(Grid.id).where(Grid.code == DEMO_GRID))
-    points = [
-        from_db(g)
-        for g in session.scalars(select(Building.geom).where(Building.grid_id == grid_id).order_by(Building.code))
-    ]
-    stops = _nearest_neighbour_order(np.array([(p.x, p.y) for p in points]))[: max(2, len(points) // 2)]  # type: ignore[union-attr]
+    stored: ScalarResult[Any] = session.scalars(
+        select(Building.geom).where(Building.grid_id == grid_id).order_by(Building.code)
+    )
+    points = shapely.get_coordinates([from_db(g) for g in stored])
+    stops = _nearest_neighbour_order(points)[: max(2, len(points) // 2)]
     # Walk between the stops at 1.2 m/s, one fix every 5 s, with a phone's metre-level noise.
     rng = np.random.default_rng(2026)
     legs = []

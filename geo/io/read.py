@@ -16,27 +16,20 @@ import pandas as pd
 import shapely
 from shapely.geometry import Point
 
-from geo.errors import InputError
+from geo.errors import InputError, RowProblems
 from geo.spatial.crs import WGS84, CoordinateSystem, from_pyproj, parse_crs
 
-MAX_PROBLEMS_SHOWN = 10
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 _EPS = 1e-9  # published data often overshoots ±180 by a rounding error
 LON_NAMES = ("lon", "lng", "long", "longitude", "x")
 LAT_NAMES = ("lat", "latitude", "y")
 
 
-class ImportFailed(InputError):
+class ImportFailed(RowProblems):
     """The file cannot be imported; nothing was written."""
 
     def __init__(self, source: str, problems: list[str]):
-        self.problems = problems
-        shown = problems[:MAX_PROBLEMS_SHOWN]
-        more = len(problems) - len(shown)
-        text = f"{source}: nothing imported.\n" + "\n".join(f"  - {p}" for p in shown)
-        if more:
-            text += f"\n  - ... and {more} more problem(s)"
-        super().__init__(text)
+        super().__init__(f"{source}: nothing imported.", problems)
 
 
 @dataclass

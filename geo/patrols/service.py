@@ -154,7 +154,8 @@ class BatchResult:
     reordered: int
 
 
-def _check_in_area(session: Session, fixes: np.ndarray) -> None:
+def check_in_area(session: Session, fixes: np.ndarray) -> None:
+    """Refuse fixes more than ``AREA_MARGIN_M`` outside the area wangge serves, naming the first."""
     area = service_area(session)
     if area is None:
         return
@@ -184,7 +185,7 @@ def add_fixes(
     if patrol.status != RUNNING:
         raise Conflict(f"Patrol {patrol.code} has ended: its fixes can no longer change")
     tracks.check_fixes(fixes, now, not_before or patrol.started_at - START_SLACK, settings.patrol_max_batch)
-    _check_in_area(session, fixes)
+    check_in_area(session, fixes)
     # Column by column through the bulk writer (COPY on PostGIS): a batch of 500 rows as one
     # executemany of dicts cost most of a batch's time in SQLAlchemy.
     accuracy = fixes[:, tracks.ACC].astype(object)

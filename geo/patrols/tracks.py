@@ -9,7 +9,6 @@ work in a local azimuthal equidistant projection, exact to centimetres across a 
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -216,7 +215,3 @@ def time_inside_s(kept: np.ndarray, area) -> float:
     inside = shapely.contains_xy(area, kept[:, LON], kept[:, LAT])
     both = inside[1:] & inside[:-1]
     return float(np.diff(kept[:, T])[both].sum())
-
-
-def finite_or_none(value: float) -> float | None:
-    return None if value is None or math.isnan(value) else value

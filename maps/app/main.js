@@ -1,14 +1,18 @@
-// The app's start: words, who is signed in, the service worker, the outbox, and the router
-// that shows a screen for each address under /app/ without reloading the page.
+// The app's start: words, who is signed in, the service worker, the outbox, a patrol that was
+// running, and the router that shows a screen for each address under /app/ without reloading
+// the page.
 import { whoAmI } from './auth.js';
 import { chooseLang, loadWords, setLang } from './i18n.js';
+import { patrolSettings } from './map.js';
 import * as outbox from './outbox.js';
+import * as patrol from './patrol.js';
 import * as screens from './screens.js';
 
 const routes = [
   [/^\/app\/?$/, () => screens.tasks()],
   [/^\/app\/tasks\/(\d+)$/, (m) => screens.task(Number(m[1]))],
   [/^\/app\/report$/, () => screens.report()],
+  [/^\/app\/patrol$/, () => screens.patrolScreen()],
   [/^\/app\/outbox$/, () => screens.outboxScreen()],
 ];
 
@@ -49,6 +53,11 @@ async function badge() {
   el.hidden = n === 0;
 }
 
+// While a patrol records where the worker is, every screen says so.
+function recording() {
+  document.getElementById('recording').hidden = !patrol.recording();
+}
+
 function network() {
   document.getElementById('offline').hidden = navigator.onLine;
 }
@@ -76,7 +85,11 @@ async function boot() {
   addEventListener('offline', network);
   network();
   outbox.events.addEventListener('change', badge);
-  await whoAmI();
+  const me = await whoAmI();
+  document.getElementById('tab-patrol').hidden = !(me && patrolSettings().roles.includes(me.role));
+  patrol.events.addEventListener('change', recording);
+  patrol.resume(me?.username ?? null);
+  recording();
   badge();
   outbox.start();
   await render();

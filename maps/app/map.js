@@ -38,3 +38,5 @@ export async function smallMap(el, lat, lon, { onMove, label } = {}) {
 }
 
 export const duplicateRadius = () => config.duplicate_radius_m;
+// Who records patrols, and how long their tracks are kept (the server's settings).
+export const patrolSettings = () => config.patrol;

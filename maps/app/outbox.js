@@ -1,9 +1,10 @@
-// What is waiting to be sent: reports, photos (as Blobs), comments and workflow actions, kept in
-// IndexedDB and sent one at a time, in the order they were made. Each carries the
-// Idempotency-Key made when it was queued, so a send that is retried (the answer was lost, the
-// app was closed) never creates anything twice. An entry that needs an incident's id (a photo
-// of a report made offline) waits for that report to be sent and takes its id (and, for the
-// public, its Report-Token).
+// What is waiting to be sent: reports, photos (as Blobs), comments, workflow actions and patrols
+// (their start, batches of GPS fixes, their end), kept in IndexedDB and sent one at a time, in
+// the order they were made. Each carries the Idempotency-Key made when it was queued, so a send
+// that is retried (the answer was lost, the app was closed) never creates anything twice. An
+// entry that needs the id of something not yet created (a photo of a report made offline, the
+// fixes of a patrol started offline) waits for it to be sent and takes its id (and, for the
+// public's reports, their Report-Token).
 import { openDB } from 'idb';
 import { ApiError, get, request } from './api.js';
 
@@ -27,11 +28,15 @@ function changed() {
 }
 
 // Queue one request; returns its seq. ``entry``: {type, method, url, json?, blob?, stage?,
-// dependsOn?: seq of a queued report whose id replaces {id} in url, label}.
+// dependsOn?: seq of a queued report or patrol start whose id replaces {id} in url, label}.
 export async function queue(entry) {
   const key = crypto.randomUUID();
-  const seq = await (await dbp).add('outbox', {
+  const db = await dbp;
+  // Read in the same turn as the add: a parent sent a moment ago has left its id (see done).
+  const parentId = entry.dependsOn != null ? sentIds()[entry.dependsOn] : undefined;
+  const seq = await db.add('outbox', {
     ...entry,
+    ...(parentId != null ? { dependsOn: null, parentId } : {}),
     key,
     boundary: `----wangge${key.replaceAll('-', '')}`,
     queuedAt: new Date().toISOString(),
@@ -56,8 +61,12 @@ function multipart(entry) {
   ]);
 }
 
+// What is created with an id others may wait for.
+const PARENTS = new Set(['report', 'patrol']);
+
 async function send(entry) {
-  const url = entry.url.replace('{id}', String(entry.incidentId));
+  // (incidentId: the name older versions of the app queued it under)
+  const url = entry.url.replace('{id}', String(entry.parentId ?? entry.incidentId));
   const headers = { 'Idempotency-Key': entry.key };
   if (entry.reportToken) headers['Report-Token'] = entry.reportToken;
   if (entry.etag) headers['If-Match'] = entry.etag;
@@ -71,23 +80,35 @@ async function send(entry) {
 // A workflow action refused because the incident changed (412): if it is still where the worker
 // saw it (our own photos or comments changed its version), take its new ETag and send again.
 async function refreshed(entry) {
-  const id = entry.url.match(/incidents\/(\d+)/)?.[1] ?? entry.incidentId;
+  const id = entry.url.match(/incidents\/(\d+)/)?.[1] ?? entry.parentId ?? entry.incidentId;
   const feature = await get(`/api/v1/incidents/${id}`);
   if (entry.fromStatus && feature.properties.status !== entry.fromStatus) return null;
   return `"${feature.properties.id}-${feature.properties.version}"`;
 }
 
+// The ids of the last parents sent, by seq: an entry queued to wait for one that has just been
+// sent (and so is not there to give it its id) takes it from here.
+const SENT = 'wangge-outbox-sent';
+const sentIds = () => JSON.parse(localStorage.getItem(SENT) || '{}');
+
+function keepSentId(seq, id) {
+  const kept = Object.entries({ ...sentIds(), [seq]: id }).slice(-20);
+  localStorage.setItem(SENT, JSON.stringify(Object.fromEntries(kept)));
+}
+
 async function done(db, entry, answer) {
+  // Kept before the transaction starts: an entry queued from now on finds it (see queue).
+  if (PARENTS.has(entry.type)) keepSentId(entry.seq, answer.data.id);
   const tx = db.transaction('outbox', 'readwrite');
-  if (entry.type === 'report') {
-    // Its dependants take the new incident's id (and the public's Report-Token) in the same
-    // transaction that removes it: resent after a crash, the report is answered from its key.
+  if (PARENTS.has(entry.type)) {
+    // Its dependants take the new id (and the public's Report-Token) in the same transaction
+    // that removes it: resent after a crash, the request is answered from its key.
     for (const other of await tx.store.getAll()) {
       if (other.dependsOn === entry.seq) {
         await tx.store.put({
           ...other,
           dependsOn: null,
-          incidentId: answer.data.id,
+          parentId: answer.data.id,
           reportToken: answer.data.report_token ?? other.reportToken ?? null,
         });
       }

@@ -1,12 +1,13 @@
-// The screens: my tasks, a task, the report form, the outbox, and the welcome for those not
-// signed in. Each renders into <main> and returns when it is ready to use.
+// The screens: my tasks, a task, the report form, my patrol, the outbox, and the welcome for
+// those not signed in. Each renders into <main> and returns when it is ready to use.
 import { ApiError, etagOf, get, request } from './api.js';
 import { signInUrl, signOut, signedIn } from './auth.js';
 import {
   actionLabel, categoriesOf, categoryLabel, distance, kindLabel, kinds, stageLabel, t, when,
 } from './i18n.js';
-import { duplicateRadius, smallMap } from './map.js';
+import { duplicateRadius, loadLeaflet, patrolSettings, smallMap } from './map.js';
 import * as outbox from './outbox.js';
+import * as patrol from './patrol.js';
 
 const STAGES = ['report', 'close_up', 'wide', 'before', 'after', 'verify'];
 const DISPATCHERS = ['grid_leader', 'community', 'admin'];
@@ -377,6 +378,233 @@ async function addTo(incident, { title, description, camera, gallery, message })
     await outbox.queue({ type: 'photo', method: 'POST', url: `${base}/photos`, blob: photo, filename: photo.name, stage: 'report', label: `#${incident.id} · ${stageLabel('report')}` });
   }
   if (await sendNow(message)) message.textContent = `${t('added_to')} #${incident.id}`;
+}
+
+// ------------------------------------------------------------------ my patrol
+
+const TO_VISIT_SHOWN = 10;
+
+function clock(seconds) {
+  const s = Math.max(0, Math.round(seconds || 0));
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${Math.floor(s / 3600)}:${pad(Math.floor(s / 60) % 60)}:${pad(s % 60)}`;
+}
+
+// Metres between two WGS84 points (haversine: near enough for "how far is that building").
+function metresBetween(a, b) {
+  const rad = Math.PI / 180;
+  const dLat = (b.lat - a.lat) * rad;
+  const dLon = (b.lon - a.lon) * rad;
+  const x = Math.sin(dLat / 2) ** 2 + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(dLon / 2) ** 2;
+  return 12742000 * Math.asin(Math.sqrt(x));
+}
+
+// Time on patrol by the phone's clock, until now or until End was pressed.
+const elapsed = (s) => clock(((s.endedAt ? Date.parse(s.endedAt) : Date.now()) - Date.parse(s.startedAt)) / 1000);
+
+function checkIn(p) {
+  if (p?.checked_in == null) return t('patrol_checkin_unknown');
+  return p.checked_in ? t('patrol_checked_in') : `${t('patrol_not_checked_in')} ${distance(p.check_in_distance_m)}`;
+}
+
+function figure(id, label, value) {
+  return h('div', {}, h('dt', {}, label), h('dd', { id }, value));
+}
+
+export async function patrolScreen() {
+  const me = signedIn();
+  if (!me) return welcome();
+  if (!patrolSettings().roles.includes(me.role)) return show(h('h1', {}, t('patrol_title')), h('p', {}, t('patrol_not_for_role')));
+  const s = patrol.current();
+  if (!s || s.status === 'refused') return patrolStart(me, s);
+  if (s.status === 'ended') return patrolSummary(s);
+  return patrolNow();
+}
+
+async function patrolStart(me, refused) {
+  const message = h('p', { role: 'status', id: 'patrol-message' });
+  if (refused) {
+    message.className = 'error';
+    message.setAttribute('role', 'alert');
+    message.textContent = refused.error;
+    patrol.forget();
+  }
+  const start = h('button', { type: 'button', id: 'start-patrol' }, t('patrol_start'));
+  const elsewhere = h('div', { id: 'patrol-elsewhere' });
+  show(
+    h('h1', {}, t('patrol_title')),
+    h('p', {}, t('patrol_about').replace('{days}', String(patrolSettings().retention_days))),
+    h('div', { class: 'actions' }, start),
+    message,
+    elsewhere,
+  );
+  start.addEventListener('click', async () => {
+    start.disabled = true;
+    message.className = 'notice';
+    message.textContent = t('locating');
+    await patrol.start(await here(5000));
+    await patrolScreen();
+  });
+  // A patrol of mine that runs on the server but not on this phone (started on another, or
+  // this one forgot it): carry on with it rather than be refused a second one.
+  if (!me.responder) return;
+  const mine = await get(`/api/v1/patrols?responder=${encodeURIComponent(me.responder.code)}&limit=20`).catch(() => null);
+  const open = mine?.features?.find((f) => f.properties.status === 'running');
+  if (!open || !start.isConnected) return;
+  elsewhere.replaceChildren(h('div', { class: 'card' },
+    h('div', { class: 'title' }, t('patrol_running_elsewhere')),
+    h('div', { class: 'meta' }, `${open.properties.code} · ${t('patrol_started_at')} ${when(open.properties.started_at)}`),
+    h('div', { class: 'actions' }, h('button', {
+      type: 'button', class: 'secondary', id: 'continue-patrol',
+      onclick: () => { patrol.adopt(open); patrolScreen(); },
+    }, t('patrol_continue')))));
+}
+
+// The patrol's map: the track as the server has it, the positions recorded here since the page
+// opened, where I am, and the buildings still to visit.
+async function patrolMap(el, s) {
+  const first = s.last ?? s.server?.to_visit?.[0];
+  if (!first) return null;
+  const L = await loadLeaflet();
+  const { map, marker } = await smallMap(el, first.lat, first.lon, { label: t('patrol_here') });
+  const sent = L.polyline([], { color: '#0b4f8a', weight: 4, opacity: 0.85 }).addTo(map);
+  const recent = L.polyline([], { color: '#0b4f8a', weight: 3, dashArray: '4 6' }).addTo(map);
+  const toVisit = L.layerGroup().addTo(map);
+  let shownToVisit = '';
+  return (now) => {
+    const line = patrol.trackGeometry();
+    sent.setLatLngs(line?.type === 'LineString' ? line.coordinates.map(([x, y]) => [y, x]) : []);
+    recent.setLatLngs(patrol.trail());
+    if (now.last) marker.setLatLng([now.last.lat, now.last.lon]);
+    const list = (now.server?.to_visit ?? []).slice(0, 50);
+    const key = list.map((b) => b.code).join();
+    if (key === shownToVisit) return;
+    shownToVisit = key;
+    toVisit.clearLayers();
+    for (const b of list) {
+      L.circleMarker([b.lat, b.lon], { radius: 6, color: '#7a4100', weight: 2, fillColor: '#f4a261', fillOpacity: 0.9 })
+        .bindTooltip(b.name).addTo(toVisit);
+    }
+  };
+}
+
+function toVisitItems(now) {
+  const list = now.server?.to_visit;
+  if (!list) return [h('li', { class: 'muted' }, t('patrol_to_visit_later'))];
+  if (!list.length) return [h('li', { class: 'notice' }, t('patrol_all_visited'))];
+  // Nearest first from where I am now (the server orders them from the last fix it has).
+  const away = (b) => (now.last ? metresBetween(now.last, b) : null);
+  const sorted = now.last ? list.slice().sort((a, b) => away(a) - away(b)) : list;
+  const items = sorted.slice(0, TO_VISIT_SHOWN).map((b) => h('li', { class: 'card', 'data-building': b.code },
+    h('div', { class: 'title' }, b.name),
+    h('div', { class: 'meta' }, b.code, now.last ? ` · ${t('away')} ${distance(away(b))}` : '')));
+  if (list.length > TO_VISIT_SHOWN) items.push(h('li', { class: 'muted' }, t('patrol_more').replace('{n}', String(list.length - TO_VISIT_SHOWN))));
+  return items;
+}
+
+async function patrolNow() {
+  const s = patrol.current();
+  const title = h('h1', {}, t('patrol_now'));
+  const code = h('p', { class: 'muted', id: 'patrol-code' });
+  const dd = {
+    elapsed: figure('patrol-elapsed', t('patrol_elapsed'), ''),
+    distance: figure('patrol-distance', t('patrol_distance'), ''),
+    recorded: figure('patrol-recorded', t('patrol_recorded'), ''),
+    waiting: figure('patrol-waiting', t('patrol_waiting'), ''),
+    visited: figure('patrol-visited', t('patrol_visited'), ''),
+    checkin: figure('patrol-checkin', t('patrol_checkin'), ''),
+  };
+  const gps = h('p', { class: 'error', role: 'alert', id: 'patrol-gps', hidden: true }, t('patrol_gps_denied'));
+  const mapEl = h('div', { class: 'map', id: 'patrol-map', role: 'img', 'aria-label': t('patrol_map') });
+  const message = h('p', { role: 'status', id: 'patrol-message' });
+  const end = h('button', { type: 'button', class: 'danger', id: 'end-patrol' }, t('patrol_end'));
+  const toVisit = h('ul', { class: 'plain', id: 'to-visit' });
+  show(
+    title, code,
+    h('dl', { class: 'figures', id: 'patrol-figures' }, Object.values(dd)),
+    h('p', { class: 'muted' }, t('patrol_sent_note')),
+    gps, mapEl,
+    h('div', { class: 'actions' }, end),
+    message,
+    h('h2', {}, t('patrol_to_visit')), toVisit,
+  );
+  const set = (key, value) => { dd[key].lastChild.textContent = value; };
+  let drawMap = null;
+  let mapAsked = false;
+  const update = async () => {
+    const now = patrol.current();
+    if (!mapEl.isConnected) return stop();
+    if (!now || now.status === 'ended' || now.status === 'refused') {
+      stop();
+      return patrolScreen();
+    }
+    code.textContent = now.code ?? t('patrol_starting');
+    set('elapsed', elapsed(now));
+    set('distance', distance(now.server?.distance_m ?? 0));
+    set('recorded', String(now.recorded));
+    set('waiting', String(await patrol.waiting()));
+    set('visited', String(now.server?.buildings_visited ?? 0));
+    set('checkin', checkIn(now.server));
+    gps.hidden = now.gpsError !== 'denied';
+    end.hidden = now.status !== 'running';
+    if (now.status === 'ending') {
+      message.className = now.error ? 'error' : 'notice';
+      message.textContent = now.error ?? t('patrol_ending_offline');
+    }
+    toVisit.replaceChildren(...toVisitItems(now));
+    if (!mapAsked && (now.last || now.server?.to_visit?.length)) {
+      mapAsked = true;
+      drawMap = await patrolMap(mapEl, now).catch(() => null);
+    }
+    if (drawMap) drawMap(now);
+  };
+  const tick = setInterval(() => {
+    const now = patrol.current();
+    if (!mapEl.isConnected) return stop();
+    if (now) set('elapsed', elapsed(now));
+  }, 1000);
+  function stop() {
+    clearInterval(tick);
+    patrol.events.removeEventListener('change', update);
+    outbox.events.removeEventListener('change', update);
+  }
+  patrol.events.addEventListener('change', update);
+  outbox.events.addEventListener('change', update); // "waiting to be sent" falls as batches go
+  end.addEventListener('click', async () => {
+    end.disabled = true;
+    message.className = 'notice';
+    message.textContent = t('patrol_ending');
+    await patrol.end();
+  });
+  await update();
+  if (s.id) patrol.refresh();
+}
+
+async function patrolSummary(s) {
+  if (!patrol.trackGeometry() && s.id) await patrol.refresh(); // the track is not kept on the phone
+  const p = s.final ?? s.server ?? {};
+  const mapEl = h('div', { class: 'map', id: 'patrol-map', role: 'img', 'aria-label': t('patrol_map') });
+  show(
+    h('h1', {}, t('patrol_done')),
+    h('p', { class: 'muted', id: 'patrol-code' }, p.code ?? ''),
+    h('dl', { class: 'figures', id: 'patrol-final' },
+      figure('final-distance', t('patrol_distance'), distance(p.distance_m ?? 0)),
+      figure('final-duration', t('patrol_duration'), clock(p.duration_s)),
+      figure('final-visited', t('patrol_visited'), String(p.buildings_visited ?? 0)),
+      figure('final-checkin', t('patrol_checkin'), checkIn(p))),
+    mapEl,
+    h('div', { class: 'actions' }, h('button', {
+      type: 'button', id: 'new-patrol', onclick: () => { patrol.forget(); patrolScreen(); },
+    }, t('patrol_new'))),
+  );
+  const line = patrol.trackGeometry();
+  if (line?.type !== 'LineString') return mapEl.remove();
+  const [lon, lat] = line.coordinates.at(-1);
+  smallMap(mapEl, lat, lon, { label: t('patrol_here') }).then(async ({ map }) => {
+    const L = await loadLeaflet();
+    const track = L.polyline(line.coordinates.map(([x, y]) => [y, x]), { color: '#0b4f8a', weight: 4 }).addTo(map);
+    map.fitBounds(track.getBounds(), { padding: [16, 16] });
+  }).catch(() => mapEl.remove());
 }
 
 // ------------------------------------------------------------------ outbox

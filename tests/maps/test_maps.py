@@ -112,6 +112,29 @@ def test_unknown_grid_bad_filters_and_basemaps_get_html_error_pages(client):
         assert words in response.text and "Bad request" in response.text
 
 
+def test_patrol_coverage_layers_their_legends_and_the_grid_maps_day(client, demo):
+    code = first_grid(demo)
+
+    def text(path: str) -> str:  # the page, with the words folium writes as \uXXXX in its scripts
+        return re.sub(r"\\u([0-9a-f]{4})", lambda m: chr(int(m.group(1), 16)), client.get(path).text)
+
+    page = text(f"/maps/grids/{code}?date=2026-05-10")
+    # The day goes to the page's glue, which asks the API for it with the visitor's own sign-in.
+    assert '"coverage": {"colours": {' in page and '"date": "2026-05-10"' in page
+    assert '"date": null' in client.get(f"/maps/grids/{code}").text  # today, as the API counts it
+    for words in ("巡查覆盖", "巡查轨迹", "已走访", "未走访", f"{get_settings().patrol_stale_days} 天未走访"):
+        assert words in page, words
+    english = text(f"/maps/grids/{code}?lang=en")
+    assert "Not visited for 7 days" in english and "Patrol tracks" in english
+    for bad in ("yesterday", "2026-13-01", "20260510", "2026-5-1"):
+        response = client.get(f"/maps/grids/{code}?date={bad}&lang=en")
+        assert response.status_code == 422 and "YYYY-MM-DD" in response.text, bad
+    # The incident map's coverage by grid, off until chosen, and its legend of shares.
+    incidents = text("/maps/incidents")
+    assert "巡查覆盖（本周）" in incidents and "0%–20%" in incidents and "80%–100%" in incidents
+    assert '"shareClasses": [[0.2, ' in incidents
+
+
 def test_without_installed_assets_the_maps_answer_503_with_the_setup_command(client, tmp_path, monkeypatch):
     monkeypatch.setenv("WANGGE_MAP_ASSETS_DIR", str(tmp_path / "nothing"))
     get_settings.cache_clear()

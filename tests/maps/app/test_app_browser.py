@@ -12,20 +12,30 @@ Screenshots go to ``test-artifacts/app/`` (not committed).
 from __future__ import annotations
 
 import io
+import itertools
+import math
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+import shapely
 from PIL import ExifTags, Image
+from pyproj import Geod, Transformer
+from shapely.geometry import LineString, shape
 
 from api.v1 import API_PREFIX as API
 from geo.access.users import add_user, issue_token, set_password
 from geo.db.engine import get_engine
 from geo.db.session import session_scope
-from geo.io.demo import load_demo
+from geo.io.demo import DEMO_ACCOUNTS, load_demo
 from geo.models import Responder
 from geo.spatial.geometry import from_db
+from geo.timezones import CHINA_TIME
+from maps.common import COVERAGE_COLOURS as COLOURS
+from maps.common import SHARE_CLASSES
 from tests.conftest import CHROMIUM
 from tests.maps.test_maps_browser import TileServer
 
@@ -119,10 +129,10 @@ def shot(page, served: Served, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}-{served.backend}.png"), full_page=True)
 
 
-def sign_in(page, served: Served) -> None:
+def sign_in(page, served: Served, username: str | None = None, password: str = PASSWORD) -> None:
     page.goto(served.base + "/login?next=/app/")
-    page.fill("input[name=username]", served.worker)
-    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=username]", username or served.worker)
+    page.fill("input[name=password]", password)
     page.locator("form button[type=submit], form input[type=submit]").first.click()
     page.wait_for_url(served.base + "/app/")
     page.wait_for_selector(READY)
@@ -225,3 +235,160 @@ def test_chromium_finds_the_app_installable(phone, served):
     manifest = cdp.send("Page.getAppManifest")
     assert manifest["errors"] == [] and manifest["url"].endswith("/app/manifest.webmanifest")
     shot(page, served, "welcome")
+
+
+# --------------------------------------------------------------------------- a patrol
+
+# A walk along 翠湖路 in the demo grid worker's grid (lon, lat), passing a row of its buildings.
+PATROL_PATH = [(113.04200, 23.69525), (113.04300, 23.69530), (113.04395, 23.69536)]
+STEP_M = 6.0  # one fix every STEP_M metres, every 0.4 s: 15 m/s, well under the speed cleaning drops
+
+
+def walk_points(path: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Points STEP_M apart along ``path`` (its corners included)."""
+    geod = Geod(ellps="WGS84")
+    out = [path[0]]
+    for (x0, y0), (x1, y1) in itertools.pairwise(path):
+        n = max(1, math.ceil(geod.line_length([x0, x1], [y0, y1]) / STEP_M))
+        out += [(x0 + (x1 - x0) * i / n, y0 + (y1 - y0) * i / n) for i in range(1, n + 1)]
+    return out
+
+
+def near_and_far(served: Served, grid: str) -> tuple[set[str], set[str]]:
+    """The grid's buildings surely passed (footprint within 15 m of the path) and surely not
+    (over 100 m away), in metres (UTM 49N)."""
+    features = served.api("/buildings", grid=grid, limit=1000)["features"]
+    utm = Transformer.from_crs(4326, 32649, always_xy=True)
+
+    def to_m(geoms):
+        return shapely.transform(geoms, lambda xy: np.column_stack(utm.transform(xy[:, 0], xy[:, 1])))
+
+    footprints = to_m(np.array([shape(f["geometry"]) for f in features]))
+    gaps = shapely.distance(footprints, to_m(LineString(PATROL_PATH)))
+    codes = [f["properties"]["code"] for f in features]
+    return {c for c, d in zip(codes, gaps) if d < 15}, {c for c, d in zip(codes, gaps) if d > 100}
+
+
+# What a phone does to a page it puts out of sight, and back.
+HIDE = "Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true}); document.dispatchEvent(new Event('visibilitychange'))"
+SHOW = "delete document.visibilityState; document.dispatchEvent(new Event('visibilitychange'))"
+
+
+def go_to(context, page, lon: float, lat: float) -> None:
+    context.set_geolocation({"latitude": lat, "longitude": lon, "accuracy": 5})
+    page.wait_for_timeout(400)
+
+
+def drawn_coverage(page) -> dict[str, tuple[str, str]]:
+    """Building code -> (coverage state, the fill colour its shape is drawn in) on the grid map."""
+    return page.evaluate(
+        """() => {
+            const out = {};
+            WanggeMaps.instances[0].layers.coverage.eachLayer((group) => group.eachLayer((l) => {
+                out[l.wgCoverage.code] = [l.wgCoverage.state, l._path.getAttribute('fill')];
+            }));
+            return out;
+        }"""
+    )
+
+
+def test_a_patrol_walked_in_the_app_shows_its_buildings_visited_on_the_grid_map(phone, served, browser):
+    context, page, _ = phone
+    account = next(a for a in DEMO_ACCOUNTS if a.role == "grid_worker")
+    near, far = near_and_far(served, account.grid)
+    # The demo's own patrol of this morning visited half the grid: the walk goes past others.
+    before = set(served.api(f"/grids/{account.grid}/coverage")["visited_buildings"])
+    assert len(near - before) >= 3 and far - before, (near, far, before)
+    points = walk_points(PATROL_PATH)
+    context.set_geolocation({"latitude": points[0][1], "longitude": points[0][0], "accuracy": 5})
+    sign_in(page, served, account.username, account.password)
+
+    page.locator(".tabs a[href='/app/patrol']").click()
+    page.wait_for_selector("#start-patrol")
+    shot(page, served, "patrol-start")
+    page.locator("#start-patrol").click()
+    page.wait_for_selector("#patrol-code:has-text('XL')")  # the server's number: it has started
+    assert page.locator("#recording").is_visible()  # every screen says the position is recorded
+    third = len(points) // 3
+    for lon, lat in points[:third]:
+        go_to(context, page, lon, lat)
+    # The worker turns to another app: the phone may stop the page, so what was recorded goes now.
+    page.evaluate(HIDE)
+    page.wait_for_selector("#patrol-waiting:text-is('0')")
+    page.wait_for_selector("#patrol-visited:not(:text-is('0'))")  # the server's figures so far
+    page.evaluate(SHOW)
+    for lon, lat in points[third : 2 * third]:
+        go_to(context, page, lon, lat)
+    # A reload: the patrol runs on, with the fixes not yet sent.
+    page.reload()
+    page.wait_for_selector(READY)
+    page.wait_for_selector("#patrol-code:has-text('XL')")
+    assert int(page.inner_text("#patrol-recorded")) >= 2 * third
+    assert int(page.inner_text("#patrol-waiting")) >= third - 1
+    for lon, lat in points[2 * third :]:
+        go_to(context, page, lon, lat)
+    shot(page, served, "patrol-running")
+    recorded = page.evaluate("JSON.parse(localStorage.getItem('wangge-patrol')).recorded")
+    patrol_id = page.evaluate("JSON.parse(localStorage.getItem('wangge-patrol')).id")
+
+    page.locator("#end-patrol").click()
+    page.wait_for_selector("#patrol-final")
+    assert not page.locator("#recording").is_visible()  # recording stopped with the patrol
+    shot(page, served, "patrol-ended")
+    final = served.api(f"/patrols/{patrol_id}")["properties"]
+    assert final["status"] == "ended" and final["checked_in"] is True
+    assert final["fixes_received"] == recorded  # every fix sent once: none lost to the reload, none twice
+    assert near <= set(final["visited"]) and not far & set(final["visited"])
+    assert page.inner_text("#final-visited") == str(final["buildings_visited"])
+    assert page.inner_text("#final-checkin") == "已签到（在网格内）"
+    assert 150 < final["distance_m"] < 250
+
+    # The grid map, signed in as the grid's worker: the buildings passed are drawn as visited.
+    page.goto(f"{served.base}/maps/grids/{account.grid}?basemap=none")
+    page.wait_for_selector("#wg-coverage .wg-coverage-summary:not(:empty)", timeout=30_000)
+    drawn = drawn_coverage(page)
+    after = served.api(f"/grids/{account.grid}/coverage")
+    assert {code for code, (state, _) in drawn.items() if state == "visited"} == set(after["visited_buildings"])
+    for code in near:
+        assert drawn[code] == ["visited", COLOURS["visited"]], code
+    for code in far - before:  # not visited for days: highlighted
+        assert drawn[code] == ["stale", COLOURS["stale"]], code
+    assert page.evaluate("WanggeMaps.instances[0].stats.tracks") >= 1
+    shot(page, served, "grid-coverage")
+
+    # The incident map's coverage by grid (off until chosen): the grid walked has a share this week.
+    page.goto(f"{served.base}/maps/incidents?basemap=none")
+    page.wait_for_selector('html[data-wangge-ready="1"]', timeout=30_000)
+    assert not page.evaluate("WanggeMaps.instances[0].map.hasLayer(WanggeMaps.instances[0].layers.coverage)")
+    page.tap(".leaflet-control-layers-toggle")
+    page.locator(".leaflet-control-layers-overlays label", has_text="巡查覆盖").locator("input").check()
+    page.wait_for_selector("html[data-wangge-coverage]")
+    share = page.evaluate(
+        """(code) => {
+            let found = null;
+            WanggeMaps.instances[0].layers.coverage.eachLayer((g) => g.eachLayer((l) => {
+                if (l.feature.properties.code === code) found = [l.wgShare, l._path.getAttribute('fill')];
+            }));
+            return found;
+        }""",
+        account.grid,
+    )
+    today = datetime.now(CHINA_TIME).date()
+    week = served.api("/coverage", start=str(today - timedelta(days=today.weekday())), end=str(today), by="grid")
+    assert share[0] > 0 and share[0] == next(r["share"] for r in week["rows"] if r["grid"] == account.grid)
+    assert share[1] == next(colour for upto, colour in SHARE_CLASSES if share[0] <= upto)
+    # For the picture: a tap on the map off the grids folds the layer list and closes the tooltip
+    # the tap on it opened (it fades out); the legend open.
+    page.mouse.click(195, 200)
+    page.tap(".wg-legend summary")
+    page.wait_for_timeout(300)
+    shot(page, served, "incidents-coverage")
+
+    # The public sees the shares only: no building's state, no track.
+    public = browser.new_page(viewport=PHONE)
+    public.goto(f"{served.base}/maps/grids/{account.grid}?basemap=none")
+    public.wait_for_selector("#wg-coverage .wg-coverage-note a.wg-sign-in", timeout=30_000)
+    assert drawn_coverage(public) == {}
+    assert public.evaluate("WanggeMaps.instances[0].layers.tracks.getLayers().length") == 0
+    assert f"{after['visited']}/{after['buildings']}" in public.inner_text("#wg-coverage .wg-coverage-summary")
+    public.close()

@@ -8,6 +8,8 @@ import re
 
 import pytest
 
+from geo.access.policy import Permission, roles_with
+from geo.settings import get_settings
 from maps import assets, worker_app
 
 
@@ -16,7 +18,7 @@ def pages(client):
     return client
 
 
-@pytest.mark.parametrize("route", ["/app/", "/app/tasks/12", "/app/report", "/app/outbox"])
+@pytest.mark.parametrize("route", ["/app/", "/app/tasks/12", "/app/report", "/app/patrol", "/app/outbox"])
 def test_every_client_route_is_the_shell(pages, route):
     r = pages.get(route)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
@@ -26,6 +28,16 @@ def test_every_client_route_is_the_shell(pages, route):
     # Its inline import map and config are allowed by hash, and nothing else inline.
     assert "script-src 'self' 'sha256-" in r.headers["content-security-policy"]
     assert "http" not in re.sub(r"https://tile\.openstreetmap\.org[^\"]*|http-equiv", "", html.split("<body")[0])
+
+
+def test_the_shell_names_who_records_patrols_and_how_long_tracks_are_kept(pages):
+    html = pages.get("/app/patrol").text
+    config = json.loads(re.search(r'<script type="application/json" id="wangge-config">(.*?)</script>', html).group(1))
+    assert config["patrol"] == {
+        "roles": roles_with(Permission.PATROL),
+        "retention_days": get_settings().patrol_retention_days,
+    }
+    assert set(config["patrol"]["roles"]) == {"grid_worker", "grid_leader"}
 
 
 def test_app_redirects_to_its_scope(pages):
