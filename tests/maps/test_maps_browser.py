@@ -144,12 +144,22 @@ class Watch:
     hosts: set[str] = field(default_factory=set)
     urls: list[str] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)  # API refusals the test expects (401, 403)
+    aborted: list[str] = field(default_factory=list)  # requests cancelled before their answer
 
     def attach(self, page):
         page.on("pageerror", lambda e: self.errors.append(f"JavaScript error: {e}"))
         page.on("console", self._console)
         page.on("request", self._request)
-        page.on("requestfailed", lambda r: self.errors.append(f"request failed: {r.url} {r.failure}"))
+        page.on("requestfailed", self._failed)
+
+    def _failed(self, request):
+        # ERR_ABORTED is a request the page or the browser cancelled (a reload superseded by the
+        # next, a fetch still in flight as the page navigates to sign in), not a failure to serve;
+        # where it went is still checked (``hosts``).
+        if request.failure == "net::ERR_ABORTED":
+            self.aborted.append(request.url)
+            return
+        self.errors.append(f"request failed: {request.url} {request.failure}")
 
     def _console(self, message):
         if message.type != "error":
