@@ -82,7 +82,7 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(CHINA_TIME).isoformat()
 
 
-def patrol_properties(session, patrol: Patrol) -> dict[str, Any]:
+def patrol_properties(patrol: Patrol) -> dict[str, Any]:
     responder = patrol.responder
     return {
         "id": patrol.id,
@@ -110,7 +110,7 @@ def patrol_properties(session, patrol: Patrol) -> dict[str, Any]:
 def patrol_feature(session, patrol: Patrol, crs: CoordinateSystem, now: datetime, details: bool) -> dict[str, Any]:
     """The patrol as a Feature; with ``details`` (one patrol asked for) the buildings passed and
     still to visit, computed from the fixes so far while it runs."""
-    props = patrol_properties(session, patrol)
+    props = patrol_properties(patrol)
     if not details:
         return {
             "type": "Feature",
@@ -149,7 +149,7 @@ def _note_read(reader: Reader, patrol: Patrol) -> None:
         reader.saw("patrols", patrol.id)
 
 
-def _readable(session, reader: Reader, patrol: Patrol) -> None:
+def _readable(reader: Reader, patrol: Patrol) -> None:
     grid_ids = [g.id for g in patrol.responder.grids]
     check_may_read_track(reader.actor, patrol.responder_id, grid_ids)
     _note_read(reader, patrol)
@@ -277,7 +277,7 @@ def one_patrol(
     feature_id: FeatureId, session: SessionDep, reader: ReaderDep, now: NowDep, crs: CRSDep
 ) -> dict[str, Any]:
     patrol = service.get_patrol(session, feature_id)
-    _readable(session, reader, patrol)
+    _readable(reader, patrol)
     return patrol_feature(session, patrol, crs, now, details=True)
 
 
