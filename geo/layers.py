@@ -16,7 +16,6 @@ from typing import Any
 
 from geo.errors import InputError
 from geo.models import (
-    CATEGORIES,
     Base,
     Building,
     BuildingKind,
@@ -24,6 +23,7 @@ from geo.models import (
     Estate,
     Grid,
     Incident,
+    IncidentKind,
     Patrol,
     Responder,
     ResponderKind,
@@ -232,7 +232,7 @@ LAYERS: dict[str, Layer] = {
             filters=frozenset({"bbox", "grid", "kind", "status", "category", "since", "until"}),
             properties=_INCIDENT_FIELDS,
             exported=_INCIDENT_FIELDS,
-            kinds=lambda: list(CATEGORIES),
+            kinds=lambda: [k.value for k in IncidentKind],
             related=(("grid", ("code",)), ("building", ("code",)), ("assignee", ("code", "name", "role"))),
             in_service_area=True,
         ),

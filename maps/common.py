@@ -19,7 +19,7 @@ from maps import basemaps
 from maps.assets import FAVICON
 from maps.basemaps import Basemap
 from maps.elements import Corner, Glue, html_list
-from maps.i18n import KINDS, labels, t
+from maps.i18n import KINDS, Catalogue, labels, t
 
 POINT_LIMIT = 3000  # incidents drawn one by one; above that the view comes as counts per cell
 KIND_ICON = {
@@ -73,6 +73,7 @@ class Page:
     bases: list[Basemap]
     frame: str
     query: dict[str, str] = field(default_factory=dict)
+    catalogue: Catalogue | None = None  # the categories offered (default: the shipped catalogue)
 
     def t(self, key: str) -> str:
         return t(self.lang, key)
@@ -83,7 +84,7 @@ class Page:
             "lang": self.lang,
             "api": API_PREFIX,
             "frame": self.frame,
-            "labels": labels(self.lang),
+            "labels": labels(self.lang, self.catalogue),
             "pointLimit": POINT_LIMIT,
             "cellPixels": 64,
             "labelMinZoom": 16,
@@ -101,6 +102,7 @@ def new_page(
     basemap: str | None,
     bounds: tuple[float, float, float, float] | None,
     query: dict[str, str],
+    catalogue: Catalogue | None = None,
 ) -> Page:
     """A map fitted to ``bounds`` (WGS84) in the frame of the basemap shown first."""
     initial = basemaps.check(basemap)
@@ -121,7 +123,9 @@ def new_page(
     bases = basemaps.add_basemaps(m, initial, lang)
     if fit is not None:
         m.fit_bounds(fit, max_zoom=18)
-    return Page(page=page, lang=lang, basemap=initial, map=m, bases=bases, frame=frame, query=query)
+    return Page(
+        page=page, lang=lang, basemap=initial, map=m, bases=bases, frame=frame, query=query, catalogue=catalogue
+    )
 
 
 def add_controls(p: Page) -> None:

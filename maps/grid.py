@@ -22,7 +22,7 @@ from geo.query.mappoints import KINDS
 from geo.settings import get_settings
 from maps import common
 from maps.i18n import KINDS as KIND_LABELS
-from maps.i18n import ROLES
+from maps.i18n import ROLES, Catalogue
 
 
 def parse_day(value: str | None) -> str | None:
@@ -57,7 +57,7 @@ def build_grid_map(
         raise NotFound(f"No grid with code {code!r}")
     name = grid_names(session).get(code, "")
     title = f"{common.t(lang, 'grid_title')} · {name} {code}"
-    p = common.new_page("grid", title, lang, basemap, bounds, query or {})
+    p = common.new_page("grid", title, lang, basemap, bounds, query or {}, Catalogue.of(session))
     common.add_controls(p)
 
     grids = folium.FeatureGroup(name=common.layer_name("border-all", p.t("grids"))).add_to(p.map)

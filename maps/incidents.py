@@ -22,6 +22,7 @@ from geo.query.mappoints import KINDS, check_point_filters
 from geo.settings import get_settings
 from maps import common
 from maps.i18n import KINDS as KIND_LABELS
+from maps.i18n import Catalogue
 
 
 def parse_since(since: str | None) -> datetime | None:
@@ -64,7 +65,7 @@ def build_incident_map(
     if bounds is None:
         bounds = grid_bounds(session)
     title = common.t(lang, "incidents_title") + (f" · {grid}" if grid else "")
-    p = common.new_page("incidents", title, lang, basemap, bounds, query or {})
+    p = common.new_page("incidents", title, lang, basemap, bounds, query or {}, Catalogue.of(session))
     common.add_controls(p)
 
     grids = folium.FeatureGroup(name=common.layer_name("border-all", p.t("grids"))).add_to(p.map)

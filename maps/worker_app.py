@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from geo.access.policy import Permission, roles_with
-from geo.models import CATEGORIES
 from geo.settings import get_settings
 from maps import assets, basemaps
-from maps.i18n import CATEGORY_LABELS, KINDS, LANGS
+from maps.i18n import KINDS, LANGS, Catalogue
 
 APP_DIR = Path(__file__).with_name("app")
 BASE = "/app/"
@@ -100,7 +99,7 @@ def words(lang: str) -> dict[str, Any]:
     return {
         "text": own,
         "kinds": KINDS[lang],
-        "categories": {kind: {c: CATEGORY_LABELS[lang].get(c, c) for c in cats} for kind, cats in CATEGORIES.items()},
+        "categories": Catalogue.default().words(lang),
     }
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon
 
-from geo.models import CATEGORIES, KNOWN_ROLES, BuildingKind
+from geo.catalogue.default import default_categories
+from geo.models import KNOWN_ROLES, BuildingKind
 from geo.spatial.topology import TopologyReport, check_grids
 
 from .buildings import ESTATES, YAYUE
@@ -65,8 +66,9 @@ def check_points_inside_grids(demo: Demo) -> None:
 def check_people_and_incidents(demo: Demo) -> None:
     assert all(r.role in KNOWN_ROLES for r in demo.responders)
     assert sum(r.role == "building_head" for r in demo.responders) == N_BUILDING_HEADS
+    catalogue = default_categories()
     for i in demo.incidents:
-        assert i.category in CATEGORIES[i.kind], (i.kind, i.category)
+        assert i.category in catalogue[i.kind], (i.kind, i.category)
     done = [(i.kind, i.status) for i in demo.incidents]
     assert done.count(("renovation", "completed")) == N_RENOVATIONS_COMPLETED
     assert done.count(("illegal_structure", "demolished")) == N_ILLEGAL_STRUCTURES_DEMOLISHED

@@ -18,6 +18,7 @@ from sqlalchemy import ScalarResult, select
 from sqlalchemy.orm import Session
 
 from geo.access.policy import SYSTEM, Actor, check_may_delete, check_may_write
+from geo.catalogue import check_category, entry_for
 from geo.db.revisions import cached
 from geo.errors import Conflict, InputError
 from geo.grids.index import grid_index, locate_point
@@ -27,7 +28,6 @@ from geo.layers import GeometryKind
 from geo.layers import layer as layer_entry
 from geo.media.photos import remove_photos
 from geo.models import (
-    CATEGORIES,
     Building,
     Community,
     Estate,
@@ -155,10 +155,11 @@ def _apply(session: Session, layer: str, obj, values: dict[str, Any], geom: Base
     if layer == "incidents":
         kind = values.get("kind", obj.kind)
         category = values.get("category", obj.category)
-        if kind not in CATEGORIES:
-            raise InputError(f"Unknown kind {kind!r}: use one of {', '.join(CATEGORIES)}")
-        if category not in CATEGORIES[kind]:
-            raise InputError(f"Unknown category {category!r} for {kind}: use one of {', '.join(CATEGORIES[kind])}")
+        check_category(session, kind, category)
+        if obj.catalogue_entry_id is None:  # registered under the current catalogue; kept after
+            registered = entry_for(session, kind, category)
+            obj.catalogue_entry_id = registered.id
+            obj.time_limit, obj.time_unit = registered.time_limit, registered.time_unit
     for name, value in values.items():
         setattr(obj, name, value)
 

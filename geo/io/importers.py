@@ -21,6 +21,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from geo.catalogue.store import snapshot
 from geo.db import bulk
 from geo.errors import InputError
 from geo.grids.index import locate_grid_ids
@@ -40,7 +41,6 @@ from geo.io.read import (
 )
 from geo.layers import layer as layer_entry
 from geo.models import (
-    CATEGORIES,
     Building,
     BuildingKind,
     Community,
@@ -793,8 +793,9 @@ def _import_incidents(
     problems: list[str] = []
     n = len(frame.table)
     key = fields.column("code")
+    catalogue = snapshot(session)
     for target, how in (
-        ("kind", "one of " + ", ".join(CATEGORIES)),
+        ("kind", "one of " + ", ".join(catalogue.by_kind)),
         ("category", "see the categories of each kind"),
         ("title", "name it with --field title=COLUMN"),
     ):
@@ -809,10 +810,12 @@ def _import_incidents(
     kinds = [str(fields.get(i, "kind", "")) for i in range(n)]
     categories = [str(fields.get(i, "category", "")) for i in range(n)]
     for i, (k, c) in enumerate(zip(kinds, categories, strict=True)):
-        if k not in CATEGORIES:
-            problems.append(f"{frame.label(i, key)}: kind {k!r} is not one of {', '.join(CATEGORIES)}")
-        elif c not in CATEGORIES[k]:
-            problems.append(f"{frame.label(i, key)}: category {c!r} is not one of {', '.join(CATEGORIES[k])} for {k}")
+        if k not in catalogue.by_kind:
+            problems.append(f"{frame.label(i, key)}: kind {k!r} is not one of {', '.join(catalogue.by_kind)}")
+        elif catalogue.kind_of.get(c) != k:
+            problems.append(
+                f"{frame.label(i, key)}: category {c!r} is not one of {', '.join(catalogue.by_kind[k])} for {k}"
+            )
     titles = [fields.get(i, "title") for i in range(n)]
     problems += [f"{frame.label(i, key)}: has no title" for i, t in enumerate(titles) if not t]
     flows = workflows()
@@ -854,6 +857,7 @@ def _import_incidents(
             properties=fields.extras(i),
             geom=to_db(points[i][0]),
         )
+        values.update(zip(_REGISTRATION, catalogue.registration(categories[i]), strict=True))
         code = codes[i]
         obj = _upsert(existing, code, Incident, values, options, report) if code else Incident(**values)
         if code is None:
@@ -880,6 +884,10 @@ def _import_incidents(
         for obj in objects
     )
     session.flush()
+
+
+# What an incident takes from the catalogue entry it is registered under.
+_REGISTRATION = ("catalogue_entry_id", "time_limit", "time_unit")
 
 
 def _insert_incidents(
@@ -933,6 +941,9 @@ def _insert_incidents(
         possible_duplicates=[[]] * n,
         geom=geoms,
     )
+    catalogue = snapshot(session)
+    registered = [catalogue.registration(c) for c in categories]
+    values.update({name: [r[j] for r in registered] for j, name in enumerate(_REGISTRATION)})
     report.created += n
     with tqdm(total=n, desc="importing incidents", unit="row", disable=not options.progress) as bar:
         bulk.insert(session, Incident.__table__, values, bar)

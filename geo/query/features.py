@@ -98,7 +98,7 @@ def query_features(
     entry = layer_entry(layer)
     model: Any = entry.model  # any layer's model: the filters below name the columns it has
     filters = filters or Filters()
-    check_filters(entry, filters)
+    check_filters(entry, filters, session=session)
     stmt = select(model)
     if filters.bbox is not None:
         column = model.__table__.c.geom

@@ -200,7 +200,8 @@ def test_the_lock_file_pins_what_package_json_asks_for():
 
 
 def test_every_kind_category_and_role_has_a_label_in_both_languages():
-    from geo.models import CATEGORIES, KNOWN_ROLES, UserRole
+    from geo.catalogue.default import default_categories
+    from geo.models import KNOWN_ROLES, UserRole
     from geo.query.mappoints import KINDS
     from maps import i18n
 
@@ -213,15 +214,19 @@ def test_every_kind_category_and_role_has_a_label_in_both_languages():
         assert all(words["text"].get(f"user_role_{r.value}") for r in UserRole), lang
         for kind in KINDS:
             assert i18n.KINDS[lang].get(kind), (lang, kind)
-        for kind, categories in CATEGORIES.items():
+        catalogue = default_categories()
+        names = i18n.Catalogue.default().names
+        for kind, categories in catalogue.items():
             assert kind in KINDS, kind
-            for category in categories:
-                assert i18n.CATEGORY_LABELS[lang].get(category), (lang, kind, category)
+            for category in categories:  # English where the locale has it, else the catalogue's Chinese
+                assert i18n.CATEGORY_LABELS[lang].get(category) or names[category], (lang, kind, category)
         for role in KNOWN_ROLES:
             assert i18n.ROLES[lang].get(role), (lang, role)
         labels = i18n.labels(lang)
         assert all(
-            labels["categories"][k][c] == i18n.CATEGORY_LABELS[lang][c] for k, cs in CATEGORIES.items() for c in cs
+            labels["categories"][k][c] == (i18n.CATEGORY_LABELS[lang].get(c) if lang != "zh" else None) or names[c]
+            for k, cs in catalogue.items()
+            for c in cs
         )
         assert labels["roles"] == {r: i18n.ROLES[lang][r] for r in KNOWN_ROLES}
     # Both languages say the same things (Leaflet.draw keeps its own English where none is given).

@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 
 from geo.db.session import session_scope
 from geo.io.demo import DEMO_DIR, load_demo
-from geo.models import CATEGORIES, Building, Community, Estate, Grid, Incident, Responder, User
+from data.demo_gen.incidents import DEMO_CATEGORIES
+from geo.models import Building, Community, Estate, Grid, Incident, Responder, User
 from geo.spatial.codes import unit_grid_codes
 from geo.spatial.crs import CoordinateSystem
 from geo.spatial.geometry import from_db
@@ -82,7 +83,7 @@ def test_open_hazards_and_cases_of_every_category(demo):
             if st not in closed
         }
     for kind in ("hazard", "case"):
-        for category in CATEGORIES[kind]:
+        for category in DEMO_CATEGORIES[kind]:
             assert (kind, category) in open_, (kind, category)
 
 
