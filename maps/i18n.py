@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from geo.catalogue import categories, category_labels
 from geo.catalogue.default import default_rows
-from geo.models import KNOWN_ROLES
+from geo.models import KNOWN_ROLES, IncidentKind
 
 LANGS = ("zh", "en")
 LOCALES_DIR = Path(__file__).with_name("locales")
@@ -76,7 +76,7 @@ class Catalogue:
     @classmethod
     def default(cls) -> Catalogue:
         """The catalogue wangge ships (for what is built without a database)."""
-        by_kind: dict[str, list[str]] = {}
+        by_kind: dict[str, list[str]] = {k.value: [] for k in IncidentKind}
         names: dict[str, str] = {}
         for row in default_rows():
             if row.category not in names:

@@ -34,4 +34,3 @@ class IncidentKind(str, enum.Enum):
     case = "case"  # 事件
     illegal_structure = "illegal_structure"  # 违建
     renovation = "renovation"  # 民生改造点位
-
