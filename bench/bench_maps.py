@@ -67,9 +67,9 @@ def _incident_rows(session, n: int, seed: int) -> list[dict]:
     """``n`` incidents at random places inside the grids, geotagged, every kind and status."""
     import shapely
 
+    from geo.catalogue import categories
     from geo.grids.index import grid_index, locate_grid_ids
     from geo.incidents.definitions import workflows
-    from geo.catalogue import categories
 
     rng = np.random.default_rng(seed)
     index = grid_index(session)

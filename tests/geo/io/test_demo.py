@@ -12,9 +12,9 @@ import shapely
 from shapely.geometry import Polygon, shape
 from sqlalchemy import func, select
 
+from data.demo_gen.incidents import DEMO_CATEGORIES
 from geo.db.session import session_scope
 from geo.io.demo import DEMO_DIR, load_demo
-from data.demo_gen.incidents import DEMO_CATEGORIES
 from geo.models import Building, Community, Estate, Grid, Incident, Responder, User
 from geo.spatial.codes import unit_grid_codes
 from geo.spatial.crs import CoordinateSystem
