@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import io
+import os
+import re
+import subprocess
 from pathlib import Path
 
 from openpyxl import load_workbook
+from sqlalchemy import func, select
 
+from api.served import wangge_command
 from api.v1 import API_PREFIX as API
+from geo.catalogue import entry_for, list_versions
 from geo.catalogue.default import default_rows
 from geo.catalogue.files import parse_catalogue
+from geo.db.engine import get_engine
+from geo.db.session import session_scope
+from geo.models import Incident
 
 CITY = Path(__file__).parents[1] / "data" / "catalogue_441802.csv"
 
@@ -76,3 +85,49 @@ def test_the_api_gives_the_public_the_events_and_users_everything(client, add_to
     missing = client.get(f"{API}/catalogue", params={"version": 9})
     assert missing.status_code == 404 and "No catalogue version 9: there are 1, 2" in missing.text
     assert client.get(f"{API}/catalogue", params={"f": "pdf"}).status_code == 422
+
+
+def test_two_commands_importing_at_once_number_without_gap_or_duplicate(db_url):
+    """Two `wangge catalogue import` processes started together: versions 2 and 3, one current."""
+    env = {**os.environ, "WANGGE_DATABASE_URL": db_url}
+    procs = [
+        subprocess.Popen(
+            [*wangge_command(), "catalogue", "import", str(CITY), "--name", f"run {i}"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert sorted(int(re.search(r"catalogue version (\d+):", out).group(1)) for out in outputs) == [2, 3]
+    with session_scope(get_engine(db_url)) as s:
+        assert [(v.number, v.is_current) for v in list_versions(s)] == [(1, False), (2, False), (3, True)]
+
+
+def test_new_and_demo_incidents_are_registered_under_the_current_catalogue(demo, client, add_token):
+    with session_scope(demo) as s:
+        missing = s.scalar(select(func.count()).where(Incident.catalogue_entry_id.is_(None)))
+        assert missing == 0
+        entry = entry_for(s, "case", "E0203")
+    token = add_token("staff", "community")
+    body = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [113.0417, 23.6975]},
+        "properties": {"kind": "case", "category": "E0203", "title": "人行道违章停车"},
+    }
+    headers = {"Authorization": f"Bearer {token}"}
+    created = client.post(f"{API}/incidents", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    with session_scope(demo) as s:
+        incident = s.get(Incident, created.json()["id"])
+        assert (incident.catalogue_entry_id, incident.time_limit, incident.time_unit) == (
+            entry.id,
+            2,
+            "emergency_hours",
+        )
+    body["properties"]["category"] = "E0000"
+    refused = client.post(f"{API}/incidents", json=body, headers=headers)
+    assert refused.status_code == 422 and "Unknown category 'E0000' for case: use one of E0101" in refused.text
