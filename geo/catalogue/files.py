@@ -155,8 +155,9 @@ def _table(data: bytes, source: str) -> pd.DataFrame:
         raise InputError(f"{source}: a catalogue is a .csv or .xlsx file")
     table = table.fillna("")
     # Spreadsheets leave rows with nothing in them: they are not rows of the table.
-    blank = table.apply(lambda r: all(not str(v).strip() for v in r), axis=1) if len(table) else []
-    return table[~pd.Series(blank, index=table.index, dtype=bool)] if len(table) else table
+    if len(table):
+        table = table[table.apply(lambda r: any(str(v).strip() for v in r), axis=1)]
+    return table
 
 
 def _decoded(data: bytes, source: str) -> str:

@@ -58,6 +58,7 @@ class Snapshot:
 _SNAPSHOTS: dict[tuple, Snapshot] = {}
 _LOCK = threading.Lock()
 _KEEP = 32  # snapshots kept (tests open many databases in one process)
+_INFO = "wangge_catalogue"  # the session's snapshot, in its info
 
 
 def _current_row(session: Session):
@@ -72,11 +73,16 @@ def _current_row(session: Session):
 
 
 def snapshot(session: Session) -> Snapshot:
-    """The current version's lookups, built once per version (and database)."""
+    """The current version's lookups, built once per version (and database); a session asks
+    which version is current once."""
+    held = session.info.get(_INFO)
+    if held is not None:
+        return held
     row = _current_row(session)
     key = (str(session.get_bind().engine.url), row.id, row.imported_at, row.sha256)
     found = _SNAPSHOTS.get(key)
     if found is not None:
+        session.info[_INFO] = found
         return found
     snap = Snapshot(row.id, row.number)
     entries = session.execute(
@@ -109,6 +115,7 @@ def snapshot(session: Session) -> Snapshot:
         if len(_SNAPSHOTS) >= _KEEP:
             _SNAPSHOTS.clear()
         _SNAPSHOTS[key] = snap
+    session.info[_INFO] = snap
     return snap
 
 
@@ -130,7 +137,10 @@ def category_labels(session: Session) -> dict[str, str]:
 
 def check_category(session: Session, kind: str, category: str) -> None:
     """InputError naming what there is, unless ``category`` is one of ``kind``'s."""
-    snap = snapshot(session)
+    _check(snapshot(session), kind, category)
+
+
+def _check(snap: Snapshot, kind: str, category: str) -> None:
     if kind not in snap.by_kind:
         raise InputError(f"Unknown kind {kind!r}: use one of {', '.join(snap.by_kind)}")
     if snap.kind_of.get(category) != kind:
@@ -139,8 +149,8 @@ def check_category(session: Session, kind: str, category: str) -> None:
 
 def entry_for(session: Session, kind: str, category: str, condition_no: int = 1) -> CatalogueEntry:
     """The current version's entry for ``category``'s 立案条件 ``condition_no``."""
-    check_category(session, kind, category)
     snap = snapshot(session)
+    _check(snap, kind, category)
     entry_id = snap.entry_ids.get((category, condition_no))
     if entry_id is None:
         numbers = sorted(n for c, n in snap.entry_ids if c == category)
@@ -205,6 +215,7 @@ def import_catalogue(
     if bind.dialect.name == "postgresql":
         # Two imports at once: the second waits, then numbers after the first.
         session.connection().exec_driver_sql("LOCK TABLE catalogue_versions IN SHARE ROW EXCLUSIVE MODE")
+    session.info.pop(_INFO, None)  # the version this session saw is about to change
     _check_in_use(session, loaded, replace)
     number = (session.scalar(select(func.max(CatalogueVersion.number))) or 0) + 1
     session.execute(update(CatalogueVersion).where(CatalogueVersion.is_current.is_(True)).values(is_current=False))

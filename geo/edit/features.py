@@ -155,8 +155,9 @@ def _apply(session: Session, layer: str, obj, values: dict[str, Any], geom: Base
     if layer == "incidents":
         kind = values.get("kind", obj.kind)
         category = values.get("category", obj.category)
-        check_category(session, kind, category)
-        if obj.catalogue_entry_id is None:  # registered under the current catalogue; kept after
+        if obj.catalogue_entry_id is not None:  # registered under a version, kept after
+            check_category(session, kind, category)
+        else:
             registered = entry_for(session, kind, category)
             obj.catalogue_entry_id = registered.id
             obj.time_limit, obj.time_unit = registered.time_limit, registered.time_unit
