@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from geo.components import state_key
 from geo.errors import InputError
 from geo.incidents.definitions import workflows
 from geo.layers import Layer
@@ -18,6 +19,7 @@ class Filters:
     kind: str | None = None
     status: str | None = None
     category: str | None = None
+    state: str | None = None  # components: intact, damaged, missing, occupied, removed
     since: datetime | None = None
     until: datetime | None = None
 
@@ -38,7 +40,9 @@ def check_filters(layer: Layer, filters: Filters, states: tuple[str, ...] = ()) 
         allowed = layer.kinds()
         if filters.kind not in allowed:
             raise InputError(f"Unknown kind {filters.kind!r} for {layer.name}: use one of {', '.join(allowed)}")
-    if filters.category is not None:
+    if filters.state is not None:
+        filters.state = state_key(filters.state)  # its Chinese label names it too
+    if filters.category is not None and layer.name == "incidents":  # components': catalogue keys
         allowed = sorted({c for kind, cats in CATEGORIES.items() if filters.kind in (None, kind) for c in cats})
         if filters.category not in allowed:
             raise InputError(f"Unknown category {filters.category!r}: use one of {', '.join(allowed)}")
