@@ -66,6 +66,7 @@ def build_grid_map(
     on_duty = folium.FeatureGroup(name=common.layer_name("person-walking", p.t("on_duty"))).add_to(p.map)
     coverage = folium.FeatureGroup(name=common.layer_name("clipboard-check", p.t("coverage"))).add_to(p.map)
     tracks = folium.FeatureGroup(name=common.layer_name("route", p.t("tracks"))).add_to(p.map)
+    components = common.components_layer(p)
     kinds = {
         k: plugins.MarkerCluster(
             name=common.layer_name(common.KIND_ICON[k], KIND_LABELS[lang][k]),
@@ -96,6 +97,7 @@ def build_grid_map(
             "kinds": kinds,
             "coverage": coverage,
             "tracks": tracks,
+            "components": components,
         },
         gridOnly=code,
         filters={"grid": code, "status": "open"},

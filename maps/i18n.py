@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from geo.components import STATES as COMPONENT_STATES
 from geo.models import CATEGORIES, KNOWN_ROLES
 
 LANGS = ("zh", "en")
@@ -64,4 +65,6 @@ def labels(lang: str) -> dict[str, Any]:
         "categoryOrder": {kind: list(cats) for kind, cats in CATEGORIES.items()},  # the page's JSON sorts keys
         "roles": {r: ROLES[lang].get(r, r) for r in KNOWN_ROLES},
         "statuses": status_labels(lang),
+        # Components' states: 完好 …, or the keys themselves in English (intact …).
+        "componentStates": COMPONENT_STATES if lang == "zh" else {k: k for k in COMPONENT_STATES},
     }

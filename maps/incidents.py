@@ -87,6 +87,7 @@ def build_incident_map(
     coverage = folium.FeatureGroup(
         name=common.layer_name("clipboard-check", p.t("coverage_by_grid")), show=False
     ).add_to(p.map)
+    components = common.components_layer(p)
     heat = plugins.HeatMap(
         [], name=common.layer_name("fire", p.t("heat")), show=False, radius=20, blur=16, min_opacity=0.35
     ).add_to(p.map)
@@ -112,6 +113,7 @@ def build_incident_map(
             "kinds": kinds,
             "heat": heat,
             "coverage": coverage,
+            "components": components,
         },
         search=search,
         filters={"grid": grid, "kind": kind, "status": status, "since": since},
