@@ -1,5 +1,6 @@
 """``/maps/grids/{code}``: one grid with its buildings, building heads, responders on duty, open
-incidents, and its patrol coverage of the day (``?date=YYYY-MM-DD``, today by default).
+incidents, its patrol coverage of the day (``?date=YYYY-MM-DD``, today by default) and, off until
+chosen, its components (部件).
 
 The coverage comes from ``GET /api/v1/grids/{code}/coverage``, asked by the page in the browser
 with the visitor's own sign-in, so that the API's access policy alone decides who sees which

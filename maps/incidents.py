@@ -1,5 +1,6 @@
 """``/maps/incidents``: grids, estates, buildings and every kind of incident, for the whole community,
-and (off until chosen) each grid coloured by the share of its buildings patrols visited this week.
+and (off until chosen) each grid coloured by the share of its buildings patrols visited this week,
+and the components (部件) of the view.
 
 Nothing but the map's settings is in the page: the glue reads grids and estates once, and
 buildings and incidents for the visible bounding box (see ``geo.query.mappoints``); the shares

@@ -350,7 +350,7 @@ Maps.prototype.loadComponentsInView = function () {
   if (!group || !this.map.hasLayer(group)) { return; }
   var frame = this.frame;
   var seq = this.componentSeq = (this.componentSeq || 0) + 1;
-  return this.features("/components", { bbox: this.bbox() }).then(function (features) {
+  return this.features("/components", { bbox: this.bbox(), grid: this.cfg.gridOnly || null }).then(function (features) {
     if (seq !== self.componentSeq || frame !== self.frame) { return; }
     group.clearLayers();
     group.addLayer(self.componentLayer(features));
