@@ -88,10 +88,10 @@ def build_incident_map(
     coverage = folium.FeatureGroup(
         name=common.layer_name("clipboard-check", p.t("coverage_by_grid")), show=False
     ).add_to(p.map)
-    components = common.components_layer(p)
     heat = plugins.HeatMap(
         [], name=common.layer_name("fire", p.t("heat")), show=False, radius=20, blur=16, min_opacity=0.35
     ).add_to(p.map)
+    components = common.components_layer(p)
     search = plugins.Search(
         grids,
         search_label="label",

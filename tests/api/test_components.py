@@ -20,7 +20,7 @@ from tests.support.one_grid import CENTRE, WORLD
 from tests.support.world import bearer
 
 LON, LAT = CENTRE
-HYDRANT = code("01", "18", 1)
+HYDRANT = code("01", "07", 1)
 
 
 @pytest.fixture
@@ -54,37 +54,37 @@ def test_codes_states_and_accuracy_are_checked(client, staff, tokens):
     r = post(client, staff, component(HYDRANT, state="破损", accuracy="一级", properties={"型号": "SS100"}))
     assert r.status_code == 201, r.text
     p = r.json()["properties"]
-    assert p["code"] == HYDRANT and p["category"] == "C0118" and p["grid"] == "441802001001001"
+    assert p["code"] == HYDRANT and p["category"] == "C0107" and p["grid"] == "441802001001001"
     assert (p["state"], p["state_label"], p["accuracy"]) == ("damaged", "破损", "A")
     # The name and department default to the sub-category's; the names of its categories come along.
     assert (p["name"], p["department"], p["major_name"], p["minor_name"]) == (
         "消防栓",
-        "消防救援大队",
+        "消防救援站",
         "公用设施",
         "消防栓",
     )
     assert p["型号"] == "SS100"
     ident = p["id"]
 
-    refused(post(client, staff, component("4418020118")), 422, "exactly 16 digits", "10 characters")
-    refused(post(client, staff, component("44180201180000A1")), 422, "exactly 16 digits", "other than digits")
+    refused(post(client, staff, component("4418020107")), 422, "exactly 16 digits", "10 characters")
+    refused(post(client, staff, component("44180201070000A1")), 422, "exactly 16 digits", "other than digits")
     refused(post(client, staff, component(code("09", "99", 1))), 422, "大类 09 小类 99", "current catalogue")
-    refused(post(client, staff, component(code("01", "03", 1))), 422, "大类 01 小类 03")
+    refused(post(client, staff, component(code("01", "99", 1))), 422, "大类 01 小类 99")
     refused(post(client, staff, component("110101" + HYDRANT[6:])), 422, "district 110101", "441802")
     refused(post(client, staff, component(HYDRANT)), 409, "already exists")
-    refused(post(client, staff, component(code("01", "18", 2), category="C0101")), 422, "contradicts the code")
-    refused(post(client, staff, component(code("01", "18", 2), state="broken")), 422, "intact (完好)")
-    refused(post(client, staff, component(code("01", "18", 2), accuracy="D")), 422, "A (一级, within 0.5 m)")
-    refused(post(client, staff, component(code("01", "18", 2), lon=LON + 0.01)), 422, "outside the area")
-    refused(post(client, bearer(tokens["worker"]), component(code("01", "18", 2))), 403, "community staff")
-    refused(client.post(f"{API}/components", json=component(code("01", "18", 2))), 401)
+    refused(post(client, staff, component(code("01", "07", 2), category="C0101")), 422, "contradicts the code")
+    refused(post(client, staff, component(code("01", "07", 2), state="broken")), 422, "intact (完好)")
+    refused(post(client, staff, component(code("01", "07", 2), accuracy="D")), 422, "A (一级, within 0.5 m)")
+    refused(post(client, staff, component(code("01", "07", 2), lon=LON + 0.01)), 422, "outside the area")
+    refused(post(client, bearer(tokens["worker"]), component(code("01", "07", 2))), 403, "community staff")
+    refused(client.post(f"{API}/components", json=component(code("01", "07", 2))), 401)
 
     # A new code brings its category; a category alone cannot contradict the code.
-    light = code("02", "23", 7)
+    light = code("01", "08", 7)
     r = client.patch(f"{API}/components/{ident}", json={"properties": {"code": light}}, headers=staff)
     assert r.status_code == 200, r.text
-    assert (r.json()["properties"]["category"], r.json()["properties"]["minor_name"]) == ("C0223", "路灯")
-    refused(client.patch(f"{API}/components/{ident}", json={"properties": {"category": "C0118"}}, headers=staff), 422)
+    assert (r.json()["properties"]["category"], r.json()["properties"]["minor_name"]) == ("C0108", "路灯")
+    refused(client.patch(f"{API}/components/{ident}", json={"properties": {"category": "C0107"}}, headers=staff), 422)
     r = client.patch(f"{API}/components/{ident}", json={"properties": {"state": "removed"}}, headers=staff)
     assert r.json()["properties"]["state_label"] == "废弃"
 
@@ -121,11 +121,11 @@ def test_an_incident_names_a_component_near_it(client, staff):
 
     r = report(component_code=HYDRANT)
     assert r.status_code == 201, r.text
-    assert r.json()["properties"]["component"] == {"id": ident, "code": HYDRANT, "category": "C0118", "name": "消防栓"}
+    assert r.json()["properties"]["component"] == {"id": ident, "code": HYDRANT, "category": "C0107", "name": "消防栓"}
     incident, etag = r.json()["id"], r.headers["ETag"]
     assert report(component_id=ident).json()["properties"]["component"]["code"] == HYDRANT
 
-    refused(report(component_code=code("01", "18", 9)), 422, "No component with code")
+    refused(report(component_code=code("01", "07", 9)), 422, "No component with code")
     refused(report(component_id=ident + 100), 422, f"No component with id {ident + 100}")
     refused(report(component_id=ident, component_code=HYDRANT), 422, "not both")
     refused(report(0.001, component_code=HYDRANT), 422, f"Component {HYDRANT} is 111 m", "within 50 m")
@@ -148,11 +148,11 @@ def test_an_incident_names_a_component_near_it(client, staff):
 
 def test_import_and_export_round_trip(cli, engine, staff, tmp_path):
     rows = [
-        ("441802011800000001", "消防栓", "intact", "A", LON, LAT),  # 18 digits: refused
-        (code("01", "18", 1), "1号消防栓", "完好", "一级", LON, LAT),
-        (code("01", "18", 1), "重复", "intact", "B", LON, LAT),  # the same code again
-        (code("07", "01", 1), "未知小类", "intact", "B", LON, LAT),
-        (code("02", "23", 2), "路灯", "坏了", "二级", LON, LAT),
+        ("441802010700000001", "消防栓", "intact", "A", LON, LAT),  # 18 digits: refused
+        (code("01", "07", 1), "1号消防栓", "完好", "一级", LON, LAT),
+        (code("01", "07", 1), "重复", "intact", "B", LON, LAT),  # the same code again
+        (code("09", "01", 1), "未知小类", "intact", "B", LON, LAT),
+        (code("01", "08", 2), "路灯", "坏了", "二级", LON, LAT),
         (code("01", "01", 3), "井盖", "damaged", "X", LON, LAT),
     ]
     header = "编码,名称,状态,精度,经度,纬度\n"
@@ -162,10 +162,10 @@ def test_import_and_export_round_trip(cli, engine, staff, tmp_path):
     result = cli("import", "components", bad, *mapping, "--lon-field", "经度", "--lat-field", "纬度", "-q")
     assert result.exit_code == 2
     for problem in (
-        "row 1 (编码 '441802011800000001'): code '441802011800000001' must be exactly 16 digits",
-        "row 3: duplicate component code '4418020118000001' (first on row 2)",
-        "row 4 (编码 '4418020701000001'): 大类 07 小类 01 is not a component sub-category",
-        "row 5 (编码 '4418020223000002'): state '坏了' is not one of",
+        "row 1 (编码 '441802010700000001'): code '441802010700000001' must be exactly 16 digits",
+        "row 3: duplicate component code '4418020107000001' (first on row 2)",
+        "row 4 (编码 '4418020901000001'): 大类 09 小类 01 is not a component sub-category",
+        "row 5 (编码 '4418020108000002'): state '坏了' is not one of",
         "row 6 (编码 '4418020101000003'): accuracy 'X' is not a position accuracy class",
     ):
         assert problem in result.output, result.output
@@ -191,12 +191,12 @@ def test_import_and_export_round_trip(cli, engine, staff, tmp_path):
     features = json.loads(exported["geojson"].read_text(encoding="utf-8"))["features"]
     first = {k: v for k, v in features[0]["properties"].items() if v is not None}
     assert first == {
-        "code": code("01", "18", 1),
-        "category": "C0118",
+        "code": code("01", "07", 1),
+        "category": "C0107",
         "name": "1号消防栓",
         "state": "intact",
         "accuracy": "A",
-        "department": "消防救援大队",
+        "department": "消防救援站",
         "grid": "441802001001001",
     }
     assert features[1]["properties"]["state"] == "occupied" and features[1]["properties"]["accuracy"] == "B"

@@ -1,27 +1,29 @@
-"""A small current catalogue of component sub-categories (部件小类) for the component tests, and
-components made from it."""
+"""The component sub-categories (部件小类) the component tests use: those of the default catalogue
+(data/catalogue/default.csv, loaded by a migration), and the codes of components made from them."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from geo.db.session import session_scope
 from geo.models import CatalogueEntry, CatalogueVersion, utcnow
 
 DISTRICT = "441802"  # the district of tests/support/world.py's street
-# 大类, 大类 name, 小类, 小类 name, category key, department
+# 大类, 大类 name, 小类, 小类 name, category key, department: as in the default catalogue
 SUBCATEGORIES = (
-    ("01", "公用设施", "01", "上水井盖", "C0101", "自来水公司"),
+    ("01", "公用设施", "01", "上水井盖", "C0101", "供水公司"),
     ("01", "公用设施", "02", "污水井盖", "C0102", "排水公司"),
-    ("01", "公用设施", "18", "消防栓", "C0118", "消防救援大队"),
-    ("02", "道路交通", "23", "路灯", "C0223", "市政路灯所"),
+    ("01", "公用设施", "07", "消防栓", "C0107", "消防救援站"),
+    ("01", "公用设施", "08", "路灯", "C0108", "路灯管理所"),
 )
 
 
 def add_catalogue(engine) -> None:
-    """The sub-categories above as the current catalogue (any other version stops being current)."""
+    """The sub-categories above in the current catalogue: the default one where a migration
+    loaded it, else a version of their own."""
     with session_scope(engine) as s:
-        s.execute(update(CatalogueVersion).values(is_current=False))
+        if s.scalar(select(CatalogueVersion.id).where(CatalogueVersion.is_current.is_(True))) is not None:
+            return
         number = (s.scalar(select(func.max(CatalogueVersion.number))) or 0) + 1
         version = CatalogueVersion(
             number=number,
