@@ -255,7 +255,8 @@ def update_feature(
     changed = set(values) | ({"geometry"} if geom is not None else set())
     own = layer == "responders" and actor.responder_id == obj.id
     check_may_write(actor, layer, incident=obj if layer == "incidents" else None, changed=changed if own else None)
-    check_geometry(layer, geom, required=False)
+    # A change may leave the geometry out, but not empty one a layer cannot do without.
+    check_geometry(layer, geom, required=geom is not None and layer_entry(layer).geometry_required)
     if layer == "incidents" and values.get("kind", obj.kind) != obj.kind:
         raise InputError(
             f"An incident's kind cannot change (it decides the workflow it is in): report a new {values['kind']} and merge or reject this {obj.kind}"
