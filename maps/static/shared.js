@@ -402,6 +402,7 @@ Maps.prototype.incidentHtml = function (feature) {
       [this.text("deadline"), p.due_at ? deadline : esc(deadline), true],
       [this.text("assignee"), assignee],
       [this.text("grid"), p.grid],
+      [this.text("components"), p.component ? p.component.name + " " + p.component.code : null],
       [this.text("reported_at"), when(p.created_at)],
       [this.text("description"), p.description]
     ]) + this.photosHtml(p.photos || []) +
