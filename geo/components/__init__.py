@@ -164,7 +164,9 @@ def checked_values(session: Session, values: dict[str, Any], current: Any = None
             out["name"] = entry.minor_name
         if not out.get("department") and (current is None or not current.department):
             out["department"] = entry.department
-    elif "category" in out and out["category"] != current.category:
+    elif out.get("category") in (None, current.category):
+        out.pop("category", None)  # it stays as the code says
+    else:
         raise InputError(
             f"category {out['category']!r} contradicts the code {current.code}, whose category is "
             f"{current.category}; change the code to change the category"

@@ -85,6 +85,8 @@ def test_codes_states_and_accuracy_are_checked(client, staff, tokens):
     assert r.status_code == 200, r.text
     assert (r.json()["properties"]["category"], r.json()["properties"]["minor_name"]) == ("C0108", "路灯")
     refused(client.patch(f"{API}/components/{ident}", json={"properties": {"category": "C0107"}}, headers=staff), 422)
+    r = client.patch(f"{API}/components/{ident}", json={"properties": {"category": None}}, headers=staff)
+    assert r.status_code == 200 and r.json()["properties"]["category"] == "C0108", r.text
     empty = {"geometry": {"type": "Point", "coordinates": []}, "properties": {}}
     refused(client.patch(f"{API}/components/{ident}", json=empty, headers=staff), 422, "needs a geometry")
     r = client.patch(f"{API}/components/{ident}", json={"properties": {"state": "removed"}}, headers=staff)
