@@ -38,6 +38,15 @@ COVERAGE_COLOURS = {"visited": "#1b7f3b", "unvisited": "#f2a541", "stale": "#c11
 # The incident map's grids by the share of their buildings visited this week: (up to, colour).
 SHARE_CLASSES = [(0.2, "#ffffcc"), (0.4, "#c2e699"), (0.6, "#78c679"), (0.8, "#31a354"), (1.0, "#006837")]
 NO_BUILDINGS_COLOUR = "#bdbdbd"
+# Components (部件) by state, on the layer that is off until chosen.
+COMPONENT_ICON = "cubes"
+COMPONENT_COLOURS = {
+    "intact": "#2e7d32",
+    "damaged": "#ef6c00",
+    "missing": "#c62828",
+    "occupied": "#6a1b9a",
+    "removed": "#9e9e9e",
+}
 # Role -> (Font Awesome icon, Leaflet.awesome-markers colour)
 ROLE_ICON = {
     "grid_leader": ("user-tie", "darkblue"),
@@ -89,7 +98,8 @@ class Page:
             "cellPixels": 64,
             "labelMinZoom": 16,
             "buildingsMinZoom": 16,
-            "icons": {"kinds": KIND_ICON, "roles": ROLE_ICON},
+            "icons": {"kinds": KIND_ICON, "roles": ROLE_ICON, "component": COMPONENT_ICON},
+            "componentColours": COMPONENT_COLOURS,
             "auth": AUTH,
             **extra,
         }
@@ -176,6 +186,13 @@ def area_items(p: Page, estates: bool = True) -> list[Markup]:
         + escape(p.t("buildings"))
     )
     return items
+
+
+def components_layer(p: Page) -> folium.FeatureGroup:
+    """The components (部件) of the view: off until chosen, read only while shown."""
+    group = folium.FeatureGroup(name=layer_name(COMPONENT_ICON, p.t("components")), show=False)
+    group.add_to(p.map)
+    return group
 
 
 def layer_name(icon: str, label: str) -> str:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from geo.catalogue import categories, category_labels
 from geo.catalogue.default import default_rows
+from geo.components import STATES as COMPONENT_STATES
 from geo.models import KNOWN_ROLES, IncidentKind
 
 LANGS = ("zh", "en")
@@ -100,4 +101,6 @@ def labels(lang: str, catalogue: Catalogue | None = None) -> dict[str, Any]:
         "categoryOrder": catalogue.by_kind,  # the page's JSON sorts keys
         "roles": {r: ROLES[lang].get(r, r) for r in KNOWN_ROLES},
         "statuses": status_labels(lang),
+        # Components' states: 完好 …, or the keys themselves in English (intact …).
+        "componentStates": COMPONENT_STATES if lang == "zh" else {k: k for k in COMPONENT_STATES},
     }

@@ -57,6 +57,7 @@ def check_buildings(demo: Demo) -> None:
 def check_points_inside_grids(demo: Demo) -> None:
     """Every point is well inside one grid, so no importer can put it in a neighbour; buildings in their own."""
     points = [b.point for b in demo.buildings] + [r.point for r in demo.responders] + [i.point for i in demo.incidents]
+    points += [c.point for c in demo.components]
     for p in points:
         assert grid_of(demo.grids, demo.frame.to_m(p)) is not None, f"{p} is not at least {MIN_EDGE_M} m inside a grid"
     for b in demo.buildings:

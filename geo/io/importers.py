@@ -21,6 +21,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from geo import components
 from geo.catalogue.store import snapshot
 from geo.db import bulk
 from geo.errors import InputError
@@ -44,6 +45,7 @@ from geo.models import (
     Building,
     BuildingKind,
     Community,
+    Component,
     Estate,
     Grid,
     Incident,
@@ -213,6 +215,9 @@ KNOWN_FIELDS = (
     "closed_at",
     "geometry",
     "amenities",
+    "state",
+    "accuracy",
+    "department",
     "grid",  # grid is derived from the geometry, never read
 )
 
@@ -963,11 +968,58 @@ def _insert_incidents(
     # Incidents feed no in-memory index: no layer revision to bump (the ORM path bumps none).
 
 
+def _import_components(
+    session: Session, frame: Frame, fields: Fields, options: ImportOptions, report: ImportReport
+) -> None:
+    """Components (部件): each row's 16-digit code checked against the current catalogue, its
+    category derived from the code, state and accuracy class by key or Chinese name."""
+    problems: list[str] = []
+    n = len(frame.table)
+    key = fields.require("code", "name it with --code-field (the 16-digit component code)")
+    labels = [frame.label(i, key) for i in range(n)]
+    checked = components.check_codes(session, [fields.get(i, "code") for i in range(n)], labels, problems)
+    points = _points(frame, key, problems)
+    problems += [f"{labels[i]}: a component's location must be a point" for i, (_, fp) in enumerate(points) if fp]
+    rows = []
+    for i, entry in enumerate(checked.entries):
+        row: dict[str, Any] = {}
+        for name, parse, default in (
+            ("state", components.state_key, components.DEFAULT_STATE),
+            ("accuracy", components.accuracy_class, None),
+        ):
+            try:
+                row[name] = parse(fields.get(i, name, default))
+            except InputError as exc:
+                problems.append(f"{labels[i]}: {exc}")
+        mismatch = components.category_mismatch(code_text(fields.get(i, "category")), entry)
+        if mismatch:
+            problems.append(f"{labels[i]}: {mismatch}")
+        rows.append(row)
+    existing = _unique_keys(
+        session, frame, Component, Component.code, checked.codes, "component code", options, problems
+    )
+    objects = []
+    for i, (code, entry) in enumerate(zip(checked.codes, checked.entries, strict=True)):
+        assert code is not None and entry is not None  # else _unique_keys raised the problems
+        values = dict(
+            code=code,
+            category=entry.category,
+            name=str(fields.get(i, "name", entry.minor_name)),
+            department=fields.get(i, "department", entry.department),
+            properties=fields.extras(i),
+            geom=to_db(points[i][0]),
+            **rows[i],
+        )
+        objects.append(_upsert(existing, code, Component, values, options, report))
+    _write(session, objects, options, "components")
+
+
 IMPORTERS: dict[str, Callable[..., None]] = {
     "communities": _import_communities,
     "grids": _import_grids,
     "estates": _import_estates,
     "buildings": _import_buildings,
     "responders": _import_responders,
+    "components": _import_components,
     "incidents": _import_incidents,
 }

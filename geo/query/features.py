@@ -122,6 +122,8 @@ def query_features(
         stmt = stmt.where(model.status == filters.status)
     if filters.category is not None:
         stmt = stmt.where(model.category == filters.category)
+    if filters.state is not None:
+        stmt = stmt.where(model.state == filters.state)
     stamp = Incident.created_at if model is Incident else Responder.located_at if model is Responder else None
     if filters.since is not None:
         assert stamp is not None  # check_filters allows since and until only on incidents and responders

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from geo.catalogue import categories
+from geo.components import state_key
 from geo.errors import InputError
 from geo.incidents.definitions import workflows
 from geo.layers import Layer
@@ -20,6 +21,7 @@ class Filters:
     kind: str | None = None
     status: str | None = None
     category: str | None = None
+    state: str | None = None  # components: intact, damaged, missing, occupied, removed
     since: datetime | None = None
     until: datetime | None = None
 
@@ -41,7 +43,9 @@ def check_filters(layer: Layer, filters: Filters, states: tuple[str, ...] = (), 
         allowed = layer.kinds()
         if filters.kind not in allowed:
             raise InputError(f"Unknown kind {filters.kind!r} for {layer.name}: use one of {', '.join(allowed)}")
-    if filters.category is not None:
+    if filters.state is not None:
+        filters.state = state_key(filters.state)  # its Chinese label names it too
+    if filters.category is not None and layer.name == "incidents":  # components': any catalogue key
         assert session is not None, "categories are the catalogue's: check them with a session"
         allowed = sorted(
             {c for kind, cats in categories(session).items() if filters.kind in (None, kind) for c in cats}

@@ -133,6 +133,9 @@ def test_patrol_coverage_layers_their_legends_and_the_grid_maps_day(client, demo
     incidents = text("/maps/incidents")
     assert "巡查覆盖（本周）" in incidents and "0%–20%" in incidents and "80%–100%" in incidents
     assert '"shareClasses": [[0.2, ' in incidents
+    # Components (部件): a layer of their own on both maps, coloured by state.
+    for text_ in (page, incidents):
+        assert "部件" in text_ and '"componentColours": {"damaged": ' in text_
 
 
 def test_without_installed_assets_the_maps_answer_503_with_the_setup_command(client, tmp_path, monkeypatch):
