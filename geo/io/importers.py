@@ -26,6 +26,7 @@ from geo.errors import InputError
 from geo.grids.index import locate_grid_ids
 from geo.incidents.definitions import workflows
 from geo.incidents.geotag import nearest_building_ids
+from geo.incidents.history import snapshot_columns
 from geo.incidents.workflow import default_assignee
 from geo.io.codes import building_codes, responder_codes
 from geo.io.read import (
@@ -876,6 +877,7 @@ def _import_incidents(
             to_status=obj.status,
             at=obj.created_at,
             comment=frame.source,
+            **snapshot_columns(obj, "report"),
         )
         for obj in objects
     )
@@ -947,6 +949,11 @@ def _insert_incidents(
             to_status=statuses,
             changes=[{}] * n,
             comment=[frame.source] * n,
+            step=["report"] * n,
+            kind=kinds,
+            category=categories,
+            grid_id=grid_ids,
+            assignee_id=assignee,
         ),
     )
     # Incidents feed no in-memory index: no layer revision to bump (the ORM path bumps none).

@@ -30,12 +30,13 @@ def world_spec():
 
 
 def new_case(client, tokens) -> tuple[int, str]:
+    """A case the grid worker reports on site (so it may be registered without a 核实)."""
     body = {
         "type": "Feature",
         "geometry": {"type": "Point", "coordinates": list(CENTRE)},
         "properties": {"kind": "case", "category": "dispute", "title": "邻里纠纷"},
     }
-    r = client.post(f"{API}/incidents", json=body, headers=bearer(tokens["community"]))
+    r = client.post(f"{API}/incidents", json=body, headers=bearer(tokens["worker"]))
     assert r.status_code == 201, r.text
     return r.json()["id"], r.headers["ETag"]
 
