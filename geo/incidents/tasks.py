@@ -14,10 +14,12 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from geo.access.policy import Actor, may_take, task_scope
+from geo.errors import PermissionDenied
 from geo.grids.index import locate_grid_ids
-from geo.incidents.definitions import CHECKS, is_overdue, workflow, workflows
+from geo.incidents.definitions import CHECKS, Action, Workflow, is_overdue, workflow, workflows
 from geo.incidents.duplicates import open_incidents_near
 from geo.incidents.geotag import nearest_building_id
+from geo.incidents.workflow import check_may_check, reporter_of
 from geo.models import Building, Grid, Incident, IncidentHistory
 from geo.spatial.geometry import from_db, geodesic_distance_m
 
@@ -56,9 +58,11 @@ def _distances(rows: list, point: tuple[float, float] | None) -> list[float | No
     return [round(float(m), 1) for m in metres]
 
 
-def allowed_actions(actor: Actor, incident: Incident, now: datetime | None = None) -> list[dict]:
-    """The actions the caller may take now: a suspended incident only resumes, an incident is
-    supervised only when overdue, and the named checker may do the check outside their grids."""
+def allowed_actions(session: Session, actor: Actor, incident: Incident, now: datetime | None = None) -> list[dict]:
+    """The actions the caller may take now, as the engine would judge them: a suspended incident
+    only resumes, an incident is supervised only when overdue, a check is not for whoever
+    reported or handled what it checks (the named checker does it in any grid), and a report
+    awaiting its 核实 is not registered before it."""
     flow = workflow(incident.kind)
     checker = actor.responder_id is not None and actor.responder_id == incident.checker_id
     suspended = incident.suspended_at is not None
@@ -68,7 +72,19 @@ def allowed_actions(actor: Actor, incident: Incident, now: datetime | None = Non
         if may_take(actor, a.name, a.roles, incident.kind, incident.grid_id, designated=checker and a.check is not None)
         and (a.step == "resume") == suspended
         and (a.step != "supervise" or now is None or is_overdue(incident, now))
+        and _engine_allows(session, actor, incident, flow, a)
     ]
+
+
+def _engine_allows(session: Session, actor: Actor, incident: Incident, flow: Workflow, action: Action) -> bool:
+    try:
+        if action.check:
+            check_may_check(session, actor, incident, action)
+        if action.step == "register" and flow.check_from(incident.status) == "verify":
+            return reporter_of(session, incident).on_site
+    except PermissionDenied:
+        return False
+    return True
 
 
 def check_task(actor: Actor, incident: Incident) -> dict | None:
@@ -132,7 +148,7 @@ def my_tasks(
     orders = supervisions(session, [i.id for i in rows])
     return TaskPage(
         [
-            Task(i, d, allowed_actions(actor, i, now), check_task(actor, i), orders.get(i.id))
+            Task(i, d, allowed_actions(session, actor, i, now), check_task(actor, i), orders.get(i.id))
             for i, d in zip(rows, distances)
         ],
         total,
@@ -147,7 +163,7 @@ def task_of(
     return Task(
         incident,
         _distances([incident], point)[0],
-        allowed_actions(actor, incident, now),
+        allowed_actions(session, actor, incident, now),
         check_task(actor, incident),
         supervisions(session, [incident.id]).get(incident.id),
     )
