@@ -80,7 +80,7 @@ def _engine_allows(session: Session, actor: Actor, incident: Incident, flow: Wor
     try:
         if action.check:
             check_may_check(session, actor, incident, action)
-        if action.step == "register" and flow.check_from(incident.status) == "verify":
+        if action.step == "register" and not action.check and flow.check_from(incident.status) == "verify":
             return reporter_of(session, incident).on_site
     except PermissionDenied:
         return False

@@ -341,7 +341,7 @@ def _check_rules(
     _check_suspension(incident, action)
     if action.check:
         check_may_check(session, actor, incident, action)
-    if action.step == "register" and flow.check_from(incident.status) == "verify":
+    if action.step == "register" and not action.check and flow.check_from(incident.status) == "verify":
         if not reporter_of(session, incident).on_site:
             verify = " or ".join(a.name for a in flow.actions_from(incident.status) if a.check == "verify")
             raise Conflict(

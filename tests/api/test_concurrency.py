@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -367,6 +368,9 @@ def test_two_open_transactions_never_both_write(db_url, engine, tokens):
         assert incident.description == "first writer" and incident.version == version + 1
 
 
+LONG_AGO = datetime(2020, 1, 6, 1, 0, tzinfo=UTC)
+
+
 def _walk(client, tokens, incident_id, steps) -> str:
     """Take ``steps`` (who, action, body) one after the other; the last ETag."""
     etag = client.get(f"{API}/incidents/{incident_id}", headers=bearer(tokens["community"])).headers["ETag"]
@@ -414,7 +418,8 @@ def test_two_servers_suspend_check_and_supervise_at_once(two_servers, cli, engin
             # Two supervision orders (督办) on an overdue case.
             iid, _ = new_case(clients[0], tokens)
             with engine.begin() as conn:
-                conn.execute(text("UPDATE incidents SET due_at = :t WHERE id = :i"), {"t": START, "i": iid})
+                # Due long ago (a real server runs on the real clock).
+                conn.execute(text("UPDATE incidents SET due_at = :t WHERE id = :i"), {"t": LONG_AGO, "i": iid})
             etag = clients[0].get(f"{API}/incidents/{iid}", headers=bearer(tokens["community"])).headers["ETag"]
             changes = [
                 ("leader", "POST", "/actions/supervise", {"comment": "限今日办结"}),

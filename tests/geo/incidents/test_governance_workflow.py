@@ -442,3 +442,20 @@ def test_every_row_carries_its_snapshot_and_timed_rows_their_punctuality(api, cl
         assert by["handle"].due_at == by["check"].due_at == china(2026, 3, 4, 9, 0)
         assert by["check"].on_time is True
         assert by["register"].on_time is None and by["evaluate"].on_time is None
+
+
+def test_a_closed_case_awaits_its_evaluation_and_goes_overdue_if_it_waits_too_long(api, clock, world):
+    iid = api.report("workerA", "case", "dispute", CENTRE_A)["id"]
+    api.ok(iid, "register", "workerA")
+    api.ok(iid, "dispatch", "leaderA", assignee_id=world.responder["workerA"])
+    api.ok(iid, "handle", "workerA")
+    props = api.ok(iid, "check", "worker2")
+    assert props["open"] is False
+    assert when(props["due_at"]) == clock.now + timedelta(minutes=10080)  # closed: a week to evaluate
+    clock.advance(minutes=10081)
+    assert api.get(iid)[0]["overdue"] is True
+    assert [(e["incident"], e["level"]) for e in api.escalate()] == [(iid, 1)]
+    row = [e for e in api.timeline(iid) if e["action"] == "escalate"][-1]
+    assert row["step"] == "overdue"
+    props = api.ok(iid, "evaluate", "community", rating=4)
+    assert props["due_at"] is None and props["overdue"] is False
