@@ -8,6 +8,7 @@ from geo.models.accounts import ApiToken, AuditEvent, TokenKind, User, UserRole
 from geo.models.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow
 from geo.models.evidence import PHOTO_STAGES, Photo
 from geo.models.incidents import Incident, IncidentHistory
+from geo.models.indicators import COUNTER_COLUMNS, IndicatorDay, IndicatorDayBuilt
 from geo.models.kinds import CATEGORIES, KNOWN_ROLES, BuildingKind, IncidentKind, ResponderKind
 from geo.models.patrols import BuildingVisitDay, CoverageDay, Patrol, PatrolFix, PatrolVisit
 from geo.models.places import Building, Community, Estate, Grid, Responder, Street, responder_grids
@@ -15,6 +16,7 @@ from geo.models.service import IdempotencyKey, LayerRevision
 
 __all__ = [
     "CATEGORIES",
+    "COUNTER_COLUMNS",
     "KNOWN_ROLES",
     "NAMING_CONVENTION",
     "PHOTO_STAGES",
@@ -32,6 +34,8 @@ __all__ = [
     "Incident",
     "IncidentHistory",
     "IncidentKind",
+    "IndicatorDay",
+    "IndicatorDayBuilt",
     "LayerRevision",
     "Patrol",
     "PatrolFix",

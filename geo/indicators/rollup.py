@@ -1,0 +1,217 @@
+"""The timeline rolled up per whole China day and per whole month, so that a long period is read
+from a few thousand rows instead of millions.
+
+The timeline is append-only and its rows' ``at`` is the server's clock, so a day that has ended
+does not change: its counters (geo/indicators/counting.py, per dimension, key and kind) are
+summed once into ``indicator_days`` (span "d"), and a month all of whose days are there into one
+row per key (span "m"). ``indicator_days_built`` marks what is complete. Only days before today
+(China time, by the service's clock) and months that have ended are built, when a question first
+needs them, each in a transaction of its own.
+
+A row written into a past day (an import of old incidents, or a clock set back) is caught by a
+trigger on ``incident_history`` that removes the mark of its day and month; the next question
+builds them again. On PostgreSQL the trigger takes a shared advisory lock per day and month and
+a build takes it exclusively, without waiting (a day being written is counted directly this
+time), so a build never misses a row committed while it ran. On SQLite one writer at a time does
+the same.
+
+A period is then: its months that are complete, its other whole past days, and the rest (today,
+and the partial days at its ends when it does not begin or end at midnight) counted directly.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Date, Engine, cast, delete, func, insert, literal, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from geo.db.session import session_scope
+from geo.indicators.counting import DIMENSIONS, SUMS, H, add, grouped_selects
+from geo.indicators.definitions import Counts
+from geo.models import IndicatorDay, IndicatorDayBuilt, utcnow
+from geo.timezones import CHINA_TIME
+
+D = IndicatorDay
+DAY_LOCK, MONTH_LOCK = 30428, 30429  # as in migration 0012
+EPOCH = date(2000, 1, 1)
+
+
+def china_day(moment: datetime) -> date:
+    return moment.astimezone(CHINA_TIME).date()
+
+
+def midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=CHINA_TIME)
+
+
+def month_end(first: date) -> date:
+    """The first day of the next month."""
+    return first + timedelta(days=calendar.monthrange(first.year, first.month)[1])
+
+
+@dataclass
+class Plan:
+    """How a period is read: ranges counted directly, whole days and months from the rollup."""
+
+    direct: list[tuple[datetime, datetime]] = field(default_factory=list)
+    days: list[date] = field(default_factory=list)
+    months: list[date] = field(default_factory=list)
+
+
+def plan(start: datetime, end: datetime, today: date) -> Plan:
+    """Split [start, end) into whole months and days before ``today`` and the rest."""
+    out = Plan()
+    first = china_day(start) if midnight(china_day(start)) == start else china_day(start) + timedelta(days=1)
+    last = china_day(end)  # the whole days are [first, last)
+    stop = min(last, today)
+    if first >= stop:
+        out.direct.append((start, end))
+        return out
+    if start < midnight(first):
+        out.direct.append((start, midnight(first)))
+    day = first
+    while day < stop:
+        if day.day == 1 and month_end(day) <= stop:
+            out.months.append(day)
+            day = month_end(day)
+        else:
+            out.days.append(day)
+            day += timedelta(days=1)
+    if midnight(stop) < end:
+        out.direct.append((midnight(stop), end))
+    return out
+
+
+def _day_of(session: Session) -> ColumnElement[date]:
+    """The China day of a timeline row, in SQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.timezone("UTC", H.at) + timedelta(hours=8), Date)
+    return func.date(H.at, "+8 hours")
+
+
+def _try_lock(session: Session, lock: int, day: date) -> bool:
+    if session.get_bind().dialect.name != "postgresql":
+        return True  # SQLite: this transaction is the one writer
+    return bool(session.scalar(select(func.pg_try_advisory_xact_lock(lock, (day - EPOCH).days))))
+
+
+def _marked(session: Session, span: str, days: Iterable[date]) -> set[date]:
+    days = sorted(set(days))
+    if not days:
+        return set()
+    rows = session.scalars(
+        select(IndicatorDayBuilt.day).where(
+            IndicatorDayBuilt.span == span, IndicatorDayBuilt.day >= days[0], IndicatorDayBuilt.day <= days[-1]
+        )
+    )
+    return set(rows) & set(days)
+
+
+def _build_days(engine: Engine, days: list[date]) -> None:
+    """Roll up ``days`` (consecutive, not yet marked) in one transaction; days being written
+    just now are left out."""
+    with session_scope(engine, write=True) as session:
+        days = [d for d in days if _try_lock(session, DAY_LOCK, d)]
+        days = sorted(set(days) - _marked(session, "d", days))
+        if not days:
+            return
+        session.execute(delete(D).where(D.span == "d", D.day.in_(days)))
+        start, end = midnight(days[0]), midnight(days[-1] + timedelta(days=1))
+        for dim in DIMENSIONS:
+            for stmt in grouped_selects(dim, start, end, by_day=_day_of(session)):
+                inner = stmt.subquery()
+                rows = select(
+                    inner.c.day, literal("d"), literal(dim), inner.c.key, inner.c.kind, *[inner.c[n] for n in SUMS]
+                ).where(inner.c.day.in_(days))
+                session.execute(insert(D).from_select(["day", "span", "dim", "key", "kind", *SUMS], rows))
+        now = utcnow()
+        session.execute(insert(IndicatorDayBuilt), [{"day": d, "span": "d", "built_at": now} for d in days])
+
+
+def _build_month(engine: Engine, first: date) -> None:
+    """Sum a month whose days are all rolled up into its own rows."""
+    end = month_end(first)
+    with session_scope(engine, write=True) as session:
+        if not _try_lock(session, MONTH_LOCK, first) or _marked(session, "m", [first]):
+            return
+        days = [first + timedelta(days=n) for n in range((end - first).days)]
+        if len(_marked(session, "d", days)) != len(days):
+            return  # a day was written meanwhile: read its days this time
+        session.execute(delete(D).where(D.span == "m", D.day == first))
+        rows = (
+            select(literal(first, Date), literal("m"), D.dim, D.key, D.kind, *[func.sum(getattr(D, n)) for n in SUMS])
+            .where(D.span == "d", D.day >= first, D.day < end)
+            .group_by(D.dim, D.key, D.kind)
+        )
+        session.execute(insert(D).from_select(["day", "span", "dim", "key", "kind", *SUMS], rows))
+        session.execute(insert(IndicatorDayBuilt), [{"day": first, "span": "m", "built_at": utcnow()}])
+
+
+def ensure(session: Session, p: Plan) -> Plan:
+    """Build what ``p`` reads from the rollup and is not built yet; a plan of what is built
+    now, the rest moved to the direct ranges."""
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    months = set(p.months)
+    need_days = set(p.days) | {
+        first + timedelta(days=n) for first in months for n in range((month_end(first) - first).days)
+    }
+    built_months = _marked(session, "m", months)
+    need_days -= {first + timedelta(days=n) for first in built_months for n in range((month_end(first) - first).days)}
+    missing = sorted(need_days - _marked(session, "d", need_days))
+    for chunk in _runs(missing):
+        _build_days(engine, chunk)
+    for first in sorted(months - built_months):
+        _build_month(engine, first)
+    session.commit()  # a fresh snapshot (PostgreSQL) that sees the builds
+    out = Plan(direct=list(p.direct))
+    built_months = _marked(session, "m", months)
+    out.months = sorted(built_months)
+    days = set(p.days) | {
+        first + timedelta(days=n) for first in months - built_months for n in range((month_end(first) - first).days)
+    }
+    built_days = _marked(session, "d", days)
+    out.days = sorted(built_days)
+    for day in sorted(days - built_days):
+        out.direct.append((midnight(day), midnight(day + timedelta(days=1))))
+    return out
+
+
+def _runs(days: list[date], longest: int = 31) -> list[list[date]]:
+    """Consecutive days in runs of at most ``longest`` (one transaction each)."""
+    runs: list[list[date]] = []
+    for day in days:
+        if runs and runs[-1][-1] + timedelta(days=1) == day and len(runs[-1]) < longest:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return runs
+
+
+def read(
+    session: Session,
+    span: str,
+    days: list[date],
+    dim: str,
+    kind: str | None = None,
+    keys: Iterable[str] | None = None,
+) -> dict[str, Counts]:
+    """Key -> counters summed over the rollup rows of ``days`` (span "d") or months ("m")."""
+    out: dict[str, Counts] = {}
+    if not days:
+        return out
+    stmt = select(D.key, *[func.sum(getattr(D, n)).label(n) for n in SUMS]).where(
+        D.span == span, D.dim == dim, D.day.in_(days)
+    )
+    if kind is not None:
+        stmt = stmt.where(D.kind == kind)
+    if keys is not None:
+        stmt = stmt.where(D.key.in_(sorted(keys)))
+    for row in session.execute(stmt.group_by(D.key)).mappings():
+        add(out, row["key"], row)
+    return out

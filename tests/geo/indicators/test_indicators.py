@@ -1,0 +1,210 @@
+"""Every indicator equals the test's own count of the timeline rows it wrote (tests/support/
+timeline.py, plain Python over the rows), for past periods, by every grouping, on both databases,
+read through the rollup and straight from the timeline alike; before and after more changes.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from geo.db.session import session_scope
+from geo.errors import InputError
+from geo.indicators import rollup
+from geo.indicators.report import indicators
+from geo.models import IndicatorDayBuilt
+from tests.support.timeline import Row, expected, scenario, step_row, worker_key
+from tests.support.world import CommunitySpec, GridSpec, ResponderSpec, WorldSpec
+
+CST = timezone(timedelta(hours=8))
+PERIOD = (datetime(2027, 4, 1, tzinfo=CST), datetime(2027, 5, 1, tzinfo=CST))
+AFTER = datetime(2027, 6, 15, 10, tzinfo=CST)  # the service's clock: the period is past
+
+GRIDS = {
+    "441802001001001": ("441802001001", (113.040, 23.690, 113.045, 23.695)),
+    "441802001001002": ("441802001001", (113.045, 23.690, 113.050, 23.695)),
+    "441802001002001": ("441802001002", (113.050, 23.690, 113.055, 23.695)),
+}
+WORLD = WorldSpec(
+    start=PERIOD[0],
+    communities=(
+        CommunitySpec("441802001001", "翠湖社区", (113.040, 23.690, 113.050, 23.695)),
+        CommunitySpec("441802001002", "东湖社区", (113.050, 23.690, 113.055, 23.695)),
+    ),
+    grids=tuple(
+        GridSpec(code, code, f"网格{n + 1}", community, bounds)
+        for n, (code, (community, bounds)) in enumerate(GRIDS.items())
+    ),
+    responders=tuple(
+        ResponderSpec(f"R{n}{role[5]}", f"R-{n}-{role}", f"{role}{n}", role, (code,), (113.041 + 0.005 * n, 23.692))
+        for n, code in enumerate(GRIDS)
+        for role in ("grid_leader", "grid_worker")
+    ),
+)
+CATEGORIES = [("case", "dispute"), ("case", "E0102"), ("hazard", "fire_safety")]
+DEPARTMENTS = ["城管局", "市政", None]
+
+
+@pytest.fixture
+def world_spec() -> WorldSpec:
+    return WORLD
+
+
+def centre(bounds):
+    return ((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
+
+
+@pytest.fixture
+def timeline(engine, world):
+    rng = random.Random(20270401)
+    grids = {world.grid[code]: centre(bounds) for code, (_c, bounds) in GRIDS.items()}
+    with session_scope(engine) as s:
+        rows, rest = scenario(
+            s,
+            rng,
+            90,
+            PERIOD[0] - timedelta(days=45),
+            timedelta(days=85),
+            grids,
+            sorted(world.responder.values()),
+            CATEGORIES,
+            DEPARTMENTS,
+        )
+    return rows, rest, rng
+
+
+def key_functions(world) -> dict:
+    grid_code = {gid: code for code, gid in world.grid.items()}
+    community = {world.grid[code]: c for code, (c, _b) in GRIDS.items()}
+    codes = {rid: spec.code for spec in WORLD.responders for key, rid in world.responder.items() if key == spec.key}
+    none = "(none)"
+    return {
+        "grid": lambda r, _c: grid_code.get(r.grid_id, none),
+        "community": lambda r, _c: community.get(r.grid_id, none),
+        "worker": worker_key(codes),
+        "department": lambda r, _c: r.department or none,
+        "category": lambda r, _c: r.category or none,
+        "none": lambda r, _c: "total",
+    }
+
+
+def answer_of(engine, start, end, by, now, use_rollup=True, kind=None) -> dict:
+    with session_scope(engine) as s:
+        return indicators(s, start, end, now, by, kind=kind, use_rollup=use_rollup)
+
+
+def check_answer(answer: dict, want: dict) -> None:
+    got = {row["key"]: row for row in answer["rows"]}
+    for key, figures in want.items():
+        assert key in got, (key, sorted(got))
+        for name, value in figures.items():
+            assert got[key][name] == pytest.approx(value), (answer["by"], key, name)
+    for key, row in got.items():
+        if key not in want:  # listed with zeros (a grid with nothing in the period)
+            assert row["reports"] == row["closed"] == row["due_to_close"] == row["overdue"] == 0, key
+    total = expected_total(want)
+    for name in ("reports", "registered", "closed", "due_to_close", "handled", "supervised", "overdue"):
+        assert answer["total"][name] == total[name], name
+
+
+def expected_total(want: dict) -> dict:
+    return {
+        n: sum(v[n] for v in want.values())
+        for n in ("reports", "registered", "closed", "due_to_close", "handled", "supervised", "overdue")
+    }
+
+
+def check_all(engine, world, rows: list[Row], start, end, now) -> None:
+    keys = key_functions(world)
+    for by, key_of in keys.items():
+        want = expected(rows, start, end, key_of)
+        for use_rollup in (True, False):
+            check_answer(answer_of(engine, start, end, by, now, use_rollup), want)
+    # One kind only.
+    cases = [r for r in rows if r.kind == "case"]
+    check_answer(answer_of(engine, start, end, "grid", now, kind="case"), expected(cases, start, end, keys["grid"]))
+
+
+PERIODS = [
+    PERIOD,
+    # partial days at both ends, whole days, a whole month, and days after "today"
+    (datetime(2027, 2, 20, 13, 37, tzinfo=CST), datetime(2027, 5, 10, 15, 5, tzinfo=CST)),
+    (datetime(2027, 4, 8, 12, tzinfo=CST), datetime(2027, 4, 8, 12, 30, tzinfo=CST)),
+]
+
+
+def test_every_indicator_matches_the_tests_own_count(engine, world, timeline):
+    rows, _rest, _rng = timeline
+    # The scenario exercises every figure in the period.
+    want = expected(rows, *PERIOD, lambda r, c: "all")["all"]
+    for name in ("reports", "registered", "closed", "due_to_close", "handled", "supervised", "overdue"):
+        assert want[name] >= 2, name
+    assert want["due_to_close"] > want["closed"]  # some overdue and not closed by the end
+    for name in (
+        "valid_report_rate",
+        "handle_on_time_rate",
+        "rework_rate",
+        "verify_on_time_rate",
+        "check_on_time_rate",
+    ):
+        assert 0 < want[name] < 1, name
+    for start, end in PERIODS:
+        check_all(engine, world, rows, start, end, AFTER)
+    # "Today" inside the period: the days up to yesterday from the rollup, the rest directly.
+    check_all(engine, world, rows, *PERIODS[1], datetime(2027, 5, 5, 9, tzinfo=CST))
+    with session_scope(engine) as s:
+        built = {(b.span, b.day) for b in s.query(IndicatorDayBuilt)}
+    assert ("m", datetime(2027, 4, 1).date()) in built and ("d", datetime(2027, 2, 21).date()) in built
+
+
+def test_a_past_periods_figures_do_not_change_when_incidents_move_on(engine, world, timeline):
+    rows, rest, rng = timeline
+    before = {by: answer_of(engine, *PERIOD, by, AFTER) for by in key_functions(world)}
+    # Every incident goes on along its path after the period: closes, rejections, rework...
+    responders = sorted(world.responder.values())
+    with session_scope(engine) as s:
+        for incident_id, (at, path, state) in rest.items():
+            at = max(at, PERIOD[1] + timedelta(hours=1))
+            for action in [*path, "overdue", "check"]:
+                rows.append(step_row(s, rng, incident_id, at, action, state, responders))
+                at += timedelta(hours=5)
+    for by in key_functions(world):
+        assert answer_of(engine, *PERIOD, by, AFTER + timedelta(days=60)) == before[by], by
+    check_all(engine, world, rows, *PERIOD, AFTER + timedelta(days=60))
+    check_all(engine, world, rows, PERIOD[0], AFTER + timedelta(days=30), AFTER + timedelta(days=60))
+
+
+def test_rows_written_into_a_past_day_are_counted(engine, world, timeline):
+    """An import writes the past: the rollup of the days it touches is built again."""
+    rows, _rest, rng = timeline
+    check_all(engine, world, rows, *PERIOD, AFTER)
+    responders = sorted(world.responder.values())
+    state = {"kind": "case", "category": "dispute", "grid_id": world.grid["441802001001002"], "department": "市政"}
+    with session_scope(engine) as s:
+        incident_id = rows[0].incident_id
+        for n, action in enumerate(["report", "register", "handle", "overdue", "check"]):
+            at = datetime(2027, 4, 3 + n * 5, 9, tzinfo=CST)
+            rows.append(step_row(s, rng, incident_id, at, action, state, responders))
+    with session_scope(engine) as s:
+        built = {(b.span, b.day) for b in s.query(IndicatorDayBuilt)}
+    assert ("d", datetime(2027, 4, 3).date()) not in built and ("m", datetime(2027, 4, 1).date()) not in built
+    check_all(engine, world, rows, *PERIOD, AFTER)
+
+
+def test_a_period_must_end_after_it_starts(engine):
+    with session_scope(engine) as s, pytest.raises(InputError, match="must end after it starts"):
+        indicators(s, PERIOD[1], PERIOD[0], AFTER)
+    with session_scope(engine) as s, pytest.raises(InputError, match="Unknown grouping"):
+        indicators(s, *PERIOD, AFTER, by="street")
+
+
+def test_the_plan_of_a_period():
+    p = rollup.plan(*PERIODS[1], datetime(2027, 5, 5).date())
+    assert p.months == [datetime(2027, 3, 1).date(), datetime(2027, 4, 1).date()]
+    assert p.days[0] == datetime(2027, 2, 21).date() and p.days[-1] == datetime(2027, 5, 4).date()
+    assert p.direct == [
+        (PERIODS[1][0], datetime(2027, 2, 21, tzinfo=CST)),
+        (datetime(2027, 5, 5, tzinfo=CST), PERIODS[1][1]),
+    ]
