@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from geo.errors import InputError, NotFound, PermissionDenied
+from geo.errors import BadQuery, NotFound, PermissionDenied
 from geo.indicators import rollup
 from geo.indicators.counting import (
     RESPONDER_COUNTERS,
@@ -60,14 +60,14 @@ ROWS_BEHIND: dict[str, tuple[str, ...]] = {
 
 def check_period(start: datetime, end: datetime) -> None:
     if end <= start:
-        raise InputError(
+        raise BadQuery(
             f"The period must end after it starts: end {end.isoformat()} is not after start {start.isoformat()}"
         )
 
 
 def check_by(by: str, allowed: Iterable[str] = BY) -> None:
     if by not in allowed:
-        raise InputError(f"Unknown grouping by={by!r}: use one of {', '.join(allowed)}")
+        raise BadQuery(f"Unknown grouping by={by!r}: use one of {', '.join(allowed)}")
 
 
 def _dimension(by: str) -> str:
@@ -219,19 +219,19 @@ def series(
     check_period(start, end)
     check_by(by, ("none", "grid"))
     if interval not in INTERVALS:
-        raise InputError(f"Unknown interval {interval!r}: use week or month")
+        raise BadQuery(f"Unknown interval {interval!r}: use week or month")
     if indicator is not None and indicator not in BY_KEY:
-        raise InputError(f"Unknown indicator {indicator!r}: use one of {', '.join(BY_KEY)}")
+        raise BadQuery(f"Unknown indicator {indicator!r}: use one of {', '.join(BY_KEY)}")
     scope = grid_ids
     if by == "grid":
         if key is None:
-            raise InputError("by=grid needs key: the grid's code")
+            raise BadQuery("by=grid needs key: the grid's code")
         scope = [_grid_id(session, key, grid_ids)]
     periods: list[dict[str, Any]] = []
     a = start
     while a < end:
         if len(periods) >= limit:
-            raise InputError(f"The period holds more than {limit} {interval}s: ask for a shorter one")
+            raise BadQuery(f"The period holds more than {limit} {interval}s: ask for a shorter one")
         b = min(_next_boundary(a, interval), end)
         answer = indicators(session, a, b, now, "none", kind, scope)
         figures = answer["total"]
@@ -298,9 +298,9 @@ def incidents_behind(
     check_period(start, end)
     check_by(by)
     if indicator not in ROWS_BEHIND:
-        raise InputError(f"No incidents behind {indicator!r}: use one of {', '.join(ROWS_BEHIND)}")
+        raise BadQuery(f"No incidents behind {indicator!r}: use one of {', '.join(ROWS_BEHIND)}")
     if by != "none" and key is None:
-        raise InputError(f"by={by} needs key: the group's key as the indicators give it")
+        raise BadQuery(f"by={by} needs key: the group's key as the indicators give it")
     selects = []
     scope = None if grid_ids is None else sorted(grid_ids)
     for counter in ROWS_BEHIND[indicator]:
@@ -345,7 +345,7 @@ def incidents_behind(
                 "grid": code,
                 "at": at.isoformat(),
             }
-            for i, at, code in page
+            for i, at, code in cast(list[tuple[Incident, datetime, str | None]], page)
         ],
         "total": total,
     }

@@ -5,89 +5,17 @@ read through the rollup and straight from the timeline alike; before and after m
 
 from __future__ import annotations
 
-import random
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 
 from geo.db.session import session_scope
-from geo.errors import InputError
+from geo.errors import BadQuery
 from geo.indicators import rollup
 from geo.indicators.report import indicators
 from geo.models import IndicatorDayBuilt
-from tests.support.timeline import Row, expected, scenario, step_row, worker_key
-from tests.support.world import CommunitySpec, GridSpec, ResponderSpec, WorldSpec
-
-CST = timezone(timedelta(hours=8))
-PERIOD = (datetime(2027, 4, 1, tzinfo=CST), datetime(2027, 5, 1, tzinfo=CST))
-AFTER = datetime(2027, 6, 15, 10, tzinfo=CST)  # the service's clock: the period is past
-
-GRIDS = {
-    "441802001001001": ("441802001001", (113.040, 23.690, 113.045, 23.695)),
-    "441802001001002": ("441802001001", (113.045, 23.690, 113.050, 23.695)),
-    "441802001002001": ("441802001002", (113.050, 23.690, 113.055, 23.695)),
-}
-WORLD = WorldSpec(
-    start=PERIOD[0],
-    communities=(
-        CommunitySpec("441802001001", "翠湖社区", (113.040, 23.690, 113.050, 23.695)),
-        CommunitySpec("441802001002", "东湖社区", (113.050, 23.690, 113.055, 23.695)),
-    ),
-    grids=tuple(
-        GridSpec(code, code, f"网格{n + 1}", community, bounds)
-        for n, (code, (community, bounds)) in enumerate(GRIDS.items())
-    ),
-    responders=tuple(
-        ResponderSpec(f"R{n}{role[5]}", f"R-{n}-{role}", f"{role}{n}", role, (code,), (113.041 + 0.005 * n, 23.692))
-        for n, code in enumerate(GRIDS)
-        for role in ("grid_leader", "grid_worker")
-    ),
-)
-CATEGORIES = [("case", "dispute"), ("case", "E0102"), ("hazard", "fire_safety")]
-DEPARTMENTS = ["城管局", "市政", None]
-
-
-@pytest.fixture
-def world_spec() -> WorldSpec:
-    return WORLD
-
-
-def centre(bounds):
-    return ((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
-
-
-@pytest.fixture
-def timeline(engine, world):
-    rng = random.Random(20270401)
-    grids = {world.grid[code]: centre(bounds) for code, (_c, bounds) in GRIDS.items()}
-    with session_scope(engine) as s:
-        rows, rest = scenario(
-            s,
-            rng,
-            90,
-            PERIOD[0] - timedelta(days=45),
-            timedelta(days=85),
-            grids,
-            sorted(world.responder.values()),
-            CATEGORIES,
-            DEPARTMENTS,
-        )
-    return rows, rest, rng
-
-
-def key_functions(world) -> dict:
-    grid_code = {gid: code for code, gid in world.grid.items()}
-    community = {world.grid[code]: c for code, (c, _b) in GRIDS.items()}
-    codes = {rid: spec.code for spec in WORLD.responders for key, rid in world.responder.items() if key == spec.key}
-    none = "(none)"
-    return {
-        "grid": lambda r, _c: grid_code.get(r.grid_id, none),
-        "community": lambda r, _c: community.get(r.grid_id, none),
-        "worker": worker_key(codes),
-        "department": lambda r, _c: r.department or none,
-        "category": lambda r, _c: r.category or none,
-        "none": lambda r, _c: "total",
-    }
+from tests.geo.indicators.conftest import AFTER, CST, PERIOD, key_functions
+from tests.support.timeline import Row, expected, step_row
 
 
 def answer_of(engine, start, end, by, now, use_rollup=True, kind=None) -> dict:
@@ -194,9 +122,9 @@ def test_rows_written_into_a_past_day_are_counted(engine, world, timeline):
 
 
 def test_a_period_must_end_after_it_starts(engine):
-    with session_scope(engine) as s, pytest.raises(InputError, match="must end after it starts"):
+    with session_scope(engine) as s, pytest.raises(BadQuery, match="must end after it starts"):
         indicators(s, PERIOD[1], PERIOD[0], AFTER)
-    with session_scope(engine) as s, pytest.raises(InputError, match="Unknown grouping"):
+    with session_scope(engine) as s, pytest.raises(BadQuery, match="Unknown grouping"):
         indicators(s, *PERIOD, AFTER, by="street")
 
 
