@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from geo.models.base import Base, UTCDateTime, utcnow
@@ -79,16 +79,5 @@ class IncidentHistory(Base):
     to_status: Mapped[str | None] = mapped_column(String(32))
     changes: Mapped[dict] = mapped_column(JSON, default=dict)
     comment: Mapped[str | None] = mapped_column(Text)
-    # What the row means for the indicators, and the incident as it was (geo/indicators).
-    step: Mapped[str | None] = mapped_column(String(16))
-    kind: Mapped[str | None] = mapped_column(String(32))
-    category: Mapped[str | None] = mapped_column(String(64))
-    grid_id: Mapped[int | None] = mapped_column(Integer)
-    assignee_id: Mapped[int | None] = mapped_column(Integer)
-    responder_id: Mapped[int | None] = mapped_column(Integer)
-    department: Mapped[str | None] = mapped_column(String(100))
-    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    on_time: Mapped[bool | None] = mapped_column(Boolean)
-    work_hours: Mapped[float | None] = mapped_column(Float)
 
     incident: Mapped[Incident] = relationship(back_populates="history")
