@@ -6,6 +6,7 @@ index on both databases (GiST on PostGIS, an R*Tree on SpatiaLite).
 
 from geo.models.accounts import ApiToken, AuditEvent, TokenKind, User, UserRole
 from geo.models.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow
+from geo.models.catalogue import COMPONENT, COMPONENT_STATES, EVENT, CatalogueEntry, CatalogueVersion, Component
 from geo.models.evidence import PHOTO_STAGES, Photo
 from geo.models.incidents import Incident, IncidentHistory
 from geo.models.indicators import COUNTER_COLUMNS, IndicatorDay, IndicatorDayBuilt
@@ -16,6 +17,12 @@ from geo.models.service import IdempotencyKey, LayerRevision
 
 __all__ = [
     "CATEGORIES",
+    "COMPONENT",
+    "COMPONENT_STATES",
+    "EVENT",
+    "CatalogueEntry",
+    "CatalogueVersion",
+    "Component",
     "COUNTER_COLUMNS",
     "KNOWN_ROLES",
     "NAMING_CONVENTION",

@@ -8,7 +8,7 @@ takes a shared advisory lock per day and month first, which the builder of that 
 takes exclusively (geo/indicators/rollup.py), so a build and such a write never cross.
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0009_governance
 Create Date: 2026-11-30
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0009"
+down_revision = "0009_governance"
 branch_labels = None
 depends_on = None
 
@@ -90,8 +90,7 @@ def upgrade() -> None:
         sa.Column("built_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("day", "span", name=op.f("pk_indicator_days_built")),
     )
-    # The timeline by time, and the few rows the 应结案 term looks up per incident.
-    op.create_index("ix_incident_history_at", "incident_history", ["at"])
+    # The few rows the 应结案 term looks up per incident (0009 indexes the timeline by time).
     op.create_index(
         "ix_incident_history_overdue_at",
         "incident_history",
@@ -134,7 +133,6 @@ def downgrade() -> None:
         "ix_incident_history_ends",
         "ix_incident_history_overdue_incident",
         "ix_incident_history_overdue_at",
-        "ix_incident_history_at",
     ):
         op.drop_index(name, table_name="incident_history")
     op.drop_table("indicator_days_built")
