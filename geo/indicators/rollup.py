@@ -3,8 +3,9 @@ from a few thousand rows instead of millions.
 
 The timeline is append-only and its rows' ``at`` is the server's clock, so a day that has ended
 does not change: its counters (geo/indicators/counting.py, per dimension, key and kind) are
-summed once into ``indicator_days`` (span "d"), and a month all of whose days are there into one
-row per key (span "m"). ``indicator_days_built`` marks what is complete. Only days before today
+summed once into ``indicator_days``: a whole month's into one row per key (span "m", ``day``
+its first day), and the other whole days' one row per day and key (span "d").
+``indicator_days_built`` marks what is complete. Only days before today
 (China time, by the service's clock) and months that have ended are built, when a question first
 needs them, each in a transaction of its own.
 
@@ -112,6 +113,22 @@ def _marked(session: Session, span: str, days: Iterable[date]) -> set[date]:
     return set(rows) & set(days)
 
 
+def _fill(session: Session, span: str, start: datetime, end: datetime, days: list[date]) -> None:
+    """Insert the rollup rows of ``days`` (span "d", each day's own) or of the month beginning
+    on ``days[0]`` (span "m") from the timeline rows in [start, end)."""
+    by_day = _day_of(session) if span == "d" else None
+    for dim in DIMENSIONS:
+        for stmt in grouped_selects(dim, start, end, by_day=by_day):
+            inner = stmt.subquery()
+            day = inner.c.day if by_day is not None else literal(days[0], Date)
+            rows = select(day, literal(span), literal(dim), inner.c.key, inner.c.kind, *[inner.c[n] for n in SUMS])
+            if by_day is not None:
+                rows = rows.where(inner.c.day.in_(days))
+            session.execute(insert(D).from_select(["day", "span", "dim", "key", "kind", *SUMS], rows))
+    now = utcnow()
+    session.execute(insert(IndicatorDayBuilt), [{"day": d, "span": span, "built_at": now} for d in days])
+
+
 def _build_days(engine: Engine, days: list[date]) -> None:
     """Roll up ``days`` (consecutive, not yet marked) in one transaction; days being written
     just now are left out."""
@@ -121,62 +138,38 @@ def _build_days(engine: Engine, days: list[date]) -> None:
         if not days:
             return
         session.execute(delete(D).where(D.span == "d", D.day.in_(days)))
-        start, end = midnight(days[0]), midnight(days[-1] + timedelta(days=1))
-        for dim in DIMENSIONS:
-            for stmt in grouped_selects(dim, start, end, by_day=_day_of(session)):
-                inner = stmt.subquery()
-                rows = select(
-                    inner.c.day, literal("d"), literal(dim), inner.c.key, inner.c.kind, *[inner.c[n] for n in SUMS]
-                ).where(inner.c.day.in_(days))
-                session.execute(insert(D).from_select(["day", "span", "dim", "key", "kind", *SUMS], rows))
-        now = utcnow()
-        session.execute(insert(IndicatorDayBuilt), [{"day": d, "span": "d", "built_at": now} for d in days])
+        _fill(session, "d", midnight(days[0]), midnight(days[-1] + timedelta(days=1)), days)
 
 
 def _build_month(engine: Engine, first: date) -> None:
-    """Sum a month whose days are all rolled up into its own rows."""
-    end = month_end(first)
+    """Roll up a whole month straight from the timeline (unless its rows are being written)."""
     with session_scope(engine, write=True) as session:
         if not _try_lock(session, MONTH_LOCK, first) or _marked(session, "m", [first]):
             return
-        days = [first + timedelta(days=n) for n in range((end - first).days)]
-        if len(_marked(session, "d", days)) != len(days):
-            return  # a day was written meanwhile: read its days this time
         session.execute(delete(D).where(D.span == "m", D.day == first))
-        rows = (
-            select(literal(first, Date), literal("m"), D.dim, D.key, D.kind, *[func.sum(getattr(D, n)) for n in SUMS])
-            .where(D.span == "d", D.day >= first, D.day < end)
-            .group_by(D.dim, D.key, D.kind)
-        )
-        session.execute(insert(D).from_select(["day", "span", "dim", "key", "kind", *SUMS], rows))
-        session.execute(insert(IndicatorDayBuilt), [{"day": first, "span": "m", "built_at": utcnow()}])
+        _fill(session, "m", midnight(first), midnight(month_end(first)), [first])
+
+
+def _month_days(first: date) -> set[date]:
+    return {first + timedelta(days=n) for n in range((month_end(first) - first).days)}
 
 
 def ensure(session: Session, p: Plan) -> Plan:
     """Build what ``p`` reads from the rollup and is not built yet; a plan of what is built
-    now, the rest moved to the direct ranges."""
+    now, the rest (what could not be built just now) moved to the days or the direct ranges."""
     engine = session.get_bind()
     assert isinstance(engine, Engine)
     months = set(p.months)
-    need_days = set(p.days) | {
-        first + timedelta(days=n) for first in months for n in range((month_end(first) - first).days)
-    }
-    built_months = _marked(session, "m", months)
-    need_days -= {first + timedelta(days=n) for first in built_months for n in range((month_end(first) - first).days)}
-    missing = sorted(need_days - _marked(session, "d", need_days))
-    for chunk in _runs(missing):
-        _build_days(engine, chunk)
-    for first in sorted(months - built_months):
+    for first in sorted(months - _marked(session, "m", months)):
         _build_month(engine, first)
     session.commit()  # a fresh snapshot (PostgreSQL) that sees the builds
-    out = Plan(direct=list(p.direct))
     built_months = _marked(session, "m", months)
-    out.months = sorted(built_months)
-    days = set(p.days) | {
-        first + timedelta(days=n) for first in months - built_months for n in range((month_end(first) - first).days)
-    }
+    days = set(p.days).union(*[_month_days(first) for first in months - built_months])
+    for run in _runs(sorted(days - _marked(session, "d", days))):
+        _build_days(engine, run)
+    session.commit()
     built_days = _marked(session, "d", days)
-    out.days = sorted(built_days)
+    out = Plan(direct=list(p.direct), days=sorted(built_days), months=sorted(built_months))
     for day in sorted(days - built_days):
         out.direct.append((midnight(day), midnight(day + timedelta(days=1))))
     return out
