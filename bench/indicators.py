@@ -54,7 +54,7 @@ KINDS = ["case", "hazard", "illegal_structure", "renovation"]
 KIND_SHARE = [0.7, 0.2, 0.05, 0.05]
 DEPARTMENTS = ["城管局", "市政", "环卫", "住建", "交警", "市场监管", "水务", "园林", "供电", "燃气", "街道办", "社区"]
 # The paths, 6 rows each: (action, step) per row; "check" writes one row with step close.
-PATHS = [
+PATHS: list[tuple[float, list[tuple[str, str | None]]]] = [
     (
         0.50,
         [

@@ -58,22 +58,17 @@ def centre(bounds):
     return ((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
 
 
+def write_timeline(engine, world, rng: random.Random, n: int, start: datetime, span: timedelta):
+    """``n`` incidents of the world, their rows from ``start`` over ``span``."""
+    grids = {world.grid[code]: centre(bounds) for code, (_c, bounds) in GRIDS.items()}
+    with session_scope(engine) as s:
+        return scenario(s, rng, n, start, span, grids, sorted(world.responder.values()), CATEGORIES, DEPARTMENTS)
+
+
 @pytest.fixture
 def timeline(engine, world):
     rng = random.Random(20270401)
-    grids = {world.grid[code]: centre(bounds) for code, (_c, bounds) in GRIDS.items()}
-    with session_scope(engine) as s:
-        rows, rest = scenario(
-            s,
-            rng,
-            90,
-            PERIOD[0] - timedelta(days=45),
-            timedelta(days=85),
-            grids,
-            sorted(world.responder.values()),
-            CATEGORIES,
-            DEPARTMENTS,
-        )
+    rows, rest = write_timeline(engine, world, rng, 90, PERIOD[0] - timedelta(days=45), timedelta(days=85))
     return rows, rest, rng
 
 
