@@ -172,20 +172,13 @@ def count_direct(
 
 
 def _owed_conditions(start: datetime, end: datetime) -> list[ColumnElement[bool]]:
-    """Overdue rows in [start, end), each the first of its incident in the period, of incidents
-    that had not ended (no close, reject or merge row) before ``end``."""
-    earlier, ending = aliased(H), aliased(H)
+    """Overdue rows in [start, end) of incidents that had not ended (no close, reject or merge
+    row) before ``end``."""
+    ending = aliased(H)
     return [
         H.step == "overdue",
         H.at >= start,
         H.at < end,
-        ~exists().where(
-            earlier.incident_id == H.incident_id,
-            earlier.step == "overdue",
-            earlier.at >= start,
-            earlier.at < end,
-            earlier.id < H.id,
-        ),
         ~exists().where(ending.incident_id == H.incident_id, ending.step.in_(ENDING_STEPS), ending.at < end),
     ]
 
@@ -201,9 +194,10 @@ def owed_open(
     """The second term of 应结案数: key -> incidents that went overdue in [start, end) and had
     not ended (no close, reject or merge row) before ``end``; each counted once, in the group of
     its first overdue row in the period (the worker: that row's assignee)."""
-    key = key_expression(dim)
-    stmt = select(key.label("key"), func.count().label("n")).where(*_owed_conditions(start, end))
-    stmt = _filtered(stmt, kind, grid_ids).group_by(key)
+    first = func.row_number().over(partition_by=H.incident_id, order_by=H.id)
+    rows = select(key_expression(dim).label("key"), first.label("n")).where(*_owed_conditions(start, end))
+    inner = _filtered(rows, kind, grid_ids).subquery()
+    stmt = select(inner.c.key, func.count().label("n")).where(inner.c.n == 1).group_by(inner.c.key)
     return {row.key: row.n for row in session.execute(stmt)}
 
 

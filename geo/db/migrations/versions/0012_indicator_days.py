@@ -96,7 +96,7 @@ def upgrade() -> None:
         "ix_incident_history_overdue_at",
         "incident_history",
         ["at"],
-        postgresql_include=["incident_id", "grid_id", "kind", "category", "department", "assignee_id"],
+        postgresql_include=["id", "incident_id", "grid_id", "kind", "category", "department", "assignee_id"],
         postgresql_where=sa.text("step = 'overdue'"),
         sqlite_where=sa.text("step = 'overdue'"),
     )
