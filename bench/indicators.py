@@ -524,10 +524,11 @@ def write_md(r: dict, met: bool) -> None:
         f"wangge {', '.join(f'{t:.3f}' for t in r['wangge_s'])} s.",
         f"- Answers: {r['grids']:,} grids compared, every indicator from the SQL's counters by the same formulas; "
         f"{r['disagreement_count']} disagreements.",
-        f"- The first call built the rollup (365 days, then 12 months: {rows.get('d', 0):,} day rows and "
-        f"{rows.get('m', 0):,} month rows, per grid, worker, department and category and kind) in {r['first_s']:.1f} s, "
-        "once: a finished day never changes, and a row written into one (an import) removes its mark so that it is "
-        "built again. Asked again, the year is 12 month rows per grid and kind.",
+        f"- The first call built the rollup (the 12 whole months, each straight from the timeline: "
+        f"{rows.get('m', 0):,} month rows per grid, worker, department and category and kind; {rows.get('d', 0):,} day "
+        f"rows) in {r['first_s']:.1f} s, once: a finished day never changes, and a row written into one (an import) "
+        "removes its day's and month's marks so that they are built again. Asked again, the year is 12 month rows per "
+        "grid and kind.",
         "- What is left each time is the 应结案 term (incidents overdue in the year and not ended by its end): the "
         "overdue rows of the period (a partial index on `step = 'overdue'` that covers them) without an ending row "
         "before the end (a partial index of the endings by incident), the first of each incident by a window.",
