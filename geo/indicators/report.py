@@ -30,7 +30,7 @@ from geo.indicators.counting import (
     owed_open_rows,
 )
 from geo.indicators.definitions import BY_KEY, INDICATORS, Counts, values
-from geo.models import Community, Grid, Incident, Responder
+from geo.models import CatalogueEntry, CatalogueVersion, Community, Grid, Incident, Responder
 from geo.settings import get_settings
 
 BY = ("grid", "community", "worker", "department", "category", "none")
@@ -137,6 +137,14 @@ def _names(session: Session, by: str, grid_ids: Iterable[int] | None) -> Names:
             str(r.id): (r.code, r.name) for r in session.execute(select(Responder.id, Responder.code, Responder.name))
         }
         return Names(by, keys, [])
+    if by == "category":
+        # A sub-category's name as the catalogues call it (the current one's first), else its key.
+        names = session.execute(
+            select(CatalogueEntry.category, CatalogueEntry.minor_name)
+            .join(CatalogueVersion, CatalogueVersion.id == CatalogueEntry.version_id)
+            .order_by(CatalogueVersion.is_current, CatalogueVersion.number)
+        )
+        return Names(by, {category: (category, name) for category, name in names}, [])
     return Names(by, {}, [])
 
 

@@ -136,3 +136,29 @@ def test_the_plan_of_a_period():
         (PERIODS[1][0], datetime(2027, 2, 21, tzinfo=CST)),
         (datetime(2027, 5, 5, tzinfo=CST), PERIODS[1][1]),
     ]
+
+
+def test_categories_are_named_as_the_current_catalogue_names_them(engine, world, timeline):
+    from geo.models import CatalogueEntry, CatalogueVersion
+
+    with session_scope(engine) as s:
+        for number, name, current in ((1, "纠纷", False), (2, "邻里纠纷", True)):
+            version = CatalogueVersion(number=number, name=f"v{number}", imported_by="test", is_current=current)
+            s.add(version)
+            s.flush()
+            s.add(
+                CatalogueEntry(
+                    version_id=version.id,
+                    domain="event",
+                    major_code="01",
+                    major_name="社会治安",
+                    minor_code="02",
+                    minor_name=name,
+                    category="dispute",
+                    kind="case",
+                    time_limit=3,
+                    time_unit="working_days",
+                )
+            )
+    rows = {row["key"]: row["name"] for row in answer_of(engine, *PERIOD, "category", AFTER)["rows"]}
+    assert rows["dispute"] == "邻里纠纷" and rows["fire_safety"] == "fire_safety"
