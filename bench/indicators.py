@@ -48,7 +48,7 @@ ROOT = Path(__file__).absolute().parent.parent
 SECTION_START = "<!-- bench:indicators start (written by python -m bench.indicators --write-md) -->"
 SECTION_END = "<!-- bench:indicators end -->"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/wangge_bench_indicators"
-SEED = 20261130
+SEED = 20261201
 ROWS_PER_INCIDENT = 6
 YEAR = 2025
 KINDS = ["case", "hazard", "illegal_structure", "renovation"]
@@ -135,6 +135,8 @@ PATHS: list[tuple[float, list[tuple[str, str | None]]]] = [
     ),
 ]
 ON_TIME_STEPS = {"verify", "handle", "close"}
+# On-site checks, marked in the row's changes as the workflow marks them.
+MARKS = {"verify": "核实", "check": "核查", "return": "核查"}
 
 BASELINE_SQL = """
 WITH c AS (
@@ -149,10 +151,14 @@ WITH c AS (
         count(*) FILTER (WHERE step = 'rework') AS reworks,
         count(*) FILTER (WHERE step = 'close') AS closed,
         count(*) FILTER (WHERE step = 'close' AND on_time) AS closed_on_time,
-        count(*) FILTER (WHERE step = 'verify' AND on_time IS NOT NULL) AS verify_timed,
-        count(*) FILTER (WHERE step = 'verify' AND on_time) AS verified_on_time,
-        count(*) FILTER (WHERE (step = 'check' OR action = 'check') AND on_time IS NOT NULL) AS check_timed,
-        count(*) FILTER (WHERE (step = 'check' OR action = 'check') AND on_time) AS checked_on_time,
+        count(*) FILTER (WHERE (step = 'verify' OR changes->>'check' = '核实')
+            AND coalesce((changes->>'check_on_time')::boolean, on_time) IS NOT NULL) AS verify_timed,
+        count(*) FILTER (WHERE (step = 'verify' OR changes->>'check' = '核实')
+            AND coalesce((changes->>'check_on_time')::boolean, on_time)) AS verified_on_time,
+        count(*) FILTER (WHERE (step = 'check' OR changes->>'check' = '核查')
+            AND coalesce((changes->>'check_on_time')::boolean, on_time) IS NOT NULL) AS check_timed,
+        count(*) FILTER (WHERE (step = 'check' OR changes->>'check' = '核查')
+            AND coalesce((changes->>'check_on_time')::boolean, on_time)) AS checked_on_time,
         count(*) FILTER (WHERE step = 'supervise') AS supervised,
         count(*) FILTER (WHERE step = 'overdue') AS overdue,
         count(*) FILTER (WHERE step = 'handle' AND work_hours IS NOT NULL) AS work_hours_n,
@@ -205,7 +211,9 @@ def ensure_database(url: str) -> None:
 
 def _copy(conn, table: str, columns: list[str], frame) -> None:
     buffer = io.StringIO()
-    frame.to_csv(buffer, header=False, index=False, na_rep="\\N", sep="\t")
+    # COPY's text format: tab-separated, \N for null, no quoting (the values hold no tab, newline
+    # or backslash; the quote character is one they never hold, so JSON's quotes stay as they are).
+    frame.to_csv(buffer, header=False, index=False, na_rep="\\N", sep="\t", quotechar="\x07")
     with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
         copy.write(buffer.getvalue())
 
@@ -306,6 +314,11 @@ def generate(url: str, incidents: int) -> dict:
             timed = np.isin(step, list(ON_TIME_STEPS))
             on_time = pd.Series(np.where(rng.random(rows) < 0.85, "t", "f")).where(timed)
             hours = np.where(step == "handle", np.round(rng.gamma(2.0, 6.0, rows), 2), np.nan)
+            punctual = np.where(rng.random(rows) < 0.9, "true", "false")
+            changes = np.full(rows, "{}", dtype=object)
+            for name, mark in MARKS.items():
+                marked = action == name
+                changes[marked] = [f'{{"check": "{mark}", "check_on_time": {p}}}' for p in punctual[marked]]
             g = np.repeat(grid[lo:hi], ROWS_PER_INCIDENT)
             responder = np.where(rng.random(rows) < 0.5, g * 2 - 1, g * 2)
             history = pd.DataFrame(
@@ -314,7 +327,7 @@ def generate(url: str, incidents: int) -> dict:
                     "at": pd.to_datetime(at, utc=True),
                     "actor": "bench",
                     "action": action,
-                    "changes": "{}",
+                    "changes": changes,
                     "step": pd.Series(step).where(step != ""),
                     "kind": np.repeat(np.array(KINDS)[kind[lo:hi]], ROWS_PER_INCIDENT),
                     "category": np.repeat(frame["category"].to_numpy()[lo:hi], ROWS_PER_INCIDENT),

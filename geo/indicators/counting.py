@@ -14,9 +14,12 @@ handled             step ``handle``
 handle_timed        handle rows whose ``on_time`` is known; handled_on_time: ``on_time`` true
 reworks             step ``rework``
 closed              step ``close``; closed_on_time: close rows with ``on_time`` true
-verify_timed        step ``verify`` with ``on_time`` known; verified_on_time: true
-check_timed         check rows (step ``check``, or action ``check``: the engine records the
-                    on-site check in the close row) with ``on_time`` known; checked_on_time: true
+verify_timed        verify rows (step ``verify``, or a row the workflow marks as an on-site 核实 in
+                    its changes, e.g. an illegal structure's verification that registers it) whose
+                    punctuality is known (the mark's ``check_on_time``, else ``on_time``);
+                    verified_on_time: on time
+check_timed         check rows (step ``check``, or marked 核查: a case's check that closes it, a
+                    return for re-work, a hazard's re-inspection) likewise; checked_on_time
 supervised          step ``supervise``
 overdue             step ``overdue`` (an incident's first escalation for a deadline)
 work_hours_n, _sum  handle rows with ``work_hours``: their number and their sum
@@ -50,11 +53,28 @@ SUMS = (*COUNTER_COLUMNS, "work_hours_sum")
 # Counters for which the worker is the responder who acted (responder_id), not the assignee.
 RESPONDER_COUNTERS = frozenset({"reports", "verify_timed", "verified_on_time", "check_timed", "checked_on_time"})
 ENDING_STEPS = ("close", "reject", "merge")
-CHECK_ACTIONS = ("check",)
+# How the workflow marks an on-site check in a row's changes: {"check": "核实" (verify) or "核查"
+# (inspect), "check_on_time": whether it was done by the step's own deadline}. The row's own
+# step may be another (a case's check closes it, a return is re-work, an illegal structure's
+# verification registers it), and its on_time then measures that step.
+VERIFY_MARK, INSPECT_MARK = "核实", "核查"
+
+
+def _mark() -> ColumnElement[Any]:
+    return H.changes["check"].as_string()
+
+
+def _is_verify() -> ColumnElement[bool]:
+    return or_(H.step == "verify", _mark() == VERIFY_MARK)
 
 
 def _is_check() -> ColumnElement[bool]:
-    return or_(H.step == "check", H.action.in_(CHECK_ACTIONS))
+    return or_(H.step == "check", _mark() == INSPECT_MARK)
+
+
+def _check_on_time() -> ColumnElement[Any]:
+    """A check's punctuality: the mark's, else the row's own."""
+    return func.coalesce(H.changes["check_on_time"].as_boolean(), H.on_time)
 
 
 def _timed(condition: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -67,7 +87,8 @@ def _on_time(condition: ColumnElement[bool]) -> ColumnElement[bool]:
 
 def conditions() -> dict[str, ColumnElement[bool]]:
     """Counter -> the rows it counts."""
-    handle, close, verify = H.step == "handle", H.step == "close", H.step == "verify"
+    handle, close = H.step == "handle", H.step == "close"
+    checked = _check_on_time()
     return {
         "reports": H.step == "report",
         "registered": H.step == "register",
@@ -79,10 +100,10 @@ def conditions() -> dict[str, ColumnElement[bool]]:
         "reworks": H.step == "rework",
         "closed": close,
         "closed_on_time": _on_time(close),
-        "verify_timed": _timed(verify),
-        "verified_on_time": _on_time(verify),
-        "check_timed": _timed(_is_check()),
-        "checked_on_time": _on_time(_is_check()),
+        "verify_timed": and_(_is_verify(), checked.is_not(None)),
+        "verified_on_time": and_(_is_verify(), checked.is_(True)),
+        "check_timed": and_(_is_check(), checked.is_not(None)),
+        "checked_on_time": and_(_is_check(), checked.is_(True)),
         "supervised": H.step == "supervise",
         "overdue": H.step == "overdue",
         "work_hours_n": and_(handle, H.work_hours.is_not(None)),

@@ -17,9 +17,12 @@ All are event-based over the period [start, end): a row counts in the period its
   due_to_close.
 - 处置数 handled = handle rows; 按期处置率 handle_on_time_rate = handle rows on time / handle rows
   whose on_time is known; 返工率 rework_rate = rework rows / handled.
-- 按时核实率 verify_on_time_rate = verify rows on time / verify rows with on_time known; 按时核查率
-  check_on_time_rate the same over check rows (step check, or the close row an on-site check
-  wrote: action check).
+- 按时核实率 verify_on_time_rate = verify rows on time / verify rows whose punctuality is known;
+  按时核查率 check_on_time_rate the same over check rows. A verify row is one of step verify or one
+  the workflow marks as an on-site 核实 (``changes["check"]``, e.g. an illegal structure's
+  verification, which registers it); a check row one of step check or marked 核查 (a case's check,
+  which closes it; a return for re-work; a hazard's re-inspection). On time: the mark's
+  ``check_on_time`` (by the check's own deadline), else the row's on_time.
 - 平均处置用时(工作时) avg_handle_work_hours = mean work_hours of the handle rows that have it.
 - 督办数 supervised = supervise rows; 超期数 overdue = overdue rows.
 - 综合评分 score = 100 × Σ wᵢ·rᵢ / Σ wᵢ over the weighted rates that are not null (返工率 enters

@@ -28,6 +28,7 @@ class Row:
     at: datetime
     action: str
     step: str | None
+    changes: dict
     kind: str
     category: str
     grid_id: int | None
@@ -47,10 +48,14 @@ def add_incident(session, kind: str, category: str, where: tuple[float, float], 
     return incident
 
 
-def append(session, incident_id: int, at: datetime, action: str, step: str | None, **columns) -> Row:
-    """One timeline row with the indicators' columns, as the workflow engine writes them."""
+def append(
+    session, incident_id: int, at: datetime, action: str, step: str | None, changes: dict | None = None, **columns
+) -> Row:
+    """One timeline row with the indicators' columns, as the workflow engine writes them (an
+    on-site check marked in ``changes``: {"check": "核实" or "核查", "check_on_time": ...})."""
+    changes = changes or {}
     entry = IncidentHistory(
-        incident_id=incident_id, at=at, actor="test", action=action, step=step, changes={}, **columns
+        incident_id=incident_id, at=at, actor="test", action=action, step=step, changes=changes, **columns
     )
     session.add(entry)
     session.flush()
@@ -60,6 +65,7 @@ def append(session, incident_id: int, at: datetime, action: str, step: str | Non
         at=at,
         action=action,
         step=step,
+        changes=changes,
         kind=columns["kind"],
         category=columns["category"],
         grid_id=columns.get("grid_id"),
@@ -74,7 +80,8 @@ def append(session, incident_id: int, at: datetime, action: str, step: str | Non
 # Paths an incident may take (steps, as actions); the generator cuts some short.
 PATHS = [
     ["report", "register", "dispatch", "handle", "check", "evaluate"],
-    ["report", "verify", "register", "dispatch", "overdue", "supervise", "handle", "rework", "handle", "check"],
+    ["report", "verify", "register", "dispatch", "overdue", "supervise", "handle", "return", "handle", "check"],
+    ["report", "verify_register", "dispatch", "handle", "return", "handle", "check"],
     ["report", "register", "dispatch", "overdue", "handle", "close"],
     ["report", "overdue", "reject"],
     ["report", "merge"],
@@ -82,7 +89,9 @@ PATHS = [
     ["report", "register", "dispatch", "overdue", "supervise"],
     ["report", "comment", "register", "dispatch", "overdue", "handle", "overdue"],
 ]
-STEP_OF = {"dispatch": "dispatch", "comment": None, "check": "close", "evaluate": "evaluate"}
+STEP_OF = {"comment": None, "check": "close", "return": "rework", "verify_register": "register"}
+# Actions that are on-site checks, as the workflow marks them: 核实 (verify), 核查 (inspect).
+MARK_OF = {"verify": "核实", "verify_register": "核实", "check": "核查", "return": "核查"}
 
 
 def scenario(
@@ -124,11 +133,14 @@ def step_row(session, rng, incident_id: int, at: datetime, action: str, state: d
     columns = dict(state)
     columns["assignee_id"] = rng.choice([*responders, None])
     columns["responder_id"] = rng.choice([*responders, None])
-    if step in ON_TIME_STEPS or action == "check":
+    if step in ON_TIME_STEPS:
         columns["on_time"] = rng.choice([True, True, False, None])
+    changes = {}
+    if action in MARK_OF and (action != "verify" or rng.random() < 0.5):
+        changes = {"check": MARK_OF[action], "check_on_time": rng.choice([True, True, False])}
     if step == "handle":
         columns["work_hours"] = rng.choice([None, 1.5, 4.0, 12.25])
-    return append(session, incident_id, at, action, step, **columns)
+    return append(session, incident_id, at, action, step, changes, **columns)
 
 
 # --------------------------------------------------------------------------- the test's own count
@@ -164,12 +176,14 @@ def _counts(rows: list[Row], start: datetime, end: datetime, key_of) -> dict[str
             bump(r, "other", "hours", r.work_hours)
         if s == "close" and r.on_time:
             bump(r, "other", "close_on_time")
-        if s == "verify" and r.on_time is not None:
+        mark = r.changes.get("check")
+        punctual = r.changes.get("check_on_time", r.on_time)
+        if (s == "verify" or mark == "核实") and punctual is not None:
             bump(r, "verify", "verify_timed")
-            bump(r, "verify", "verify_on_time", r.on_time)
-        if (s == "check" or r.action == "check") and r.on_time is not None:
+            bump(r, "verify", "verify_on_time", punctual)
+        if (s == "check" or mark == "核查") and punctual is not None:
             bump(r, "check", "check_timed")
-            bump(r, "check", "check_on_time", r.on_time)
+            bump(r, "check", "check_on_time", punctual)
     # 应结案: incidents overdue in the period, not ended before its end, in their first overdue row's group.
     ended = {r.incident_id for r in rows if r.step in ENDINGS and r.at < end}
     first: dict[int, Row] = {}
