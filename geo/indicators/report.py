@@ -324,18 +324,14 @@ def incidents_behind(
     rows = union_all(*selects).subquery()
     firsts = select(rows.c.incident_id, func.min(rows.c.at).label("at")).group_by(rows.c.incident_id).subquery()
     total = session.scalar(select(func.count()).select_from(firsts)) or 0
-    page = (
-        session.execute(
-            select(Incident, firsts.c.at, Grid.code)
-            .join(firsts, firsts.c.incident_id == Incident.id)
-            .outerjoin(Grid, Grid.id == Incident.grid_id)
-            .order_by(firsts.c.at, Incident.id)
-            .limit(limit)
-            .offset(offset)
-        )
-        .tuples()
-        .all()
-    )
+    page = session.execute(
+        select(Incident, firsts.c.at, Grid.code)
+        .join(firsts, firsts.c.incident_id == Incident.id)
+        .outerjoin(Grid, Grid.id == Incident.grid_id)
+        .order_by(firsts.c.at, Incident.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
     return {
         "indicator": indicator,
         "start": start.isoformat(),
