@@ -208,3 +208,13 @@ def read(
     for row in session.execute(stmt.group_by(D.key)).mappings():
         add(out, row["key"], row)
     return out
+
+
+def prepare(session: Session, now: datetime, months: int = 13) -> Plan:
+    """Build the rollup of the last ``months`` whole months before ``now`` and of this month's
+    days so far (what a dashboard asks first), so that no question pays for it."""
+    today = china_day(now)
+    first = date(today.year, today.month, 1)
+    for _ in range(months):
+        first = date(first.year - (first.month == 1), (first.month - 2) % 12 + 1, 1)
+    return ensure(session, plan(midnight(first), midnight(today), today))

@@ -162,3 +162,14 @@ def test_categories_are_named_as_the_current_catalogue_names_them(engine, world,
             )
     rows = {row["key"]: row["name"] for row in answer_of(engine, *PERIOD, "category", AFTER)["rows"]}
     assert rows["dispute"] == "邻里纠纷" and rows["fire_safety"] == "fire_safety"
+
+
+def test_the_rollup_is_prepared_ahead_and_gives_the_same_figures(engine, world, timeline, cli):
+    rows = timeline[0]
+    with session_scope(engine) as s:
+        built = rollup.prepare(s, AFTER, months=3)
+    assert built.months == [datetime(2027, m, 1).date() for m in (3, 4, 5)]
+    assert built.days[0] == datetime(2027, 6, 1).date() and built.days[-1] == datetime(2027, 6, 14).date()
+    check_all(engine, world, rows, *PERIOD, AFTER)
+    r = cli("indicators", "rollup", "--months", "2")  # the real clock: months with nothing in them
+    assert r.exit_code == 0 and "rolled up: 2 month(s)" in r.output, r.output
