@@ -7,16 +7,16 @@ fall in, so that a rollup never misses a row written into the past (an import); 
 takes a shared advisory lock per day and month first, which the builder of that day or month
 takes exclusively (geo/indicators/rollup.py), so a build and such a write never cross.
 
-Revision ID: 0012
-Revises: 0009_governance
+Revision ID: 0012_indicator_days
+Revises: 0010_default_catalogue
 Create Date: 2026-11-30
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0009_governance"
+revision = "0012_indicator_days"
+down_revision = "0010_default_catalogue"
 branch_labels = None
 depends_on = None
 
