@@ -7,7 +7,8 @@ that record; the service's answer, as JSON and as CSV, must agree.
 
 What the figures mean (for the area, kind and category of each incident):
 - reported: created in the period;
-- closed: reached an end status for the first time in the period;
+- closed: reached an end status for the first time in the period, as done (not rejected or merged:
+  that is no handled work);
 - people_served: of those closed in the period, the number given when closing (1 if none given);
 - overdue: went overdue in the period, i.e. a deadline (from geo/incidents/workflows.toml) that fell in the
   period passed while the incident was still in that status; counted once per incident;
@@ -113,7 +114,15 @@ class Record:
         yield status, since, end_of_time, False
 
     def closed_at(self) -> datetime | None:
-        return next((at for at, _a, _f, to in self.steps if to in WORKFLOWS[self.kind]["closed"]), None)
+        """When it first ended as done (rejected or duplicate endings are not handled work)."""
+        return next(
+            (
+                at
+                for at, _a, _f, to in self.steps
+                if to in WORKFLOWS[self.kind]["closed"] and to not in ("rejected", "duplicate")
+            ),
+            None,
+        )
 
 
 def expected_rows(records: list[Record], start: datetime, end: datetime, by: str, end_of_time: datetime) -> dict:
