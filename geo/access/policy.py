@@ -35,6 +35,7 @@ class Permission(enum.Enum):
     PATROL = "go on patrol: record their own track"
     SEE_GRID_TRACKS = "see the patrol tracks of the workers serving their grids"
     SEE_ALL_TRACKS = "see every patrol track"
+    SEE_INDICATORS = "see the indicators and the dashboard (a grid leader: of their own grids)"
 
 
 _P = Permission
@@ -54,6 +55,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             _P.RUN_ESCALATIONS,
             _P.COMMENT_ANYWHERE,
             _P.SEE_ALL_TRACKS,
+            _P.SEE_INDICATORS,
         }
     ),
     # Grid staff see phones in full; about incidents of other grids (the responders suggested
@@ -69,6 +71,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             _P.COMMENT_ANYWHERE,
             _P.PATROL,
             _P.SEE_GRID_TRACKS,
+            _P.SEE_INDICATORS,
         }
     ),
     UserRole.grid_worker.value: frozenset(
@@ -267,6 +270,16 @@ def check_may_read_audit_log(actor: Actor) -> None:
 def check_signed_in(actor: Actor) -> None:
     if actor.role == PUBLIC_ROLE:
         raise NotAuthenticated("You are not signed in: sign in at /login, or send Authorization: Bearer TOKEN")
+
+
+def check_may_see_indicators(actor: Actor) -> None:
+    """The indicators and the dashboard: community staff and administrators of every grid, grid
+    leaders of their own grids (the rows they are given are theirs); nobody else."""
+    check_signed_in(actor)
+    if not actor.may(Permission.SEE_INDICATORS):
+        raise PermissionDenied(
+            f"The indicators are for community staff, administrators and grid leaders; you are a {actor.role}"
+        )
 
 
 def check_may_run_escalations(actor: Actor) -> None:
