@@ -56,12 +56,12 @@ def _import_map() -> Markup:
     return Markup("<script type='importmap'>") + Markup(json.dumps({"imports": imports})) + Markup("</script>")
 
 
-def _section(name: str, title: str, body: Markup, tools: Markup = Markup("")) -> Markup:
+def _section(name: str, title: str, body: Markup, tools: Markup | None = None) -> Markup:
     return (
         Markup(f"<section class='card {name}' id='card-{name}'><header><h2>")
         + escape(title)
         + Markup("</h2>")
-        + tools
+        + (tools or Markup(""))
         + Markup("</header>")
         + body
         + Markup("</section>")
