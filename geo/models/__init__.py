@@ -6,6 +6,7 @@ index on both databases (GiST on PostGIS, an R*Tree on SpatiaLite).
 
 from geo.models.accounts import ApiToken, AuditEvent, TokenKind, User, UserRole
 from geo.models.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow
+from geo.models.catalogue import COMPONENT, COMPONENT_STATES, EVENT, CatalogueEntry, CatalogueVersion, Component
 from geo.models.evidence import PHOTO_STAGES, Photo
 from geo.models.incidents import Incident, IncidentHistory
 from geo.models.kinds import CATEGORIES, KNOWN_ROLES, BuildingKind, IncidentKind, ResponderKind
@@ -15,6 +16,12 @@ from geo.models.service import IdempotencyKey, LayerRevision
 
 __all__ = [
     "CATEGORIES",
+    "COMPONENT",
+    "COMPONENT_STATES",
+    "EVENT",
+    "CatalogueEntry",
+    "CatalogueVersion",
+    "Component",
     "KNOWN_ROLES",
     "NAMING_CONVENTION",
     "PHOTO_STAGES",

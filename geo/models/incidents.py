@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from geo.models.base import Base, UTCDateTime, utcnow
@@ -52,6 +52,18 @@ class Incident(Base):
     report_token_sha256: Mapped[str | None] = mapped_column(String(64))
     # Reported while the reporter's responder was on patrol (geo/patrols/service.py).
     patrol_id: Mapped[int | None] = mapped_column(ForeignKey("patrols.id", ondelete="SET NULL"), index=True)
+    # The catalogue entry it was registered under and its time limit (处置时限), kept when the
+    # catalogue changes; the handling deadline counts in that unit, moved by suspensions.
+    catalogue_entry_id: Mapped[int | None] = mapped_column(ForeignKey("catalogue_entries.id"), index=True)
+    time_limit: Mapped[float | None] = mapped_column(Float)
+    time_unit: Mapped[str | None] = mapped_column(String(32))
+    handling_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # while suspended (挂账)
+    rework_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 返工
+    # Who is to do the pending on-site check (核实 before registering, 核查 before closing).
+    checker_id: Mapped[int | None] = mapped_column(ForeignKey("responders.id", ondelete="SET NULL"), index=True)
+    supervision_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 督办
+    component_id: Mapped[int | None] = mapped_column(ForeignKey("components.id", ondelete="SET NULL"), index=True)
     geom = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=False)
 
     # SQLAlchemy checks the version in every UPDATE: a concurrent writer cannot be overwritten.
@@ -59,7 +71,8 @@ class Incident(Base):
 
     grid: Mapped[Grid | None] = relationship()
     building: Mapped[Building | None] = relationship()
-    assignee: Mapped[Responder | None] = relationship()
+    assignee: Mapped[Responder | None] = relationship(foreign_keys=[assignee_id])
+    checker: Mapped[Responder | None] = relationship(foreign_keys=[checker_id])
     history: Mapped[list[IncidentHistory]] = relationship(
         back_populates="incident", order_by="IncidentHistory.id", passive_deletes=True
     )
@@ -72,12 +85,26 @@ class IncidentHistory(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(32))
     from_status: Mapped[str | None] = mapped_column(String(32))
     to_status: Mapped[str | None] = mapped_column(String(32))
     changes: Mapped[dict] = mapped_column(JSON, default=dict)
     comment: Mapped[str | None] = mapped_column(Text)
+    # What the row means for the indicators (GB/T 30428.4), whatever the kind: report, verify,
+    # register, reject, merge, dispatch, handle, rework, check, close, evaluate, suspend, resume,
+    # extend, supervise, overdue, recategorise; None for the rest. With the incident's state at
+    # that moment, so that the figures of a past period never change when incidents move on.
+    step: Mapped[str | None] = mapped_column(String(16))
+    kind: Mapped[str | None] = mapped_column(String(32))
+    category: Mapped[str | None] = mapped_column(String(64))
+    grid_id: Mapped[int | None] = mapped_column(Integer)
+    assignee_id: Mapped[int | None] = mapped_column(Integer)
+    responder_id: Mapped[int | None] = mapped_column(Integer)  # the acting user's responder
+    department: Mapped[str | None] = mapped_column(String(100))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the deadline this step answered to
+    on_time: Mapped[bool | None] = mapped_column(Boolean)
+    work_hours: Mapped[float | None] = mapped_column(Float)  # handle rows: working hours it took
 
     incident: Mapped[Incident] = relationship(back_populates="history")

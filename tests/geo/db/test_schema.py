@@ -25,6 +25,7 @@ GEOMETRY_COLUMNS = [
     ("incidents", "geom"),
     ("patrols", "start_geom"),
     ("patrols", "geom"),
+    ("components", "geom"),
 ]
 
 
@@ -142,3 +143,56 @@ def test_timestamps_come_back_timezone_aware_in_utc(engine):
         created = s.scalar(select(Incident.created_at))
     assert created.tzinfo is not None
     assert created == datetime(2026, 11, 1, 0, 0, tzinfo=UTC)
+
+
+def test_migration_0009_gives_old_timeline_rows_their_steps(engine):
+    """Rows written before the indicator columns get the step their action meant and the
+    incident's kind, category and grid; the append-only guard is back afterwards."""
+    schema.downgrade(engine, "0008")
+    with session_scope(engine) as s:
+        grid = Grid(code="G9", name="g", geom=to_db(as_multipolygon(box(113, 23, 114, 24))))
+        s.add(grid)
+        s.flush()
+        grid_id = grid.id
+    with engine.begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO incidents (kind, category, status, title, properties, version, created_at, updated_at, "
+                "escalation, possible_duplicates, grid_id, geom) VALUES ('case', 'dispute', 'closed', 't', '{}', 1, "
+                ":now, :now, 0, '[]', :grid, ST_GeomFromText('POINT(113.5 23.5)', 4326))"
+            ),
+            {"now": "2026-11-01 00:00:00+00:00", "grid": grid_id},
+        )
+        incident_id = c.execute(text("SELECT max(id) FROM incidents")).scalar()
+        for action, changes in (
+            ("report", "{}"),
+            ("escalate", '{"level": 1}'),
+            ("escalate", '{"level": 2}'),
+            ("close", "{}"),
+            ("comment", "{}"),
+        ):
+            c.execute(
+                text(
+                    "INSERT INTO incident_history (incident_id, at, actor, action, changes) "
+                    "VALUES (:i, :at, 'tester', :action, :changes)"
+                ),
+                {"i": incident_id, "at": "2026-11-01 00:00:00+00:00", "action": action, "changes": changes},
+            )
+    schema.upgrade(engine)
+    with engine.connect() as c:
+        rows = c.execute(
+            text(
+                "SELECT action, step, kind, category, grid_id FROM incident_history WHERE incident_id = :i ORDER BY id"
+            ),
+            {"i": incident_id},
+        ).all()
+    assert [(r.action, r.step) for r in rows] == [
+        ("report", "report"),
+        ("escalate", "overdue"),
+        ("escalate", None),
+        ("close", "close"),
+        ("comment", None),
+    ]
+    assert {(r.kind, r.category, r.grid_id) for r in rows} == {("case", "dispute", grid_id)}
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as c:
+        c.execute(text("UPDATE incident_history SET actor = 'someone else'"))
