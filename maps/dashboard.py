@@ -18,7 +18,7 @@ from markupsafe import Markup, escape
 
 from geo.access.policy import Actor, Permission
 from maps import assets
-from maps.i18n import CATEGORY_LABELS, KINDS, ROLES, dashboard_words
+from maps.i18n import CATEGORY_LABELS, KINDS, ROLES, dashboard_words, status_labels
 
 # The dashboard's own files in maps/static: the page's module, the modules it imports, its style.
 MODULE = "dashboard.js"
@@ -41,6 +41,7 @@ def _config(lang: str, actor: Actor) -> dict[str, Any]:
         "words": dashboard_words(lang),
         "kinds": KINDS[lang],
         "categories": CATEGORY_LABELS[lang],
+        "statuses": status_labels(lang),
         "grids": own,
     }
 

@@ -147,7 +147,7 @@ function incidentItems(incidents) {
       h(
         'small',
         {},
-        [cfg.kinds[i.kind] || i.kind, cfg.categories[i.category] || i.category, i.status_label || i.status, i.grid, when(i.at)]
+        [cfg.kinds[i.kind] || i.kind, cfg.categories[i.category] || i.category, i.status_label || cfg.statuses[i.kind]?.[i.status] || i.status, i.grid, when(i.at)]
           .filter(Boolean)
           .join(' · '),
       ),
