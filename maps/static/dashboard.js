@@ -207,7 +207,7 @@ function drawRanking() {
 }
 
 function exportLinks(by) {
-  return ['csv', 'xlsx'].map((f) => h('a', { href: `${API}?${periodQuery({ by, f })}`, download: '', class: `export-${f}` }, f.toUpperCase()));
+  return ['csv', 'xlsx'].map((f) => h('a', { href: `${API}?${periodQuery({ by, f, lang: EN ? 'en' : null })}`, download: '', class: `export-${f}` }, f.toUpperCase()));
 }
 
 function drawMap() {
@@ -275,6 +275,11 @@ async function readyAfter(work) {
     await work;
   } finally {
     root.dataset.wanggeReady = '1';
+    // The first full render's time, for bench/dashboard_render.py: after the next frame is painted.
+    if (dash.firstRender === undefined) {
+      dash.firstRender = null;
+      requestAnimationFrame(() => setTimeout(() => { dash.firstRender = performance.now(); }, 0));
+    }
   }
 }
 
