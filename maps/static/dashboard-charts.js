@@ -39,6 +39,7 @@ export class Chart {
             data: periods.map((p) => p.value),
             itemStyle: { color: BLUE },
             symbolSize: 7,
+            barMaxWidth: 36,
             connectNulls: false,
             cursor: 'pointer',
           },
@@ -56,7 +57,7 @@ export class Chart {
         ...this.base(name, unit),
         xAxis: { type: 'value', axisLabel: { formatter: (v) => this.format(v, unit), hideOverlap: true } },
         yAxis: { type: 'category', data: shown.map((r) => r.label), axisLabel: { width: 110, overflow: 'truncate' } },
-        series: [{ type: 'bar', name, data: shown.map((r) => r.value), itemStyle: { color: '#3182bd' }, cursor: 'pointer' }],
+        series: [{ type: 'bar', name, data: shown.map((r) => r.value), itemStyle: { color: '#3182bd' }, barMaxWidth: 28, cursor: 'pointer' }],
       },
       true,
     );

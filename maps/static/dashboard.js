@@ -100,7 +100,16 @@ function periodQuery(extra = {}) {
   return params.toString();
 }
 
+// The preset whose period is shown, pressed.
+function pressPreset() {
+  for (const b of document.querySelectorAll('[data-preset]')) {
+    const [start, end] = preset(b.dataset.preset);
+    b.setAttribute('aria-pressed', String(start === state.start && end === state.end));
+  }
+}
+
 function keepInAddress() {
+  pressPreset();
   const params = new URLSearchParams(location.search);
   for (const k of ['start', 'end', 'indicator', 'interval', 'ranking']) params.set(k, state[k]);
   history.replaceState(null, '', `${location.pathname}?${params}`);
@@ -147,7 +156,7 @@ function incidentItems(incidents) {
       h(
         'small',
         {},
-        [cfg.kinds[i.kind] || i.kind, cfg.categories[i.category] || i.category, i.status_label || cfg.statuses[i.kind]?.[i.status] || i.status, i.grid, when(i.at)]
+        [cfg.kinds[i.kind] || i.kind, cfg.categories[i.category] || i.category, i.status_label || cfg.statuses?.[i.kind]?.[i.status] || i.status, i.grid, when(i.at)]
           .filter(Boolean)
           .join(' · '),
       ),
