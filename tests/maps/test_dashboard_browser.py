@@ -75,7 +75,7 @@ def test_dashboard_as_community_staff(browser, served, db_url):  # noqa: F811
     assert page.locator("#ranking-table tbody tr").count() == min(50, len(by_grid["rows"])) > 0
     assert page.locator("#kpis .kpi").count() >= 8
     assert page.locator("#indicator option").count() == len(by_grid["indicators"])
-    assert page.locator("#trend-chart canvas, #category-chart canvas").count() == 2  # ECharts drew
+    assert page.locator("#trend-chart canvas").count() >= 1 and page.locator("#category-chart canvas").count() >= 1
     assert (
         page.locator("#exports a.export-xlsx").get_attribute("href")
         == f"{API}/stats/indicators?start={start}&end={end}&by=grid&f=xlsx"
