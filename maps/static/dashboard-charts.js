@@ -31,7 +31,7 @@ export class Chart {
       {
         ...this.base(name, unit),
         xAxis: { type: 'category', data: periods.map((p) => p.label), axisLabel: { hideOverlap: true } },
-        yAxis: { type: 'value', axisLabel: { formatter: (v) => this.format(v, unit) }, max: rate ? 1 : null },
+        yAxis: { type: 'value', axisLabel: { formatter: (v) => this.format(v, unit) }, max: rate ? 1 : null, minInterval: unit === 'count' ? 1 : 0 },
         series: [
           {
             type: rate ? 'line' : 'bar',
@@ -55,7 +55,7 @@ export class Chart {
     this.chart.setOption(
       {
         ...this.base(name, unit),
-        xAxis: { type: 'value', axisLabel: { formatter: (v) => this.format(v, unit), hideOverlap: true } },
+        xAxis: { type: 'value', axisLabel: { formatter: (v) => this.format(v, unit), hideOverlap: true }, minInterval: unit === 'count' ? 1 : 0 },
         yAxis: { type: 'category', data: shown.map((r) => r.label), axisLabel: { width: 110, overflow: 'truncate' } },
         series: [{ type: 'bar', name, data: shown.map((r) => r.value), itemStyle: { color: '#3182bd' }, barMaxWidth: 28, cursor: 'pointer' }],
       },

@@ -14,7 +14,7 @@ function classes(values, palette) {
   if (!values.length) return [];
   const lo = Math.min(...values);
   const hi = Math.max(...values);
-  if (lo === hi) return [[lo, hi, palette[palette.length - 1]]];
+  if (lo === hi) return [[lo, hi, palette[lo === 0 ? 0 : 2]]];
   const step = (hi - lo) / palette.length;
   return palette.map((colour, i) => [lo + i * step, i === palette.length - 1 ? hi : lo + (i + 1) * step, colour]);
 }
