@@ -28,6 +28,7 @@ export class GridMap {
     this.layers = new Map(); // grid code -> its polygon layer
     this.colours = new Map(); // grid code -> fill colour now
     this.values = new Map();
+    this.names = new Map(); // grid code -> its name
     this.map = L.map(element, { attributionControl: false, zoomSnap: 0.25, preferCanvas: true });
     this.renderer = L.canvas({ padding: 0.3 });
     this.map.setView([22.5, 113.4], 12);
@@ -44,6 +45,7 @@ export class GridMap {
       onEachFeature: (feature, layer) => {
         const { code, name } = feature.properties;
         this.layers.set(code, layer);
+        this.names.set(code, name || code);
         layer.on('click', () => this.onPick(code, name || code));
         layer.bindTooltip(() => this.tooltip(code, name), { sticky: true });
       },

@@ -126,6 +126,7 @@ async function openIncidents({ by = 'none', key = null, indicator, start = state
   panel.dataset.loaded = '0';
   $('panel-title').textContent = title;
   $('panel-count').textContent = W.loading;
+  $('panel-count').hidden = false;
   $('panel-list').replaceChildren();
   const params = new URLSearchParams({ start, end, by, indicator, limit: String(PANEL_LIMIT) });
   if (key !== null) params.set('key', key);
@@ -134,9 +135,11 @@ async function openIncidents({ by = 'none', key = null, indicator, start = state
     const shown = answer.incidents.length;
     $('panel-title').textContent = fill(W.incidents_of, { figure: title, n: answer.total });
     $('panel-count').textContent = shown < answer.total ? fill(W.shown_of, { shown, n: answer.total }) : '';
+    $('panel-count').hidden = !$('panel-count').textContent;
     $('panel-list').replaceChildren(...incidentItems(answer.incidents));
   } catch (exc) {
     $('panel-count').textContent = `${W.load_failed}: ${exc.message}`;
+    $('panel-count').hidden = false;
   }
   panel.dataset.loaded = '1';
   $('panel-close').focus();
@@ -156,7 +159,7 @@ function incidentItems(incidents) {
       h(
         'small',
         {},
-        [cfg.kinds[i.kind] || i.kind, cfg.categories[i.category] || i.category, i.status_label || cfg.statuses?.[i.kind]?.[i.status] || i.status, i.grid, when(i.at)]
+        [cfg.kinds[i.kind] || i.kind, cfg.categories[i.category] || i.category, i.status_label || cfg.statuses?.[i.kind]?.[i.status] || i.status, dash.map.names.get(i.grid) || i.grid, when(i.at)]
           .filter(Boolean)
           .join(' · '),
       ),
@@ -252,7 +255,7 @@ function drawCategories() {
   const rows = (answers.category?.rows ?? [])
     .filter((r) => r[indicator] !== null && r[indicator] !== undefined)
     .sort((a, b) => b[indicator] - a[indicator])
-    .map((r) => ({ key: r.key, label: r.name || cfg.categories[r.key] || r.key, value: r[indicator] }));
+    .map((r) => ({ key: r.key, label: r.name && r.name !== r.key ? r.name : cfg.categories[r.key] || r.key, value: r[indicator] }));
   const shown = dash.categories.bars(rows, unitOf(indicator), label(indicator));
   dash.categories.onPick = (i) =>
     openIncidents({ by: 'category', key: shown[i].key, indicator, title: `${shown[i].label} · ${label(indicator)}` });
