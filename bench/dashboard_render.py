@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import shapely
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from bench.api_load import fresh_postgres
 from geo.db import bulk, schema
@@ -43,7 +44,7 @@ from geo.db.engine import make_engine
 from geo.db.session import session_scope
 from geo.timezones import CHINA_TIME
 
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"  # the server; the databases are made on it
 USERNAME, PASSWORD = "community", "Shequ@2026"  # the demo's community staff account
 START, END = "2026-01-01", "2027-01-01"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "bench"
@@ -353,8 +354,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--write-md", action="store_true", help="write the result into BENCHMARKS.md")
     args = p.parse_args(argv)
-    server = args.postgres_url.rstrip("/").rsplit("/", 1)[0] + "/"
-    urls = {"demo": server + "wangge_bench_dash_demo", "district": server + "wangge_bench_dash_district"}
+    server = make_url(args.postgres_url)
+    urls = {
+        name: server.set(database=f"wangge_bench_dash_{name}").render_as_string(hide_password=False)
+        for name in ("demo", "district")
+    }
     counts = {"demo": load_demo_db(urls["demo"]), "district": load_district_db(urls["district"], args.incidents)}
     log(f"loaded: {json.dumps(counts)}")
     servers = {name: WanggeServer(url, env={"WANGGE_ESCALATION_INTERVAL_S": "0"}) for name, url in urls.items()}
