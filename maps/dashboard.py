@@ -141,7 +141,7 @@ def dashboard_page(lang: str, actor: Actor, display_name: str | None, query: dic
         + escape(w["other_lang"])
         + Markup("</a></nav></header>")
     )
-    trend_tools = _switch("interval", {"week": w["by_week"], "month": w["by_month"]})
+    trend_tools = _switch("interval", {"month": w["by_month"], "week": w["by_week"]})
     ranking_tools = _switch("ranking", {"grid": w["grids"], "worker": w["workers"]}) + Markup(
         "<span class='exports' id='exports'></span>"
     )

@@ -16,7 +16,8 @@ const RANKING = ['reports', 'registered', 'closed', 'close_on_time_rate', 'overd
 const NO_INCIDENTS = new Set(['score', 'grade']); // figures with no incidents behind them
 const PANEL_LIMIT = 200;
 
-const state = { start: '', end: '', indicator: 'reports', interval: 'week', ranking: 'grid' };
+// The trend by month first: a year's weeks are 53 periods to count, its months 12.
+const state = { start: '', end: '', indicator: 'reports', interval: 'month', ranking: 'grid' };
 let meta = {}; // indicator key -> {label, unit}
 let answers = {};
 let pending = 0;
@@ -374,7 +375,7 @@ function boot() {
   state.start = asked.get('start') || start;
   state.end = asked.get('end') || end;
   state.indicator = asked.get('indicator') || state.indicator;
-  state.interval = asked.get('interval') === 'month' ? 'month' : 'week';
+  state.interval = asked.get('interval') === 'week' ? 'week' : 'month';
   state.ranking = asked.get('ranking') === 'worker' ? 'worker' : 'grid';
   $('start').value = state.start;
   $('end').value = state.end;
