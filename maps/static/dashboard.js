@@ -296,15 +296,22 @@ async function readyAfter(work) {
   }
 }
 
+const ask = (by) => getJson(`${API}?${periodQuery({ by })}`);
+
+// The workers' ranking is asked when it is shown (a district has a thousand workers).
+async function showRanking() {
+  if (state.ranking === 'worker' && !answers.worker) answers.worker = await ask('worker');
+  drawRanking();
+}
+
 async function load() {
   message('');
   keepInAddress();
   try {
-    const ask = (by) => getJson(`${API}?${periodQuery({ by })}`);
     const list = (indicator) => getJson(`${API}/incidents?${periodQuery({ by: 'none', indicator, limit: '50' })}`);
     const [grid, worker, category, overdue, supervised] = await Promise.all([
       ask('grid'),
-      ask('worker'),
+      state.ranking === 'worker' ? ask('worker') : null,
       ask('category'),
       list('overdue'),
       list('supervised'),
@@ -403,7 +410,7 @@ function boot() {
       showAll = false;
       pressSwitch('ranking', state.ranking);
       keepInAddress();
-      drawRanking();
+      readyAfter(showRanking().catch((exc) => message(`${W.load_failed}: ${exc.message}`)));
     });
   }
   $('panel-close').addEventListener('click', () => {
