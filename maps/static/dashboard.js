@@ -367,9 +367,10 @@ function pressSwitch(name, value) {
 const dash = {
   state,
   answers: () => answers,
-  map: new GridMap($('map'), $('legend'), W, format, (code, name) =>
-    openIncidents({ by: 'grid', key: code, indicator: NO_INCIDENTS.has(state.indicator) ? 'reports' : state.indicator, title: `${name} · ${label(state.indicator)}` }),
-  ),
+  map: new GridMap($('map'), $('legend'), W, format, (code, name) => {
+    const indicator = NO_INCIDENTS.has(state.indicator) ? 'reports' : state.indicator; // a score has no incidents: the reports
+    openIncidents({ by: 'grid', key: code, indicator, title: `${name} · ${label(indicator)}` });
+  }),
   trend: new Chart($('trend-chart'), W, format),
   categories: new Chart($('category-chart'), W, format),
   openIncidents,
