@@ -240,10 +240,28 @@ def _own_district(engine, n_incidents: int) -> int:
     return 2026
 
 
-def load_district_db(url: str, n_incidents: int) -> tuple[dict[str, Any], int, str]:
+def _kept(url: str, n_incidents: int) -> tuple[dict[str, Any], int, str] | None:
+    """The district a run before left, if it has ``n_incidents``."""
+    try:
+        engine = make_engine(url)
+        with session_scope(engine) as session:
+            counts = _counts(session)
+            year, made_by = session.execute(text("SELECT year, made_by FROM bench_dashboard_meta")).one()
+        engine.dispose()
+    except Exception:  # no such database, or not made by this benchmark
+        return None
+    return (counts, year, made_by) if counts["incidents"] == n_incidents else None
+
+
+def load_district_db(url: str, n_incidents: int, reuse: bool = False) -> tuple[dict[str, Any], int, str]:
     """The district: the indicators benchmark's (``bench/indicators.py``: 1,000 grids, 2,000
     responders, a year of incidents with 6 timeline rows each) where it is there, else this
-    module's own; its counts, the year its incidents are in, and which it is."""
+    module's own; its counts, the year its incidents are in, and which it is. ``reuse``: the one
+    a run before made, if it is the same size."""
+    kept = _kept(url, n_incidents) if reuse else None
+    if kept is not None:
+        log(f"district: reusing the {n_incidents:,} incidents made before")
+        return kept
     fresh_postgres(url, log)
     engine = make_engine(url)
     schema.upgrade(engine)
@@ -257,6 +275,8 @@ def load_district_db(url: str, n_incidents: int) -> tuple[dict[str, Any], int, s
         year, made_by = source.YEAR, "bench/indicators.py"
     with session_scope(engine, write=True) as session:
         _community_user(session)
+        session.execute(text("CREATE TABLE bench_dashboard_meta (year integer, made_by text)"))
+        session.execute(text("INSERT INTO bench_dashboard_meta VALUES (:y, :m)"), {"y": year, "m": made_by})
     with engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
     log(f"district: made by {made_by} and loaded in {time.perf_counter() - t0:.1f} s")
@@ -292,13 +312,19 @@ def render_once(browser, base: str, year: int, shot: Path | None = None) -> dict
         "({grids: WanggeDashboard.map.layers.size, rows: document.querySelectorAll('#ranking-table tbody tr').length,"
         " message: document.getElementById('message').textContent})"
     )
+    # Each API request the render made: from its start to its last byte (ms).
+    requests = page.evaluate(
+        "Object.fromEntries(performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/v1/'))"
+        ".map((e) => [new URL(e.name).pathname.replace('/api/v1', '') + ' ' + (new URL(e.name).searchParams.get('by') || '') +"
+        " ' ' + (new URL(e.name).searchParams.get('indicator') || ''), e.responseEnd - e.startTime]))"
+    )
     if shot is not None:
         shot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shot), full_page=True)
     context.close()
     if errors or drawn["message"]:
         raise RuntimeError(f"the dashboard did not render cleanly: {errors or drawn['message']}")
-    return {"ms": ms, **drawn}
+    return {"ms": ms, "requests": requests, **drawn}
 
 
 def measure(bases: dict[str, str], year: int, runs: int) -> dict[str, Any]:
@@ -316,12 +342,23 @@ def measure(bases: dict[str, str], year: int, runs: int) -> dict[str, Any]:
             for name, base in bases.items():
                 r = render_once(browser, base, year)
                 out[name].append(r["ms"])
+                out.setdefault(f"{name}_requests", []).append(r["requests"])
                 log(f"{name}: run {i + 1}: {r['ms']:.0f} ms")
         browser.close()
     return out
 
 
 # ----------------------------------------------------------------------------- main
+
+
+def _request_rows(requests: dict[str, list[dict[str, float]]]) -> list[str]:
+    names = sorted({k for runs in requests.values() for r in runs for k in r})
+
+    def median(side: str, name: str) -> str:
+        values = [r[name] for r in requests[side] if name in r]
+        return f"{statistics.median(values):.0f} ms" if values else "—"
+
+    return [f"| `{name.strip()}` | {median('demo', name)} | {median('district', name)} |" for name in names]
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -349,6 +386,13 @@ def markdown(result: dict[str, Any]) -> str:
             "",
             f"**The district's first full render takes {ratio:.2f}x the demo's** (target: within 2x).",
             "",
+            "Where the time goes: the API requests of a render, from their start to their last byte (the medians of "
+            "the timed renders; the page asks them at once, and the server has the machine's cores):",
+            "",
+            "| request | demo | district |",
+            "|---|---:|---:|",
+            *_request_rows(result["requests"]),
+            "",
             f"The district's data was made by `{result['made_by']}` ({c['district']['incidents']:,} incidents, "
             f"{c['district']['incident_history']:,} timeline rows; the issue's district year is 1,000,000 and "
             "6,000,000).",
@@ -369,13 +413,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--incidents", type=int, default=1_000_000)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--write-md", action="store_true", help="write the result into BENCHMARKS.md")
+    p.add_argument("--reuse-data", action="store_true", help="keep the district a run before made, if the same size")
     args = p.parse_args(argv)
     server = make_url(args.postgres_url)
     urls = {
         name: server.set(database=f"wangge_bench_dash_{name}").render_as_string(hide_password=False)
         for name in ("demo", "district")
     }
-    district, year, made_by = load_district_db(urls["district"], args.incidents)
+    district, year, made_by = load_district_db(urls["district"], args.incidents, args.reuse_data)
     counts = {"demo": load_demo_db(urls["demo"]), "district": district}
     log(f"loaded: {json.dumps(counts)}")
     servers = {name: WanggeServer(url, env={"WANGGE_ESCALATION_INTERVAL_S": "0"}) for name, url in urls.items()}
@@ -397,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         "made_by": made_by,
         "demo_ms": measured["demo"],
         "district_ms": measured["district"],
+        "requests": {name: measured[f"{name}_requests"] for name in ("demo", "district")},
     }
     section = markdown(result)
     print(section)
