@@ -304,31 +304,46 @@ async function showRanking() {
   drawRanking();
 }
 
+// The indicators' names and units, from the first answer that has them.
+function setMeta(answer) {
+  if (Object.keys(meta).length) return;
+  meta = Object.fromEntries(answer.indicators.map((i) => [i.key, { label: EN ? i.en : i.zh, unit: i.unit }]));
+  drawIndicatorSelect(answer.indicators.map((i) => ({ key: i.key, label: EN ? i.en : i.zh })));
+}
+
+// Each part is drawn as soon as its answer is in.
 async function load() {
   message('');
   keepInAddress();
-  try {
-    const list = (indicator) => getJson(`${API}/incidents?${periodQuery({ by: 'none', indicator, limit: '50' })}`);
-    const [grid, worker, category, overdue, supervised] = await Promise.all([
-      ask('grid'),
-      state.ranking === 'worker' ? ask('worker') : null,
-      ask('category'),
-      list('overdue'),
-      list('supervised'),
-      loadSeries(),
-    ]);
-    answers = { ...answers, grid, worker, category, overdue, supervised };
-    meta = Object.fromEntries(grid.indicators.map((i) => [i.key, { label: EN ? i.en : i.zh, unit: i.unit }]));
-    drawIndicatorSelect(grid.indicators.map((i) => ({ key: i.key, label: EN ? i.en : i.zh })));
-    drawKpis(grid.total);
+  answers = {};
+  const list = (indicator) => getJson(`${API}/incidents?${periodQuery({ by: 'none', indicator, limit: '50' })}`);
+  const grid = ask('grid').then((answer) => {
+    answers.grid = answer;
+    setMeta(answer);
+    drawKpis(answer.total);
     drawMap();
-    drawTrend();
-    drawCategories();
-    drawRanking();
-    drawList('overdue-list', overdue);
-    drawList('supervised-list', supervised);
+  });
+  const worker = state.ranking === 'worker' ? ask('worker').then((answer) => (answers.worker = answer)) : null;
+  const parts = [
+    Promise.all([grid, worker]).then(drawRanking),
+    Promise.all([grid, loadSeries()]).then(drawTrend),
+    ask('category').then((answer) => {
+      answers.category = answer;
+      setMeta(answer);
+      drawCategories();
+    }),
+    ...['overdue', 'supervised'].map((k) =>
+      list(k).then((answer) => {
+        answers[k] = answer;
+        drawList(`${k}-list`, answer);
+      }),
+    ),
+  ];
+  try {
+    await Promise.all(parts);
   } catch (exc) {
     message(`${W.load_failed}: ${exc.message}`);
+    await Promise.allSettled(parts);
   }
 }
 
