@@ -398,9 +398,9 @@ def markdown(result: dict[str, Any]) -> str:
             "|---|---:|---:|",
             *_request_rows(result["requests"]),
             "",
-            f"After the last answer is in, the page's own drawing (the figures, the charts, the ranking and the map's "
-            f"polygons) takes {result['after']['demo']:.0f} ms at the demo and {result['after']['district']:.0f} ms "
-            "at the district (medians).",
+            "The page draws each part as its answer comes (the map's 1,000 polygons on one canvas); after the last "
+            f"answer it is done in {result['after']['demo']:.0f} ms at the demo and {result['after']['district']:.0f} ms "
+            "at the district (medians): the time is the indicators API's.",
             "",
             f"The district's data was made by `{result['made_by']}` ({c['district']['incidents']:,} incidents, "
             f"{c['district']['incident_history']:,} timeline rows; the issue's district year is 1,000,000 and "
