@@ -20,6 +20,7 @@ from api.pages import dashboard, docs, login, maps
 from api.v1 import (
     API_PREFIX,
     auth,
+    catalogue,
     health,
     incidents,
     layers,
@@ -168,6 +169,7 @@ def create_app(
     app.include_router(patrols.router, prefix=API_PREFIX)
     app.include_router(patrols.coverage_router, prefix=API_PREFIX)
     app.include_router(stats.router, prefix=API_PREFIX)
+    app.include_router(catalogue.router, prefix=API_PREFIX)
     app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(auth.audit_router, prefix=API_PREFIX)
     app.include_router(login.router)

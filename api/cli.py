@@ -1,4 +1,4 @@
-"""The ``wangge`` command line: init, demo, serve, import, export, users, escalation, patrols.
+"""The ``wangge`` command line: init, demo, serve, import, export, users, escalation, patrols, catalogue.
 
 The database is named by ``WANGGE_DATABASE_URL`` (default: a SpatiaLite file ``wangge.db``).
 """
@@ -27,6 +27,7 @@ from geo.access.users import (
     set_password,
     temporary_password,
 )
+from geo.catalogue import export_catalogue, import_catalogue, list_versions
 from geo.db import schema
 from geo.db.engine import database_problem, get_engine
 from geo.db.session import session_scope
@@ -312,6 +313,81 @@ def patrols_purge() -> None:
         f"{purged} patrol(s) begun before {before.isoformat()} (retention {days} days) purged: their raw fixes, "
         "tracks and visits are deleted; the daily coverage figures are kept"
     )
+
+
+catalogue_app = typer.Typer(
+    help="The catalogue (立结案标准, GB/T 30428): sub-categories, time limits, versions.", no_args_is_help=True
+)
+app.add_typer(catalogue_app, name="catalogue")
+
+
+def _parse_replace_options(values: list[str]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for value in values:
+        old, sep, new = value.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            _fail(f"--replace takes OLD_CATEGORY=NEW_CATEGORY, got {value!r}")
+        if old.strip() in mapping:
+            _fail(f"--replace {old.strip()} is given twice")
+        mapping[old.strip()] = new.strip()
+    return mapping
+
+
+@catalogue_app.command("import")
+def catalogue_import(
+    file: Annotated[Path, typer.Argument(help="The table as CSV or XLSX, one row per 立案条件.")],
+    replace: Annotated[
+        list[str],
+        typer.Option(
+            "--replace",
+            help="OLD=NEW: incidents of sub-category OLD, which the file drops, take NEW (repeatable).",
+        ),
+    ] = [],  # noqa: B006  typer reads this default and never changes it
+    field: Annotated[
+        list[str], typer.Option("--field", help="Map a field to a column: FIELD=FILE_COLUMN (repeatable).")
+    ] = [],  # noqa: B006
+    name: Annotated[str | None, typer.Option(help="The version's name (default: the file's name).")] = None,
+) -> None:
+    """Import a catalogue as a new version, which becomes the current one. All or nothing."""
+    mapping = _parse_field_options(field)
+    replacing = _parse_replace_options(replace)
+    engine = _ready_engine()
+    try:
+        with session_scope(engine, write=True) as session:
+            report = import_catalogue(
+                session, file, fields=mapping, replace=replacing, imported_by=_operator(), name=name
+            )
+    except WanggeError as exc:
+        _fail(str(exc))
+    for line in report.lines():
+        typer.echo(line)
+
+
+@catalogue_app.command("export")
+def catalogue_export(
+    file: Annotated[Path, typer.Argument(help="Output file, .csv or .xlsx.")],
+    version: Annotated[int | None, typer.Option(help="The version's number (default: the current one).")] = None,
+) -> None:
+    """Write a catalogue version in the format it is imported in."""
+    engine = _ready_engine()
+    try:
+        with session_scope(engine) as session:
+            number, count = export_catalogue(session, file, version)
+    except WanggeError as exc:
+        _fail(str(exc))
+    typer.echo(f"catalogue version {number}: {count} 立案条件 written to {file}")
+
+
+@catalogue_app.command("list")
+def catalogue_list() -> None:
+    """The catalogue's versions, the current one marked with *."""
+    engine = _ready_engine()
+    with session_scope(engine) as session:
+        for v in list_versions(session):
+            when = v.imported_at.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M")
+            mark = "*" if v.is_current else " "
+            replaced = f"  replaced {v.replaced}" if v.replaced else ""
+            typer.echo(f"{mark} {v.number:>3}  {when}  {v.name}  ({v.source}, by {v.imported_by}){replaced}")
 
 
 user_app = typer.Typer(help="Users: accounts, passwords and API tokens.", no_args_is_help=True)

@@ -131,6 +131,9 @@ def get_filters(
     ] = None,
     status: Annotated[str | None, Query(description="Status")] = None,
     category: Annotated[str | None, Query(description="Category")] = None,
+    state: Annotated[
+        str | None, Query(description="Components: intact, damaged, missing, occupied or removed (or 完好 …)")
+    ] = None,
     since: Annotated[
         Moment | None,
         Query(description="Created (incidents) or located (responders) at or after; ISO 8601, +08:00 if no zone"),
@@ -143,6 +146,7 @@ def get_filters(
         kind=kind,
         status=status,
         category=category,
+        state=state,
         since=None if since is None else assume_china_time(since),
         until=None if until is None else assume_china_time(until),
     )

@@ -29,6 +29,7 @@ def _workflow_fields(incident: Incident, now: datetime | None) -> dict[str, Any]
         "assignee": {"id": assignee.id, "code": assignee.code, "name": assignee.name, "role": assignee.role}
         if assignee
         else None,
+        "component": _component(incident),
         "possible_duplicates": list(incident.possible_duplicates or []),
         "duplicate_of": incident.duplicate_of_id,
         "rating": incident.rating,
@@ -36,6 +37,14 @@ def _workflow_fields(incident: Incident, now: datetime | None) -> dict[str, Any]
         "actions": [a.name for a in flow.actions_from(incident.status)],
         "version": incident.version,
     }
+
+
+def _component(incident: Incident) -> dict[str, Any] | None:
+    """The component (部件) the incident concerns, as its answer names it."""
+    c = incident.component if incident.component_id is not None else None
+    if c is None:
+        return None
+    return {"id": c.id, "code": c.code, "category": c.category, "name": c.name}
 
 
 def feature(obj, crs: CoordinateSystem = WGS84, now: datetime | None = None) -> dict[str, Any]:

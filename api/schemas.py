@@ -96,6 +96,19 @@ class ResponderProps(_Props):
     properties: FreeProperties = Field(default_factory=dict)
 
 
+class ComponentProps(_Props):
+    # Checked further in geo/components: the code's parts, the catalogue, the state's labels.
+    code: Str = Field(min_length=1, max_length=16)
+    category: Str | None = Field(None, max_length=64)  # follows the code; refused if it contradicts it
+    name: Str | None = Field(None, max_length=200)  # default: the sub-category's name
+    state: Str = Field(
+        "intact", max_length=32, description="intact 完好, damaged 破损, missing 丢失, occupied 占用, removed 废弃"
+    )
+    accuracy: Str | None = Field(None, max_length=8, description="position accuracy class: A 一级, B 二级, C 三级")
+    department: Str | None = Field(None, max_length=100)  # default: the sub-category's department
+    properties: FreeProperties = Field(default_factory=dict)
+
+
 class IncidentProps(_Props):
     code: Str | None = Field(None, max_length=64)
     kind: Literal["hazard", "case", "illegal_structure", "renovation"]
@@ -104,6 +117,9 @@ class IncidentProps(_Props):
     description: Str | None = Field(None, max_length=5000)
     reporter_name: Str | None = Field(None, max_length=100)
     reporter_phone: Str | None = Field(None, max_length=32)
+    # The component (部件) the incident concerns, by id or by its 16-digit code (not both).
+    component_id: int | None = Field(None, ge=1, le=MAX_ID)
+    component_code: Str | None = Field(None, max_length=16)
     properties: FreeProperties = Field(default_factory=dict)
 
 
@@ -112,6 +128,7 @@ CREATE_PROPS: dict[str, type[_Props]] = {
     "estates": EstateProps,
     "buildings": BuildingProps,
     "responders": ResponderProps,
+    "components": ComponentProps,
     "incidents": IncidentProps,
 }
 

@@ -67,9 +67,9 @@ def _incident_rows(session, n: int, seed: int) -> list[dict]:
     """``n`` incidents at random places inside the grids, geotagged, every kind and status."""
     import shapely
 
+    from geo.catalogue import categories
     from geo.grids.index import grid_index, locate_grid_ids
     from geo.incidents.definitions import workflows
-    from geo.models import CATEGORIES
 
     rng = np.random.default_rng(seed)
     index = grid_index(session)
@@ -85,7 +85,8 @@ def _incident_rows(session, n: int, seed: int) -> list[dict]:
         lon, lat = np.concatenate([lon, cx[inside]]), np.concatenate([lat, cy[inside]])
         grid_ids += list(ids[inside])
     lon, lat, grid_ids = lon[:n], lat[:n], grid_ids[:n]
-    kinds = list(CATEGORIES)
+    catalogue = categories(session)
+    kinds = list(catalogue)
     flows = workflows()
     now = datetime.now(UTC)
     kind_idx = rng.integers(0, len(kinds), n)
@@ -96,7 +97,7 @@ def _incident_rows(session, n: int, seed: int) -> list[dict]:
     for i in range(n):
         kind = kinds[kind_idx[i]]
         flow = flows[kind]
-        cats = CATEGORIES[kind]
+        cats = catalogue[kind]
         status = flow.statuses[int(pick[i] * len(flow.statuses))]
         created = now - timedelta(minutes=int(age_min[i]))
         closed = status in flow.closed

@@ -16,14 +16,15 @@ from typing import Any
 
 from geo.errors import InputError
 from geo.models import (
-    CATEGORIES,
     Base,
     Building,
     BuildingKind,
     Community,
+    Component,
     Estate,
     Grid,
     Incident,
+    IncidentKind,
     Patrol,
     Responder,
     ResponderKind,
@@ -92,6 +93,17 @@ _INCIDENT_FIELDS: Fields = (
     ("building", "building.code"),
     ("created_at", "created_at"),
     ("closed_at", "closed_at"),
+)
+_COMPONENT_FIELDS: Fields = (
+    ("code", "code"),
+    ("category", "category"),
+    ("name", "name"),
+    ("state", "state"),
+    ("accuracy", "accuracy"),
+    ("department", "department"),
+    ("grid", "grid.code"),
+    ("created_at", "created_at"),
+    ("updated_at", "updated_at"),
 )
 _PATROL_FIELDS: Fields = (
     ("code", "code"),
@@ -203,6 +215,22 @@ LAYERS: dict[str, Layer] = {
             in_service_area=True,
         ),
         Layer(
+            name="components",
+            writable=True,
+            model=Component,
+            singular="component",
+            plural="Components",
+            zh="部件",
+            title="Components (部件): manhole covers, hydrants, street lights … with their 16-digit codes",
+            geometry=GeometryKind.POINT,
+            code_field="code",
+            filters=frozenset({"bbox", "grid", "category", "state"}),
+            properties=_COMPONENT_FIELDS,
+            exported=_COMPONENT_FIELDS[:-2],  # the times are the database's own
+            related=(("grid", ("code",)),),
+            in_service_area=True,
+        ),
+        Layer(
             name="responders",
             writable=True,
             model=Responder,
@@ -232,8 +260,13 @@ LAYERS: dict[str, Layer] = {
             filters=frozenset({"bbox", "grid", "kind", "status", "category", "since", "until"}),
             properties=_INCIDENT_FIELDS,
             exported=_INCIDENT_FIELDS,
-            kinds=lambda: list(CATEGORIES),
-            related=(("grid", ("code",)), ("building", ("code",)), ("assignee", ("code", "name", "role"))),
+            kinds=lambda: [k.value for k in IncidentKind],
+            related=(
+                ("grid", ("code",)),
+                ("building", ("code",)),
+                ("assignee", ("code", "name", "role")),
+                ("component", ("code", "category", "name")),
+            ),
             in_service_area=True,
         ),
         Layer(

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     patrol_max_batch: int = Field(10_000, ge=1)  # fixes in one request
     patrol_max_age_days: float = Field(2.0, gt=0)  # fixes older than this are refused (a wrong clock)
     patrol_purge_interval_s: float = Field(3600.0, ge=0)  # how often the server purges (0: never)
+    # Components (geo/components/): an incident may name only a component this close to it.
+    component_max_distance_m: float = Field(50.0, gt=0)
     # Working time (geo/worktime/): the working periods of a working day, in China time, and a
     # CSV or TOML file of a city's own holidays and working days, and of years chinese-calendar
     # does not know yet.

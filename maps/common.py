@@ -19,7 +19,7 @@ from maps import basemaps
 from maps.assets import FAVICON
 from maps.basemaps import Basemap
 from maps.elements import Corner, Glue, html_list
-from maps.i18n import KINDS, labels, t
+from maps.i18n import KINDS, Catalogue, labels, t
 
 POINT_LIMIT = 3000  # incidents drawn one by one; above that the view comes as counts per cell
 KIND_ICON = {
@@ -38,6 +38,15 @@ COVERAGE_COLOURS = {"visited": "#1b7f3b", "unvisited": "#f2a541", "stale": "#c11
 # The incident map's grids by the share of their buildings visited this week: (up to, colour).
 SHARE_CLASSES = [(0.2, "#ffffcc"), (0.4, "#c2e699"), (0.6, "#78c679"), (0.8, "#31a354"), (1.0, "#006837")]
 NO_BUILDINGS_COLOUR = "#bdbdbd"
+# Components (部件) by state, on the layer that is off until chosen.
+COMPONENT_ICON = "cubes"
+COMPONENT_COLOURS = {
+    "intact": "#2e7d32",
+    "damaged": "#ef6c00",
+    "missing": "#c62828",
+    "occupied": "#6a1b9a",
+    "removed": "#9e9e9e",
+}
 # Role -> (Font Awesome icon, Leaflet.awesome-markers colour)
 ROLE_ICON = {
     "grid_leader": ("user-tie", "darkblue"),
@@ -73,6 +82,7 @@ class Page:
     bases: list[Basemap]
     frame: str
     query: dict[str, str] = field(default_factory=dict)
+    catalogue: Catalogue | None = None  # the categories offered (default: the shipped catalogue)
 
     def t(self, key: str) -> str:
         return t(self.lang, key)
@@ -83,12 +93,13 @@ class Page:
             "lang": self.lang,
             "api": API_PREFIX,
             "frame": self.frame,
-            "labels": labels(self.lang),
+            "labels": labels(self.lang, self.catalogue),
             "pointLimit": POINT_LIMIT,
             "cellPixels": 64,
             "labelMinZoom": 16,
             "buildingsMinZoom": 16,
-            "icons": {"kinds": KIND_ICON, "roles": ROLE_ICON},
+            "icons": {"kinds": KIND_ICON, "roles": ROLE_ICON, "component": COMPONENT_ICON},
+            "componentColours": COMPONENT_COLOURS,
             "auth": AUTH,
             **extra,
         }
@@ -101,6 +112,7 @@ def new_page(
     basemap: str | None,
     bounds: tuple[float, float, float, float] | None,
     query: dict[str, str],
+    catalogue: Catalogue | None = None,
 ) -> Page:
     """A map fitted to ``bounds`` (WGS84) in the frame of the basemap shown first."""
     initial = basemaps.check(basemap)
@@ -121,7 +133,9 @@ def new_page(
     bases = basemaps.add_basemaps(m, initial, lang)
     if fit is not None:
         m.fit_bounds(fit, max_zoom=18)
-    return Page(page=page, lang=lang, basemap=initial, map=m, bases=bases, frame=frame, query=query)
+    return Page(
+        page=page, lang=lang, basemap=initial, map=m, bases=bases, frame=frame, query=query, catalogue=catalogue
+    )
 
 
 def add_controls(p: Page) -> None:
@@ -172,6 +186,13 @@ def area_items(p: Page, estates: bool = True) -> list[Markup]:
         + escape(p.t("buildings"))
     )
     return items
+
+
+def components_layer(p: Page) -> folium.FeatureGroup:
+    """The components (部件) of the view: off until chosen, read only while shown."""
+    group = folium.FeatureGroup(name=layer_name(COMPONENT_ICON, p.t("components")), show=False)
+    group.add_to(p.map)
+    return group
 
 
 def layer_name(icon: str, label: str) -> str:

@@ -1,5 +1,6 @@
 """``/maps/grids/{code}``: one grid with its buildings, building heads, responders on duty, open
-incidents, and its patrol coverage of the day (``?date=YYYY-MM-DD``, today by default).
+incidents, its patrol coverage of the day (``?date=YYYY-MM-DD``, today by default) and, off until
+chosen, its components (部件).
 
 The coverage comes from ``GET /api/v1/grids/{code}/coverage``, asked by the page in the browser
 with the visitor's own sign-in, so that the API's access policy alone decides who sees which
@@ -22,7 +23,7 @@ from geo.query.mappoints import KINDS
 from geo.settings import get_settings
 from maps import common
 from maps.i18n import KINDS as KIND_LABELS
-from maps.i18n import ROLES
+from maps.i18n import ROLES, Catalogue
 
 
 def parse_day(value: str | None) -> str | None:
@@ -57,7 +58,7 @@ def build_grid_map(
         raise NotFound(f"No grid with code {code!r}")
     name = grid_names(session).get(code, "")
     title = f"{common.t(lang, 'grid_title')} · {name} {code}"
-    p = common.new_page("grid", title, lang, basemap, bounds, query or {})
+    p = common.new_page("grid", title, lang, basemap, bounds, query or {}, Catalogue.of(session))
     common.add_controls(p)
 
     grids = folium.FeatureGroup(name=common.layer_name("border-all", p.t("grids"))).add_to(p.map)
@@ -66,6 +67,7 @@ def build_grid_map(
     on_duty = folium.FeatureGroup(name=common.layer_name("person-walking", p.t("on_duty"))).add_to(p.map)
     coverage = folium.FeatureGroup(name=common.layer_name("clipboard-check", p.t("coverage"))).add_to(p.map)
     tracks = folium.FeatureGroup(name=common.layer_name("route", p.t("tracks"))).add_to(p.map)
+    components = common.components_layer(p)
     kinds = {
         k: plugins.MarkerCluster(
             name=common.layer_name(common.KIND_ICON[k], KIND_LABELS[lang][k]),
@@ -96,6 +98,7 @@ def build_grid_map(
             "kinds": kinds,
             "coverage": coverage,
             "tracks": tracks,
+            "components": components,
         },
         gridOnly=code,
         filters={"grid": code, "status": "open"},

@@ -1,5 +1,6 @@
 """``/maps/incidents``: grids, estates, buildings and every kind of incident, for the whole community,
-and (off until chosen) each grid coloured by the share of its buildings patrols visited this week.
+and (off until chosen) each grid coloured by the share of its buildings patrols visited this week,
+and the components (部件) of the view.
 
 Nothing but the map's settings is in the page: the glue reads grids and estates once, and
 buildings and incidents for the visible bounding box (see ``geo.query.mappoints``); the shares
@@ -22,6 +23,7 @@ from geo.query.mappoints import KINDS, check_point_filters
 from geo.settings import get_settings
 from maps import common
 from maps.i18n import KINDS as KIND_LABELS
+from maps.i18n import Catalogue
 
 
 def parse_since(since: str | None) -> datetime | None:
@@ -64,7 +66,7 @@ def build_incident_map(
     if bounds is None:
         bounds = grid_bounds(session)
     title = common.t(lang, "incidents_title") + (f" · {grid}" if grid else "")
-    p = common.new_page("incidents", title, lang, basemap, bounds, query or {})
+    p = common.new_page("incidents", title, lang, basemap, bounds, query or {}, Catalogue.of(session))
     common.add_controls(p)
 
     grids = folium.FeatureGroup(name=common.layer_name("border-all", p.t("grids"))).add_to(p.map)
@@ -90,6 +92,7 @@ def build_incident_map(
     heat = plugins.HeatMap(
         [], name=common.layer_name("fire", p.t("heat")), show=False, radius=20, blur=16, min_opacity=0.35
     ).add_to(p.map)
+    components = common.components_layer(p)
     search = plugins.Search(
         grids,
         search_label="label",
@@ -112,6 +115,7 @@ def build_incident_map(
             "kinds": kinds,
             "heat": heat,
             "coverage": coverage,
+            "components": components,
         },
         search=search,
         filters={"grid": grid, "kind": kind, "status": status, "since": since},

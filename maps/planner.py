@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from geo.grids.index import grid_bounds
 from maps import common
 from maps.elements import Script
-from maps.i18n import DRAW
+from maps.i18n import DRAW, Catalogue
 
 # Merge our words into L.drawLocal before the draw control is made (it reads them then).
 DRAW_LOCAL = """(function merge(into, from) {
@@ -32,7 +32,7 @@ def build_planner_map(
     session: Session, lang: str = "zh", basemap: str | None = None, query: dict[str, str] | None = None
 ) -> folium.Map:
     title = common.t(lang, "planner_title")
-    p = common.new_page("planner", title, lang, basemap, grid_bounds(session), query or {})
+    p = common.new_page("planner", title, lang, basemap, grid_bounds(session), query or {}, Catalogue.of(session))
     common.add_controls(p)
 
     grids = folium.FeatureGroup(name=common.layer_name("border-all", p.t("grids"))).add_to(p.map)

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from geo.access.policy import Permission, roles_with
-from geo.models import CATEGORIES
 from geo.settings import get_settings
 from maps import assets, basemaps
-from maps.i18n import CATEGORY_LABELS, KINDS, LANGS
+from maps.i18n import KINDS, LANGS, Catalogue
 
 APP_DIR = Path(__file__).with_name("app")
 BASE = "/app/"
@@ -82,7 +81,7 @@ def _config() -> dict[str, Any]:
     }
 
 
-def shell() -> str:
+def shell(catalogue: Catalogue | None = None) -> str:
     """The HTML of every client route (/app/, /app/tasks/ID, /app/report, /app/patrol, /app/outbox)."""
     html = (APP_DIR / "shell.html").read_text(encoding="utf-8")
     vendor = vendor_urls()
@@ -90,17 +89,18 @@ def shell() -> str:
         html.replace("{{config}}", json.dumps(_config(), ensure_ascii=False).replace("<", "\\u003c"))
         .replace("{{leaflet_css}}", vendor["leaflet_css"])
         .replace("{{idb}}", vendor["idb"])
-        .replace("{{version}}", version())
+        .replace("{{version}}", version(catalogue))
     )
 
 
-def words(lang: str) -> dict[str, Any]:
-    """The app's words in ``lang``, with the incident kinds and categories the maps name too."""
+def words(lang: str, catalogue: Catalogue | None = None) -> dict[str, Any]:
+    """The app's words in ``lang``, with the incident kinds and the categories of ``catalogue`` (the
+    database's current one; the shipped one by default)."""
     own = json.loads((APP_DIR / "locales" / f"{lang}.json").read_text(encoding="utf-8"))
     return {
         "text": own,
         "kinds": KINDS[lang],
-        "categories": {kind: {c: CATEGORY_LABELS[lang].get(c, c) for c in cats} for kind, cats in CATEGORIES.items()},
+        "categories": (catalogue or Catalogue.default()).words(lang),
     }
 
 
@@ -124,16 +124,18 @@ def _files_digest() -> str:
     return digest.hexdigest()
 
 
-def version() -> str:
+def version(catalogue: Catalogue | None = None) -> str:
     """Changes with any of the app's files, a pinned vendor package or the shell's settings."""
     digest = hashlib.sha256(_files_digest().encode())
-    digest.update(json.dumps([_config(), [words(lang) for lang in LANGS]], sort_keys=True).encode())
+    digest.update(json.dumps([_config(), [words(lang, catalogue) for lang in LANGS]], sort_keys=True).encode())
     return digest.hexdigest()[:16]
 
 
-def service_worker() -> str:
+def service_worker(catalogue: Catalogue | None = None) -> str:
     text = (APP_DIR / "sw.js").read_text(encoding="utf-8")
-    return text.replace("'{{version}}'", json.dumps(version())).replace("'{{precache}}'", json.dumps(precache()))
+    return text.replace("'{{version}}'", json.dumps(version(catalogue))).replace(
+        "'{{precache}}'", json.dumps(precache())
+    )
 
 
 def manifest() -> str:

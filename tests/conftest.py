@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from api.served import ServerError, WanggeServer
 from geo.access.users import add_user, issue_token
+from geo.catalogue.default import load_default
 from geo.db import schema
 from geo.db.engine import make_engine, normalise_url
 from geo.db.session import session_scope
@@ -82,6 +83,8 @@ def _truncate_postgis(engine) -> None:
         # turns triggers off for this one transaction.
         conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
         conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        # The default catalogue, as the migrations left it (the SpatiaLite template keeps theirs).
+        load_default(conn)
         # Bump every revision, as a writer would, so in-memory indexes drop the old rows.
         conn.exec_driver_sql("UPDATE layer_revisions SET revision = revision + 1")
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from api.deps import ReadSessionDep
 from maps import worker_app
-from maps.i18n import LANGS
+from maps.i18n import LANGS, Catalogue
 
 router = APIRouter(include_in_schema=False)
 
@@ -27,15 +28,16 @@ def manifest() -> Response:
 
 
 @router.get("/app/sw.js")
-def service_worker() -> Response:
-    return Response(worker_app.service_worker(), media_type="text/javascript", headers=REVALIDATE)
+def service_worker(session: ReadSessionDep) -> Response:
+    # Its version follows the catalogue too: the categories are among the words it keeps.
+    return Response(worker_app.service_worker(Catalogue.of(session)), media_type="text/javascript", headers=REVALIDATE)
 
 
 @router.get("/app/locales/{lang}.json")
-def words(lang: str) -> JSONResponse:
+def words(lang: str, session: ReadSessionDep) -> JSONResponse:
     if lang not in LANGS:
         raise HTTPException(404, f"No words for {lang!r}: use one of {', '.join(LANGS)}")
-    return JSONResponse(worker_app.words(lang), headers=REVALIDATE)
+    return JSONResponse(worker_app.words(lang, Catalogue.of(session)), headers=REVALIDATE)
 
 
 @router.get(worker_app.ASSET_URL + "/{name}")
@@ -47,9 +49,9 @@ def app_file(name: str) -> FileResponse:
 
 
 @router.get("/app/{route:path}", response_class=HTMLResponse)
-def shell(route: str) -> HTMLResponse:
+def shell(route: str, session: ReadSessionDep) -> HTMLResponse:
     # Every client route gets the shell; the app's router shows the screen.
-    return HTMLResponse(worker_app.shell(), headers=REVALIDATE)
+    return HTMLResponse(worker_app.shell(Catalogue.of(session)), headers=REVALIDATE)
 
 
 def install(app: FastAPI) -> None:

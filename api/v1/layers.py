@@ -18,6 +18,7 @@ from api.readlog import ReaderDep
 from api.schemas import CREATE_PROPS, PATCH_PROPS, FeatureIn
 from api.v1.photos import with_photo_counts, with_photos
 from geo.access.policy import check_may_write
+from geo.components import with_category_names
 from geo.edit.features import create_feature, delete_feature, update_feature
 from geo.errors import InputError, StaleVersion
 from geo.layers import Layer
@@ -102,6 +103,7 @@ def layer_router(entry: Layer) -> APIRouter:
 def _add_read_routes(router: APIRouter, entry: Layer) -> None:
     layer, singular = entry.name, entry.singular
     versioned = layer == "incidents"
+    named = layer == "components"  # their category's names come from the catalogue
 
     @router.get("", summary=f"List {layer} as a GeoJSON FeatureCollection")
     def list_features(
@@ -118,6 +120,8 @@ def _add_read_routes(router: APIRouter, entry: Layer) -> None:
         collection["links"] = _links(request, page, collection["numberMatched"])
         if versioned:
             with_photo_counts(collection, session)
+        if named:
+            with_category_names(session, [f["properties"] for f in collection["features"]])
         return redact_collection(collection, reader)
 
     @router.get("/{feature_id}", summary=f"One {singular}", name=f"get_{layer}")
@@ -129,12 +133,15 @@ def _add_read_routes(router: APIRouter, entry: Layer) -> None:
         if versioned:
             response.headers["ETag"] = etag(obj)
             with_photos(answer, session, obj, reader.actor)
+        if named:
+            with_category_names(session, [answer["properties"]])
         return answer
 
 
 def _add_write_routes(router: APIRouter, entry: Layer) -> None:
     layer, singular = entry.name, entry.singular
     versioned = layer == "incidents"
+    named = layer == "components"
 
     @router.post(
         "",
@@ -167,6 +174,8 @@ def _add_write_routes(router: APIRouter, entry: Layer) -> None:
         obj = create_feature(session, layer, values, to_wgs84_geometry(body, crs), actor, now)
         response.headers["Location"] = str(request.url_for(f"get_{layer}", feature_id=obj.id))
         answer = redact_feature(feature(obj, crs, now), reader)
+        if named:
+            with_category_names(session, [answer["properties"]])
         if versioned:
             response.headers["ETag"] = etag(obj)
             answer["report_token"] = token  # a foreign member: the reporter's key to add report photos
@@ -199,7 +208,10 @@ def _add_write_routes(router: APIRouter, entry: Layer) -> None:
         )
         if versioned:
             response.headers["ETag"] = etag(obj)
-        return redact_feature(feature(obj, crs, now), reader)
+        answer = redact_feature(feature(obj, crs, now), reader)
+        if named:
+            with_category_names(session, [answer["properties"]])
+        return answer
 
     @router.delete("/{feature_id}", status_code=204, summary=f"Delete a {singular}")
     def remove_feature(feature_id: FeatureId, session: SessionDep, actor: ActorDep, now: NowDep) -> Response:

@@ -6,7 +6,8 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon
 
-from geo.models import CATEGORIES, KNOWN_ROLES, BuildingKind
+from geo.catalogue.default import default_categories
+from geo.models import KNOWN_ROLES, BuildingKind
 from geo.spatial.topology import TopologyReport, check_grids
 
 from .buildings import ESTATES, YAYUE
@@ -56,6 +57,7 @@ def check_buildings(demo: Demo) -> None:
 def check_points_inside_grids(demo: Demo) -> None:
     """Every point is well inside one grid, so no importer can put it in a neighbour; buildings in their own."""
     points = [b.point for b in demo.buildings] + [r.point for r in demo.responders] + [i.point for i in demo.incidents]
+    points += [c.point for c in demo.components]
     for p in points:
         assert grid_of(demo.grids, demo.frame.to_m(p)) is not None, f"{p} is not at least {MIN_EDGE_M} m inside a grid"
     for b in demo.buildings:
@@ -65,8 +67,9 @@ def check_points_inside_grids(demo: Demo) -> None:
 def check_people_and_incidents(demo: Demo) -> None:
     assert all(r.role in KNOWN_ROLES for r in demo.responders)
     assert sum(r.role == "building_head" for r in demo.responders) == N_BUILDING_HEADS
+    catalogue = default_categories()
     for i in demo.incidents:
-        assert i.category in CATEGORIES[i.kind], (i.kind, i.category)
+        assert i.category in catalogue[i.kind], (i.kind, i.category)
     done = [(i.kind, i.status) for i in demo.incidents]
     assert done.count(("renovation", "completed")) == N_RENOVATIONS_COMPLETED
     assert done.count(("illegal_structure", "demolished")) == N_ILLEGAL_STRUCTURES_DEMOLISHED

@@ -29,6 +29,7 @@ def print_summary(demo: Demo, out_dir: Path, paths: list[Path], topology_ok: boo
     print(f"  buildings   {len(buildings)} ({tally(b.kind for b in buildings)})")
     print(f"  responders  {len(demo.responders)} ({tally(r.role for r in demo.responders)})")
     print(f"  incidents   {len(demo.incidents)} ({tally(i.kind for i in demo.incidents)})")
+    print(f"  components  {len(demo.components)} ({tally(c.code[6:10] for c in demo.components)})")
     print(f"  households  {sum(b.households for b in buildings):,}, residents {sum(b.residents for b in buildings):,}")
     print(f"  topology    {'OK' if topology_ok else 'FAILED'}: grids cover the community, no gaps, no overlaps")
     print(f"  size        {sum(p.stat().st_size for p in paths):,} bytes in {len(paths)} files")

@@ -11,6 +11,7 @@ from geo.spatial.codes import community_code
 
 from .buildings import Building, Estate, make_buildings
 from .community import Grid, make_community
+from .components import Component, make_components
 from .facts import CENTRE, DISTRICT_CODE, SEED
 from .frame import LocalFrame
 from .incidents import Incident, make_incidents
@@ -27,6 +28,7 @@ class Demo:
     buildings: list[Building]
     responders: list[Responder]
     incidents: list[Incident]
+    components: list[Component]
 
 
 def build_demo(district: MultiPolygon) -> Demo:
@@ -39,4 +41,5 @@ def build_demo(district: MultiPolygon) -> Demo:
     estates, buildings = make_buildings(rng, frame, community, grids)
     responders = make_responders(rng, frame, names, grids, estates, buildings)
     incidents = make_incidents(rng, frame, names, buildings)
-    return Demo(code, frame, community, grids, estates, buildings, responders, incidents)
+    components = make_components(frame, grids, buildings)  # from a generator of their own
+    return Demo(code, frame, community, grids, estates, buildings, responders, incidents, components)

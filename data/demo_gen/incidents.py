@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from shapely.geometry import Point
 
-from geo.models import CATEGORIES, BuildingKind
+from geo.models import BuildingKind
 
 from .buildings import Building
 from .facts import BASE_TIME, N_ILLEGAL_STRUCTURES_DEMOLISHED, N_RENOVATIONS_COMPLETED
@@ -172,16 +172,25 @@ class Incident:
     code: str = ""
 
 
+# The sub-categories of the default catalogue (data/catalogue/default.csv) the demo's incidents take.
+DEMO_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "hazard": ("safety_production", "fire_safety", "public_safety"),
+    "case": ("dispute", "public_order", "aid"),
+    "illegal_structure": ("rooftop", "enclosure", "extension", "shed"),
+    "renovation": ("road", "lighting", "drainage", "elevator", "greening", "parking", "facade"),
+}
+
+
 def incident_plan(rng: np.random.Generator) -> list[tuple[str, str, str]]:
     """(kind, category, status) for every incident: the public totals plus today's open work."""
-    reno, illegal = CATEGORIES["renovation"], CATEGORIES["illegal_structure"]
+    reno, illegal = DEMO_CATEGORIES["renovation"], DEMO_CATEGORIES["illegal_structure"]
     plan = [("renovation", reno[i % len(reno)], "completed") for i in range(N_RENOVATIONS_COMPLETED)]
     plan += [
         ("illegal_structure", illegal[i % len(illegal)], "demolished") for i in range(N_ILLEGAL_STRUCTURES_DEMOLISHED)
     ]
     for kind in ("hazard", "case"):
         statuses = OPEN_STATUSES[kind]
-        for cat in CATEGORIES[kind]:
+        for cat in DEMO_CATEGORIES[kind]:
             n = len(TEMPLATES[(kind, cat)])
             plan += [(kind, cat, statuses[int(i) % len(statuses)]) for i in rng.permutation(n)]
     for i, status in enumerate(OPEN_STATUSES["illegal_structure"] * 2):

@@ -13,6 +13,7 @@ from geo.spatial.geometry import as_multipolygon
 
 from .buildings import Building, Estate
 from .community import Grid
+from .components import Component
 from .demo import Demo
 from .facts import CITY_NAME, COMMUNITY_NAME, DECIMALS, DISTRICT_CODE, DISTRICT_NAME, STREET_NAME
 from .incidents import Incident
@@ -123,6 +124,12 @@ def incident_feature(i: Incident) -> dict:
     return feature(properties, i.point)
 
 
+def component_feature(c: Component) -> dict:
+    # The category, name of the sub-category and department follow the code (the catalogue).
+    properties = {"code": c.code, "name": c.name, "state": c.state, "accuracy": c.accuracy}
+    return feature(properties, c.point)
+
+
 def write_all(out_dir: Path, demo: Demo) -> list[Path]:
     """Every layer as <layer>.geojson in out_dir; returns the paths in the order written."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -133,5 +140,6 @@ def write_all(out_dir: Path, demo: Demo) -> list[Path]:
         "buildings": [building_feature(b) for b in demo.buildings],
         "responders": [responder_feature(r) for r in demo.responders],
         "incidents": [incident_feature(i) for i in demo.incidents],
+        "components": [component_feature(c) for c in demo.components],
     }
     return [write_collection(out_dir, name, feats) for name, feats in layers.items()]

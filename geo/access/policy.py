@@ -282,6 +282,12 @@ def check_may_see_indicators(actor: Actor) -> None:
         )
 
 
+def catalogue_domains(actor: Actor) -> tuple[str, ...]:
+    """The catalogue's parts the actor reads: the public the events they may report, users also
+    the components (the assets and their owners)."""
+    return ("event",) if actor.role == PUBLIC_ROLE else ("event", "component")
+
+
 def check_may_run_escalations(actor: Actor) -> None:
     if not actor.may(Permission.RUN_ESCALATIONS):
         raise PermissionDenied("Running escalations is for community staff")

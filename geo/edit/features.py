@@ -14,10 +14,12 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ScalarResult, select
+from sqlalchemy import ScalarResult, func, select
 from sqlalchemy.orm import Session
 
+from geo import components
 from geo.access.policy import SYSTEM, Actor, check_may_delete, check_may_write
+from geo.catalogue import check_category, entry_for
 from geo.db.revisions import cached
 from geo.errors import Conflict, InputError
 from geo.grids.index import grid_index, locate_point
@@ -27,9 +29,9 @@ from geo.layers import GeometryKind
 from geo.layers import layer as layer_entry
 from geo.media.photos import remove_photos
 from geo.models import (
-    CATEGORIES,
     Building,
     Community,
+    Component,
     Estate,
     Grid,
     Incident,
@@ -39,8 +41,9 @@ from geo.models import (
 )
 from geo.models.patrols import RUNNING
 from geo.query.features import get_object
+from geo.settings import get_settings
 from geo.spatial.coords import check_lonlat
-from geo.spatial.geometry import as_multipolygon, from_db, to_db
+from geo.spatial.geometry import GEOD, as_multipolygon, from_db, to_db
 
 # The geometry types each kind of layer takes.
 GEOMETRY_TYPES = {
@@ -152,15 +155,62 @@ def _apply(session: Session, layer: str, obj, values: dict[str, Any], geom: Base
         if missing:
             raise InputError(f"No grid {', '.join(map(repr, missing))}")
         obj.grids = [found[c] for c in codes]
+    if layer == "components":
+        values = components.checked_values(session, values, current=obj if obj.id is not None else None)
     if layer == "incidents":
         kind = values.get("kind", obj.kind)
         category = values.get("category", obj.category)
-        if kind not in CATEGORIES:
-            raise InputError(f"Unknown kind {kind!r}: use one of {', '.join(CATEGORIES)}")
-        if category not in CATEGORIES[kind]:
-            raise InputError(f"Unknown category {category!r} for {kind}: use one of {', '.join(CATEGORIES[kind])}")
+        if obj.catalogue_entry_id is not None:  # registered under a version, kept after
+            check_category(session, kind, category)
+        else:
+            registered = entry_for(session, kind, category)
+            obj.catalogue_entry_id = registered.id
+            obj.time_limit, obj.time_unit = registered.time_limit, registered.time_unit
     for name, value in values.items():
         setattr(obj, name, value)
+
+
+def _component_named(session: Session, obj: Incident, values: dict[str, Any], geom: BaseGeometry | None):
+    """An incident's ``component_id`` or ``component_code`` as ``component``, the component it
+    names (None: given empty, which clears it; left out when neither is given), checked to be near
+    where the incident is (``geom``, or where it stays)."""
+    if "component_id" in values or "component_code" in values:
+        values = _component_of(session, values)
+    if "component" in values or geom is not None:
+        _check_component_near(values.get("component", obj.component), geom if geom is not None else from_db(obj.geom))
+    return values
+
+
+def _component_of(session: Session, values: dict[str, Any]) -> dict[str, Any]:
+    values = dict(values)
+    ident, code = values.pop("component_id", None), values.pop("component_code", None)
+    if ident is not None and code is not None:
+        raise InputError("Name the component by component_id or by component_code, not both")
+    if ident is not None:
+        found = session.get(Component, ident)
+        if found is None:
+            raise InputError(f"No component with id {ident}")
+        values["component"] = found
+    elif code is not None:
+        values["component"] = _one(session, Component, Component.code, code, "component with code")
+    else:
+        values["component"] = None
+    return values
+
+
+def _check_component_near(component: Component | None, point: BaseGeometry | None) -> None:
+    """An incident names only a component near it (``component_max_distance_m``)."""
+    if component is None or point is None:
+        return
+    at = from_db(component.geom)
+    assert at is not None  # a component always has its point (geom is NOT NULL)
+    _, _, metres = GEOD.inv(point.x, point.y, at.x, at.y)
+    limit = get_settings().component_max_distance_m
+    if metres > limit:
+        raise InputError(
+            f"Component {component.code} is {metres:.0f} m from the incident; an incident may name only "
+            f"a component within {limit:g} m of where it is"
+        )
 
 
 def create_feature(
@@ -176,6 +226,8 @@ def create_feature(
     check_geometry(layer, geom, required=layer_entry(layer).geometry_required)
     _check_unique(session, layer, values)
     obj = model()
+    if layer == "incidents":
+        values = _component_named(session, obj, values, geom)
     _apply(session, layer, obj, values, geom)
     session.add(obj)
     if layer == "incidents":
@@ -205,12 +257,15 @@ def update_feature(
     changed = set(values) | ({"geometry"} if geom is not None else set())
     own = layer == "responders" and actor.responder_id == obj.id
     check_may_write(actor, layer, incident=obj if layer == "incidents" else None, changed=changed if own else None)
-    check_geometry(layer, geom, required=False)
+    # A change may leave the geometry out, but not empty one a layer cannot do without.
+    check_geometry(layer, geom, required=geom is not None and layer_entry(layer).geometry_required)
     if layer == "incidents" and values.get("kind", obj.kind) != obj.kind:
         raise InputError(
             f"An incident's kind cannot change (it decides the workflow it is in): report a new {values['kind']} and merge or reject this {obj.kind}"
         )
     _check_unique(session, layer, values, exclude_id=obj.id)
+    if layer == "incidents":
+        values = _component_named(session, obj, values, geom)
     before = {name: getattr(obj, name, None) for name in values}
     _apply(session, layer, obj, values, geom)
     if layer == "incidents":
@@ -255,8 +310,19 @@ def delete_feature(
             )
         )
     else:
+        if isinstance(obj, Component):
+            _check_not_named(session, obj)
         session.delete(obj)
     session.flush()
+
+
+def _check_not_named(session: Session, component: Component) -> None:
+    named = session.scalar(select(func.count()).select_from(Incident).where(Incident.component_id == component.id))
+    if named:
+        raise Conflict(
+            f"Component {component.code} is named by {named} incident(s): it stays, to keep their record; "
+            "set its state to removed (废弃) instead"
+        )
 
 
 def _plain(value: Any) -> Any:

@@ -1,7 +1,8 @@
-"""Geotagging: every incident and building gets its grid (and nearest building) from its point.
+"""Geotagging: every incident, building and component gets its grid (incidents also their nearest
+building) from its point.
 
 Runs on every flush, so a client can never set these fields itself; when a transaction changes
-grids, the buildings and incidents where they changed are tagged again before it commits.
+grids, the buildings, components and incidents where they changed are tagged again before it commits.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from geo.db.engine import backend_for
 from geo.grids.index import locate_grid_ids
-from geo.models import Building, Grid, Incident
+from geo.models import Building, Component, Grid, Incident
 from geo.query.nearest import nearest
 from geo.spatial.geometry import GEOD, from_db
 
@@ -90,9 +91,10 @@ def _needs_tag(session: Session, incident: Incident) -> bool:
     return _changed(incident, ("geom", "grid_id", "building_id"))
 
 
-def geotag_building(session: Session, building: Building) -> None:
+def geotag_building(session: Session, building: Building | Component) -> None:
+    """A building's (or component's) grid, from its point."""
     point = from_db(building.geom)
-    assert point is not None  # a building always has its point (geom is NOT NULL)
+    assert point is not None  # a building or component always has its point (geom is NOT NULL)
     building.grid_id = locate_grid_ids(session, [point.x], [point.y])[0]
 
 
@@ -180,7 +182,7 @@ def _geotag_before_flush(session: Session, _ctx, _instances) -> None:
                     before.append(_stored_id(obj))
             if isinstance(obj, Incident) and _needs_tag(session, obj):
                 geotag_incident(session, obj)
-            elif isinstance(obj, Building) and (is_new or _changed(obj, ("geom", "grid_id"))):
+            elif isinstance(obj, (Building, Component)) and (is_new or _changed(obj, ("geom", "grid_id"))):
                 geotag_building(session, obj)
         before += [_stored_id(obj) for obj in session.deleted if isinstance(obj, Grid)]
         if before:
@@ -213,6 +215,7 @@ def _retag_after_grid_change(session: Session) -> None:
     if areas:
         with session.no_autoflush:
             retag_area(session, Building, areas)
+            retag_area(session, Component, areas)
             retag_area(session, Incident, areas)
 
 

@@ -21,6 +21,8 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from geo import components
+from geo.catalogue.store import snapshot
 from geo.db import bulk
 from geo.errors import InputError
 from geo.grids.index import locate_grid_ids
@@ -40,10 +42,10 @@ from geo.io.read import (
 )
 from geo.layers import layer as layer_entry
 from geo.models import (
-    CATEGORIES,
     Building,
     BuildingKind,
     Community,
+    Component,
     Estate,
     Grid,
     Incident,
@@ -213,6 +215,9 @@ KNOWN_FIELDS = (
     "closed_at",
     "geometry",
     "amenities",
+    "state",
+    "accuracy",
+    "department",
     "grid",  # grid is derived from the geometry, never read
 )
 
@@ -793,8 +798,9 @@ def _import_incidents(
     problems: list[str] = []
     n = len(frame.table)
     key = fields.column("code")
+    catalogue = snapshot(session)
     for target, how in (
-        ("kind", "one of " + ", ".join(CATEGORIES)),
+        ("kind", "one of " + ", ".join(catalogue.by_kind)),
         ("category", "see the categories of each kind"),
         ("title", "name it with --field title=COLUMN"),
     ):
@@ -809,10 +815,12 @@ def _import_incidents(
     kinds = [str(fields.get(i, "kind", "")) for i in range(n)]
     categories = [str(fields.get(i, "category", "")) for i in range(n)]
     for i, (k, c) in enumerate(zip(kinds, categories, strict=True)):
-        if k not in CATEGORIES:
-            problems.append(f"{frame.label(i, key)}: kind {k!r} is not one of {', '.join(CATEGORIES)}")
-        elif c not in CATEGORIES[k]:
-            problems.append(f"{frame.label(i, key)}: category {c!r} is not one of {', '.join(CATEGORIES[k])} for {k}")
+        if k not in catalogue.by_kind:
+            problems.append(f"{frame.label(i, key)}: kind {k!r} is not one of {', '.join(catalogue.by_kind)}")
+        elif catalogue.kind_of.get(c) != k:
+            problems.append(
+                f"{frame.label(i, key)}: category {c!r} is not one of {', '.join(catalogue.by_kind[k])} for {k}"
+            )
     titles = [fields.get(i, "title") for i in range(n)]
     problems += [f"{frame.label(i, key)}: has no title" for i, t in enumerate(titles) if not t]
     flows = workflows()
@@ -854,6 +862,7 @@ def _import_incidents(
             properties=fields.extras(i),
             geom=to_db(points[i][0]),
         )
+        values.update(zip(_REGISTRATION, catalogue.registration(categories[i]), strict=True))
         code = codes[i]
         obj = _upsert(existing, code, Incident, values, options, report) if code else Incident(**values)
         if code is None:
@@ -880,6 +889,10 @@ def _import_incidents(
         for obj in objects
     )
     session.flush()
+
+
+# What an incident takes from the catalogue entry it is registered under.
+_REGISTRATION = ("catalogue_entry_id", "time_limit", "time_unit")
 
 
 def _insert_incidents(
@@ -933,6 +946,9 @@ def _insert_incidents(
         possible_duplicates=[[]] * n,
         geom=geoms,
     )
+    catalogue = snapshot(session)
+    registered = [catalogue.registration(c) for c in categories]
+    values.update({name: [r[j] for r in registered] for j, name in enumerate(_REGISTRATION)})
     report.created += n
     with tqdm(total=n, desc="importing incidents", unit="row", disable=not options.progress) as bar:
         bulk.insert(session, Incident.__table__, values, bar)
@@ -952,11 +968,58 @@ def _insert_incidents(
     # Incidents feed no in-memory index: no layer revision to bump (the ORM path bumps none).
 
 
+def _import_components(
+    session: Session, frame: Frame, fields: Fields, options: ImportOptions, report: ImportReport
+) -> None:
+    """Components (部件): each row's 16-digit code checked against the current catalogue, its
+    category derived from the code, state and accuracy class by key or Chinese name."""
+    problems: list[str] = []
+    n = len(frame.table)
+    key = fields.require("code", "name it with --code-field (the 16-digit component code)")
+    labels = [frame.label(i, key) for i in range(n)]
+    checked = components.check_codes(session, [fields.get(i, "code") for i in range(n)], labels, problems)
+    points = _points(frame, key, problems)
+    problems += [f"{labels[i]}: a component's location must be a point" for i, (_, fp) in enumerate(points) if fp]
+    rows = []
+    for i, entry in enumerate(checked.entries):
+        row: dict[str, Any] = {}
+        for name, parse, default in (
+            ("state", components.state_key, components.DEFAULT_STATE),
+            ("accuracy", components.accuracy_class, None),
+        ):
+            try:
+                row[name] = parse(fields.get(i, name, default))
+            except InputError as exc:
+                problems.append(f"{labels[i]}: {exc}")
+        mismatch = components.category_mismatch(code_text(fields.get(i, "category")), entry)
+        if mismatch:
+            problems.append(f"{labels[i]}: {mismatch}")
+        rows.append(row)
+    existing = _unique_keys(
+        session, frame, Component, Component.code, checked.codes, "component code", options, problems
+    )
+    objects = []
+    for i, (code, entry) in enumerate(zip(checked.codes, checked.entries, strict=True)):
+        assert code is not None and entry is not None  # else _unique_keys raised the problems
+        values = dict(
+            code=code,
+            category=entry.category,
+            name=str(fields.get(i, "name", entry.minor_name)),
+            department=fields.get(i, "department", entry.department),
+            properties=fields.extras(i),
+            geom=to_db(points[i][0]),
+            **rows[i],
+        )
+        objects.append(_upsert(existing, code, Component, values, options, report))
+    _write(session, objects, options, "components")
+
+
 IMPORTERS: dict[str, Callable[..., None]] = {
     "communities": _import_communities,
     "grids": _import_grids,
     "estates": _import_estates,
     "buildings": _import_buildings,
     "responders": _import_responders,
+    "components": _import_components,
     "incidents": _import_incidents,
 }

@@ -9,13 +9,12 @@ from geo.models.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow
 from geo.models.catalogue import COMPONENT, COMPONENT_STATES, EVENT, CatalogueEntry, CatalogueVersion, Component
 from geo.models.evidence import PHOTO_STAGES, Photo
 from geo.models.incidents import Incident, IncidentHistory
-from geo.models.kinds import CATEGORIES, KNOWN_ROLES, BuildingKind, IncidentKind, ResponderKind
+from geo.models.kinds import KNOWN_ROLES, BuildingKind, IncidentKind, ResponderKind
 from geo.models.patrols import BuildingVisitDay, CoverageDay, Patrol, PatrolFix, PatrolVisit
 from geo.models.places import Building, Community, Estate, Grid, Responder, Street, responder_grids
 from geo.models.service import IdempotencyKey, LayerRevision
 
 __all__ = [
-    "CATEGORIES",
     "COMPONENT",
     "COMPONENT_STATES",
     "EVENT",

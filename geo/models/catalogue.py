@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from geo.models.base import Base, UTCDateTime, utcnow
+from geo.models.places import Grid
 from geo.spatial.geometry import SRID
 
 # Domains of the catalogue (GB/T 30428.2): events (事件) and components (部件).
@@ -82,3 +83,5 @@ class Component(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     geom = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=False)
+
+    grid: Mapped[Grid | None] = relationship()

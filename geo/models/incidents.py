@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from geo.models.base import Base, UTCDateTime, utcnow
+from geo.models.catalogue import Component
 from geo.models.places import Building, Grid, Responder
 from geo.spatial.geometry import SRID
 
@@ -73,6 +74,7 @@ class Incident(Base):
     building: Mapped[Building | None] = relationship()
     assignee: Mapped[Responder | None] = relationship(foreign_keys=[assignee_id])
     checker: Mapped[Responder | None] = relationship(foreign_keys=[checker_id])
+    component: Mapped[Component | None] = relationship()  # the component (部件) it concerns
     history: Mapped[list[IncidentHistory]] = relationship(
         back_populates="incident", order_by="IncidentHistory.id", passive_deletes=True
     )

@@ -1,4 +1,5 @@
-"""The kinds of buildings, responders and incidents, the roles wangge knows, and the incident categories."""
+"""The kinds of buildings, responders and incidents and the roles wangge knows. The incident
+categories are data: the catalogue (geo/catalogue, data/catalogue/default.csv)."""
 
 from __future__ import annotations
 
@@ -33,12 +34,3 @@ class IncidentKind(str, enum.Enum):
     case = "case"  # 事件
     illegal_structure = "illegal_structure"  # 违建
     renovation = "renovation"  # 民生改造点位
-
-
-# Categories per kind; imports and writes are checked against these.
-CATEGORIES: dict[str, tuple[str, ...]] = {
-    "hazard": ("safety_production", "fire_safety", "public_safety"),
-    "case": ("dispute", "public_order", "aid"),
-    "illegal_structure": ("rooftop", "enclosure", "extension", "shed"),
-    "renovation": ("road", "lighting", "drainage", "elevator", "greening", "parking", "facade"),
-}

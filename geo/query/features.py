@@ -98,7 +98,7 @@ def query_features(
     entry = layer_entry(layer)
     model: Any = entry.model  # any layer's model: the filters below name the columns it has
     filters = filters or Filters()
-    check_filters(entry, filters)
+    check_filters(entry, filters, session=session)
     stmt = select(model)
     if filters.bbox is not None:
         column = model.__table__.c.geom
@@ -122,6 +122,8 @@ def query_features(
         stmt = stmt.where(model.status == filters.status)
     if filters.category is not None:
         stmt = stmt.where(model.category == filters.category)
+    if filters.state is not None:
+        stmt = stmt.where(model.state == filters.state)
     stamp = Incident.created_at if model is Incident else Responder.located_at if model is Responder else None
     if filters.since is not None:
         assert stamp is not None  # check_filters allows since and until only on incidents and responders

@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.orm import Session
+
+from geo.catalogue import categories
+from geo.components import state_key
 from geo.errors import InputError
 from geo.incidents.definitions import workflows
 from geo.layers import Layer
-from geo.models import CATEGORIES
 
 
 @dataclass
@@ -18,6 +21,7 @@ class Filters:
     kind: str | None = None
     status: str | None = None
     category: str | None = None
+    state: str | None = None  # components: intact, damaged, missing, occupied, removed
     since: datetime | None = None
     until: datetime | None = None
 
@@ -25,9 +29,10 @@ class Filters:
         return {name for name, value in self.__dict__.items() if value is not None}
 
 
-def check_filters(layer: Layer, filters: Filters, states: tuple[str, ...] = ()) -> None:
+def check_filters(layer: Layer, filters: Filters, states: tuple[str, ...] = (), session: Session | None = None) -> None:
     """Refuse filters that do not apply to ``layer`` and unknown values, naming what is accepted.
-    ``states``: words ``status`` also accepts besides the workflow statuses (the maps' states)."""
+    ``states``: words ``status`` also accepts besides the workflow statuses (the maps' states);
+    ``session``: the database whose catalogue names the categories (needed for ``category``)."""
     unsupported = sorted(filters.given() - layer.filters)
     if unsupported:
         raise InputError(
@@ -38,8 +43,13 @@ def check_filters(layer: Layer, filters: Filters, states: tuple[str, ...] = ()) 
         allowed = layer.kinds()
         if filters.kind not in allowed:
             raise InputError(f"Unknown kind {filters.kind!r} for {layer.name}: use one of {', '.join(allowed)}")
-    if filters.category is not None:
-        allowed = sorted({c for kind, cats in CATEGORIES.items() if filters.kind in (None, kind) for c in cats})
+    if filters.state is not None:
+        filters.state = state_key(filters.state)  # its Chinese label names it too
+    if filters.category is not None and layer.name == "incidents":  # components': any catalogue key
+        assert session is not None, "categories are the catalogue's: check them with a session"
+        allowed = sorted(
+            {c for kind, cats in categories(session).items() if filters.kind in (None, kind) for c in cats}
+        )
         if filters.category not in allowed:
             raise InputError(f"Unknown category {filters.category!r}: use one of {', '.join(allowed)}")
     if filters.status is not None and filters.status not in states:

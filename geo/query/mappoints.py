@@ -26,12 +26,12 @@ from geo.db.engine import backend_for
 from geo.errors import InputError
 from geo.incidents.definitions import workflows
 from geo.layers import LAYERS
-from geo.models import CATEGORIES, Grid, Incident, utcnow
+from geo.models import Grid, Incident, IncidentKind, utcnow
 from geo.query.filters import Filters, check_filters
 from geo.spatial.crs import WGS84, CoordinateSystem
 
 STATES = ("open", "overdue", "closed")
-KINDS = tuple(CATEGORIES)
+KINDS = tuple(k.value for k in IncidentKind)
 DECIMALS = 6  # about 0.1 m: plenty for a marker
 MAX_LIMIT = 50_000
 MAX_CELLS_PER_SIDE = 256
@@ -54,9 +54,9 @@ def _state_expr(now: datetime):
     return case((closed, 2), (overdue, 1), else_=0)
 
 
-def check_point_filters(filters: Filters) -> None:
+def check_point_filters(filters: Filters, session: Session | None = None) -> None:
     """The incidents' filters, where ``status`` also takes the maps' states."""
-    check_filters(LAYERS["incidents"], filters, STATES)
+    check_filters(LAYERS["incidents"], filters, STATES, session)
 
 
 def _where(session: Session, query: Filters, now: datetime) -> list:
@@ -108,7 +108,7 @@ def incident_points(
 ) -> dict[str, Any]:
     """The incidents matching ``query``: points when at most ``limit``, else counts per cell."""
     query = query or Filters()
-    check_point_filters(query)
+    check_point_filters(query, session)
     if not 1 <= limit <= MAX_LIMIT:
         raise InputError(f"limit must be between 1 and {MAX_LIMIT}")
     if cell is not None and not (cell > 0 and np.isfinite(cell)):

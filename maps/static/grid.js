@@ -197,5 +197,11 @@ GridMaps.prototype.loadGridResponders = function () {
 serve("grid", GridMaps, function (maps) {
   maps.coverageDate = maps.cfg.coverage.date;
   maps.coverageControl();
-  maps.start([maps.loadIncidents, maps.loadGrids, maps.loadGridBuildings, maps.loadGridResponders, maps.loadCoverage], [maps.loadIncidents]);
+  maps.map.on("overlayadd", function (e) {
+    if (e.layer === maps.layers.components) { maps.loadComponentsInView(); }
+  });
+  maps.start(
+    [maps.loadIncidents, maps.loadGrids, maps.loadGridBuildings, maps.loadGridResponders, maps.loadCoverage, maps.loadComponentsInView],
+    [maps.loadIncidents, maps.loadComponentsInView]
+  );
 });

@@ -107,6 +107,10 @@ serve("incidents", IncidentMaps, function (maps) {
   maps.map.on("overlayadd", function (e) {
     if (e.layer === maps.layers.buildings) { maps.loadBuildingsInView(); }
     if (e.layer === maps.layers.coverage) { maps.loadCoverage(); }
+    if (e.layer === maps.layers.components) { maps.loadComponentsInView(); }
   });
-  maps.start([maps.loadIncidents, maps.loadGrids, maps.loadEstates, maps.loadBuildingsInView, maps.loadCoverage], [maps.loadIncidents, maps.loadBuildingsInView]);
+  maps.start(
+    [maps.loadIncidents, maps.loadGrids, maps.loadEstates, maps.loadBuildingsInView, maps.loadCoverage, maps.loadComponentsInView],
+    [maps.loadIncidents, maps.loadBuildingsInView, maps.loadComponentsInView]
+  );
 });

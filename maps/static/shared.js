@@ -341,6 +341,42 @@ Maps.prototype.buildingLayer = function (features) {
   });
 };
 
+// ---------------------------------------------------------------- components (部件)
+
+// The components of the view, only while their layer is shown (it is off until chosen).
+Maps.prototype.loadComponentsInView = function () {
+  var self = this;
+  var group = this.layers.components;
+  if (!group || !this.map.hasLayer(group)) { return; }
+  var frame = this.frame;
+  var seq = this.componentSeq = (this.componentSeq || 0) + 1;
+  return this.features("/components", { bbox: this.bbox(), grid: this.cfg.gridOnly || null }).then(function (features) {
+    if (seq !== self.componentSeq || frame !== self.frame) { return; }
+    group.clearLayers();
+    group.addLayer(self.componentLayer(features));
+    self.stats.components = features.length;
+  });
+};
+
+Maps.prototype.componentLayer = function (features) {
+  var self = this;
+  var colours = this.cfg.componentColours;
+  var states = this.cfg.labels.componentStates;
+  return L.geoJSON({ type: "FeatureCollection", features: features }, {
+    pointToLayer: function (f, latlng) {
+      return L.circleMarker(latlng, { radius: 5, color: "#333", weight: 1, fillColor: colours[f.properties.state] || "#777", fillOpacity: 0.9 });
+    },
+    onEachFeature: function (f, l) {
+      var p = f.properties;
+      l.bindTooltip(esc(p.name));
+      l.bindPopup("<div class='wg-popup' data-component='" + p.id + "'><h6><i class='fa fa-" + self.cfg.icons.component + "'></i> " + esc(p.name) + "</h6>" + self.table([
+        [self.text("code"), p.code], [self.text("component_category"), p.minor_name || p.category],
+        [self.text("state"), states[p.state] || p.state], [self.text("department"), p.department], [self.text("grid"), p.grid]
+      ]) + "</div>");
+    }
+  });
+};
+
 // ---------------------------------------------------------------- incidents
 
 Maps.prototype.stateOf = function (p) {
@@ -366,6 +402,7 @@ Maps.prototype.incidentHtml = function (feature) {
       [this.text("deadline"), p.due_at ? deadline : esc(deadline), true],
       [this.text("assignee"), assignee],
       [this.text("grid"), p.grid],
+      [this.text("components"), p.component ? p.component.name + " " + p.component.code : null],
       [this.text("reported_at"), when(p.created_at)],
       [this.text("description"), p.description]
     ]) + this.photosHtml(p.photos || []) +

@@ -63,9 +63,10 @@ def test_filters_match_a_count_done_in_python(demo, client, subtests):
     the whole layer selects; numberMatched is that count."""
     layers = {
         name: everything(client, name)
-        for name in ("grids", "estates", "buildings", "responders", "incidents", "communities")
+        for name in ("grids", "estates", "buildings", "responders", "incidents", "communities", "components")
     }
     assert len(layers["grids"]) == 12 and len(layers["buildings"]) >= 297 and len(layers["incidents"]) > 50
+    assert len(layers["components"]) == 44
     incidents, responders = layers["incidents"], layers["responders"]
     created = sorted(when(f["properties"]["created_at"]) for f in incidents)
     mid, late = created[len(created) // 2], created[3 * len(created) // 4]
@@ -91,6 +92,9 @@ def test_filters_match_a_count_done_in_python(demo, client, subtests):
             {"since": located[len(located) // 2].isoformat()},
             lambda f: when(p(f, "located_at")) and when(p(f, "located_at")) >= located[len(located) // 2],
         ),
+        ("components", {"grid": grid}, lambda f: p(f, "grid") == grid),
+        ("components", {"category": "C0107"}, lambda f: p(f, "category") == "C0107"),
+        ("components", {"state": "intact"}, lambda f: p(f, "state") == "intact"),
         ("incidents", {"grid": grid}, lambda f: p(f, "grid") == grid),
         ("incidents", {"kind": "renovation"}, lambda f: p(f, "kind") == "renovation"),
         ("incidents", {"status": "reported"}, lambda f: p(f, "status") == "reported"),
@@ -133,7 +137,7 @@ def test_filters_match_a_count_done_in_python(demo, client, subtests):
             cases.append(
                 (layer, {"bbox": ",".join(map(repr, bbox))}, lambda f, area=area: shape(f["geometry"]).intersects(area))
             )
-        for layer in ("buildings", "responders", "incidents"):
+        for layer in ("buildings", "responders", "incidents", "components"):
             cases.append(
                 (layer, {"bbox": ",".join(map(repr, bbox))}, lambda f, area=area: area.covers(shape(f["geometry"])))
             )

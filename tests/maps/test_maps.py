@@ -133,6 +133,9 @@ def test_patrol_coverage_layers_their_legends_and_the_grid_maps_day(client, demo
     incidents = text("/maps/incidents")
     assert "巡查覆盖（本周）" in incidents and "0%–20%" in incidents and "80%–100%" in incidents
     assert '"shareClasses": [[0.2, ' in incidents
+    # Components (部件): a layer of their own on both maps, coloured by state.
+    for text_ in (page, incidents):
+        assert "部件" in text_ and '"componentColours": {"damaged": ' in text_
 
 
 def test_without_installed_assets_the_maps_answer_503_with_the_setup_command(client, tmp_path, monkeypatch):
@@ -200,7 +203,8 @@ def test_the_lock_file_pins_what_package_json_asks_for():
 
 
 def test_every_kind_category_and_role_has_a_label_in_both_languages():
-    from geo.models import CATEGORIES, KNOWN_ROLES, UserRole
+    from geo.catalogue.default import default_categories
+    from geo.models import KNOWN_ROLES, UserRole
     from geo.query.mappoints import KINDS
     from maps import i18n
 
@@ -214,15 +218,19 @@ def test_every_kind_category_and_role_has_a_label_in_both_languages():
         assert all(words["text"].get(f"user_role_{r.value}") for r in UserRole), lang
         for kind in KINDS:
             assert i18n.KINDS[lang].get(kind), (lang, kind)
-        for kind, categories in CATEGORIES.items():
+        catalogue = default_categories()
+        names = i18n.Catalogue.default().names
+        for kind, categories in catalogue.items():
             assert kind in KINDS, kind
-            for category in categories:
-                assert i18n.CATEGORY_LABELS[lang].get(category), (lang, kind, category)
+            for category in categories:  # English where the locale has it, else the catalogue's Chinese
+                assert i18n.CATEGORY_LABELS[lang].get(category) or names[category], (lang, kind, category)
         for role in KNOWN_ROLES:
             assert i18n.ROLES[lang].get(role), (lang, role)
         labels = i18n.labels(lang)
         assert all(
-            labels["categories"][k][c] == i18n.CATEGORY_LABELS[lang][c] for k, cs in CATEGORIES.items() for c in cs
+            labels["categories"][k][c] == (i18n.CATEGORY_LABELS[lang].get(c) if lang != "zh" else None) or names[c]
+            for k, cs in catalogue.items()
+            for c in cs
         )
         assert labels["roles"] == {r: i18n.ROLES[lang][r] for r in KNOWN_ROLES}
     # Both languages say the same things (Leaflet.draw keeps its own English where none is given).

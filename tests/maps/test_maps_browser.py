@@ -336,6 +336,13 @@ def test_incident_map_popups_layers_basemaps_and_search(browser, served):
     heat.check()
     page.wait_for_selector("canvas.leaflet-heatmap-layer")
     heat.uncheck()
+    # Components (部件): off until chosen, then those of the view.
+    assert not page.evaluate(f"{maps}.map.hasLayer({maps}.layers.components)")
+    parts = page.locator(".leaflet-control-layers-overlays label", has_text="部件").locator("input")
+    parts.dispatch_event("click")  # the last overlay, under the open legend: not clicked through it
+    page.wait_for_function(f"{maps}.stats.components > 0")
+    parts.dispatch_event("click")
+    assert not page.evaluate(f"{maps}.map.hasLayer({maps}.layers.components)")
 
     # Basemaps: the self-hosted tiles (drawn in GCJ-02) shift the data; "none" shifts it back.
     wgs = page.evaluate(MARKER_AT, incident_id)

@@ -12,9 +12,10 @@ import shapely
 from shapely.geometry import Polygon, shape
 from sqlalchemy import func, select
 
+from data.demo_gen.incidents import DEMO_CATEGORIES
 from geo.db.session import session_scope
 from geo.io.demo import DEMO_DIR, load_demo
-from geo.models import CATEGORIES, Building, Community, Estate, Grid, Incident, Responder, User
+from geo.models import Building, Community, Component, Estate, Grid, Incident, Responder, User
 from geo.spatial.codes import unit_grid_codes
 from geo.spatial.crs import CoordinateSystem
 from geo.spatial.geometry import from_db
@@ -31,7 +32,15 @@ def read_layer(name: str) -> list[dict]:
 def demo(engine):
     with session_scope(engine) as s:
         reports = load_demo(s)
-    assert [r.layer for r in reports] == ["communities", "grids", "estates", "buildings", "responders", "incidents"]
+    assert [r.layer for r in reports] == [
+        "communities",
+        "grids",
+        "estates",
+        "buildings",
+        "components",
+        "responders",
+        "incidents",
+    ]
     return engine
 
 
@@ -51,6 +60,10 @@ def test_demo_matches_the_public_figures(demo):
         finished = Counter(s.execute(select(Incident.kind, Incident.status)).all())
         assert finished[("renovation", "completed")] == 14
         assert finished[("illegal_structure", "demolished")] == 7
+        # Components (部件) of the default catalogue's sub-categories, coded in the demo's district.
+        components = Counter(s.scalars(select(Component.category)))
+        assert components == {"C0101": 8, "C0102": 8, "C0103": 8, "C0107": 8, "C0108": 11, "C0109": 1}
+        assert all(code.startswith("441802") for code in s.scalars(select(Component.code)))
 
 
 def test_every_grid_is_staffed(demo):
@@ -82,13 +95,14 @@ def test_open_hazards_and_cases_of_every_category(demo):
             if st not in closed
         }
     for kind in ("hazard", "case"):
-        for category in CATEGORIES[kind]:
+        for category in DEMO_CATEGORIES[kind]:
             assert (kind, category) in open_, (kind, category)
 
 
-def test_every_building_and_incident_lies_in_a_grid(demo):
+def test_every_building_component_and_incident_lies_in_a_grid(demo):
     with session_scope(demo) as s:
         assert s.scalar(select(func.count()).where(Building.grid_id.is_(None))) == 0
+        assert s.scalar(select(func.count()).where(Component.grid_id.is_(None))) == 0
         assert s.scalar(select(func.count()).where(Incident.grid_id.is_(None))) == 0
         # Incidents are geotagged to a nearby building as well.
         assert s.scalar(select(func.count()).where(Incident.building_id.is_not(None))) >= 0.9 * s.scalar(
