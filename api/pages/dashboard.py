@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import actor_from_header
 from api.concurrency import turns_for
-from geo.access.policy import PUBLIC, check_may_see_indicators
+from geo.access.policy import PUBLIC, indicator_scope
 from geo.access.users import get_user
 from geo.db.session import session_scope
 from geo.errors import NotAuthenticated, PermissionDenied
@@ -51,7 +51,7 @@ async def dashboard(request: Request, lang: str | None = None) -> Response:
     if actor is PUBLIC:
         return RedirectResponse("/login?" + urlencode({"next": here, "lang": lang}), status_code=303)
     try:
-        check_may_see_indicators(actor)
+        indicator_scope(actor)  # refuses whoever may see no indicators
     except PermissionDenied as exc:
         return _no_store(HTMLResponse(error_page(lang, "forbidden_title", str(exc)), status_code=403))
     problems = assets.missing()
