@@ -10,11 +10,14 @@ import threading
 
 import httpx
 import pytest
+from shapely.geometry import Point, box
 from sqlalchemy import func, select
 
 from api.v1 import API_PREFIX as API
 from geo.db.session import session_scope
-from geo.models import Component
+from geo.edit.features import create_feature
+from geo.models import Component, Grid
+from geo.spatial.geometry import as_multipolygon, to_db
 from tests.support.components import add_catalogue, code
 from tests.support.one_grid import CENTRE, WORLD
 from tests.support.world import bearer
@@ -243,3 +246,16 @@ def test_components_created_at_once_on_a_real_server(db_url, cli, engine, serve_
     with session_scope(engine) as s:
         stored = sorted(s.scalars(select(Component.code)))
     assert stored == sorted(set(codes))
+
+
+def test_a_component_follows_the_grids_as_they_change(engine, staff):
+    """Its grid comes from its point, and again when the grids change under it."""
+    with session_scope(engine) as s:
+        made = create_feature(s, "components", {"code": HYDRANT}, Point(LON, LAT))
+        ident, grid_id = made.id, made.grid_id
+    assert grid_id is not None
+    with session_scope(engine) as s:
+        grid = s.get(Grid, grid_id)
+        grid.geom = to_db(as_multipolygon(box(113.040, 23.690, 113.042, 23.695)))  # the west half
+    with session_scope(engine) as s:
+        assert s.get(Component, ident).grid_id is None
