@@ -35,6 +35,7 @@ from geo.errors import (
     UnsupportedMedia,
     WanggeError,
 )
+from geo.worktime.days import YearNotCovered
 
 log = logging.getLogger("wangge")
 
@@ -48,6 +49,7 @@ STATUS = [
     (PermissionDenied, 403),
     (NotAuthenticated, 401),
     (Locked, 429),
+    (YearNotCovered, 503),  # the service's working-day calendar lacks a year: the operator adds it
 ]
 
 

@@ -19,6 +19,7 @@ from geo.spatial.geometry import from_db
 def _workflow_fields(incident: Incident, now: datetime | None) -> dict[str, Any]:
     flow = workflow(incident.kind)
     assignee = incident.assignee
+    checker = incident.checker
     return {
         "status_label": flow.labels.get(incident.status, incident.status),
         "open": flow.is_open(incident.status),
@@ -36,6 +37,15 @@ def _workflow_fields(incident: Incident, now: datetime | None) -> dict[str, Any]
         "people_served": incident.people_served,
         "actions": [a.name for a in flow.actions_from(incident.status)],
         "version": incident.version,
+        "handling_due_at": incident.handling_due_at.isoformat() if incident.handling_due_at else None,
+        "suspended": incident.suspended_at is not None,
+        "suspended_at": incident.suspended_at.isoformat() if incident.suspended_at else None,
+        "rework_count": incident.rework_count or 0,
+        "supervision_count": incident.supervision_count or 0,
+        "pending_check": flow.check_from(incident.status),  # verify (核实) or inspect (核查)
+        "checker": {"id": checker.id, "code": checker.code, "name": checker.name, "role": checker.role}
+        if checker
+        else None,
     }
 
 

@@ -1,6 +1,7 @@
 """Settings read from the environment (prefix ``WANGGE_``) or a ``.env`` file."""
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -83,6 +84,9 @@ class Settings(BaseSettings):
     # does not know yet.
     work_hours: str = DEFAULT_WORK_HOURS
     work_calendar_file: str | None = None
+    # A year neither chinese-calendar nor the file knows: counted Monday to Friday with a
+    # warning in the log (weekdays), or refused with 503 (refuse).
+    work_calendar_unknown_years: Literal["weekdays", "refuse"] = "weekdays"
 
     @field_validator("work_hours")
     @classmethod

@@ -37,12 +37,16 @@ class ActionBody(BaseModel):
     people_served: int | None = Field(
         None, ge=0, le=MAX_COUNT, description="close/complete: residents served, for the statistics"
     )
+    amount: float | None = Field(
+        None, gt=0, le=10_000, description="extend (延期): the time granted, in the unit of the incident's time limit"
+    )
 
 
 class AssignBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     responder_id: int = Field(ge=1, le=MAX_ID)
     comment: Str | None = Field(None, max_length=wf.MAX_COMMENT_CHARS)
+    checker: bool = Field(False, description="Name the responder for the pending on-site check (核实/核查) instead")
 
 
 class CommentBody(BaseModel):
@@ -77,7 +81,7 @@ def act(
     return idem.answer(response, _answer(session, incident, response, crs, now, reader), 200)
 
 
-@router.post("/{incident_id}/assign", summary="Reassign an open incident (If-Match required)")
+@router.post("/{incident_id}/assign", summary="Reassign an open incident, or name its checker (If-Match required)")
 def reassign(
     incident_id: IncidentId,
     body: AssignBody,
@@ -93,7 +97,7 @@ def reassign(
     incident = get_object(session, "incidents", incident_id)
     check_may_assign(actor, incident.grid_id)
     check_if_match(incident, if_match)
-    wf.assign(session, incident, body.responder_id, actor, now, body.comment)
+    wf.assign(session, incident, body.responder_id, actor, now, body.comment, checker=body.checker)
     return idem.answer(response, _answer(session, incident, response, crs, now, reader), 200)
 
 
@@ -132,6 +136,10 @@ def timeline(incident_id: IncidentId, session: SessionDep, reader: ReaderDep) ->
                 "to_status": e.to_status,
                 "comment": e.comment,
                 "changes": e.changes or {},
+                "step": e.step,
+                "due_at": e.due_at.isoformat() if e.due_at else None,
+                "on_time": e.on_time,
+                "work_hours": e.work_hours,
                 **({"photo_url": photo_url(incident_id, e.changes["photo"])} if e.action == "photo" else {}),
             },
             reader,
@@ -163,8 +171,11 @@ def where(incident_id: IncidentId, session: SessionDep, now: NowDep) -> dict[str
             for a in flow.actions_from(incident.status)
         ],
         "due_at": incident.due_at.isoformat() if incident.due_at else None,
+        "handling_due_at": incident.handling_due_at.isoformat() if incident.handling_due_at else None,
         "overdue": is_overdue(incident, now),
         "escalation": incident.escalation,
+        "suspended_at": incident.suspended_at.isoformat() if incident.suspended_at else None,
+        "pending_check": flow.check_from(incident.status),
     }
 
 

@@ -36,7 +36,10 @@ async def get_standing(crs: CRSDep, lon: OptionalLon = None, lat: OptionalLat = 
 StandingDep = Annotated[tuple[float, float] | None, Depends(get_standing)]
 
 
-@router.get("/tasks", summary="My tasks: open incidents that are mine, overdue first, then by deadline")
+@router.get(
+    "/tasks",
+    summary="My tasks: open incidents that are mine or await my on-site check; supervised, then overdue first, then by deadline",
+)
 def tasks(
     session: SessionDep,
     reader: ReaderDep,
@@ -67,12 +70,18 @@ def one_task(
 ) -> dict[str, Any]:
     incident = get_object(session, "incidents", incident_id)
     response.headers["ETag"] = etag(incident)
-    return _task_feature(task_of(session, reader.actor, incident, standing), crs, now, reader)
+    return _task_feature(task_of(session, reader.actor, incident, standing, now), crs, now, reader)
 
 
 def _task_feature(task: Task, crs, now, reader: Reader) -> dict[str, Any]:
     out = redact_feature(feature(task.incident, crs, now), reader)
-    out["properties"] = {**out["properties"], "distance_m": task.distance_m, "my_actions": task.actions}
+    out["properties"] = {
+        **out["properties"],
+        "distance_m": task.distance_m,
+        "my_actions": task.actions,
+        "my_check": task.check,
+        "supervision": task.supervision,
+    }
     return out
 
 

@@ -168,12 +168,21 @@ def _check_own_grid(actor: Actor, grid_id: int | None, what: str) -> None:
         raise PermissionDenied(f"{actor.name} may only {what} in their own grids")
 
 
-def check_may_take(actor: Actor, action: str, action_roles: Collection[str], kind: str, grid_id: int | None) -> None:
-    """A workflow action, whose definition names the roles that may take it."""
+def check_may_take(
+    actor: Actor,
+    action: str,
+    action_roles: Collection[str],
+    kind: str,
+    grid_id: int | None,
+    designated: bool = False,
+) -> None:
+    """A workflow action, whose definition names the roles that may take it. ``designated``: the
+    actor is the checker named for the incident's on-site check, who does it in any grid."""
     if not actor.may(Permission.EVERY_ACTION) and actor.role not in action_roles:
         who = ", ".join(sorted(set(action_roles) | set(roles_with(Permission.EVERY_ACTION))))
         raise PermissionDenied(f"A {actor.role} may not {action} a {kind}; that is for {who}")
-    _check_own_grid(actor, grid_id, "change incidents")
+    if not designated:
+        _check_own_grid(actor, grid_id, "change incidents")
 
 
 def check_may_assign(actor: Actor, grid_id: int | None) -> None:
@@ -285,10 +294,12 @@ def needs_responder(role: str) -> bool:
     return Permission.ACT_FOR_RESPONDER in ROLE_PERMISSIONS.get(role, frozenset())
 
 
-def may_take(actor: Actor, action: str, action_roles: Collection[str], kind: str, grid_id: int | None) -> bool:
+def may_take(
+    actor: Actor, action: str, action_roles: Collection[str], kind: str, grid_id: int | None, designated: bool = False
+) -> bool:
     """:func:`check_may_take` as a yes or no: the buttons a task page shows."""
     try:
-        check_may_take(actor, action, action_roles, kind, grid_id)
+        check_may_take(actor, action, action_roles, kind, grid_id, designated)
     except PermissionDenied:
         return False
     return True
@@ -305,8 +316,8 @@ class TaskScope:
 
 
 def task_scope(actor: Actor) -> TaskScope:
-    """Grid staff: their grids' open incidents and those assigned to them; community staff
-    and planners all of them. Others have no task list."""
+    """Grid staff: their grids' open incidents and those assigned to them or awaiting their
+    on-site check; community staff and planners all of them. Others have no task list."""
     if actor.role == PUBLIC_ROLE:
         raise NotAuthenticated("Sign in to see your tasks")
     if actor.may(Permission.ACT_IN_EVERY_GRID):

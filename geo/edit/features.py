@@ -24,6 +24,8 @@ from geo.db.revisions import cached
 from geo.errors import Conflict, InputError
 from geo.grids.index import grid_index, locate_point
 from geo.incidents import workflow
+from geo.incidents.history import record
+from geo.incidents.workflow import recompute_deadline
 from geo.io.read import clean_value
 from geo.layers import GeometryKind
 from geo.layers import layer as layer_entry
@@ -35,7 +37,6 @@ from geo.models import (
     Estate,
     Grid,
     Incident,
-    IncidentHistory,
     Patrol,
     utcnow,
 )
@@ -273,17 +274,19 @@ def update_feature(
         changes = {k: [_plain(before[k]), _plain(v)] for k, v in values.items() if _plain(before[k]) != _plain(v)}
         if geom is not None:
             changes["geometry"] = shapely.geometry.mapping(geom)["coordinates"]
+        recategorised = "category" in changes
+        if recategorised:  # the open deadline follows the new category's time limit
+            recompute_deadline(session, obj, obj.updated_at)
         session.flush()
-        session.add(
-            IncidentHistory(
-                incident_id=obj.id,
-                at=obj.updated_at,
-                actor=actor.name,
-                action="update",
-                from_status=obj.status,
-                to_status=obj.status,
-                changes=_jsonable(changes),
-            )
+        record(
+            session,
+            obj,
+            actor,
+            "update",
+            obj.updated_at,
+            step="recategorise" if recategorised else None,
+            from_status=obj.status,
+            changes=_jsonable(changes),
         )
     session.flush()
     return obj
@@ -299,16 +302,7 @@ def delete_feature(
         # go, and their files once no other photo uses them (geo/media/photos.py).
         obj.deleted_at = now or utcnow()
         remove_photos(session, obj.id)
-        session.add(
-            IncidentHistory(
-                incident_id=obj.id,
-                at=obj.deleted_at,
-                actor=actor.name,
-                action="delete",
-                from_status=obj.status,
-                to_status=obj.status,
-            )
-        )
+        record(session, obj, actor, "delete", obj.deleted_at, from_status=obj.status)
     else:
         if isinstance(obj, Component):
             _check_not_named(session, obj)

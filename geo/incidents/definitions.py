@@ -14,6 +14,12 @@ from geo.models import PHOTO_STAGES, Incident
 from geo.settings import get_settings
 
 DEFINITIONS = Path(__file__).with_name("workflows.toml")
+STAYS = "="  # an action's `to` that leaves the status unchanged
+STEPS = frozenset(
+    "report verify register reject merge dispatch handle rework check close evaluate suspend resume extend "
+    "supervise overdue recategorise".split()
+)
+CHECKS = {"verify": "核实", "inspect": "核查"}
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,16 @@ class Action:
     needs: frozenset[str] = frozenset()
     # Photo stages the action needs, uploaded since the incident entered its current status.
     evidence: tuple[str, ...] = ()
+    # What the timeline row means for the indicators (report, verify, register, ... see the README).
+    step: str | None = None
+    # An on-site check by someone else: "verify" (核实, not by the reporter) or "inspect" (核查, not
+    # by the handler); None for other actions.
+    check: str | None = None
+
+    @property
+    def stays(self) -> bool:
+        """The action leaves the status as it is (suspend, resume, extend, supervise)."""
+        return self.target == STAYS
 
 
 @dataclass(frozen=True)
@@ -37,13 +53,28 @@ class Workflow:
     labels: dict[str, str]
     actions: dict[str, Action]
     deadlines: dict[str, dict[str, int]]  # status -> category (or "*") -> minutes
+    # The status in which the work is done: entering it starts the handling deadline (处置时限),
+    # counted in working time from the incident's time limit.
+    handling: str | None = None
 
     def is_open(self, status: str) -> bool:
         return status not in self.closed
 
+    def awaits(self, status: str) -> bool:
+        """Whether a next step is due in ``status``: every open status, and an end status that
+        still takes an action (a closed case awaits its evaluation)."""
+        return self.is_open(status) or any(not a.stays for a in self.actions_from(status))
+
+    def check_from(self, status: str) -> str | None:
+        """The on-site check (verify or inspect) ``status`` awaits, if any."""
+        return next((a.check for a in self.actions_from(status) if a.check), None)
+
+    def step_actions(self, step: str) -> list[Action]:
+        return [a for a in self.actions.values() if a.step == step]
+
     def allowance(self, status: str, category: str) -> timedelta | None:
         """How long an incident may stay in ``status`` before its next step is due."""
-        if status in self.closed or status not in self.deadlines:
+        if not self.awaits(status) or status not in self.deadlines:
             return None
         by_category = self.deadlines[status]
         minutes = by_category.get(category, by_category.get("*"))
@@ -69,6 +100,12 @@ def _stages(kind: str, action: str, stages) -> list[str]:
     return list(stages)
 
 
+def _known(kind: str, action: str, key: str, value: str | None, known) -> str | None:
+    if value is not None and value not in known:  # a mistake in the definitions, found when they are read
+        raise ValueError(f"{kind}.{action}: unknown {key} {value!r}; use {', '.join(sorted(known))}")
+    return value
+
+
 @lru_cache
 def _load(override_path: str | None) -> dict[str, Workflow]:
     data = tomllib.loads(DEFINITIONS.read_text(encoding="utf-8"))
@@ -84,9 +121,14 @@ def _load(override_path: str | None) -> dict[str, Workflow]:
                 frozenset(a["roles"]),
                 frozenset(a.get("needs", ())),
                 tuple(_stages(kind, name, a.get("evidence", ()))),
+                _known(kind, name, "step", a.get("step"), STEPS),
+                _known(kind, name, "check", a.get("check"), CHECKS),
             )
             for name, a in spec["actions"].items()
         }
+        handling = spec.get("handling")
+        if handling is not None and handling not in spec["statuses"]:
+            raise ValueError(f"{kind}: the handling status {handling!r} is not one of its statuses")
         workflows[kind] = Workflow(
             kind=kind,
             label=spec["label"],
@@ -96,6 +138,7 @@ def _load(override_path: str | None) -> dict[str, Workflow]:
             labels=dict(spec.get("labels", {})),
             actions=actions,
             deadlines={status: dict(v) for status, v in spec.get("deadlines", {}).items()},
+            handling=handling,
         )
     return workflows
 
@@ -112,4 +155,10 @@ def workflow(kind: str) -> Workflow:
 
 
 def is_overdue(incident: Incident, now: datetime) -> bool:
-    return incident.due_at is not None and incident.due_at < now and workflow(incident.kind).is_open(incident.status)
+    """Past its deadline with the step still to do; a suspended (挂账) incident's clock is stopped."""
+    return (
+        incident.due_at is not None
+        and incident.due_at < now
+        and incident.suspended_at is None
+        and workflow(incident.kind).awaits(incident.status)
+    )

@@ -1,5 +1,6 @@
-"""A worker's tasks: the open incidents that are theirs, overdue first, then by deadline, with
-how far each is from where they stand and the workflow actions they may take on it now; and
+"""A worker's tasks: the open incidents that are theirs (and those awaiting their on-site check,
+核实 or 核查), supervised (督办) first, then overdue, then by deadline, with how far each is from
+where they stand and the workflow actions they may take on it now; and
 what a report form shows before it is sent (the grid, the nearest building, and open incidents
 of the same kind nearby that the reporter may add to instead)."""
 
@@ -13,11 +14,13 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from geo.access.policy import Actor, may_take, task_scope
+from geo.errors import PermissionDenied
 from geo.grids.index import locate_grid_ids
-from geo.incidents.definitions import workflow, workflows
+from geo.incidents.definitions import CHECKS, Action, Workflow, is_overdue, workflow, workflows
 from geo.incidents.duplicates import open_incidents_near
 from geo.incidents.geotag import nearest_building_id
-from geo.models import Building, Grid, Incident
+from geo.incidents.workflow import check_may_check, reporter_of
+from geo.models import Building, Grid, Incident, IncidentHistory
 from geo.spatial.geometry import from_db, geodesic_distance_m
 
 
@@ -26,6 +29,11 @@ class Task:
     incident: Incident
     distance_m: float | None  # None: no position given
     actions: list[dict]  # the actions the caller may take now: action, to, needs
+    # The on-site check the caller is named for: {"check": "verify"|"inspect", "label": "核实"|"核查",
+    # "photo": the photo stage it needs, "actions": the check's actions}; None if not theirs.
+    check: dict | None = None
+    # The latest supervision order (督办) on it: {"count", "order", "at", "by"}; None if none.
+    supervision: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -50,46 +58,115 @@ def _distances(rows: list, point: tuple[float, float] | None) -> list[float | No
     return [round(float(m), 1) for m in metres]
 
 
-def allowed_actions(actor: Actor, incident: Incident) -> list[dict]:
+def allowed_actions(session: Session, actor: Actor, incident: Incident, now: datetime | None = None) -> list[dict]:
+    """The actions the caller may take now, as the engine would judge them: a suspended incident
+    only resumes, an incident is supervised only when overdue, a check is not for whoever
+    reported or handled what it checks (the named checker does it in any grid), and a report
+    awaiting its 核实 is not registered before it."""
     flow = workflow(incident.kind)
+    checker = actor.responder_id is not None and actor.responder_id == incident.checker_id
+    suspended = incident.suspended_at is not None
     return [
-        {"action": a.name, "to": a.target, "needs": sorted(a.needs)}
+        {"action": a.name, "to": a.target, "needs": sorted(a.needs), "evidence": list(a.evidence)}
         for a in flow.actions_from(incident.status)
-        if may_take(actor, a.name, a.roles, incident.kind, incident.grid_id)
+        if may_take(actor, a.name, a.roles, incident.kind, incident.grid_id, designated=checker and a.check is not None)
+        and (a.step == "resume") == suspended
+        and (a.step != "supervise" or now is None or is_overdue(incident, now))
+        and _engine_allows(session, actor, incident, flow, a)
     ]
+
+
+def _engine_allows(session: Session, actor: Actor, incident: Incident, flow: Workflow, action: Action) -> bool:
+    try:
+        if action.check:
+            check_may_check(session, actor, incident, action)
+        if action.step == "register" and not action.check and flow.check_from(incident.status) == "verify":
+            return reporter_of(session, incident).on_site
+    except PermissionDenied:
+        return False
+    return True
+
+
+def check_task(actor: Actor, incident: Incident) -> dict | None:
+    """The on-site check the caller is named for on ``incident``, with the photo it needs."""
+    if actor.responder_id is None or incident.checker_id != actor.responder_id:
+        return None
+    flow = workflow(incident.kind)
+    check = flow.check_from(incident.status)
+    if check is None:
+        return None
+    actions = [a for a in flow.actions_from(incident.status) if a.check == check]
+    photo = next((stage for a in actions for stage in a.evidence), None)
+    return {"check": check, "label": CHECKS[check], "photo": photo, "actions": [a.name for a in actions]}
+
+
+def supervisions(session: Session, incident_ids: list[int]) -> dict[int, dict]:
+    """The latest supervision order (督办) of each incident that has one."""
+    if not incident_ids:
+        return {}
+    rows = session.scalars(
+        select(IncidentHistory)
+        .where(IncidentHistory.incident_id.in_(incident_ids), IncidentHistory.step == "supervise")
+        .order_by(IncidentHistory.id)
+    )
+    out: dict[int, dict] = {}
+    for row in rows:
+        count = out.get(row.incident_id, {}).get("count", 0) + 1
+        out[row.incident_id] = {"count": count, "order": row.comment, "at": row.at.isoformat(), "by": row.actor}
+    return out
 
 
 def my_tasks(
     session: Session, actor: Actor, now: datetime, point: tuple[float, float] | None, limit: int, offset: int
 ) -> TaskPage:
-    """The caller's open incidents, overdue first, then by deadline (none last), then oldest."""
+    """The caller's open incidents, supervised (督办) ones first, then overdue, then by deadline
+    (none last), then oldest. Incidents awaiting an on-site check the caller is named for are
+    theirs too, in any grid."""
     scope = task_scope(actor)
     where: list[ColumnElement[bool]] = [Incident.deleted_at.is_(None), _open_condition()]
     if not scope.everywhere:
         mine: list[ColumnElement[bool]] = [Incident.grid_id.in_(sorted(scope.grid_ids))]
         if scope.responder_id is not None:
             mine.append(Incident.assignee_id == scope.responder_id)
+            mine.append(Incident.checker_id == scope.responder_id)
         where.append(or_(*mine))
-    overdue_first = case((and_(Incident.due_at.is_not(None), Incident.due_at < now), 0), else_=1)
+    running = and_(Incident.due_at.is_not(None), Incident.due_at < now, Incident.suspended_at.is_(None))
+    supervised_first = case((and_(Incident.supervision_count > 0, running), 0), else_=1)
+    overdue_first = case((running, 0), else_=1)
     no_deadline_last = case((Incident.due_at.is_(None), 1), else_=0)
     total = session.scalar(select(func.count()).select_from(Incident).where(*where)) or 0
     rows = list(
         session.scalars(
             select(Incident)
             .where(*where)
-            .order_by(overdue_first, no_deadline_last, Incident.due_at, Incident.id)
+            .order_by(supervised_first, overdue_first, no_deadline_last, Incident.due_at, Incident.id)
             .limit(limit)
             .offset(offset)
         )
     )
     distances = _distances(rows, point)
-    return TaskPage([Task(i, d, allowed_actions(actor, i)) for i, d in zip(rows, distances)], total)
+    orders = supervisions(session, [i.id for i in rows])
+    return TaskPage(
+        [
+            Task(i, d, allowed_actions(session, actor, i, now), check_task(actor, i), orders.get(i.id))
+            for i, d in zip(rows, distances)
+        ],
+        total,
+    )
 
 
-def task_of(session: Session, actor: Actor, incident: Incident, point: tuple[float, float] | None) -> Task:
+def task_of(
+    session: Session, actor: Actor, incident: Incident, point: tuple[float, float] | None, now: datetime | None = None
+) -> Task:
     """One incident as a task page shows it: the distance and the actions the caller may take
     now (none for one they may only read)."""
-    return Task(incident, _distances([incident], point)[0], allowed_actions(actor, incident))
+    return Task(
+        incident,
+        _distances([incident], point)[0],
+        allowed_actions(session, actor, incident, now),
+        check_task(actor, incident),
+        supervisions(session, [incident.id]).get(incident.id),
+    )
 
 
 def report_preview(session: Session, lon: float, lat: float, kind: str, category: str | None) -> dict:

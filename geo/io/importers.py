@@ -28,6 +28,7 @@ from geo.errors import InputError
 from geo.grids.index import locate_grid_ids
 from geo.incidents.definitions import workflows
 from geo.incidents.geotag import nearest_building_ids
+from geo.incidents.history import snapshot_columns
 from geo.incidents.workflow import default_assignee
 from geo.io.codes import building_codes, responder_codes
 from geo.io.read import (
@@ -875,6 +876,8 @@ def _import_incidents(
         obj.status_since = obj.updated_at
         allowance = flow.allowance(obj.status, obj.category)
         obj.due_at = obj.status_since + allowance if allowance is not None else None
+        if obj.status == flow.handling:  # in the work: its deadline is the handling deadline
+            obj.handling_due_at = obj.due_at
         if obj.assignee_id is None and flow.is_open(obj.status):
             obj.assignee_id = default_assignee(session, obj.grid_id)
     session.add_all(
@@ -885,6 +888,7 @@ def _import_incidents(
             to_status=obj.status,
             at=obj.created_at,
             comment=frame.source,
+            **snapshot_columns(obj, "report"),
         )
         for obj in objects
     )
@@ -909,12 +913,13 @@ def _insert_incidents(
     created = [t[0] or now for t in times]
     updated = [t[1] or c for t, c in zip(times, created, strict=True)]
     assignees: dict[int | None, int | None] = {}
-    due, assignee = [], []
+    due, handling_due, assignee = [], [], []
     for i in range(n):
         # Imported incidents join the workflow where the file says they are.
         flow = flows[kinds[i]]
         allowance = flow.allowance(statuses[i], categories[i])
         due.append(updated[i] + allowance if allowance is not None else None)
+        handling_due.append(due[-1] if statuses[i] == flow.handling else None)
         if flow.is_open(statuses[i]):
             if grid_ids[i] not in assignees:
                 assignees[grid_ids[i]] = default_assignee(session, grid_ids[i])
@@ -942,6 +947,7 @@ def _insert_incidents(
         closed_at=[t[1] for t in times],
         status_since=updated,
         due_at=due,
+        handling_due_at=handling_due,
         escalation=[0] * n,
         possible_duplicates=[[]] * n,
         geom=geoms,
@@ -963,6 +969,11 @@ def _insert_incidents(
             to_status=statuses,
             changes=[{}] * n,
             comment=[frame.source] * n,
+            step=["report"] * n,
+            kind=kinds,
+            category=categories,
+            grid_id=grid_ids,
+            assignee_id=assignee,
         ),
     )
     # Incidents feed no in-memory index: no layer revision to bump (the ORM path bumps none).

@@ -25,9 +25,10 @@ from sqlalchemy.orm import Session, SessionTransaction
 from geo.access.policy import Actor, check_may_add_photo
 from geo.access.users import hash_token
 from geo.errors import Conflict, InputError, NotFound, TooLarge
+from geo.incidents.history import record
 from geo.media import images
 from geo.media.store import media_store, sha256_of
-from geo.models import PHOTO_STAGES, Incident, IncidentHistory, Photo
+from geo.models import PHOTO_STAGES, Incident, Photo
 from geo.settings import get_settings
 from geo.spatial.crs import gcj02_to_wgs84
 from geo.spatial.geometry import from_db, geodesic_distance_m
@@ -162,16 +163,14 @@ def add_photo(
     )
     session.add(photo)
     session.flush()
-    session.add(
-        IncidentHistory(
-            incident_id=incident.id,
-            at=now,
-            actor=actor.name,
-            action="photo",
-            from_status=incident.status,
-            to_status=incident.status,
-            changes={"photo": photo.id, "stage": stage},
-        )
+    record(
+        session,
+        incident,
+        actor,
+        "photo",
+        now,
+        from_status=incident.status,
+        changes={"photo": photo.id, "stage": stage},
     )
     session.flush()
     return photo

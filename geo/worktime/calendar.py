@@ -168,14 +168,14 @@ def _merged(suspensions: Iterable[Suspension]) -> list[Suspension]:
 
 
 @lru_cache
-def _calendar(work_hours: str, calendar_file: str | None) -> WorkCalendar:
-    return WorkCalendar(parse_work_hours(work_hours), DayCalendar.load(calendar_file))
+def _calendar(work_hours: str, calendar_file: str | None, unknown_years: str) -> WorkCalendar:
+    return WorkCalendar(parse_work_hours(work_hours), DayCalendar.load(calendar_file, unknown_years))
 
 
 def work_calendar() -> WorkCalendar:
     """The service's calendar, from the settings (the calendar file is read once per process)."""
     settings = get_settings()
-    return _calendar(settings.work_hours, settings.work_calendar_file)
+    return _calendar(settings.work_hours, settings.work_calendar_file, settings.work_calendar_unknown_years)
 
 
 def deadline(start: datetime, amount: float, unit: TimeUnit | str, suspensions: Iterable[Suspension] = ()) -> datetime:

@@ -5,6 +5,9 @@ notice (国务院办公厅关于部分节假日安排的通知) and covers the y
 A file (``WANGGE_WORK_CALENDAR_FILE``) adds a city's own holidays and working days, and the years
 the package does not know yet. A year neither covers raises :class:`YearNotCovered`: counting its
 holidays as working days would put every deadline over them in the wrong place without a word.
+The service itself (``WANGGE_WORK_CALENDAR_UNKNOWN_YEARS=weekdays``, the default) counts such a
+year Monday to Friday and logs a warning once, so that a deadline running into a year whose
+notice is not out yet does not stop the work; ``refuse`` answers 503 instead.
 """
 
 from __future__ import annotations
@@ -18,9 +21,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import logging
+
 import chinese_calendar
 
 from geo.errors import RowProblems, WanggeError
+
+log = logging.getLogger(__name__)
 
 WEEKEND = frozenset({5, 6})  # Saturday and Sunday (国务院关于职工工作时间的规定, 第七条)
 PACKAGE_YEARS = range(min(chinese_calendar.holidays).year, max(chinese_calendar.holidays).year + 1)
@@ -76,27 +83,33 @@ class DayCalendar:
         full_years: frozenset[int] = frozenset(),
         weekend: frozenset[int] = WEEKEND,
         source: str | None = None,
+        unknown_years: str = "refuse",
     ):
+        if unknown_years not in ("refuse", "weekdays"):
+            raise ValueError(f"unknown_years is refuse or weekdays, not {unknown_years!r}")
         self.overrides = dict(overrides or {})
         self.full_years = frozenset(full_years)
         self.weekend = frozenset(weekend)
         self.source = source
+        self.unknown_years = unknown_years
         self._years: dict[int, YearDays] = {}
 
     @classmethod
-    def load(cls, path: str | Path | None) -> DayCalendar:
+    def load(cls, path: str | Path | None, unknown_years: str = "refuse") -> DayCalendar:
         """The package's calendar, with the rows of the file at ``path`` (CSV or TOML) over it."""
         if not path:
-            return cls()
+            return cls(unknown_years=unknown_years)
         overrides, full_years = read_calendar_file(Path(path))
-        return cls(overrides, full_years, source=str(path))
+        return cls(overrides, full_years, source=str(path), unknown_years=unknown_years)
 
     def covers(self, year: int) -> bool:
         return year in PACKAGE_YEARS or year in self.full_years
 
     def day(self, when: date) -> Day:
         if not self.covers(when.year):
-            raise YearNotCovered(self._not_covered(when.year))
+            if self.unknown_years == "refuse":
+                raise YearNotCovered(self._not_covered(when.year))
+            return Day(when.weekday() not in self.weekend)
         if when in self.overrides:
             return self.overrides[when]
         if when in chinese_calendar.workdays:
@@ -117,6 +130,8 @@ class DayCalendar:
         return days
 
     def _lay_out(self, year: int) -> YearDays:
+        if not self.covers(year) and self.unknown_years == "weekdays":
+            log.warning("%s Counting it Monday to Friday until then.", self._not_covered(year))
         first = date(year, 1, 1).toordinal()
         working = bytes(self.day(date.fromordinal(o)).working for o in range(first, date(year, 12, 31).toordinal() + 1))
         before = array("l", [0])

@@ -64,18 +64,31 @@ export function welcome() {
 
 // ------------------------------------------------------------------ my tasks
 
+// An on-site check the worker is named for (核实 / 核查), and a supervision order (督办).
+function checkTag(p) {
+  return p.my_check ? h('span', { class: 'tag check', 'data-check': p.my_check.check }, t(`check_${p.my_check.check}`)) : null;
+}
+
+function supervisionTag(p) {
+  return p.supervision ? h('span', { class: 'tag overdue', 'data-supervised': p.supervision.count }, t('supervised')) : null;
+}
+
 function taskCard(f) {
   const p = f.properties;
   return h('li', {},
     h('a', { class: 'card', href: `/app/tasks/${p.id}`, 'data-nav': true, 'data-task': p.id },
       h('div', { class: 'title' }, p.title),
       h('div', { class: 'meta' },
+        supervisionTag(p),
+        checkTag(p),
+        p.suspended ? h('span', { class: 'tag' }, t('suspended')) : null,
         p.overdue ? h('span', { class: 'tag overdue' }, t('overdue')) : null,
         h('span', { class: 'tag' }, kindLabel(p.kind)),
         `${categoryLabel(p.kind, p.category)} · ${p.status_label}`),
       h('div', { class: 'meta' },
         p.due_at ? `${t('due')} ${when(p.due_at)}` : '',
-        p.distance_m != null ? ` · ${t('away')} ${distance(p.distance_m)}` : '')));
+        p.distance_m != null ? ` · ${t('away')} ${distance(p.distance_m)}` : ''),
+      p.supervision?.order ? h('div', { class: 'meta supervision' }, `${t('supervision_order')}: ${p.supervision.order}`) : null));
 }
 
 export async function tasks() {
@@ -114,8 +127,8 @@ function photoList(photos) {
       h('img', { src: p.thumbnail_url || p.url, alt: stageLabel(p.stage), loading: 'lazy', width: 96, height: 96 }))));
 }
 
-function evidenceOf(flow, action) {
-  const a = flow?.actions?.find((x) => x.action === action);
+function evidenceOf(flow, action, mine = []) {
+  const a = mine.find((x) => x.action === action && x.evidence) ?? flow?.actions?.find((x) => x.action === action);
   const ev = a?.evidence;
   if (!ev) return [];
   return (Array.isArray(ev) ? ev : [ev]).map((e) => (typeof e === 'string' ? e : e.stage)).filter(Boolean);
@@ -142,9 +155,15 @@ export async function task(id) {
   show(
     h('h1', {}, p.title),
     h('p', {},
+      supervisionTag(p),
+      checkTag(p),
+      p.suspended ? h('span', { class: 'tag' }, t('suspended')) : null,
       p.overdue ? h('span', { class: 'tag overdue' }, t('overdue')) : null,
       h('span', { class: 'tag' }, kindLabel(p.kind)),
       h('span', { id: 'task-status', 'data-status': p.status }, `${t('status')}: ${p.status_label}`)),
+    p.my_check ? h('p', { class: 'notice', id: 'check-task' }, `${t('check_task')} · ${t(`check_${p.my_check.check}`)}`,
+      p.my_check.photo ? ` · ${t('check_photo')} ${stageLabel(p.my_check.photo)}` : '') : null,
+    p.supervision?.order ? h('p', { class: 'error', id: 'supervision' }, `${t('supervision_order')}: ${p.supervision.order}`) : null,
     h('p', { class: 'muted' },
       `${t('category')}: ${categoryLabel(p.kind, p.category)} · ${t('grid')}: ${p.grid ?? '—'}`,
       p.assignee ? ` · ${t('assignee')}: ${p.assignee.name}` : '',
@@ -180,7 +199,7 @@ async function actionForm(f, flow, message) {
   const me = signedIn();
   const mine = p.my_actions ?? [];
   const needs = new Set(mine.flatMap((a) => a.needs));
-  const evidence = new Set(mine.flatMap((a) => evidenceOf(flow, a.action)));
+  const evidence = new Set(mine.flatMap((a) => evidenceOf(flow, a.action, mine)));
   const dispatcher = me && DISPATCHERS.includes(me.role) && p.open;
   if (!mine.length && !dispatcher) return h('p', { class: 'muted' }, t('no_actions'));
   const stage = h('select', { id: 'photo-stage' }, STAGES.map((s) =>
@@ -195,12 +214,15 @@ async function actionForm(f, flow, message) {
   const target = needs.has('target')
     ? h('div', {}, h('label', { for: 'target' }, t('target')), h('input', { id: 'target', type: 'number', inputmode: 'numeric', min: 1 }))
     : null;
+  const amount = needs.has('amount')
+    ? h('div', {}, h('label', { for: 'amount' }, t('amount')), h('input', { id: 'amount', type: 'number', inputmode: 'decimal', min: 0.5, step: 0.5 }))
+    : null;
   const form = h('form', { id: 'action-form' },
     evidence.size ? h('p', {}, t('photo_needed'), ' ', [...evidence].map(stageLabel).join('、')) : null,
     h('label', { for: 'action-photo' }, t('add_photo')), file,
     h('label', { for: 'photo-stage' }, t('photo_stage')), stage,
     h('label', { for: 'action-comment' }, t('comment')), comment,
-    assignee, rating, target,
+    assignee, rating, target, amount,
     h('div', { class: 'actions' },
       mine.map((a) => h('button', { type: 'submit', name: 'action', value: a.action, 'data-action': a.action }, actionLabel(a.action))),
       dispatcher && !mine.some((a) => a.action === 'dispatch') && assignee
@@ -217,7 +239,12 @@ async function actionForm(f, flow, message) {
       message.textContent = t('comment_needed');
       return comment.focus();
     }
-    const required = evidenceOf(flow, chosen);
+    if (action?.needs.includes('amount') && !(Number(document.getElementById('amount')?.value) > 0)) {
+      message.className = 'error';
+      message.textContent = t('amount_needed');
+      return document.getElementById('amount').focus();
+    }
+    const required = evidenceOf(flow, chosen, mine);
     if (required.length && !(photo && required.includes(stage.value))) {
       message.className = 'error';
       message.textContent = `${t('photo_needed')} ${required.map(stageLabel).join('、')}`;
@@ -236,6 +263,7 @@ async function actionForm(f, flow, message) {
       if (action.needs.includes('assignee') && assigneeId) json.assignee_id = Number(assigneeId);
       if (action.needs.includes('rating')) json.rating = Number(document.getElementById('rating').value);
       if (action.needs.includes('target')) json.target_id = Number(document.getElementById('target').value);
+      if (action.needs.includes('amount')) json.amount = Number(document.getElementById('amount').value);
       await outbox.queue({ type: 'action', method: 'POST', url: `${base}/actions/${chosen}`, json, etag: etagOf(f), fromStatus: p.status, label: `${p.title} · ${actionLabel(chosen)}` });
     } 
     await sendNow(message, () => task(p.id));

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import gc
 import threading
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -30,12 +31,13 @@ def world_spec():
 
 
 def new_case(client, tokens) -> tuple[int, str]:
+    """A case the grid worker reports on site (so it may be registered without a 核实)."""
     body = {
         "type": "Feature",
         "geometry": {"type": "Point", "coordinates": list(CENTRE)},
         "properties": {"kind": "case", "category": "dispute", "title": "邻里纠纷"},
     }
-    r = client.post(f"{API}/incidents", json=body, headers=bearer(tokens["community"]))
+    r = client.post(f"{API}/incidents", json=body, headers=bearer(tokens["worker"]))
     assert r.status_code == 201, r.text
     return r.json()["id"], r.headers["ETag"]
 
@@ -252,13 +254,19 @@ def two_servers(db_url, cli, serve_wangge):
     return [serve_wangge(db_url), serve_wangge(db_url)]
 
 
-def test_two_servers_at_once_one_wins_one_gets_412(two_servers, cli, engine):
+def _server_world(engine, cli) -> dict[str, str]:
+    """The world in the servers' database, with its users as an administrator adds them: their tokens."""
     build_world(engine, WORLD, users=False)
     tokens = {}
-    for name, role, responder in USERS:  # users as an administrator adds them
+    for name, role, responder in USERS:
         result = cli("user", "add", name, "--role", role, *(["--responder", responder] if responder else []))
         assert result.exit_code == 0, result.output
         tokens[name] = result.output.strip().splitlines()[-1]
+    return tokens
+
+
+def test_two_servers_at_once_one_wins_one_gets_412(two_servers, cli, engine):
+    tokens = _server_world(engine, cli)
     clients = [httpx.Client(base_url=base, timeout=30) for base in two_servers]
     try:
         for round_ in range(6):
@@ -358,3 +366,80 @@ def test_two_open_transactions_never_both_write(db_url, engine, tokens):
     with session_scope(engine) as s:
         incident = s.get(Incident, iid)
         assert incident.description == "first writer" and incident.version == version + 1
+
+
+LONG_AGO = datetime(2020, 1, 6, 1, 0, tzinfo=UTC)
+
+
+def _walk(client, tokens, incident_id, steps) -> str:
+    """Take ``steps`` (who, action, body) one after the other; the last ETag."""
+    etag = client.get(f"{API}/incidents/{incident_id}", headers=bearer(tokens["community"])).headers["ETag"]
+    for who, action, body in steps:
+        r = client.post(f"{API}/incidents/{incident_id}/actions/{action}", json=body, headers=bearer(tokens[who], etag))
+        assert r.status_code == 200, r.text
+        etag = r.headers["ETag"]
+    return etag
+
+
+def test_two_servers_suspend_check_and_supervise_at_once(two_servers, cli, engine):
+    """The new write paths raced on two real servers: two leaders suspending, a check against a
+    return for re-work, two supervision orders. One of each pair wins; the timeline holds it once."""
+    from tests.support.photos import jpeg, upload
+
+    tokens = _server_world(engine, cli)
+    clients = [httpx.Client(base_url=base, timeout=30) for base in two_servers]
+    with engine.connect() as conn:
+        worker = conn.execute(text("SELECT id FROM responders WHERE code = 'C-R02'")).scalar_one()
+    try:
+        for round_ in range(2):
+            # Suspend (挂账) twice at once.
+            iid, _ = new_case(clients[0], tokens)
+            etag = _walk(clients[0], tokens, iid, [("worker", "register", {})])
+            changes = [
+                ("leader", "POST", "/actions/suspend", {"comment": "等待配合"}),
+                ("community", "POST", "/actions/suspend", {"comment": "社区批准挂账"}),
+            ][:: 1 if round_ == 0 else -1]
+            _race_once(clients, tokens, iid, etag, changes, "suspend")
+            # The check (核查) against a return for re-work.
+            iid, _ = new_case(clients[0], tokens)
+            steps = [("worker", "register", {}), ("leader", "dispatch", {"assignee_id": worker})]
+            etag = _walk(clients[0], tokens, iid, steps)
+            r = upload(clients[0], iid, jpeg(color=(1, round_, 2)), "after", bearer(tokens["worker"]))
+            assert r.status_code == 201, r.text
+            etag = _walk(clients[0], tokens, iid, [("worker", "handle", {})])
+            r = upload(clients[0], iid, jpeg(color=(3, round_, 4)), "verify", bearer(tokens["leader"]))
+            assert r.status_code == 201, r.text
+            etag = clients[0].get(f"{API}/incidents/{iid}", headers=bearer(tokens["community"])).headers["ETag"]
+            changes = [
+                ("leader", "POST", "/actions/check", {"comment": "核查合格"}),
+                ("community", "POST", "/actions/return", {"comment": "返工"}),
+            ][:: 1 if round_ == 0 else -1]
+            _race_once(clients, tokens, iid, etag, changes, "check", "return")
+            # Two supervision orders (督办) on an overdue case.
+            iid, _ = new_case(clients[0], tokens)
+            with engine.begin() as conn:
+                # Due long ago (a real server runs on the real clock).
+                conn.execute(text("UPDATE incidents SET due_at = :t WHERE id = :i"), {"t": LONG_AGO, "i": iid})
+            etag = clients[0].get(f"{API}/incidents/{iid}", headers=bearer(tokens["community"])).headers["ETag"]
+            changes = [
+                ("leader", "POST", "/actions/supervise", {"comment": "限今日办结"}),
+                ("community", "POST", "/actions/supervise", {"comment": "社区督办"}),
+            ]
+            _race_once(clients, tokens, iid, etag, changes, "supervise")
+            props = clients[1].get(f"{API}/incidents/{iid}", headers=bearer(tokens["community"])).json()["properties"]
+            assert props["supervision_count"] == 1
+    finally:
+        for c in clients:
+            c.close()
+
+
+def _race_once(clients, tokens, incident_id, etag, changes, *actions) -> None:
+    results = race(clients, tokens, incident_id, etag, changes, threading.Barrier(2))
+    for r in results:
+        assert not isinstance(r, BaseException), repr(r)
+    codes = sorted(r.status_code for r in results)
+    assert codes == [200, 412], [(r.status_code, r.text) for r in results]
+    _, _, timeline = state(clients[0], tokens, incident_id)
+    raced = [e for e in timeline if e["action"] in actions]
+    winner = changes[[r.status_code for r in results].index(200)]
+    assert [(e["actor"], e["comment"]) for e in raced] == [(winner[0], winner[3]["comment"])]

@@ -66,14 +66,16 @@ def test_each_task_lists_the_actions_the_caller_may_take_now(api):
     inc = api.world.incident
     worker = {f["properties"]["id"]: f["properties"]["my_actions"] for f in tasks(api, "workerA")["features"]}
     leader = {f["properties"]["id"]: f["properties"]["my_actions"] for f in tasks(api, "leaderA")["features"]}
-    assert [a["action"] for a in worker[inc["caseA"]]] == ["register", "merge"]
-    assert {"action": "merge", "to": "duplicate", "needs": ["target"]} in worker[inc["caseA"]]
+    # Reported by the community staff, not on site: verified (核实) on site before it is registered.
+    assert [a["action"] for a in worker[inc["caseA"]]] == ["verify", "merge"]
+    assert {"action": "verify", "to": "verified", "needs": [], "evidence": ["verify"]} in worker[inc["caseA"]]
+    assert {"action": "merge", "to": "duplicate", "needs": ["target"], "evidence": []} in worker[inc["caseA"]]
     assert "reject" in [a["action"] for a in leader[inc["caseA"]]]
     assert worker[inc["renovationA"]] == []  # in their grid, but renovation points are the planners'
     one = api.client.get(f"{API}/tasks/{inc['caseA']}", headers=api.headers("workerA"))
     assert one.status_code == 200
     assert one.headers["ETag"] == api.etag(inc["caseA"])
-    assert [a["action"] for a in one.json()["properties"]["my_actions"]] == ["register", "merge"]
+    assert [a["action"] for a in one.json()["properties"]["my_actions"]] == ["verify", "merge"]
     # An incident of another grid: readable, but nothing to do on it.
     other = api.client.get(f"{API}/tasks/{inc['caseB']}", headers=api.headers("workerA")).json()
     assert other["properties"]["my_actions"] == []

@@ -183,6 +183,10 @@ def test_layer_writes_are_for_staff_only(api, who, status):
 def test_admin_and_community_act_everywhere(api, world):
     for who in ("admin", "community"):
         case = api.report(who, "case", "aid", CENTRE_B).json()["id"]
+        # Not reported on site: verified (核实) by someone else before anyone registers it.
+        assert api.act(case, "register", who).status_code == 409
+        assert api.act(case, "verify", who).status_code == 403  # not by the reporter
+        assert api.act(case, "verify", "admin" if who == "community" else "community").status_code == 200
         assert api.act(case, "register", who).status_code == 200
         assert api.act(case, "dispatch", who, assignee_id=world.responder["workerB"]).status_code == 200
         assert api.assign(case, who, world.responder["leaderB"]).status_code == 200
@@ -199,6 +203,7 @@ def test_admin_and_community_act_everywhere(api, world):
 
 def test_grid_leader_acts_in_its_own_grids_only(api, world):
     a, b = world.incident["caseA"], world.incident["caseB"]
+    assert api.act(a, "verify", "leaderA").status_code == 200
     assert api.act(a, "register", "leaderA").status_code == 200
     assert api.act(a, "dispatch", "leaderA", assignee_id=world.responder["station"]).status_code == 200
     assert api.assign(a, "leaderA", world.responder["workerA"]).status_code == 200
@@ -216,7 +221,7 @@ def test_grid_leader_acts_in_its_own_grids_only(api, world):
 
 def test_grid_worker_acts_in_its_own_grids_only(api, world):
     a, b, hazard = world.incident["caseA"], world.incident["caseB"], world.incident["hazardA"]
-    assert api.act(a, "register", "workerA").status_code == 200
+    assert api.act(a, "verify", "workerA").status_code == 200
     assert api.act(hazard, "confirm", "workerA").status_code == 200
     assert api.act(hazard, "rectify", "workerA").status_code == 200
     assert api.patch_incident(a, "workerA", description="现场核实：属实").status_code == 200
@@ -408,9 +413,9 @@ def test_tokens_are_stored_hashed_and_work_from_the_cli(api, cli, engine, db_url
     # The CLI's tokens work over HTTP, with their role and grids.
     a, b = world.incident["caseA"], world.incident["caseB"]
     world.token.update(clerk=clerk, walker=walker)
-    assert api.act(a, "register", "walker").status_code == 200
+    assert api.act(a, "verify", "walker").status_code == 200
     refused_unchanged(api, b, 403, lambda: api.act(b, "register", "walker"))
-    assert api.act(b, "register", "clerk").status_code == 200
+    assert api.act(b, "verify", "clerk").status_code == 200
     assert (
         api.client.get(f"{API}/incidents/{a}/timeline", headers=api.headers("clerk")).json()["timeline"][-1]["actor"]
         == "walker"
@@ -505,6 +510,7 @@ def history_with_personal_data(api, world):
     case = world.incident["caseA"]
     r = api.patch_incident(case, "community", reporter_phone=NEW_REPORTER_PHONE)
     assert r.status_code == 200
+    assert api.act(case, "verify", "workerA").status_code == 200
     assert api.act(case, "register", "workerA").status_code == 200
     assert api.act(case, "dispatch", "leaderA", assignee_id=world.responder["station"]).status_code == 200
     assert api.act(world.incident["renovationA"], "consult", "planner").status_code == 200

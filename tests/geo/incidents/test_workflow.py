@@ -197,7 +197,10 @@ def expected_due(
 ) -> datetime | None:
     """The deadline the TOML gives: minutes by category (or "*"); closed statuses have none."""
     spec = workflows[kind]
-    if status in spec["closed"]:
+    awaits = status not in spec["closed"] or any(
+        status in a["from"] and a["to"] != "=" for a in spec["actions"].values()
+    )  # a closed case awaits its evaluation, and that is due too
+    if not awaits:
         return None
     minutes = spec.get("deadlines", {}).get(status, {})
     minutes = minutes.get(category, minutes.get("*"))
@@ -223,7 +226,7 @@ MAIN_PATHS = {
             ("register", "workerA", {}, "registered", 12),
             ("dispatch", "leaderA", {"assignee_id": "police"}, "dispatched", 25),
             ("handle", "workerA", {"comment": "双方已调解"}, "handled", 2000),
-            ("close", "leaderA", {"people_served": 6}, "closed", 90),
+            ("check", "leaderA", {"people_served": 6}, "closed", 90),
             ("evaluate", "community", {"rating": 4}, "evaluated", 3000),
         ],
     ),
@@ -241,7 +244,7 @@ MAIN_PATHS = {
         "rooftop",
         "workerA",
         [
-            ("verify", "workerA", {}, "verified", 1000),
+            ("verify", "leaderA", {}, "verified", 1000),  # not the reporter: a 核实 is someone else's
             ("serve_notice", "leaderA", {}, "notice_served", 2000),
             ("demolish", "leaderA", {}, "demolished", 40000),
         ],
@@ -370,15 +373,15 @@ def test_case_returned_for_rework_then_closed(api, clock, world):
     clock.advance(minutes=50)
     before = api.snapshot(iid)
     api.refused(iid, 422, api.act(iid, "return", "leaderA"))  # needs a comment
-    api.refused(iid, 403, api.act(iid, "return", "workerA", comment="自己退回"))
+    api.refused(iid, 403, api.act(iid, "return", "workerA", comment="自己退回"))  # the handler checks not
     assert_unchanged(api, iid, before)
     props = api.ok(iid, "return", "leaderA", comment="处置不彻底，返工")
-    assert props["status"] == "dispatched"
+    assert props["status"] == "dispatched" and props["rework_count"] == 1
     assert at(props["due_at"]) == expected_due("case", "dispatched", "dispute", clock.now)
     clock.advance(hours=5)
     api.ok(iid, "handle", "workerA")
-    props = api.ok(iid, "close", "leaderA")
-    assert props["status"] == "closed"
+    props = api.ok(iid, "check", "leaderA")
+    assert props["status"] == "closed" and props["rework_count"] == 1
     steps = [(e["action"], e["from_status"], e["to_status"]) for e in api.timeline(iid)]
     assert steps == [
         ("report", None, "reported"),
@@ -387,7 +390,16 @@ def test_case_returned_for_rework_then_closed(api, clock, world):
         ("handle", "dispatched", "handled"),
         ("return", "handled", "dispatched"),
         ("handle", "dispatched", "handled"),
-        ("close", "handled", "closed"),
+        ("check", "handled", "closed"),
+    ]
+    assert [e["step"] for e in api.timeline(iid)] == [
+        "report",
+        "register",
+        "dispatch",
+        "handle",
+        "rework",
+        "handle",
+        "close",
     ]
 
 
@@ -428,7 +440,7 @@ def test_hazard_reject(api):
 @pytest.mark.parametrize("from_status", ["verified", "notice_served"])
 def test_illegal_structure_legalised(api, from_status):
     iid = api.report("workerA", "illegal_structure", "shed", CENTRE_A)["id"]
-    api.ok(iid, "verify", "workerA")
+    api.ok(iid, "verify", "leaderA")
     if from_status == "notice_served":
         api.ok(iid, "serve_notice", "leaderA")
     before = api.snapshot(iid)
@@ -465,13 +477,13 @@ def test_renovation_rejected(api, from_status):
 @pytest.mark.parametrize(
     "kind, category, path, illegal",
     [
-        ("case", "aid", [], ["dispatch", "handle", "close", "evaluate", "return"]),
-        ("case", "aid", [("register", "workerA")], ["register", "handle", "close", "reject", "evaluate"]),
+        ("case", "aid", [], ["dispatch", "handle", "check", "evaluate", "return", "extend"]),
+        ("case", "aid", [("register", "workerA")], ["register", "verify", "handle", "check", "reject", "evaluate"]),
         (
             "case",
             "aid",
             [("register", "workerA"), ("dispatch", "leaderA")],
-            ["register", "dispatch", "close", "merge", "evaluate"],
+            ["register", "dispatch", "check", "merge", "evaluate"],
         ),
         ("hazard", "fire_safety", [], ["rectify", "report_rectified", "reinspect", "reinspect_failed"]),
         (
@@ -481,7 +493,7 @@ def test_renovation_rejected(api, from_status):
             ["confirm", "reinspect", "merge", "reject"],
         ),
         ("illegal_structure", "rooftop", [], ["serve_notice", "demolish", "legalise"]),
-        ("illegal_structure", "rooftop", [("verify", "workerA")], ["verify", "demolish", "reject"]),
+        ("illegal_structure", "rooftop", [("verify", "leaderA")], ["verify", "demolish", "reject"]),
         ("renovation", "road", [], ["approve", "start_construction", "complete"]),
         (
             "renovation",
@@ -572,7 +584,7 @@ def test_evaluation_needs_a_rating_from_1_to_5(api, world):
     api.ok(iid, "register", "workerA")
     api.ok(iid, "dispatch", "leaderA", assignee_id=world.responder["workerA"])
     api.ok(iid, "handle", "workerA")
-    api.ok(iid, "close", "leaderA")
+    api.ok(iid, "check", "leaderA")
     before = api.snapshot(iid)
     for rating in (None, 0, 6):
         api.refused(iid, 422, api.act(iid, "evaluate", "community", **({} if rating is None else {"rating": rating})))
@@ -601,7 +613,7 @@ def test_case_deadlines_per_status_and_category(api, clock, world, category):
         ("register", "workerA", {}),
         ("dispatch", "leaderA", {"assignee_id": world.responder["workerA"]}),
         ("handle", "workerA", {}),
-        ("close", "leaderA", {}),
+        ("check", "leaderA", {}),
     ]
     props, _ = api.get(iid)
     assert at(props["due_at"]) == expected_due("case", "reported", category, clock.now)
@@ -689,9 +701,9 @@ def test_overdue_is_escalated_to_the_grid_leader_then_the_community_once_each(ap
     assert all(at(e["changes"]["due_at"]) == due for e in escalations)
 
     # A transition resets the deadline and the escalation.
-    props = api.ok(iid, "register", "workerA")
+    props = api.ok(iid, "verify", "workerA")
     assert props["escalation"] == 0 and props["overdue"] is False
-    assert at(props["due_at"]) == expected_due("case", "registered", "public_order", clock.now)
+    assert at(props["due_at"]) == expected_due("case", "verified", "public_order", clock.now)
     assert api.escalate() == []
     clock.now = at(props["due_at"]) + timedelta(seconds=1)
     assert [(e["incident"], e["level"]) for e in api.escalate()] == [(iid, 1)]
@@ -735,8 +747,8 @@ def test_deadlines_are_configurable_with_a_workflows_file(api, clock, deadline_o
     assert at(dispute["due_at"]) == clock.now + timedelta(minutes=7)
     assert at(aid["due_at"]) == clock.now + timedelta(minutes=3)
     # Entries the file does not give keep their defaults.
-    props = api.ok(dispute["id"], "register", "workerA")
-    assert at(props["due_at"]) == expected_due("case", "registered", "dispute", clock.now)
+    props = api.ok(dispute["id"], "verify", "workerA")
+    assert at(props["due_at"]) == expected_due("case", "verified", "dispute", clock.now)
     fire = api.report(None, "hazard", "fire_safety", CENTRE_B)["id"]
     other = api.report(None, "hazard", "safety_production", move(CENTRE_B, 0, 200))["id"]
     for iid in (fire, other):
@@ -821,7 +833,8 @@ def test_dispatch_suggests_the_nearest_on_duty_responders(api, world):
         assert p["serves_grid"] == ("441802001001001" in p["grids"])
     assert world.responder["idleA"] not in [p["id"] for p in got["responders"]]
     # Any of them can be picked.
-    api.ok(iid, "register", "workerA")
+    api.ok(iid, "verify", "workerA")
+    api.ok(iid, "register", "leaderA")
     assert (
         api.ok(iid, "dispatch", "leaderA", assignee_id=got["responders"][-1]["id"])["assignee"]["id"]
         == got["responders"][-1]["id"]

@@ -509,12 +509,25 @@ def test_bulk_incidents_match_the_per_row_geotagging(engine):
             assert inc.assignee_id == (default_assignee(s, inc.grid_id) if flow.is_open(inc.status) else None), inc.code
             allowance = flow.allowance(inc.status, inc.category)
             assert inc.due_at == (inc.status_since + allowance if allowance else None)
+            assert inc.handling_due_at == (inc.due_at if inc.status == flow.handling else None)
             assert inc.version == 1 and inc.escalation == 0 and inc.possible_duplicates == []
             assert inc.created_at.tzinfo is not None and inc.status_since == inc.updated_at
         history = s.execute(
-            select(IncidentHistory.incident_id, IncidentHistory.action, IncidentHistory.to_status)
+            select(
+                IncidentHistory.incident_id,
+                IncidentHistory.action,
+                IncidentHistory.to_status,
+                IncidentHistory.step,
+                IncidentHistory.kind,
+                IncidentHistory.category,
+                IncidentHistory.grid_id,
+                IncidentHistory.assignee_id,
+            )
         ).all()
-        assert sorted(history) == sorted((i.id, "import", i.status) for i in incidents)
+        # Each row with the incident's state when it was written, as the indicators read it.
+        assert sorted(history) == sorted(
+            (i.id, "import", i.status, "report", i.kind, i.category, i.grid_id, i.assignee_id) for i in incidents
+        )
 
 
 def test_bulk_writes_bump_the_revisions_the_orm_would(engine):

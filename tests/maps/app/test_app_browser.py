@@ -53,6 +53,13 @@ class Served:
     admin: str  # a bearer token, for checking through the API
     worker: str  # the grid worker's username
     where: tuple[float, float]  # a point inside the worker's grid (lon, lat)
+    responder: int = 0  # the grid worker's responder
+
+    def post(self, path: str, json: dict, etag: str | None = None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.admin}", **({"If-Match": etag} if etag else {})}
+        r = httpx.post(self.base + API + path, json=json, headers=headers)
+        assert r.status_code in (200, 201), r.text
+        return r
 
     def api(self, path: str, **params):
         r = httpx.get(self.base + API + path, params=params, headers={"Authorization": f"Bearer {self.admin}"})
@@ -70,10 +77,11 @@ def served(db_url, request, serve_wangge) -> Served:
         worker = add_user(s, "worker1", "grid_worker", responder_code=responder.code)
         set_password(s, worker, PASSWORD)
         admin = issue_token(s, add_user(s, "admin1", "admin"))
+        responder_id = responder.id
     tiles = TileServer()
     try:
         base = serve_wangge(db_url, WANGGE_TILE_URL=f"http://{tiles.host}/{{z}}/{{x}}/{{y}}.png")
-        yield Served(base, request.node.callspec.params["db_url"], admin, "worker1", (inside.x, inside.y))
+        yield Served(base, request.node.callspec.params["db_url"], admin, "worker1", (inside.x, inside.y), responder_id)
     finally:
         tiles.close()
 
@@ -170,8 +178,23 @@ def act(page, action: str, status: str) -> None:
 
 def test_a_grid_worker_reports_a_hazard_with_a_photo_and_rectifies_it(phone, served):
     context, page, _ = phone
+    # A resident's report the worker is named to verify on site (核实): a check task.
+    body = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": list(served.where)},
+        "properties": {"kind": "case", "category": "dispute", "title": "浏览器测试：待核实"},
+    }
+    case = httpx.post(served.base + API + "/incidents", json=body)
+    assert case.status_code == 201, case.text
+    served.post(
+        f"/incidents/{case.json()['id']}/assign",
+        {"responder_id": served.responder, "checker": True},
+        case.headers["ETag"],
+    )
     sign_in(page, served)
     assert page.locator("#tasks a").count() > 0  # the demo's open incidents in their grid
+    check = page.locator(f"#tasks a[data-task='{case.json()['id']}'] [data-check='verify']")
+    assert check.inner_text() == "待核实"
     shot(page, served, "tasks")
     title = "浏览器测试：楼道堆物"
     fill_report(page, served, title)
