@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import tomllib
 from array import array
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-
-import logging
 
 import chinese_calendar
 
