@@ -16,7 +16,7 @@ from api import readlog
 from api.errors import install_error_handlers
 from api.middleware import install_middleware
 from api.pages import app as worker_app
-from api.pages import docs, login, maps
+from api.pages import dashboard, docs, login, maps
 from api.v1 import (
     API_PREFIX,
     auth,
@@ -162,6 +162,7 @@ def create_app(
     app.include_router(tasks.router, prefix=API_PREFIX)  # /incidents/nearby: before /incidents/{id}
     maps.install(app)  # the start page, the maps and their assets
     worker_app.install(app)  # the worker app at /app/
+    dashboard.install(app)  # the indicators' dashboard at /dashboard
     app.include_router(incidents.router, prefix=API_PREFIX)
     app.include_router(incidents.escalations, prefix=API_PREFIX)
     app.include_router(photos.router, prefix=API_PREFIX)

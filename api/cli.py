@@ -33,6 +33,7 @@ from geo.db.engine import database_problem, get_engine
 from geo.db.session import session_scope
 from geo.errors import InputError, WanggeError
 from geo.incidents.escalation import escalate_overdue
+from geo.indicators.rollup import prepare
 from geo.io.demo import DEMO_ACCOUNTS, load_demo
 from geo.io.export import export_layer
 from geo.io.gpx import is_gpx_path
@@ -555,6 +556,22 @@ def escalate() -> None:
     with session_scope(engine, write=True) as session:
         entries = escalate_overdue(session, utcnow())
     typer.echo(f"{len(entries)} incident(s) escalated")
+
+
+indicators_app = typer.Typer(help="Indicators (GB/T 30428.4): their rollup of the timeline.", no_args_is_help=True)
+app.add_typer(indicators_app, name="indicators")
+
+
+@indicators_app.command("rollup")
+def indicators_rollup(
+    months: Annotated[int, typer.Option(min=0, max=120, help="Whole months before this one to roll up.")] = 13,
+) -> None:
+    """Roll up the timeline of the last whole months and of this month's past days now, so that
+    the first question about them (a dashboard's) does not wait for it."""
+    engine = _ready_engine()
+    with session_scope(engine) as session:
+        built = prepare(session, utcnow(), months)
+    typer.echo(f"rolled up: {len(built.months)} month(s), {len(built.days)} day(s)")
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from api.idempotency import Replay
 from api.openapi import document_errors
 from geo.db.engine import error_line
 from geo.errors import (
+    BadQuery,
     Conflict,
     InputError,
     Locked,
@@ -46,6 +47,7 @@ STATUS = [
     (NotFound, 404),
     (Conflict, 409),
     (InputError, 422),
+    (BadQuery, 400),
     (PermissionDenied, 403),
     (NotAuthenticated, 401),
     (Locked, 429),

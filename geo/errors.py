@@ -35,6 +35,11 @@ class UnsupportedMedia(InputError):
     """A file of a type wangge does not take (a 415 over HTTP)."""
 
 
+class BadQuery(WanggeError):
+    """A question that cannot be answered as asked, e.g. a period that ends before it starts
+    (a 400 over HTTP)."""
+
+
 class NotFound(WanggeError):
     pass
 

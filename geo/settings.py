@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from geo.indicators.definitions import DEFAULT_GRADES, DEFAULT_WEIGHTS, check_grades, check_weights
 from geo.worktime.hours import DEFAULT_WORK_HOURS, parse_work_hours
 
 
@@ -87,12 +88,27 @@ class Settings(BaseSettings):
     # A year neither chinese-calendar nor the file knows: counted Monday to Friday with a
     # warning in the log (weekdays), or refused with 503 (refuse).
     work_calendar_unknown_years: Literal["weekdays", "refuse"] = "weekdays"
+    # Indicators (geo/indicators/): the composite score's weight per rate (JSON, e.g.
+    # WANGGE_INDICATOR_WEIGHTS='{"close_on_time_rate": 0.5, "close_rate": 0.5}'), and the grades
+    # with their lower bounds, best first (WANGGE_INDICATOR_GRADES='[["A", 90], ..., ["E", 0]]').
+    indicator_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    indicator_grades: list[tuple[str, float]] = Field(default_factory=lambda: list(DEFAULT_GRADES))
 
     @field_validator("work_hours")
     @classmethod
     def _work_hours(cls, value: str) -> str:
         parse_work_hours(value)  # a clear message now rather than a wrong deadline later
         return value
+
+    @field_validator("indicator_weights")
+    @classmethod
+    def _indicator_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        return check_weights(value)
+
+    @field_validator("indicator_grades")
+    @classmethod
+    def _indicator_grades(cls, value: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        return check_grades(value)
 
 
 @lru_cache

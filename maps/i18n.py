@@ -7,7 +7,8 @@ The words are data: one file per language, ``maps/locales/<lang>.json``, read on
   names them in Chinese; a category without an English name keeps its Chinese one);
 - ``roles``: the responders' roles (geo.models.KNOWN_ROLES);
 - ``draw``: Leaflet.draw's own words (``L.drawLocal``), for the planner's marker tool;
-- ``login``: the sign-in pages' words.
+- ``login``: the sign-in pages' words;
+- ``dashboard``: the dashboard's words (the indicators' names come with the API's answers).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ CATEGORY_LABELS: dict[str, dict[str, str]] = {lang: LOCALES[lang]["categories"] 
 ROLES: dict[str, dict[str, str]] = {lang: LOCALES[lang]["roles"] for lang in LANGS}
 DRAW: dict[str, dict[str, Any]] = {lang: LOCALES[lang]["draw"] for lang in LANGS}
 LOGIN: dict[str, dict[str, str]] = {lang: LOCALES[lang]["login"] for lang in LANGS}
+DASHBOARD: dict[str, dict[str, str]] = {lang: LOCALES[lang]["dashboard"] for lang in LANGS}
 
 
 def lang_of(value: str | None) -> str:
@@ -47,6 +49,10 @@ def lang_of(value: str | None) -> str:
 
 def t(lang: str, key: str) -> str:
     return TEXT[lang][key]
+
+
+def dashboard_words(lang: str) -> dict[str, str]:
+    return DASHBOARD[lang]
 
 
 def status_labels(lang: str) -> dict[str, dict[str, str]]:

@@ -56,6 +56,7 @@ def landing_page(session: Session, lang: str, layers: dict[str, str]) -> str:
     cards = [
         ("/maps/incidents", "incidents_title", "incidents_about"),
         ("/maps/planner", "planner_title", "planner_about"),
+        ("/dashboard", "dashboard_title", "dashboard_about"),
         ("/docs", "docs", "docs_about"),
     ]
     body = (

@@ -35,13 +35,15 @@ class Permission(enum.Enum):
     PATROL = "go on patrol: record their own track"
     SEE_GRID_TRACKS = "see the patrol tracks of the workers serving their grids"
     SEE_ALL_TRACKS = "see every patrol track"
+    SEE_ALL_INDICATORS = "see the indicators of every grid, community and worker"
+    SEE_GRID_INDICATORS = "see the indicators of their own grids"
 
 
 _P = Permission
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     # Everything, everywhere; an administrator acts for no responder.
     UserRole.admin.value: frozenset(Permission)
-    - {_P.ACT_IN_OWN_GRIDS, _P.ACT_FOR_RESPONDER, _P.PATROL, _P.SEE_GRID_TRACKS},
+    - {_P.ACT_IN_OWN_GRIDS, _P.ACT_FOR_RESPONDER, _P.PATROL, _P.SEE_GRID_TRACKS, _P.SEE_GRID_INDICATORS},
     UserRole.community.value: frozenset(
         {
             _P.WRITE_ANY_LAYER,
@@ -54,6 +56,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             _P.RUN_ESCALATIONS,
             _P.COMMENT_ANYWHERE,
             _P.SEE_ALL_TRACKS,
+            _P.SEE_ALL_INDICATORS,
         }
     ),
     # Grid staff see phones in full; about incidents of other grids (the responders suggested
@@ -69,6 +72,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             _P.COMMENT_ANYWHERE,
             _P.PATROL,
             _P.SEE_GRID_TRACKS,
+            _P.SEE_GRID_INDICATORS,
         }
     ),
     UserRole.grid_worker.value: frozenset(
@@ -403,3 +407,19 @@ def check_may_end_patrol(actor: Actor, responder_id: int) -> None:
 def check_may_purge_patrols(actor: Actor) -> None:
     if not actor.may(Permission.SEE_ALL_TRACKS):
         raise PermissionDenied("Purging patrol tracks is for community staff")
+
+
+# --------------------------------------------------------------------------- indicators
+
+
+def indicator_scope(actor: Actor) -> frozenset[int] | None:
+    """The grids whose indicators ``actor`` may see: None for all (community staff,
+    administrators), a grid leader's own grids; anyone else is refused."""
+    check_signed_in(actor)
+    if actor.may(Permission.SEE_ALL_INDICATORS):
+        return None
+    if actor.may(Permission.SEE_GRID_INDICATORS):
+        return actor.grid_ids or frozenset()
+    raise PermissionDenied(
+        f"The indicators are for community staff and grid leaders (their own grids); you are a {actor.role}"
+    )

@@ -161,9 +161,10 @@ def _apply(session: Session, layer: str, obj, values: dict[str, Any], geom: Base
     if layer == "incidents":
         kind = values.get("kind", obj.kind)
         category = values.get("category", obj.category)
-        if obj.catalogue_entry_id is not None:  # registered under a version, kept after
+        unchanged = obj.catalogue_entry_id is not None and (kind, category) == (obj.kind, obj.category)
+        if unchanged:  # registered under a version: its entry and time limit are kept after
             check_category(session, kind, category)
-        else:
+        else:  # new, or re-categorised: the current catalogue's entry and its time limit
             registered = entry_for(session, kind, category)
             obj.catalogue_entry_id = registered.id
             obj.time_limit, obj.time_unit = registered.time_limit, registered.time_unit

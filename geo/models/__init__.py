@@ -9,6 +9,7 @@ from geo.models.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow
 from geo.models.catalogue import COMPONENT, COMPONENT_STATES, EVENT, CatalogueEntry, CatalogueVersion, Component
 from geo.models.evidence import PHOTO_STAGES, Photo
 from geo.models.incidents import Incident, IncidentHistory
+from geo.models.indicators import COUNTER_COLUMNS, IndicatorDay, IndicatorDayBuilt
 from geo.models.kinds import KNOWN_ROLES, BuildingKind, IncidentKind, ResponderKind
 from geo.models.patrols import BuildingVisitDay, CoverageDay, Patrol, PatrolFix, PatrolVisit
 from geo.models.places import Building, Community, Estate, Grid, Responder, Street, responder_grids
@@ -21,6 +22,7 @@ __all__ = [
     "CatalogueEntry",
     "CatalogueVersion",
     "Component",
+    "COUNTER_COLUMNS",
     "KNOWN_ROLES",
     "NAMING_CONVENTION",
     "PHOTO_STAGES",
@@ -38,6 +40,8 @@ __all__ = [
     "Incident",
     "IncidentHistory",
     "IncidentKind",
+    "IndicatorDay",
+    "IndicatorDayBuilt",
     "LayerRevision",
     "Patrol",
     "PatrolFix",

@@ -1,6 +1,7 @@
 """The figures a community reports, per grid or per community, for a period.
 
-For each (area, kind, category): incidents reported in the period, closed in the period, that
+For each (area, kind, category): incidents reported in the period, closed in the period (as done:
+an incident rejected or merged into another is not handled work), that
 went overdue in the period, people served by those closed, and the median minutes spent in each
 status for the steps taken in the period.
 """
@@ -19,6 +20,9 @@ from sqlalchemy.orm import Session
 
 from geo.errors import InputError
 from geo.models import Community, Grid, Incident, IncidentHistory
+
+# Endings that are not work done: a report refused, or merged into another incident.
+NOT_DONE = frozenset({"rejected", "duplicate"})
 
 # History actions that are not steps of the workflow.
 _NOT_STEPS = {"report", "import", "create", "update", "delete", "comment", "assign", "escalate", "absorb"}
@@ -51,7 +55,8 @@ def incident_statistics(session: Session, start: datetime, end: datetime, by: st
     for incident in incidents.values():
         if start <= incident.created_at < end:
             rows[key(incident)]["reported"] += 1
-        if incident.closed_at is not None and start <= incident.closed_at < end:
+        done = incident.status not in NOT_DONE  # closed as rejected or merged: no work was done
+        if done and incident.closed_at is not None and start <= incident.closed_at < end:
             row = rows[key(incident)]
             row["closed"] += 1
             row["people_served"] += incident.people_served if incident.people_served is not None else 1

@@ -211,7 +211,8 @@ def test_every_kind_category_and_role_has_a_label_in_both_languages():
     assert i18n.LANGS == ("zh", "en")
     for lang in i18n.LANGS:
         words = json.loads((i18n.LOCALES_DIR / f"{lang}.json").read_text(encoding="utf-8"))
-        assert set(words) == {"text", "kinds", "categories", "roles", "draw", "login"}, lang
+        assert set(words) == {"text", "kinds", "categories", "roles", "draw", "login", "dashboard"}, lang
+        assert set(words["dashboard"]) == set(i18n.DASHBOARD["zh"]), lang
         assert set(words["login"]) == set(i18n.LOGIN["zh"]), lang  # the sign-in pages say everything in both
         # The maps name the signed-in user's role.
         assert all(words["text"].get(f"user_role_{r.value}") for r in UserRole), lang

@@ -18,8 +18,10 @@ from sqlalchemy import select, text
 
 from api.app import create_app
 from api.v1 import API_PREFIX as API
+from geo.catalogue.default import default_rows
 from geo.db.session import session_scope
 from geo.models import IncidentHistory
+from geo.settings import get_settings
 from tests.geo.incidents.test_workflow import Api
 from tests.support.worktime import at as china
 from tests.support.world import CommunitySpec, GridSpec, ResponderSpec, UserSpec, WorldSpec
@@ -164,7 +166,9 @@ def test_a_category_change_recomputes_the_open_deadline(api, clock, engine):
     iid = dispatched_case(api, clock, engine, china(2026, 3, 2, 9, 0), 1, "working_days")
     assert when(api.get(iid)[0]["due_at"]) == china(2026, 3, 3, 9, 0)
     clock.advance(hours=1)
-    limit(engine, iid, 3, "working_hours")  # the new category's entry: 3 工作时
+    # The new category's entry in the default catalogue: 4 紧急工时.
+    (entry,) = [r for r in default_rows() if r.category == "public_order" and r.condition_no == 1]
+    assert (entry.time_limit, entry.time_unit) == (4, "emergency_hours")
     props, etag = api.get(iid)
     r = api.client.patch(
         f"{API}/incidents/{iid}",
@@ -172,22 +176,30 @@ def test_a_category_change_recomputes_the_open_deadline(api, clock, engine):
         headers=api.headers("community", etag),
     )
     assert r.status_code == 200, r.text
-    # Counted from the dispatch, not from the change: 09:00 + 3 h = 12:00 the same day.
-    assert when(r.json()["properties"]["due_at"]) == china(2026, 3, 2, 12, 0)
+    # Counted from the dispatch, not from the change: 09:00 + 4 h around the clock = 13:00.
+    assert when(r.json()["properties"]["due_at"]) == china(2026, 3, 2, 13, 0)
     row = api.timeline(iid)[-1]
     assert (row["action"], row["step"]) == ("update", "recategorise")
 
 
-def test_a_year_the_calendar_does_not_know_is_503_with_a_clear_message(api, clock, engine, world):
-    clock.now = datetime(2031, 3, 3, 1, 0, tzinfo=UTC)
-    iid = api.report("workerA", "case", "dispute", CENTRE_A)["id"]
-    limit(engine, iid, 1, "working_days")
-    api.ok(iid, "register", "workerA")
-    before = api.snapshot(iid)
-    r = api.act(iid, "dispatch", "leaderA", assignee_id=world.responder["workerA"])
+def test_a_year_the_calendar_does_not_know_is_503_with_a_clear_message_when_told_to_refuse(
+    api, clock, engine, world, monkeypatch
+):
+    clock.now = datetime(2031, 3, 3, 1, 0, tzinfo=UTC)  # Monday 09:00 in China
+    first, second = (api.report("workerA", "case", "dispute", CENTRE_A)["id"] for _ in range(2))
+    for iid in (first, second):
+        limit(engine, iid, 1, "working_days")
+        api.ok(iid, "register", "workerA")
+    # By default a year nobody covers counts Monday to Friday: one 工作日 from Monday 09:00 is
+    # Tuesday 09:00.
+    props = api.ok(first, "dispatch", "leaderA", assignee_id=world.responder["workerA"])
+    assert when(props["handling_due_at"]) == datetime(2031, 3, 4, 1, 0, tzinfo=UTC)
+    monkeypatch.setattr(get_settings(), "work_calendar_unknown_years", "refuse")
+    before = api.snapshot(second)
+    r = api.act(second, "dispatch", "leaderA", assignee_id=world.responder["workerA"])
     assert r.status_code == 503, r.text
     assert "2031" in r.json()["detail"] and "calendar" in r.json()["detail"]
-    assert api.snapshot(iid) == before
+    assert api.snapshot(second) == before
 
 
 # --------------------------------------------------------------------------- suspension and extension

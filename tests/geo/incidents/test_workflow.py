@@ -20,8 +20,10 @@ from sqlalchemy import text
 import geo.incidents.definitions
 from api.app import create_app
 from api.v1 import API_PREFIX as API
+from geo.catalogue.default import default_rows
 from geo.incidents.definitions import DEFINITIONS
 from geo.settings import get_settings
+from geo.worktime.calendar import deadline, elapsed
 from tests.support.photos import provide_evidence, without_photos
 from tests.support.world import BuildingSpec, CommunitySpec, GridSpec, ResponderSpec, UserSpec, World, WorldSpec
 
@@ -192,16 +194,25 @@ def at(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
+def handling_limit(kind: str, category: str) -> tuple[float, str]:
+    """The default catalogue's time limit (condition 1) for a category: (amount, unit)."""
+    row = next(r for r in default_rows() if r.kind == kind and r.category == category and r.condition_no == 1)
+    return row.time_limit, row.time_unit
+
+
 def expected_due(
     kind: str, status: str, category: str, since: datetime, workflows: dict = WORKFLOWS
 ) -> datetime | None:
-    """The deadline the TOML gives: minutes by category (or "*"); closed statuses have none."""
+    """The deadline: in the handling status, the catalogue's time limit in its working-time unit;
+    elsewhere the TOML's minutes by category (or "*"); closed statuses have none."""
     spec = workflows[kind]
     awaits = status not in spec["closed"] or any(
         status in a["from"] and a["to"] != "=" for a in spec["actions"].values()
     )  # a closed case awaits its evaluation, and that is due too
     if not awaits:
         return None
+    if status == spec.get("handling"):
+        return deadline(since, *handling_limit(kind, category))
     minutes = spec.get("deadlines", {}).get(status, {})
     minutes = minutes.get(category, minutes.get("*"))
     return None if minutes is None else since + timedelta(minutes=minutes)
@@ -622,9 +633,9 @@ def test_case_deadlines_per_status_and_category(api, clock, world, category):
         props = api.ok(iid, action, who, **body)
         want = expected_due("case", props["status"], category, clock.now)
         assert at(props["due_at"]) == want
-        if props["status"] == "dispatched":
-            minutes = WORKFLOWS["case"]["deadlines"]["dispatched"]
-            assert want - clock.now == timedelta(minutes=minutes.get(category, minutes["*"]))
+        if props["status"] == "dispatched":  # the catalogue's limit, in its unit
+            amount, unit = handling_limit("case", category)
+            assert elapsed(clock.now, want, unit) == pytest.approx(amount)
 
 
 @pytest.mark.parametrize("category", ["safety_production", "fire_safety"])
@@ -753,7 +764,12 @@ def test_deadlines_are_configurable_with_a_workflows_file(api, clock, deadline_o
     other = api.report(None, "hazard", "safety_production", move(CENTRE_B, 0, 200))["id"]
     for iid in (fire, other):
         api.ok(iid, "confirm", "workerB")
-    assert at(api.ok(fire, "rectify", "workerB")["due_at"]) == clock.now + timedelta(minutes=99)
+    # The handling status counts the catalogue's time limit in working time: the file's minutes
+    # for it apply only to an incident with no catalogue entry.
+    assert at(api.ok(fire, "rectify", "workerB")["due_at"]) == expected_due(
+        "hazard", "rectifying", "fire_safety", clock.now
+    )
+    assert expected_due("hazard", "rectifying", "fire_safety", clock.now) != clock.now + timedelta(minutes=99)
     assert at(api.ok(other, "rectify", "workerB")["due_at"]) == expected_due(
         "hazard", "rectifying", "safety_production", clock.now
     )

@@ -7,7 +7,8 @@ that record; the service's answer, as JSON and as CSV, must agree.
 
 What the figures mean (for the area, kind and category of each incident):
 - reported: created in the period;
-- closed: reached an end status for the first time in the period;
+- closed: reached an end status for the first time in the period, as done (not rejected or merged:
+  that is no handled work);
 - people_served: of those closed in the period, the number given when closing (1 if none given);
 - overdue: went overdue in the period, i.e. a deadline (from geo/incidents/workflows.toml) that fell in the
   period passed while the incident was still in that status; counted once per incident;
@@ -31,7 +32,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.v1 import API_PREFIX as API
+from geo.catalogue.default import default_rows
 from geo.incidents.definitions import DEFINITIONS
+from geo.worktime.calendar import deadline
 from tests.support.photos import provide_evidence
 from tests.support.world import CommunitySpec, GridSpec, ResponderSpec, UserSpec, WorldSpec
 
@@ -69,6 +72,16 @@ PATHS = {
     "renovation": [["consult", "approve", "start_construction", "complete"], ["consult", "reject"]],
 }
 ENDING = {"check", "reinspect", "demolish", "complete"}  # steps that may say how many people were served
+
+
+def due_by(kind: str, status: str, category: str, entered: datetime) -> datetime | None:
+    """When a step from ``status`` entered at ``entered`` is due: the catalogue's time limit in
+    working time in the kind's handling status, the TOML's minutes elsewhere."""
+    if status == WORKFLOWS[kind].get("handling"):
+        row = next(r for r in default_rows() if r.kind == kind and r.category == category and r.condition_no == 1)
+        return deadline(entered, row.time_limit, row.time_unit)
+    allowed = allowance(kind, status, category)
+    return None if allowed is None else entered + allowed
 
 
 def allowance(kind: str, status: str, category: str) -> timedelta | None:
@@ -113,7 +126,15 @@ class Record:
         yield status, since, end_of_time, False
 
     def closed_at(self) -> datetime | None:
-        return next((at for at, _a, _f, to in self.steps if to in WORKFLOWS[self.kind]["closed"]), None)
+        """When it first ended as done (rejected or duplicate endings are not handled work)."""
+        return next(
+            (
+                at
+                for at, _a, _f, to in self.steps
+                if to in WORKFLOWS[self.kind]["closed"] and to not in ("rejected", "duplicate")
+            ),
+            None,
+        )
 
 
 def expected_rows(records: list[Record], start: datetime, end: datetime, by: str, end_of_time: datetime) -> dict:
@@ -132,9 +153,9 @@ def expected_rows(records: list[Record], start: datetime, end: datetime, by: str
         for status, entered, left, by_step in r.stints(end_of_time):
             if by_step and start <= left < end:
                 rows[key]["durations"][status].append((left - entered).total_seconds() / 60)
-            allowed = allowance(r.kind, status, r.category)
+            due = due_by(r.kind, status, r.category, entered)
             # Escalations run at every step and at the end, so a deadline passed in a status is seen.
-            if allowed is not None and entered + allowed < left and start <= entered + allowed < end:
+            if due is not None and due < left and start <= due < end:
                 late = True
         if late:
             rows[key]["overdue"] += 1
@@ -192,7 +213,8 @@ def plan(rng: random.Random, start: datetime, end: datetime, n: int) -> list[tup
         path = path[: rng.randint(1, len(path))] if rng.random() < 0.3 else path
         status, at, steps = WORKFLOWS[kind]["initial"], reported, []
         for action in path:
-            allowed = allowance(kind, status, category) or timedelta(days=3)
+            due = due_by(kind, status, category, at)
+            allowed = due - at if due is not None else timedelta(days=3)
             at = at + timedelta(
                 minutes=max(1, int(allowed.total_seconds() / 60 * rng.choice([0.1, 0.3, 0.6, 0.9, 1.3, 2.4])))
             )
