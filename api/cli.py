@@ -148,9 +148,11 @@ def _parse_field_options(values: list[str]) -> dict[str, str]:
 @app.command("import")
 def import_(
     layer: Annotated[Layer, typer.Argument(help="Which layer the file holds.")],
-    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile, FlatGeobuf or CSV; GPX for patrols.")],
+    file: Annotated[
+        Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile, FlatGeobuf, CSV or XLSX; GPX for patrols.")
+    ],
     code_field: Annotated[
-        str | None, typer.Option(help="Column holding the code (grids, buildings, responders, incidents).")
+        str | None, typer.Option(help="Column holding the code (grids, buildings, responders, components, incidents).")
     ] = None,
     name_field: Annotated[str | None, typer.Option(help="Column holding the name.")] = None,
     lon_field: Annotated[str | None, typer.Option(help="CSV: column holding longitude.")] = None,
@@ -218,7 +220,8 @@ def import_(
 def export(
     layer: Annotated[Layer, typer.Argument(help="Which layer to write.")],
     file: Annotated[
-        Path, typer.Argument(help="Output file; the format follows its suffix (.geojson, .gpkg, .shp, .fgb, .csv).")
+        Path,
+        typer.Argument(help="Output file; the format follows its suffix (.geojson, .gpkg, .shp, .fgb, .csv, .xlsx)."),
     ],
     crs: Annotated[
         str | None,

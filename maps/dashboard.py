@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from markupsafe import Markup, escape
 
-from geo.access.policy import Actor, Permission
+from geo.access.policy import Actor, indicator_scope
 from maps import assets
 from maps.i18n import CATEGORY_LABELS, KINDS, ROLES, dashboard_words, status_labels
 
@@ -35,7 +35,7 @@ PRESETS = ("week", "month", "quarter", "year")
 
 def _config(lang: str, actor: Actor) -> dict[str, Any]:
     """What the page's module needs: the words, and whose grids it shows (None: all)."""
-    own = None if actor.may(Permission.ACT_IN_EVERY_GRID) else sorted(actor.grid_codes or ())
+    own = None if indicator_scope(actor) is None else sorted(actor.grid_codes or ())
     return {
         "lang": lang,
         "words": dashboard_words(lang),

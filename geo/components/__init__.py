@@ -22,8 +22,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from geo.catalogue import component_category
+from geo.catalogue.store import snapshot
 from geo.errors import InputError
-from geo.models import COMPONENT, COMPONENT_STATES, CatalogueEntry, CatalogueVersion, Street
+from geo.models import COMPONENT, COMPONENT_STATES, CatalogueEntry, Street
 
 CODE_LENGTH = 16
 _CODE = re.compile(r"[0-9]{16}")
@@ -84,30 +86,15 @@ def accuracy_class(value: Any) -> str | None:
     raise InputError(f"accuracy {text!r} is not a position accuracy class: use one of {choices}")
 
 
-def _current_entries(session: Session):
-    return (
-        select(CatalogueEntry)
-        .join(CatalogueVersion, CatalogueEntry.version_id == CatalogueVersion.id)
-        .where(CatalogueVersion.is_current.is_(True), CatalogueEntry.domain == COMPONENT)
-        .order_by(CatalogueEntry.major_code, CatalogueEntry.minor_code, CatalogueEntry.condition_no)
-    )
-
-
 def subcategories(session: Session) -> dict[str, CatalogueEntry]:
     """The component sub-categories of the current catalogue, by 大类 + 小类 (4 digits): the
     first 立案条件 of each stands for it."""
-    found: dict[str, CatalogueEntry] = {}
-    for entry in session.scalars(_current_entries(session)):
-        found.setdefault(entry.major_code + entry.minor_code, entry)
-    return found
-
-
-def component_category(session: Session, major_code: str, minor_code: str) -> CatalogueEntry | None:
-    """The current catalogue's component sub-category ``major_code`` + ``minor_code``, if any."""
-    stmt = _current_entries(session).where(
-        CatalogueEntry.major_code == major_code, CatalogueEntry.minor_code == minor_code
-    )
-    return session.scalars(stmt.limit(1)).first()
+    ids = snapshot(session).components
+    if not ids:
+        return {}
+    stmt = select(CatalogueEntry).where(CatalogueEntry.id.in_(list(ids.values())))
+    by_id = {e.id: e for e in session.scalars(stmt)}
+    return {major + minor: by_id[i] for (major, minor), i in ids.items()}
 
 
 def served_districts(session: Session) -> set[str]:
@@ -218,8 +205,12 @@ def category_names(session: Session, keys: Sequence[str]) -> dict[str, tuple[str
     wanted = set(keys)
     if not wanted:
         return {}
-    stmt = _current_entries(session).where(CatalogueEntry.category.in_(sorted(wanted)))
-    return {e.category: (e.major_name, e.minor_name) for e in session.scalars(stmt)}
+    stmt = select(CatalogueEntry.category, CatalogueEntry.major_name, CatalogueEntry.minor_name).where(
+        CatalogueEntry.version_id == snapshot(session).version_id,
+        CatalogueEntry.domain == COMPONENT,
+        CatalogueEntry.category.in_(sorted(wanted)),
+    )
+    return {category: (major, minor) for category, major, minor in session.execute(stmt)}
 
 
 def with_category_names(session: Session, props: Sequence[dict[str, Any]]) -> None:

@@ -44,6 +44,7 @@ from sqlalchemy import String as SAString
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
+from geo.incidents.definitions import CHECKS
 from geo.indicators.definitions import Counts
 from geo.models import COUNTER_COLUMNS, IncidentHistory
 
@@ -57,7 +58,7 @@ ENDING_STEPS = ("close", "reject", "merge")
 # (inspect), "check_on_time": whether it was done by the step's own deadline}. The row's own
 # step may be another (a case's check closes it, a return is re-work, an illegal structure's
 # verification registers it), and its on_time then measures that step.
-VERIFY_MARK, INSPECT_MARK = "核实", "核查"
+VERIFY_MARK, INSPECT_MARK = CHECKS["verify"], CHECKS["inspect"]
 
 
 def _mark() -> ColumnElement[Any]:

@@ -26,6 +26,7 @@ WRITE_DRIVERS = {
     ".shp": "ESRI Shapefile",
     ".fgb": "FlatGeobuf",
     ".csv": "CSV",
+    ".xlsx": "XLSX",  # a spreadsheet laid out as the CSV is
 }
 
 
@@ -56,13 +57,16 @@ def export_layer(session: Session, layer: str, path: str | Path, crs: str | None
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         path.unlink()
-    if driver == "CSV":
+    if driver in ("CSV", "XLSX"):
         out = pd.DataFrame(gdf.drop(columns="geometry"))
         if len(gdf) and (gdf.geom_type == "Point").all():
             out["lon"], out["lat"] = gdf.geometry.x, gdf.geometry.y
         else:
             out["wkt"] = gdf.geometry.to_wkt()
-        out.to_csv(path, index=False)
+        if driver == "CSV":
+            out.to_csv(path, index=False)
+        else:
+            out.to_excel(path, index=False, engine="openpyxl")
     else:
         with warnings.catch_warnings():
             # Shapefile field names are cut to 10 characters; the importer reads them back.

@@ -20,6 +20,7 @@ from geo.errors import InputError, RowProblems
 from geo.spatial.crs import WGS84, CoordinateSystem, from_pyproj, parse_crs
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
+XLSX_SUFFIXES = {".xlsx"}  # a spreadsheet: read as a CSV is, its first sheet
 _EPS = 1e-9  # published data often overshoots ±180 by a rounding error
 LON_NAMES = ("lon", "lng", "long", "longitude", "x")
 LAT_NAMES = ("lat", "latitude", "y")
@@ -69,6 +70,8 @@ def read_frame(path: str | Path, options: ImportOptions) -> Frame:
         raise InputError(f"{path}: no such file")
     if path.suffix.lower() in CSV_SUFFIXES:
         frame = _read_csv(path, options)
+    elif path.suffix.lower() in XLSX_SUFFIXES:
+        frame = _read_xlsx(path, options)
     else:
         try:
             gdf = gpd.read_file(path, engine="pyogrio")
@@ -89,11 +92,23 @@ def read_frame(path: str | Path, options: ImportOptions) -> Frame:
 
 
 def _read_csv(path: Path, options: ImportOptions) -> Frame:
-    source = path.name
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False, sep=None, engine="python")
     except Exception as exc:
-        raise InputError(f"{source}: cannot be read as CSV ({exc})") from None
+        raise InputError(f"{path.name}: cannot be read as CSV ({exc})") from None
+    return _read_table(path.name, table, options)
+
+
+def _read_xlsx(path: Path, options: ImportOptions) -> Frame:
+    try:
+        table = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
+    except Exception as exc:  # openpyxl raises several types for files it cannot read
+        raise InputError(f"{path.name}: cannot be read as an XLSX workbook ({exc})") from None
+    return _read_table(path.name, table.fillna(""), options)
+
+
+def _read_table(source: str, table: pd.DataFrame, options: ImportOptions) -> Frame:
+    """A table of text with coordinate or WKT columns (CSV, a spreadsheet)."""
     crs = parse_crs(options.crs) if options.crs else WGS84
     wkt_col = next((c for c in table.columns if str(c).lower() in ("wkt", "geometry")), None)
     if wkt_col is not None and not (options.lon_field or options.lat_field):
