@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session
 from geo.access.passwords import check_password_policy, hash_password
 from geo.access.policy import SYSTEM
 from geo.access.users import add_user
+from geo.io.demo_timeline import walk_demo_incidents
 from geo.io.importers import ImportReport, import_layer
 from geo.io.read import ImportOptions
 from geo.layers import LAYERS
@@ -57,15 +60,37 @@ def load_demo(session: Session, progress: bool = False, directory: Path = DEMO_D
     if session.scalar(select(Community.id).where(Community.code == DEMO_COMMUNITY)) is not None:
         return []
     options = ImportOptions(progress=progress)
-    # The registry's order is the order layers depend on each other (grids name their community ...).
-    reports = [
-        import_layer(session, entry.name, directory / entry.demo_file, options)
-        for entry in LAYERS.values()
-        if entry.in_demo
-    ]
+    with tempfile.TemporaryDirectory() as scratch:
+        # Incidents come in as just reported; walk_demo_incidents takes each to the file's status.
+        targets = _reported_copy(directory / LAYERS["incidents"].demo_file, Path(scratch))
+        # The registry's order is the order layers depend on each other (grids name their community ...).
+        reports = [
+            import_layer(
+                session,
+                entry.name,
+                Path(scratch) / entry.demo_file if entry.name == "incidents" else directory / entry.demo_file,
+                options,
+            )
+            for entry in LAYERS.values()
+            if entry.in_demo
+        ]
     add_demo_accounts(session)
+    walk_demo_incidents(session, targets, {a.responder: a.username for a in DEMO_ACCOUNTS if a.responder})
     add_demo_patrol(session, utcnow())
     return reports
+
+
+def _reported_copy(path: Path, scratch: Path) -> dict[str, tuple[str, datetime | None]]:
+    """A copy of the incidents file in ``scratch`` (same name) without their status and closing
+    time, so that they are imported as just reported; and each one's (status, closed_at) in the file."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    targets = {}
+    for feature in data["features"]:
+        props = feature["properties"]
+        closed = props.pop("closed_at", None)
+        targets[props["code"]] = (props.pop("status"), datetime.fromisoformat(closed) if closed else None)
+    (scratch / path.name).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return targets
 
 
 def add_demo_patrol(session: Session, now: datetime) -> Patrol:

@@ -236,3 +236,34 @@ def test_the_readme_lists_the_demo_accounts_as_they_are():
         (a.username, a.password, a.grid or "all") for a in DEMO_ACCOUNTS
     ]
     assert "change them" in section and "wangge user disable" in section
+
+
+def test_the_demo_incidents_have_the_timeline_of_their_status(demo):
+    """Each incident was walked through the workflow to its status, so the demo year's
+    indicators show real work: registrations, handlings, closings (some late), re-work,
+    overdue incidents and a supervision order."""
+    from datetime import datetime
+
+    from geo.incidents.definitions import workflow
+    from geo.indicators.report import indicators
+    from geo.io.demo_timeline import DEMO_NOW
+    from geo.models import IncidentHistory
+    from geo.timezones import CHINA_TIME
+
+    with session_scope(demo) as s:
+        last = {}
+        for incident_id, to_status in s.execute(
+            select(IncidentHistory.incident_id, IncidentHistory.to_status).order_by(IncidentHistory.id)
+        ):
+            last[incident_id] = to_status
+        incidents = s.scalars(select(Incident)).all()
+        assert {i.id: i.status for i in incidents} == last
+        for incident in incidents:
+            flow = workflow(incident.kind)
+            assert (incident.closed_at is not None) == (incident.status in flow.closed), incident.code
+        year = datetime(DEMO_NOW.year, 1, 1, tzinfo=CHINA_TIME)
+        total = indicators(s, year, year.replace(year=year.year + 1), DEMO_NOW, by="none")["total"]
+    assert total["registered"] > 0 and total["closed"] > 0 and total["handled"] > 0
+    assert 0 < total["closed_on_time"] <= total["closed"]
+    assert total["rework_rate"] and total["supervised"] > 0 and total["overdue"] > 0
+    assert total["score"] is not None
