@@ -213,7 +213,12 @@ def _excluded(session: Session, incident: Incident, check: str, reporter: Report
     if check == "verify":
         r = reporter or reporter_of(session, incident)
         return {r.responder_id} if r.responder_id is not None else set()
-    return set(handler_of(session, incident).responder_ids)
+    # The assignee too: the check is suggested as the work is handed in, before the handle row
+    # that names its handler is written.
+    excluded = set(handler_of(session, incident).responder_ids)
+    if incident.assignee_id is not None:
+        excluded.add(incident.assignee_id)
+    return excluded
 
 
 CHECKER_ROLES = ("grid_worker", "grid_leader")
