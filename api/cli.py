@@ -132,7 +132,17 @@ def serve(
     _check_database_reachable()
     _ready_engine()
     typer.echo(f"serving on http://{host}:{port}/  (API docs at /docs)")
-    uvicorn.run("api.app:create_served_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    uvicorn.run(
+        "api.app:create_served_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        # Longer than clients keep an idle connection (httpx and many phone stacks: 5 s), so the
+        # server never closes one just as a client sends on it (the client would see it dropped).
+        timeout_keep_alive=get_settings().keep_alive_s,
+    )
 
 
 def _parse_field_options(values: list[str]) -> dict[str, str]:

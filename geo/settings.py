@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     )
     # How stale another process's grid or responder changes may be in this process's indexes.
     index_check_interval_s: float = 1.0
+    # How long `wangge serve` keeps an idle keep-alive connection open (seconds).
+    keep_alive_s: int = Field(30, gt=0)
     # Largest request body the API reads (a batch of a million points is about 40 MB of JSON).
     max_body_bytes: int = 64 * 1024 * 1024
     # Optional TOML file overriding workflow deadlines (same layout as geo/incidents/workflows.toml).
