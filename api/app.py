@@ -12,7 +12,7 @@ import threading
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from api import readlog
+from api import ogc, open311, readlog
 from api.errors import install_error_handlers
 from api.middleware import install_middleware
 from api.pages import app as worker_app
@@ -173,6 +173,8 @@ def create_app(
     app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(auth.audit_router, prefix=API_PREFIX)
     app.include_router(login.router)
+    ogc.install(app)  # OGC API Features and Tiles at /ogc
+    app.include_router(open311.router)  # Open311 GeoReport v2 at /open311
     app.include_router(docs.router)
     for entry in LAYERS.values():
         if entry.generic_api:

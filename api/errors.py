@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -165,8 +166,37 @@ HANDLERS: tuple[tuple[type[Exception], Callable[[Request, Any], Awaitable[Respon
 )
 
 
+# The standard APIs answer errors in their standard's shape (OGC: {code, description}; Open311:
+# a list of {code, description}, in XML too): a path prefix and the function that turns
+# wangge's answer (its status, message and headers) into theirs.
+ErrorFormat = Callable[[Request, int, str, dict[str, str]], Response]
+_ERROR_FORMATS: list[tuple[str, ErrorFormat]] = []
+
+
+def register_error_format(prefix: str, reformat: ErrorFormat) -> None:
+    """Errors of requests under ``prefix`` are answered by ``reformat`` (status, message, headers)."""
+    _ERROR_FORMATS.append((prefix, reformat))
+
+
+def _formatted(handler: Callable[[Request, Any], Awaitable[Response]]) -> Callable[[Request, Any], Awaitable[Response]]:
+    async def answer(request: Request, exc: Any) -> Response:
+        response = await handler(request, exc)
+        path = request.url.path
+        for prefix, reformat in _ERROR_FORMATS:
+            if (path == prefix or path.startswith(prefix + "/")) and isinstance(response, JSONResponse):
+                detail = orjson.loads(bytes(response.body)).get("detail", "")
+                headers = {
+                    k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")
+                }
+                return reformat(request, response.status_code, str(detail), headers)
+        return response
+
+    return answer
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer every kind of failure as JSON ``{"detail": message}`` (see :data:`HANDLERS`)."""
+    """Answer every kind of failure as JSON ``{"detail": message}`` (see :data:`HANDLERS`), or
+    in the shape of the standard API the request was for (:func:`register_error_format`)."""
     for kind, handler in HANDLERS:
-        app.add_exception_handler(kind, handler)
+        app.add_exception_handler(kind, _formatted(handler))
     document_errors(app)  # the OpenAPI document describes these answers

@@ -93,8 +93,10 @@ def query_features(
     filters: Filters | None = None,
     limit: int = 100,
     offset: int = 0,
+    where: Sequence[Any] = (),
 ) -> FeaturePage:
-    """One page of a layer's rows, and how many match the filters in all."""
+    """One page of a layer's rows, and how many match the filters in all. ``where``: more
+    conditions, already SQL (the OGC API's property filters and CQL2, geo/query/queryables.py)."""
     entry = layer_entry(layer)
     model: Any = entry.model  # any layer's model: the filters below name the columns it has
     filters = filters or Filters()
@@ -133,6 +135,8 @@ def query_features(
         stmt = stmt.where(stamp < filters.until)
     if model is Incident:
         stmt = stmt.where(Incident.deleted_at.is_(None))
+    for condition in where:
+        stmt = stmt.where(condition)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     page = stmt.order_by(model.id).limit(limit).offset(offset)
     # The related rows a feature names (grid, building, assignee ...): one query each per page,
