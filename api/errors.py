@@ -178,18 +178,21 @@ def register_error_format(prefix: str, reformat: ErrorFormat) -> None:
     _ERROR_FORMATS.append((prefix, reformat))
 
 
+def in_standard_shape(request: Request, response: Response) -> Response:
+    """wangge's error answer ``response`` in the shape of the standard API the request was for
+    (:func:`register_error_format`), or as it is. The middleware's refusals use it too."""
+    path = request.url.path
+    for prefix, reformat in _ERROR_FORMATS:
+        if (path == prefix or path.startswith(prefix + "/")) and isinstance(response, JSONResponse):
+            detail = orjson.loads(bytes(response.body)).get("detail", "")
+            headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")}
+            return reformat(request, response.status_code, str(detail), headers)
+    return response
+
+
 def _formatted(handler: Callable[[Request, Any], Awaitable[Response]]) -> Callable[[Request, Any], Awaitable[Response]]:
     async def answer(request: Request, exc: Any) -> Response:
-        response = await handler(request, exc)
-        path = request.url.path
-        for prefix, reformat in _ERROR_FORMATS:
-            if (path == prefix or path.startswith(prefix + "/")) and isinstance(response, JSONResponse):
-                detail = orjson.loads(bytes(response.body)).get("detail", "")
-                headers = {
-                    k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")
-                }
-                return reformat(request, response.status_code, str(detail), headers)
-        return response
+        return in_standard_shape(request, await handler(request, exc))
 
     return answer
 

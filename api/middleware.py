@@ -7,12 +7,13 @@ import hashlib
 import re
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
 from api.bodycheck import InputCheck
+from api.errors import in_standard_shape
 from geo.settings import get_settings
 from maps import basemaps
 
@@ -48,7 +49,9 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope, receive, send):
-        response = JSONResponse({"detail": _too_large(self.max_bytes)}, status_code=413)
+        response = in_standard_shape(
+            Request(scope), JSONResponse({"detail": _too_large(self.max_bytes)}, status_code=413)
+        )
         await response(scope, receive, send)
 
 

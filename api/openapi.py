@@ -81,11 +81,27 @@ def error_codes(method: str, operation: dict[str, Any]) -> set[int]:
     return codes
 
 
-def error_response(code: int, given: dict[str, Any] | None = None) -> dict[str, Any]:
+# The standard APIs answer errors in their own shape (api/errors.py register_error_format):
+# a path prefix and the JSON Schema of its error answers.
+_ERROR_SCHEMAS: list[tuple[str, dict[str, Any]]] = []
+
+
+def register_error_schema(prefix: str, schema: dict[str, Any]) -> None:
+    """The error answers of the operations under ``prefix`` are documented by ``schema``."""
+    _ERROR_SCHEMAS.append((prefix, schema))
+
+
+def error_schema_for(path: str) -> dict[str, Any] | None:
+    return next((s for prefix, s in _ERROR_SCHEMAS if path == prefix or path.startswith(prefix + "/")), None)
+
+
+def error_response(
+    code: int, given: dict[str, Any] | None = None, schema: dict[str, Any] | None = None
+) -> dict[str, Any]:
     model = ValidationErrorAnswer if code == 422 else ErrorAnswer
     answer: dict[str, Any] = {
         "description": (given or {}).get("description") or DESCRIPTIONS[code],
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+        "content": {"application/json": {"schema": schema or {"$ref": f"#/components/schemas/{model.__name__}"}}},
     }
     if code in HEADERS:
         answer["headers"] = HEADERS[code]
@@ -96,7 +112,8 @@ def add_error_responses(document: dict[str, Any]) -> dict[str, Any]:
     """``document`` with every operation's error answers described by the models above, and
     FastAPI's own (unused) validation error schemas gone."""
     document = copy.deepcopy(document)
-    for operations in document.get("paths", {}).values():
+    for path, operations in document.get("paths", {}).items():
+        schema = error_schema_for(path)
         for method, operation in operations.items():
             if method not in ("get", "put", "post", "patch", "delete") or _UNDOCUMENTED_TAGS & set(
                 operation.get("tags", ())
@@ -106,7 +123,7 @@ def add_error_responses(document: dict[str, Any]) -> dict[str, Any]:
             for code in sorted(error_codes(method, operation)):
                 given = responses.get(str(code))
                 # Keep a route's own description (e.g. locate's 404); the 422 is always ours.
-                responses[str(code)] = error_response(code, given if code != 422 else None)
+                responses[str(code)] = error_response(code, given if code != 422 else None, schema)
             operation["responses"] = dict(sorted(responses.items()))
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for model in MODELS:

@@ -24,6 +24,7 @@ from api.geojson import feature
 from api.idempotency import IdempotencyDep
 from api.ogc import OGC_PREFIX, html, tiles
 from api.ogc.document import DEFAULT_LIMIT, GEOJSON, ITEMS_PARAMS, JSON, MAX_LIMIT, document
+from api.openapi import register_error_schema
 from api.params import MAX_OFFSET
 from api.privacy import Reader
 from api.readlog import ReaderDep
@@ -83,18 +84,37 @@ def _ogc_error(request: Request, status: int, message: str, headers: dict[str, s
 
 register_error_format(OGC_PREFIX, _ogc_error)
 
-_REFUSED: dict[int | str, dict[str, Any]] = {
-    400: {"description": "A parameter not understood, or a value that cannot be used"},
-    404: {"description": "No such collection or feature"},
+# The OGC exception: what every error answer under /ogc is (its schema in the app's document too).
+EXCEPTION = {
+    "type": "object",
+    "required": ["code", "description"],
+    "properties": {"code": {"type": "string"}, "description": {"type": "string"}},
 }
-_WRITE_REFUSED: dict[int | str, dict[str, Any]] = {
-    **_REFUSED,
-    401: {"description": "Sign in"},
-    403: {"description": "Not yours to change"},
-    405: {"description": "The collection is read-only"},
-    412: {"description": "If-Match does not match the feature's ETag"},
-    428: {"description": "Incidents: send If-Match"},
+register_error_schema(OGC_PREFIX, EXCEPTION)
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def _answers(ok: int, *media: str, **refusals: str) -> Responses:
+    """An operation's documented answers: ``ok`` in each of ``media``, and its refusals (``e400=...``)."""
+    out: Responses = {ok: {"content": {m: {} for m in media}}} if media else {}
+    for key, description in refusals.items():
+        out[int(key[1:])] = {"description": description, "content": {JSON: {"schema": EXCEPTION}}}
+    return out
+
+
+_BAD = "A parameter not understood, or a value that cannot be used"
+_MISSING = "No such collection or feature"
+_WRITES = {
+    "e400": _BAD,
+    "e404": _MISSING,
+    "e405": "The collection is read-only",
+    "e412": "If-Match does not match the feature's ETag: it changed since it was read",
+    "e428": "Incidents: send If-Match (the ETag read)",
 }
+_PAGES = (JSON, "text/html")
+_FEATURES = (GEOJSON, "text/html")
+
 
 F = Annotated[str | None, Query(description="json (geojson) or html; else by Accept")]
 Lang = Annotated[str | None, Query(description="zh-CN (default) or en, for HTML")]
@@ -267,7 +287,9 @@ def _headers(crs: CoordinateSystem, tag: str | None = None) -> dict[str, str]:
 # --------------------------------------------------------------------------- part 1: reading
 
 
-@router.get("", name="ogc_landing", summary="OGC API Features: the landing page", responses=_REFUSED)
+@router.get(
+    "", name="ogc_landing", summary="OGC API Features: the landing page", responses=_answers(200, *_PAGES, e400=_BAD)
+)
 def landing(request: Request, f: F = None, lang: Lang = None) -> Response:
     _check_params(request, ("f", "lang"))
     words = html.WORDS[html.language(lang)]
@@ -290,13 +312,19 @@ def landing_slash(request: Request, f: F = None, lang: Lang = None) -> Response:
     return landing(request, f, lang)
 
 
-@router.get("/api", summary="OGC API Features: the OpenAPI 3.0 document (for GDAL, OWSLib, QGIS)")
+@router.get(
+    "/api",
+    summary="OGC API Features: the OpenAPI 3.0 document (for GDAL, OWSLib, QGIS)",
+    responses=_answers(200, OPENAPI_MEDIA, e400=_BAD),
+)
 def api_document(request: Request, actor: ActorDep) -> Response:
     _check_params(request, ("f",))
     return _json(document(_base(request), visible(actor)), OPENAPI_MEDIA)
 
 
-@router.get("/conformance", summary="OGC API Features: the conformance classes")
+@router.get(
+    "/conformance", summary="OGC API Features: the conformance classes", responses=_answers(200, *_PAGES, e400=_BAD)
+)
 def conformance(request: Request, f: F = None, lang: Lang = None) -> Response:
     _check_params(request, ("f", "lang"))
     classes = [*CONFORMANCE, *getattr(cql2, "CONFORMANCE", ()), *tiles.CONFORMANCE]
@@ -306,7 +334,7 @@ def conformance(request: Request, f: F = None, lang: Lang = None) -> Response:
     return _json({"conformsTo": list(dict.fromkeys(classes))})
 
 
-@router.get("/collections", summary="OGC API Features: the collections")
+@router.get("/collections", summary="OGC API Features: the collections", responses=_answers(200, *_PAGES, e400=_BAD))
 def collections(request: Request, session: SessionDep, actor: ActorDep, f: F = None, lang: Lang = None) -> Response:
     _check_params(request, ("f", "lang"))
     language = html.language(lang)
@@ -319,7 +347,11 @@ def collections(request: Request, session: SessionDep, actor: ActorDep, f: F = N
     return _json({"collections": found, "links": links, "crs": list(OGC_CRS)})
 
 
-@router.get("/collections/{collectionId}", summary="OGC API Features: one collection", responses=_REFUSED)
+@router.get(
+    "/collections/{collectionId}",
+    summary="OGC API Features: one collection",
+    responses=_answers(200, *_PAGES, e400=_BAD, e404=_MISSING),
+)
 def collection(
     request: Request, collection_id: CollectionId, session: SessionDep, actor: ActorDep, f: F = None, lang: Lang = None
 ) -> Response:
@@ -338,7 +370,7 @@ def collection(
 @router.get(
     "/collections/{collectionId}/queryables",
     summary="OGC API Features: the properties a collection can be filtered on (JSON Schema)",
-    responses=_REFUSED,
+    responses=_answers(200, SCHEMA_MEDIA, e400=_BAD, e404=_MISSING),
 )
 def collection_queryables(request: Request, collection_id: CollectionId, actor: ActorDep, f: F = None) -> Response:
     _check_params(request, ("f", "lang"))
@@ -358,7 +390,10 @@ def collection_queryables(request: Request, collection_id: CollectionId, actor: 
 
 
 @router.get(
-    "/collections/{collectionId}/items", name="ogc_items", summary="OGC API Features: features", responses=_REFUSED
+    "/collections/{collectionId}/items",
+    name="ogc_items",
+    summary="OGC API Features: features",
+    responses=_answers(200, *_FEATURES, e400=_BAD, e404=_MISSING, e501="CQL2 filters are not available"),
 )
 def items(
     request: Request,
@@ -415,7 +450,7 @@ def items(
     "/collections/{collectionId}/items/{featureId}",
     name="ogc_item",
     summary="OGC API Features: one feature, with its ETag",
-    responses=_REFUSED,
+    responses=_answers(200, *_FEATURES, e400=_BAD, e404=_MISSING),
 )
 def item(
     request: Request,
@@ -494,7 +529,7 @@ def _written(request: Request, session: Session, entry: Layer, obj, reader: Read
     "/collections/{collectionId}/items",
     status_code=201,
     summary="OGC API Features part 4: add a feature (Idempotency-Key: retry safely)",
-    responses=_WRITE_REFUSED,
+    responses=_answers(201, GEOJSON, JSON, **_WRITES),
 )
 def create_item(
     request: Request,
@@ -550,13 +585,15 @@ def change_item(  # PUT replaces, PATCH changes what it is sent
 
 
 _ITEM = "/collections/{collectionId}/items/{featureId}"
-router.put(_ITEM, summary="OGC API Features part 4: replace a feature (If-Match: its ETag)", responses=_WRITE_REFUSED)(
-    change_item
-)
+router.put(
+    _ITEM,
+    summary="OGC API Features part 4: replace a feature (If-Match: its ETag)",
+    responses=_answers(200, GEOJSON, **_WRITES),
+)(change_item)
 router.patch(
     _ITEM,
     summary="OGC API Features part 4: change what is sent of a feature (If-Match: its ETag)",
-    responses=_WRITE_REFUSED,
+    responses=_answers(200, GEOJSON, **_WRITES),
 )(change_item)
 
 
@@ -564,7 +601,7 @@ router.patch(
     "/collections/{collectionId}/items/{featureId}",
     status_code=204,
     summary="OGC API Features part 4: delete a feature (If-Match: its ETag, optional)",
-    responses=_WRITE_REFUSED,
+    responses=_answers(204, **_WRITES),
 )
 def delete_item(
     request: Request,

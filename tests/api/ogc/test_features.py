@@ -79,6 +79,9 @@ def test_unknown_parameter_is_400_in_ogc_shape(demo, client):
     assert client.get(OGC + "/collections/grids/items", params={"crs": "EPSG:9999"}).status_code == 400
     assert client.get(OGC + "/collections/nothing/items").json()["code"] == "NotFound"
     assert client.get(OGC + "/collections/grids/items/abc").status_code == 404
+    # Refused before any route (a NUL in the query): in OGC's shape too.
+    nul = client.get(OGC + "/collections?f=%00")
+    assert nul.status_code == 400 and set(nul.json()) == {"code", "description"}
 
 
 def test_crs_and_bbox_crs(demo, client):
