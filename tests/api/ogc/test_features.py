@@ -226,3 +226,42 @@ def test_writes_take_the_body_crs_and_need_a_writer(demo, client, staff):
     # A replacement must say where the feature is.
     replaced = client.put(made.headers["location"], json={"properties": {"code": "OGC-2"}}, headers=staff)
     assert replaced.status_code == 422 and replaced.json()["code"] == "InvalidBody"
+
+
+def test_filter_parameters_reach_the_cql2_translator(demo, client, monkeypatch):
+    """``filter``, ``filter-lang`` and ``filter-crs`` are handed to geo/query/cql2.py as given,
+    and its condition selects the features; its conformance classes are declared."""
+    from geo.query import cql2
+    from geo.query.queryables import queryables
+
+    seen = {}
+
+    def parse(text, lang="cql2-text"):
+        seen["parsed"] = (text, lang)
+        return ("code", text.split("'")[1] if "'" in text else "")
+
+    def condition(layer, tree, filter_crs=None):
+        seen["condition"] = (layer, tree, filter_crs)
+        return queryables(layer)[tree[0]].expression == tree[1]
+
+    monkeypatch.setattr(cql2, "parse_filter", parse)
+    monkeypatch.setattr(cql2, "filter_condition", condition)
+    monkeypatch.setattr(cql2, "CONFORMANCE", ("http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",), raising=False)
+    with session_scope(demo) as s:
+        code = s.scalars(select(Building.code).order_by(Building.id.desc())).first()
+    text = f"code = '{code}'"
+    answer = client.get(
+        OGC + "/collections/buildings/items", params={"filter": text, "filter-crs": EPSG + "4326"}
+    ).json()
+    assert [f["properties"]["code"] for f in answer["features"]] == [code]
+    assert seen["parsed"] == (text, "cql2-text")
+    assert seen["condition"][0] == "buildings" and seen["condition"][2].lat_first
+    client.get(OGC + "/collections/buildings/items", params={"filter": "{}", "filter-lang": "cql2-json"})
+    assert seen["parsed"][1] == "cql2-json"
+    assert (
+        client.get(OGC + "/collections/buildings/items", params={"filter": text, "filter-lang": "sql"}).status_code
+        == 400
+    )
+    assert (
+        "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text" in client.get(OGC + "/conformance").json()["conformsTo"]
+    )
