@@ -37,7 +37,7 @@ from api.v1.layers import (
     parse_props,
     to_wgs84_geometry,
 )
-from api.v1.patrols import _note_read, patrol_feature
+from api.v1.patrols import note_track_read, patrol_feature
 from geo.access.policy import Actor, check_may_write, track_scope
 from geo.edit.features import create_feature, delete_feature, update_feature
 from geo.errors import BadQuery, InputError, NotAuthenticated, NotFound, PermissionDenied, StaleVersion
@@ -244,7 +244,7 @@ def _collection(request: Request, session: Session, entry: Layer, actor: Actor, 
 
 def _page_links(request: Request, offset: int, limit: int, matched: int) -> list[dict[str, str]]:
     links = _self_links(request, GEOJSON)
-    url = request.url.remove_query_params("f")
+    url = request.url  # the next page in the format of this one
     if offset + limit < matched:
         links.append(_link(str(url.include_query_params(offset=offset + limit, limit=limit)), "next", GEOJSON))
     if offset > 0:
@@ -265,7 +265,7 @@ def _filter_condition(layer: str, text: str, lang: str | None, crs_uri: str | No
 
 def _read_answer(session: Session, entry: Layer, obj, crs: CoordinateSystem, reader: Reader, now: datetime):
     if isinstance(obj, Patrol):
-        _note_read(reader, obj)
+        note_track_read(reader, obj)
         return patrol_feature(session, obj, crs, now, details=False)
     return feature_answer(session, obj, crs, reader, now, photos=True)
 
