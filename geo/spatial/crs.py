@@ -7,6 +7,7 @@ through pyproj with lon/lat (``always_xy``) order.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -114,16 +115,21 @@ class CoordinateSystem:
     """A named coordinate system wangge can convert to and from WGS84."""
 
     name: str  # wgs84, gcj02, bd09, or a pyproj-understood string such as EPSG:4490
+    # Coordinates come latitude first, as OGC's URIs for EPSG:4326 and EPSG:4490 order them
+    # (ogc_crs); wangge's own names are always longitude first.
+    lat_first: bool = False
 
     def point_to_wgs84(self, x: float, y: float) -> tuple[float, float]:
         """One point, as plain floats (WGS84 itself costs nothing)."""
-        if self.name == "wgs84":
+        if self.name == "wgs84" and not self.lat_first:
             return float(x), float(y)
         xs, ys = self.to_wgs84([x], [y])
         return float(xs[0]), float(ys[0])
 
     def to_wgs84(self, x, y):
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        if self.lat_first:
+            x, y = y, x
         if self.name == "wgs84":
             return x, y
         if self.name == "gcj02":
@@ -134,6 +140,10 @@ class CoordinateSystem:
 
     def from_wgs84(self, x, y):
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        out_x, out_y = self._from_wgs84(x, y)
+        return (out_y, out_x) if self.lat_first else (out_x, out_y)
+
+    def _from_wgs84(self, x, y):
         if self.name == "wgs84":
             return x, y
         if self.name == "gcj02":
@@ -149,7 +159,7 @@ class CoordinateSystem:
         return self._apply(geoms, self.from_wgs84)
 
     def _apply(self, geoms, fn):
-        if self.name == "wgs84":
+        if self.name == "wgs84" and not self.lat_first:
             return geoms
 
         def coords(xy: np.ndarray) -> np.ndarray:
@@ -193,3 +203,34 @@ def from_pyproj(crs: CRS) -> CoordinateSystem:
     except CRSError:
         raise UnknownCRS(f"Cannot transform from the file's coordinate system {crs.name!r} to WGS84") from None
     return CoordinateSystem(f"EPSG:{epsg}" if epsg else crs.to_wkt())
+
+
+CRS84_URIS = ("http://www.opengis.net/def/crs/OGC/1.3/CRS84", "OGC:CRS84", "[OGC:CRS84]", "CRS84")
+_EPSG_URI = re.compile(r"^(?:http://www\.opengis\.net/def/crs/EPSG/0/|\[?EPSG:)(\d{1,6})\]?$")
+
+
+def ogc_crs(uri: str | None) -> CoordinateSystem:
+    """The coordinate system an OGC API names by URI (``filter-crs``, ``bbox-crs``, ``crs``):
+    CRS84 (longitude, latitude) when None, or ``http://www.opengis.net/def/crs/EPSG/0/nnnn``
+    (also ``EPSG:nnnn``, ``[EPSG:nnnn]``) with the EPSG axis order: latitude first for
+    EPSG:4326 and EPSG:4490, easting first for EPSG:3857."""
+    if uri is None or not uri.strip():
+        return WGS84
+    key = uri.strip()
+    if key in CRS84_URIS:
+        return WGS84
+    match = _EPSG_URI.match(key)
+    if match is None:
+        raise UnknownCRS(
+            f"Unknown coordinate system {uri!r}: use {CRS84_URIS[0]} or http://www.opengis.net/def/crs/EPSG/0/nnnn"
+        )
+    code = int(match.group(1))
+    try:
+        crs = CRS.from_epsg(code)
+    except CRSError:
+        raise UnknownCRS(f"Unknown coordinate system {uri!r}: EPSG has no code {code}") from None
+    lat_first = crs.axis_info[0].direction in ("north", "south") if crs.axis_info else False
+    if code == 4326:
+        return CoordinateSystem("wgs84", lat_first=lat_first)
+    base = from_pyproj(crs)
+    return CoordinateSystem(base.name, lat_first=lat_first)
