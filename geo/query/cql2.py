@@ -28,7 +28,9 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 from pygeofilter import ast, values
 from pygeofilter.parsers import cql2_text
 from pygeofilter.parsers.cql2_text.parser import CQLTransformer
-from sqlalchemy import Boolean, and_, false, func, literal, not_, or_, true
+from sqlalchemy import Boolean, Column, Integer, and_, false, func, literal, literal_column, not_, or_, select, true
+from sqlalchemy import column as sql_column
+from sqlalchemy import table as sql_table
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -271,6 +273,8 @@ def _expected(names: set[str]) -> str:
             continue
         if pattern.type == "str":
             word = pattern.value.upper() if pattern.value.isalpha() else pattern.value
+            if word == "SRID":  # EWKT's, refused: filter-crs says the coordinate system
+                continue
             words.add("a WKT geometry such as POINT(113.05 23.7)" if word in _WKT else word)
         elif "a-zA-Z" in pattern.value:
             words.add("a property name")
@@ -521,6 +525,51 @@ def _like_sql(element: CaseSensitiveLike, compiler: Any, **kw: Any) -> str:
 def _glob_sql(element: CaseSensitiveLike, compiler: Any, **kw: Any) -> str:
     glob = compiler.process(element.expr.op("GLOB", is_comparison=True)(element.glob_pattern), **kw)
     return f"({glob})"  # SQLite may append "= 1" to a condition it does not know as one
+
+
+class SpatialIndexHint(ColumnElement[bool]):
+    """The rows whose geometry's box meets ``bounds``, by the spatial index: SpatiaLite's own
+    SQL functions never use its R*Tree (geo/db/engine.py's bbox_filter does the same for
+    ``bbox=``); on PostGIS nothing, as its planner takes the GiST index for ST_Intersects and
+    the other predicates by itself."""
+
+    __visit_name__ = "spatial_index_hint"
+    inherit_cache = True
+    type = Boolean()
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("lookup", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: Column[Any], bounds: tuple[float, float, float, float]):
+        self.column = column
+        index = sql_table(
+            "SpatialIndex", sql_column("f_table_name"), sql_column("f_geometry_column"), sql_column("search_frame")
+        )
+        rows = (
+            select(literal_column("rowid", Integer))
+            .select_from(index)
+            .where(
+                index.c.f_table_name == column.table.name,
+                index.c.f_geometry_column == column.name,
+                index.c.search_frame == func.BuildMbr(*bounds, 4326),
+            )
+        )
+        self.lookup = column.table.c.id.in_(rows)
+
+    @property
+    def _from_objects(self) -> list[Any]:
+        return self.column._from_objects
+
+
+@compiles(SpatialIndexHint)
+def _no_hint_sql(element: SpatialIndexHint, compiler: Any, **kw: Any) -> str:
+    return compiler.process(true(), **kw)
+
+
+@compiles(SpatialIndexHint, "sqlite")
+def _spatialite_index_sql(element: SpatialIndexHint, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.lookup, **kw)})"
 
 
 def _like_patterns(pattern: str) -> tuple[str, str]:
@@ -817,7 +866,12 @@ class _Translator:
             return true() if bool(predicate(self.shape(a.value), self.shape(b.value))) else false()
         sql_function = getattr(func, "ST_" + name[2:].capitalize())
         # SpatiaLite's predicates answer 1, 0 or -1 (for an error): only 1 is true.
-        return sql_function(self.geometry(a, name), self.geometry(b, name)).is_(True)
+        condition = sql_function(self.geometry(a, name), self.geometry(b, name)).is_(True)
+        column, other = (a, b) if a.is_property else (b, a)
+        if name == "S_DISJOINT" or other.is_property or not isinstance(column.sql, Column):
+            return condition
+        # Every predicate but S_DISJOINT holds only where the boxes meet: let the index say where.
+        return and_(SpatialIndexHint(column.sql, self.shape(other.value).bounds), condition)
 
     # ---- time
 

@@ -566,3 +566,15 @@ def test_values_are_bound_never_written_into_sql(session, demo):
     assert "DROP" not in sql
     assert query_features(session, "buildings", where=[condition]).total == 0
     assert "buildings" in inspect(session.get_bind()).get_table_names()
+
+
+def test_spatial_predicates_use_spatialites_index():
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    for text in ("S_INTERSECTS(geometry, BBOX(1, 2, 3, 4))", "S_WITHIN(geometry, POINT(1 2))"):
+        condition = filter_condition("buildings", parse_filter(text))
+        assert "SpatialIndex" in str(condition.compile(dialect=sqlite.dialect()))
+        assert "SpatialIndex" not in str(condition.compile(dialect=postgresql.dialect()))
+    # S_DISJOINT holds where the boxes do not meet: the index cannot narrow it.
+    condition = filter_condition("buildings", parse_filter("S_DISJOINT(geometry, BBOX(1, 2, 3, 4))"))
+    assert "SpatialIndex" not in str(condition.compile(dialect=sqlite.dialect()))
