@@ -493,13 +493,23 @@ def parse_filter(text: str, lang: str = "cql2-text") -> Any:
 # --------------------------------------------------------------------------- SQL
 
 
-class CaseSensitiveLike(ColumnElement[bool]):
+class _PerDatabase(ColumnElement[bool]):
+    """A condition on ``expr`` written differently for each database (``@compiles``)."""
+
+    inherit_cache = True
+    type = Boolean()
+    expr: ColumnElement[Any]
+
+    @property
+    def _from_objects(self) -> list[Any]:
+        return self.expr._from_objects
+
+
+class CaseSensitiveLike(_PerDatabase):
     """``expr LIKE pattern`` as CQL2 means it, case-sensitive on both databases: SQLite's LIKE
     ignores case (of ASCII letters), its GLOB does not."""
 
     __visit_name__ = "case_sensitive_like"
-    inherit_cache = True
-    type = Boolean()
     _traverse_internals = [
         ("expr", InternalTraversal.dp_clauseelement),
         ("like_pattern", InternalTraversal.dp_clauseelement),
@@ -510,10 +520,6 @@ class CaseSensitiveLike(ColumnElement[bool]):
         self.expr = expr
         self.like_pattern: BindParameter[str] = literal(like_pattern)
         self.glob_pattern: BindParameter[str] = literal(glob_pattern)
-
-    @property
-    def _from_objects(self) -> list[Any]:
-        return self.expr._from_objects
 
 
 @compiles(CaseSensitiveLike)
@@ -527,22 +533,20 @@ def _glob_sql(element: CaseSensitiveLike, compiler: Any, **kw: Any) -> str:
     return f"({glob})"  # SQLite may append "= 1" to a condition it does not know as one
 
 
-class SpatialIndexHint(ColumnElement[bool]):
+class SpatialIndexHint(_PerDatabase):
     """The rows whose geometry's box meets ``bounds``, by the spatial index: SpatiaLite's own
     SQL functions never use its R*Tree (geo/db/engine.py's bbox_filter does the same for
     ``bbox=``); on PostGIS nothing, as its planner takes the GiST index for ST_Intersects and
     the other predicates by itself."""
 
     __visit_name__ = "spatial_index_hint"
-    inherit_cache = True
-    type = Boolean()
     _traverse_internals = [
-        ("column", InternalTraversal.dp_clauseelement),
+        ("expr", InternalTraversal.dp_clauseelement),
         ("lookup", InternalTraversal.dp_clauseelement),
     ]
 
     def __init__(self, column: Column[Any], bounds: tuple[float, float, float, float]):
-        self.column = column
+        self.expr = column
         index = sql_table(
             "SpatialIndex", sql_column("f_table_name"), sql_column("f_geometry_column"), sql_column("search_frame")
         )
@@ -556,10 +560,6 @@ class SpatialIndexHint(ColumnElement[bool]):
             )
         )
         self.lookup = column.table.c.id.in_(rows)
-
-    @property
-    def _from_objects(self) -> list[Any]:
-        return self.column._from_objects
 
 
 @compiles(SpatialIndexHint)
