@@ -13,6 +13,7 @@ fix.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +29,21 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 from pygeofilter import ast, values
 from pygeofilter.parsers import cql2_text
 from pygeofilter.parsers.cql2_text.parser import CQLTransformer
-from sqlalchemy import Boolean, Column, Integer, and_, false, func, literal, literal_column, not_, or_, select, true
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Integer,
+    and_,
+    false,
+    func,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
 from sqlalchemy.ext.compiler import compiles
@@ -601,8 +616,10 @@ def _aware(value: datetime) -> datetime:
 
 def _timestamp(text: str) -> datetime:
     try:
-        return _aware(datetime.fromisoformat(text))
-    except ValueError:
+        value = _aware(datetime.fromisoformat(text))
+        value.astimezone(UTC)  # as stored: year 1 at +08:00 has no UTC time
+        return value
+    except (ValueError, OverflowError):
         raise InputError(f"{text!r} is not a timestamp such as 2026-01-01T00:00:00Z") from None
 
 
@@ -668,6 +685,16 @@ class _Operand:
         return self.sql is not None
 
 
+def _check_scalar(value: Any) -> None:
+    """Values the databases can hold: PostgreSQL refuses NUL in text, SQLite integers past 64 bits."""
+    if isinstance(value, str) and "\x00" in value:
+        raise InputError("A string in the filter holds a NUL character (\\u0000)")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63 - 1:
+        raise InputError(f"{value} is too large a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{value} is not a number a filter can compare")
+
+
 def _compatible(a: str, b: str) -> bool:
     numeric = {"integer", "number"}
     return a == b or (a in numeric and b in numeric)
@@ -716,6 +743,7 @@ class _Translator:
         kind = _literal_type(node)
         if kind not in _TYPE_WORDS:
             raise InputError(f"{node!r} is not a CQL2 value")
+        _check_scalar(node)
         return _Operand(kind, None, node, text=repr(node) if kind != "geometry" else "a geometry")
 
     def sql_value(self, operand: _Operand, other: _Operand | None = None) -> Any:
@@ -725,6 +753,8 @@ class _Translator:
         value = operand.value
         if isinstance(value, date) and not isinstance(value, datetime):
             value = _day_start(value)
+        if operand.kind == "integer" and abs(value) >= 2**31:
+            return literal(value, type_=BigInteger())  # beside a 32-bit column, not cast to one
         if other is not None and other.is_property and other.kind == operand.kind:
             return literal(value, type_=other.sql.type)  # 5.5 stays 5.5 beside an integer column
         if isinstance(value, datetime):
@@ -747,41 +777,43 @@ class _Translator:
 
     def condition(self, node: Any) -> ColumnElement[bool]:
         self._tick()
-        if isinstance(node, ast.Combination):
-            items, stack = [], [node]
-            combine = and_ if isinstance(node, ast.And) else or_
-            while stack:  # a long AND (or OR) is one flat clause, not a deep tree
-                item = stack.pop()
-                if type(item) is type(node):
-                    stack.extend([item.rhs, item.lhs])
-                else:
-                    items.append(self.condition(item))
-            return combine(*items)
-        if isinstance(node, ast.Not):
-            return not_(self.condition(node.sub_node))
-        if isinstance(node, ast.Include):
-            return false() if node.not_ else true()
-        if isinstance(node, ast.Comparison):
-            return self.comparison(node)
-        if isinstance(node, ast.IsNull):
-            operand = self.operand(node.lhs)
-            expr = self.sql_value(operand)
-            return expr.is_not(None) if node.not_ else expr.is_(None)
-        if isinstance(node, ast.Like):
-            return self.like(node)
-        if isinstance(node, ast.Between):
-            return self.between(node)
-        if isinstance(node, ast.In):
-            return self.in_(node)
-        if isinstance(node, ast.SpatialComparisonPredicate):
-            return self.spatial(node)
-        if isinstance(node, ast.TemporalPredicate):
-            return self.temporal(node)
+        handlers: list[tuple[type, Callable[[Any], ColumnElement[bool]]]] = [
+            (ast.Combination, self.combination),
+            (ast.Not, lambda n: not_(self.condition(n.sub_node))),
+            (ast.Include, lambda n: false() if n.not_ else true()),
+            (ast.Comparison, self.comparison),
+            (ast.IsNull, self.is_null),
+            (ast.Like, self.like),
+            (ast.Between, self.between),
+            (ast.In, self.in_),
+            (ast.SpatialComparisonPredicate, self.spatial),
+            (ast.TemporalPredicate, self.temporal),
+        ]
+        for kind, handle in handlers:
+            if isinstance(node, kind):
+                return handle(node)
         if isinstance(node, ast.Function):
             raise InputError(_function_message(node.name))
         if isinstance(node, ast.Node):
             raise InputError(f"{type(node).__name__} is not supported in filters here")
         raise InputError(f"{node!r} is a value, not a condition")
+
+    def combination(self, node: ast.Combination) -> ColumnElement[bool]:
+        items, stack = [], [node]
+        combine = and_ if isinstance(node, ast.And) else or_
+        while stack:  # a long AND (or OR) is one flat clause, not a deep tree
+            item = stack.pop()
+            if type(item) is type(node):
+                stack.extend([item.rhs, item.lhs])
+            else:
+                items.append(self.condition(item))
+        return combine(*items)
+
+    def is_null(self, node: ast.IsNull) -> ColumnElement[bool]:
+        operand = self.operand(node.lhs)
+        if not operand.is_property:  # a literal is never missing
+            return true() if node.not_ else false()
+        return operand.sql.is_not(None) if node.not_ else operand.sql.is_(None)
 
     def comparison(self, node: ast.Comparison) -> ColumnElement[bool]:
         a, b = self.operand(node.lhs), self.operand(node.rhs)
@@ -808,6 +840,7 @@ class _Translator:
             raise InputError(f"LIKE matches strings; {self.describe(a)} is not one")
         if not isinstance(node.pattern, str):
             raise InputError("LIKE takes a 'quoted pattern' (% for any characters, _ for one)")
+        _check_scalar(node.pattern)
         like, glob = _like_patterns(node.pattern)
         condition: ColumnElement[bool] = CaseSensitiveLike(self.sql_value(a), like, glob)
         return not_(condition) if node.not_ else condition
@@ -904,6 +937,8 @@ class _Translator:
             return _aware(value)
         if isinstance(value, date):
             # An interval that ends on a date ends when that day does.
+            if end and value == date.max:
+                raise InputError(f"{name}: {value} is the last date there is: leave the interval open ('..')")
             return _day_start(value) + (timedelta(days=1) if end else timedelta())
         raise InputError(f"{name}: {value!r} is not a time")
 
