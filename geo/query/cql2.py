@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -249,13 +249,17 @@ class _TextTransformer(CQLTransformer):
         raise InputError(f"SRID={srid} in a geometry: give its coordinate system with filter-crs instead")
 
 
-_TEXT_PARSER = Lark(
-    _text_grammar(),
-    parser="lalr",
-    maybe_placeholders=False,
-    transformer=_TextTransformer(),
-    import_paths=[Path(cql2_text.__file__).parent.parent],
-)
+@cache
+def _text_parser() -> Lark:
+    # Built on first use (it takes most of a second), not when the service starts.
+    return Lark(
+        _text_grammar(),
+        parser="lalr",
+        maybe_placeholders=False,
+        transformer=_TextTransformer(),
+        import_paths=[Path(cql2_text.__file__).parent.parent],
+    )
+
 
 # How the grammar's terminals read to a person.
 _TERMINAL_WORDS = {
@@ -283,7 +287,7 @@ def _expected(names: set[str]) -> str:
             words.add(_TERMINAL_WORDS[name])
             continue
         try:
-            pattern = _TEXT_PARSER.get_terminal(name).pattern
+            pattern = _text_parser().get_terminal(name).pattern
         except KeyError:
             continue
         if pattern.type == "str":
@@ -319,7 +323,7 @@ def _text_error(text: str, exc: UnexpectedInput) -> InputError:
 
 def _parse_text(text: str) -> Any:
     try:
-        return _TEXT_PARSER.parse(text)
+        return _text_parser().parse(text)
     except UnexpectedInput as exc:
         raise _text_error(text, exc) from None
     except VisitError as exc:  # a transformer's complaint: a date that is no date, a bad BBOX ...
@@ -883,7 +887,9 @@ class _Translator:
     def shape(self, value: Any) -> Any:
         try:
             shape = shapely.force_2d(shapely.geometry.shape(value.__geo_interface__))
-        except (ValueError, TypeError, KeyError, AttributeError, shapely.errors.ShapelyError) as exc:
+        except KeyError as exc:
+            raise InputError(f"Not a GeoJSON geometry: it has no {exc}") from None
+        except (ValueError, TypeError, IndexError, AttributeError, shapely.errors.ShapelyError) as exc:
             raise InputError(f"Not a geometry: {exc}") from None
         shape = self.crs.geometries_to_wgs84(shape)
         if not shapely.is_valid(shape):
