@@ -52,7 +52,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from geo.errors import InputError
 from geo.models.base import UTCDateTime
-from geo.query.queryables import GEOMETRY_PROPERTY, Queryable, queryables
+from geo.query.queryables import Queryable, queryables
 from geo.spatial.crs import WGS84, CoordinateSystem
 
 FILTER_LANGS = ("cql2-text", "cql2-json")
@@ -1016,4 +1016,4 @@ def filter_condition(layer_name: str, tree: Any, filter_crs: CoordinateSystem | 
         raise InputError("The filter is nested too deeply") from None
 
 
-__all__ = ["CONFORMANCE", "FILTER_LANGS", "GEOMETRY_PROPERTY", "filter_condition", "parse_filter"]
+__all__ = ["CONFORMANCE", "FILTER_LANGS", "filter_condition", "parse_filter"]

@@ -230,7 +230,8 @@ def ogc_crs(uri: str | None) -> CoordinateSystem:
     except CRSError:
         raise UnknownCRS(f"Unknown coordinate system {uri!r}: EPSG has no code {code}") from None
     lat_first = crs.axis_info[0].direction in ("north", "south") if crs.axis_info else False
-    if code == 4326:
-        return CoordinateSystem("wgs84", lat_first=lat_first)
     base = from_pyproj(crs)
-    return CoordinateSystem(base.name, lat_first=lat_first)
+    if not lat_first:
+        return base
+    # Named by its code even for EPSG:4326: code that leaves "wgs84" as it is must not leave this.
+    return CoordinateSystem(f"EPSG:{code}", lat_first=True)
