@@ -168,12 +168,15 @@ def _text_grammar() -> str:
         "?temporal_predicate: expression _binary_temporal_predicate_func expression -> binary_temporal_predicate",
         '?temporal_predicate: _binary_temporal_predicate_func "(" expression "," expression ")" -> binary_temporal_predicate',
     )
-    grammar = re.sub(
+    # CQL2's fifteen temporal functions in place of the draft's list.
+    grammar, found = re.subn(
         r"!_binary_temporal_predicate_func:[^?]*",
         "!_binary_temporal_predicate_func: " + "\n    | ".join(f'"{n.upper()}"i' for n in TEMPORAL_FUNCTIONS) + "\n\n",
         grammar,
         count=1,
     )
+    if found != 1:
+        raise RuntimeError("pygeofilter's CQL2 grammar changed; cannot find its temporal functions")
     grammar = _patched(
         grammar,
         """                  | "BBOX" "(" expression "," full_number "," full_number "," full_number "," full_number [ ","  SINGLE_QUOTED] ")" -> bbox_spatial_predicate""",
