@@ -396,7 +396,7 @@ def _json_node(node: Any, where: str) -> Any:
         if not isinstance(node["bbox"], list):
             raise InputError(f"{where}: a bbox is a list of 4 or 6 numbers")
         return _bbox(node["bbox"])
-    if node.get("type") in _GEOJSON_TYPES:
+    if isinstance(node.get("type"), str) and node["type"] in _GEOJSON_TYPES:
         return values.Geometry(node)
     raise InputError(f"{where}: {json.dumps(node)[:80]} is not a CQL2 value (a property, literal or operation)")
 

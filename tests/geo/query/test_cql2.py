@@ -585,3 +585,105 @@ def test_spatial_predicates_use_spatialites_index():
     # S_DISJOINT holds where the boxes do not meet: the index cannot narrow it.
     condition = filter_condition("buildings", parse_filter("S_DISJOINT(geometry, BBOX(1, 2, 3, 4))"))
     assert "SpatialIndex" not in str(condition.compile(dialect=sqlite.dialect()))
+
+
+def test_mangled_filters_raise_input_errors_only():
+    """Filters with characters dropped, doubled or swapped: each is read and compiled for both
+    databases, or refused with an InputError; nothing else escapes (that would be a 500)."""
+    import random
+
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    seeds = [
+        ("buildings", "residents BETWEEN 10 AND 50 AND (name LIKE 'a\\_%' OR kind IN ('x', 'y'))"),
+        ("buildings", "S_INTERSECTS(geometry, BBOX(113.0, 23.6, 113.1, 23.7)) AND NOT estate IS NULL"),
+        ("buildings", "S_WITHIN(geometry, POLYGON((0 0, 1 0, 1 1, 0 0))) OR households <> -3.5e2"),
+        ("incidents", "T_DURING(INTERVAL(created_at, closed_at), INTERVAL('2026-01-01T00:00:00Z', '..'))"),
+        (
+            "incidents",
+            "created_at >= DATE('2026-01-01') AND T_AFTER(closed_at, TIMESTAMP('2026-02-01T08:00:00+08:00'))",
+        ),
+    ]
+    rng = random.Random(14)
+    alphabet = "()',.%_-\\ 0aZ:"
+    for layer, text in seeds:
+        for _ in range(150):
+            chars = list(text)
+            for _ in range(rng.randint(1, 3)):
+                at = rng.randrange(len(chars))
+                change = rng.choice(("drop", "double", "swap", "insert"))
+                if change == "drop":
+                    del chars[at]
+                elif change == "double":
+                    chars.insert(at, chars[at])
+                elif change == "swap" and at + 1 < len(chars):
+                    chars[at], chars[at + 1] = chars[at + 1], chars[at]
+                else:
+                    chars.insert(at, rng.choice(alphabet))
+            mangled = "".join(chars)
+            try:
+                condition = filter_condition(layer, parse_filter(mangled))
+            except InputError:
+                continue
+            for dialect in (sqlite.dialect(), postgresql.dialect()):
+                condition.compile(dialect=dialect)
+
+
+def test_json_filters_with_odd_members_raise_input_errors_only():
+    """A CQL2 JSON filter with one member replaced by a value of another shape: read and
+    compiled, or refused with an InputError."""
+    import random
+
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    document = op(
+        "and",
+        op("between", prop("residents"), 10, 50),
+        op("in", prop("kind"), ["x", "y"]),
+        op("s_intersects", prop("geometry"), {"bbox": [113.0, 23.6, 113.1, 23.7]}),
+        op("not", op("isNull", prop("estate"))),
+        op("s_within", prop("geometry"), {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}),
+    )
+    odd = [
+        None,
+        True,
+        0,
+        -1.5,
+        2**70,
+        "",
+        "..",
+        "x",
+        [],
+        [1],
+        {},
+        {"op": "x"},
+        {"property": 3},
+        {"timestamp": "2026"},
+        {"date": None},
+        {"interval": ["..", 5]},
+        {"bbox": [1, 2, 3, "a"]},
+        {"type": "Point"},
+        prop("name"),
+    ]
+
+    def paths(node, path=()):
+        yield path
+        children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+        for key, child in children:
+            yield from paths(child, (*path, key))
+
+    rng = random.Random(14)
+    every = list(paths(document))[1:]
+    for _ in range(400):
+        changed = json.loads(json.dumps(document))
+        *parents, last = rng.choice(every)
+        holder = changed
+        for key in parents:
+            holder = holder[key]
+        holder[last] = rng.choice(odd)
+        try:
+            condition = filter_condition("buildings", parse_filter(json.dumps(changed), "cql2-json"))
+        except InputError:
+            continue
+        for dialect in (sqlite.dialect(), postgresql.dialect()):
+            condition.compile(dialect=dialect)
