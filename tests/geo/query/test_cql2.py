@@ -587,12 +587,10 @@ def test_spatial_predicates_use_spatialites_index():
     assert "SpatialIndex" not in str(condition.compile(dialect=sqlite.dialect()))
 
 
-def test_mangled_filters_raise_input_errors_only():
-    """Filters with characters dropped, doubled or swapped: each is read and compiled for both
-    databases, or refused with an InputError; nothing else escapes (that would be a 500)."""
+def test_mangled_filters_raise_input_errors_only(session):
+    """Filters with characters dropped, doubled or swapped: each is read and run, or refused
+    with an InputError; nothing else escapes (that would be a 500)."""
     import random
-
-    from sqlalchemy.dialects import postgresql, sqlite
 
     seeds = [
         ("buildings", "residents BETWEEN 10 AND 50 AND (name LIKE 'a\\_%' OR kind IN ('x', 'y'))"),
@@ -625,16 +623,13 @@ def test_mangled_filters_raise_input_errors_only():
                 condition = filter_condition(layer, parse_filter(mangled))
             except InputError:
                 continue
-            for dialect in (sqlite.dialect(), postgresql.dialect()):
-                condition.compile(dialect=dialect)
+            query_features(session, layer, limit=1, where=[condition])
 
 
-def test_json_filters_with_odd_members_raise_input_errors_only():
-    """A CQL2 JSON filter with one member replaced by a value of another shape: read and
-    compiled, or refused with an InputError."""
+def test_json_filters_with_odd_members_raise_input_errors_only(session):
+    """A CQL2 JSON filter with one member replaced by a value of another shape: read and run,
+    or refused with an InputError."""
     import random
-
-    from sqlalchemy.dialects import postgresql, sqlite
 
     document = op(
         "and",
@@ -685,5 +680,4 @@ def test_json_filters_with_odd_members_raise_input_errors_only():
             condition = filter_condition("buildings", parse_filter(json.dumps(changed), "cql2-json"))
         except InputError:
             continue
-        for dialect in (sqlite.dialect(), postgresql.dialect()):
-            condition.compile(dialect=dialect)
+        query_features(session, "buildings", limit=1, where=[condition])
