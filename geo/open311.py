@@ -335,11 +335,9 @@ def building_at(session: Session, text: str) -> Building:
             return found[0]
         if len(found) > 1:
             raise InputError(
-                f"address_string {text!r} names more than one building: send the building's code or full address, or lat and long"
+                f"{text!r} names more than one building: send the building's code or full address, or lat and long"
             )
-    raise InputError(
-        f"address_string {text!r} is not the address, code or name of a building wangge knows: send lat and long instead"
-    )
+    raise InputError(f"{text!r} is not the address, code or name of a building wangge knows: send lat and long instead")
 
 
 def report_point(session: Session, report: Report, crs: CoordinateSystem) -> Point:
@@ -469,7 +467,7 @@ def service_notice(entry: CatalogueEntry | None) -> str | None:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z") if moment is not None else None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ import orjson
 from fastapi import Request, Response
 
 from api.errors import register_error_format
+from api.openapi import DESCRIPTIONS as OPENAPI_DESCRIPTIONS
+from api.openapi import HEADERS, register_error_document
 
 JSON_TYPE = "application/json"
 XML_TYPE = "text/xml; charset=utf-8"
@@ -72,14 +74,47 @@ def format_of_path(path: str) -> Format:
     return Format.xml if path.lower().endswith(".xml") else Format.json
 
 
+# The spec knows 400 (bad input: wangge's 422 too), 403 (a missing or wrong api_key: wangge's 401) and 404.
+STATUS = {422: 400, 401: 403}
+
+
 def open311_error(request: Request, status: int, message: str, headers: dict[str, str]) -> Response:
-    """wangge's error as GeoReport's list of errors, one per line of the message. The spec knows
-    400 (bad input: wangge's 422 too), 403 (a missing or wrong api_key: wangge's 401) and 404."""
-    status = {422: 400, 401: 403}.get(status, status)
+    """wangge's error as GeoReport's list of errors, one per line of the message."""
+    status = STATUS.get(status, status)
     headers = {k: v for k, v in headers.items() if k.lower() != "www-authenticate"}
     lines = [line.strip().removeprefix("- ") for line in message.split("\n") if line.strip()] or [message]
     errors = [{"code": status, "description": line} for line in lines]
     return render(errors, format_of_path(request.url.path), "errors", status, headers)
 
 
+ERROR_LIST = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["code", "description"],
+        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+    },
+}
+DESCRIPTIONS = {
+    400: "Bad input (a parameter, a form field, a service_code, a location): one error per problem",
+    403: "A wrong api_key or token, or a report the access policy refuses to the caller",
+    404: "No such service, request, token or jurisdiction_id",
+}
+
+
+def error_answers(codes: set[int]) -> dict[int, dict[str, Any]]:
+    """The OpenAPI document's error answers of an Open311 operation (``codes``: wangge's)."""
+    out = {}
+    for code in sorted({STATUS.get(c, c) for c in codes} | {400, 404}):
+        answer: dict[str, Any] = {
+            "description": DESCRIPTIONS.get(code) or OPENAPI_DESCRIPTIONS[code],
+            "content": {JSON_TYPE: {"schema": ERROR_LIST}, "text/xml": {"schema": {"type": "string"}}},
+        }
+        if code in HEADERS:
+            answer["headers"] = HEADERS[code]
+        out[code] = answer
+    return out
+
+
 register_error_format("/open311", open311_error)
+register_error_document("/open311", error_answers)

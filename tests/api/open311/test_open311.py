@@ -224,10 +224,19 @@ def test_bad_reports_are_lists_of_errors_and_store_nothing(client, tokens, engin
     )
     assert client.get(f"{V2}/requests.xml?status=pending").status_code == 400
     assert incident_count(engine) == before
-    # A location given as a building's code, with lat/long left out, is taken.
+    # A location given as a building's code, with lat/long left out, is taken; so is the building
+    # an illegal structure is on (its service's attribute).
     r = client.post(f"{V2}/requests.json", data={"service_code": "dispute", "address_string": "T-B001"})
     assert r.status_code == 201, r.text
-    assert incident_count(engine) == before + 1
+    rooftop = {"service_code": "rooftop", "attribute[building_code]": "T-B001"}
+    r = client.post(f"{V2}/requests.json", data=rooftop)
+    assert r.status_code == 201, r.text
+    (placed,) = client.get(f"{V2}/requests/{r.json()[0]['service_request_id']}.json?lang=en").json()
+    assert (placed["long"], placed["lat"]) == pytest.approx(CENTRE) and placed["address_id"] == "T-B001"
+    assert placed["service_name"] == "rooftop addition" and placed["status_notes"] == "reported"
+    r = client.post(f"{V2}/requests.json", data={**rooftop, "attribute[building_code]": "NOPE"})
+    assert r.status_code == 400 and "'NOPE' is not the address, code or name" in errors_of(r)[0]["description"]
+    assert incident_count(engine) == before + 2
 
 
 def test_an_api_key_reports_what_its_user_may(client, tokens, engine):
