@@ -352,16 +352,25 @@ def test_the_georeport_client_reads_the_demo_and_reports_at_an_address(db_url, d
 def test_concurrent_reports_are_each_stored_once(db_url, world, engine, serve_wangge):
     base = serve_wangge(db_url)
     before = incident_count(engine)
-    statuses: list[int] = [0] * 8
+    keys = [str(uuid.uuid4()) for _ in range(8)]
+    answers: list[tuple[int, str]] = [(0, "")] * 8
     with httpx.Client(base_url=base, timeout=60) as http:
 
         def send(i: int) -> None:
-            statuses[i] = http.post(f"{V2}/requests.json", data=form(description=f"第{i}件")).status_code
+            r = http.post(
+                f"{V2}/requests.json", data=form(description=f"第{i}件"), headers={"Idempotency-Key": keys[i]}
+            )
+            answers[i] = (r.status_code, r.text)
 
-        threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
-    assert statuses == [201] * 8
+        first = None
+        for _ in range(2):  # the second round retries every report with its key
+            threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=60)
+            assert [status for status, _ in answers] == [201] * 8, answers
+            first = first or list(answers)
+            assert answers == first  # the retries got the first answers
     assert incident_count(engine) == before + 8
+    assert len({text for _, text in answers}) == 8
