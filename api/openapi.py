@@ -109,6 +109,11 @@ def _error_document(path: str) -> ErrorDocument | None:
     return next((d for prefix, d in _ERROR_DOCUMENTS if path == prefix or path.startswith(prefix + "/")), None)
 
 
+def documents_own_errors(path: str) -> bool:
+    """Whether the operations of ``path`` answer errors in a standard's shape, not wangge's."""
+    return _error_document(path) is not None
+
+
 def add_error_responses(document: dict[str, Any]) -> dict[str, Any]:
     """``document`` with every operation's error answers described by the models above, and
     FastAPI's own (unused) validation error schemas gone."""
@@ -123,6 +128,7 @@ def add_error_responses(document: dict[str, Any]) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             if own is not None:
                 errors = own(error_codes(method, operation))
+                responses.pop("422", None)  # FastAPI's own: answered in the standard's shape, with its status
                 responses.update({str(code): answer for code, answer in errors.items()})
                 operation["responses"] = dict(sorted(responses.items()))
                 continue

@@ -129,6 +129,19 @@ def test_discovery_and_services_in_json_and_xml(client, tokens):
     assert client.get(f"{V2}/services.json?jurisdiction_id={JURISDICTION}").status_code == 200
 
 
+def test_the_openapi_document_describes_the_errors_in_the_specs_shape(client):
+    paths = {p: ops for p, ops in client.get("/openapi.json").json()["paths"].items() if p.startswith("/open311")}
+    assert len(paths) == 6
+    for path, operations in paths.items():
+        for method, op in operations.items():
+            responses = op["responses"]
+            assert "422" not in responses and {"400", "404", "503"} <= responses.keys(), (method, path)
+            listed = responses["400"]["content"]["application/json"]["schema"]
+            assert listed["type"] == "array" and listed["items"]["required"] == ["code", "description"]
+            assert "text/xml" in responses["400"]["content"] and "Retry-After" in responses["503"]["headers"]
+    assert {"403", "409", "415"} <= paths["/open311/v2/requests.{fmt}"]["post"]["responses"].keys()
+
+
 def test_a_public_report_is_read_back_without_personal_data(client, tokens, engine):
     personal = form(first_name="三丰", last_name="张", phone=PHONE, email=EMAIL, device_id="device-42")
     r = client.post(f"{V2}/requests.json", data=personal)
@@ -223,6 +236,9 @@ def test_bad_reports_are_lists_of_errors_and_store_nothing(client, tokens, engin
         == 400
     )
     assert client.get(f"{V2}/requests.xml?status=pending").status_code == 400
+    # Refused before any handler runs (a NUL in the query), still in the spec's shape.
+    nul = client.get(f"{V2}/requests.xml?service_code=%00")
+    assert nul.status_code == 400 and "NUL" in errors_of(nul)[0]["description"]
     assert incident_count(engine) == before
     # A location given as a building's code, with lat/long left out, is taken; so is the building
     # an illegal structure is on (its service's attribute).
