@@ -8,6 +8,7 @@ key with another request gets 409.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
@@ -85,7 +86,7 @@ async def get_idempotency(
 
 
 async def idempotency_for(
-    request: Request, session: Session, actor: Actor, now, idempotency_key: str | None
+    request: Request, session: Session, actor: Actor, now: datetime, idempotency_key: str | None
 ) -> Idempotency:
     """The key of ``actor``'s request reserved in ``session`` (for endpoints that learn who the
     caller is from the body, like Open311's api_key, and so cannot take IdempotencyDep)."""

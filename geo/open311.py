@@ -207,6 +207,7 @@ class Report:
     point: tuple[float, float] | None  # lon/lat in the caller's coordinate system
     building: str | None  # else: the building it is at (address_string or building_code)
     condition: int  # the 立案条件 it is registered under
+    building_code: str | None = None  # attribute[building_code]: a building that must exist
 
 
 def _number(text: str, name: str, low: float, high: float, problems: list[str]) -> float | None:
@@ -323,7 +324,7 @@ def read_report(session: Session, form: Mapping[str, str], domains: Collection[s
     if address:
         values["properties"]["address_string"] = address
     condition = int(attributes.get(CONDITION, "1"))
-    return Report(values, point, None if point is not None else building, condition)
+    return Report(values, point, None if point is not None else building, condition, attributes.get(BUILDING_CODE))
 
 
 def building_at(session: Session, text: str) -> Building:
@@ -341,7 +342,10 @@ def building_at(session: Session, text: str) -> Building:
 
 
 def report_point(session: Session, report: Report, crs: CoordinateSystem) -> Point:
-    """Where the report is, in WGS84: its lat/long, or the building it names."""
+    """Where the report is, in WGS84: its lat/long, or the building it names (a building named
+    by its attribute must exist even where lat/long say where the report is)."""
+    if report.building_code is not None:
+        building_at(session, report.building_code)
     if report.point is not None:
         return Point(crs.point_to_wgs84(*report.point))
     assert report.building is not None  # read_report asks for one or the other

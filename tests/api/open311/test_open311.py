@@ -250,8 +250,12 @@ def test_bad_reports_are_lists_of_errors_and_store_nothing(client, tokens, engin
     (placed,) = client.get(f"{V2}/requests/{r.json()[0]['service_request_id']}.json?lang=en").json()
     assert (placed["long"], placed["lat"]) == pytest.approx(CENTRE) and placed["address_id"] == "T-B001"
     assert placed["service_name"] == "rooftop addition" and placed["status_notes"] == "reported"
-    r = client.post(f"{V2}/requests.json", data={**rooftop, "attribute[building_code]": "NOPE"})
-    assert r.status_code == 400 and "'NOPE' is not the address, code or name" in errors_of(r)[0]["description"]
+    for wrong in (
+        {**rooftop, "attribute[building_code]": "NOPE"},
+        form(service_code="rooftop", **{"attribute[building_code]": "NOPE"}),
+    ):
+        r = client.post(f"{V2}/requests.json", data=wrong)
+        assert r.status_code == 400 and "'NOPE' is not the address, code or name" in errors_of(r)[0]["description"]
     assert incident_count(engine) == before + 2
 
 
