@@ -18,7 +18,7 @@ import numpy as np
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from api.errors import in_standard_shape
+from api.errors import reformatted
 
 MAX_DEPTH = 64
 
@@ -70,11 +70,6 @@ def _refuse(status: int, message: str, loc: list[str]) -> JSONResponse:
     )
 
 
-def _shaped(scope, response: JSONResponse):
-    """The refusal in the shape of the standard API (OGC, Open311) the request was for, if any."""
-    return in_standard_shape(Request(scope), response)
-
-
 def _nul_in(scope) -> JSONResponse | None:
     query = scope.get("query_string") or b""
     if b"%00" in query:
@@ -102,7 +97,7 @@ class InputCheck:
             return await self.app(scope, receive, send)
         refusal = _nul_in(scope)
         if refusal is not None:
-            return await _shaped(scope, refusal)(scope, receive, send)
+            return await reformatted(Request(scope), refusal)(scope, receive, send)
         if scope["method"] in ("GET", "HEAD", "OPTIONS") or not _is_json(scope.get("headers") or []):
             return await self.app(scope, receive, send)
         chunks = []
@@ -117,7 +112,7 @@ class InputCheck:
         del chunks
         if body and json_depth(body) > self.max_depth:
             response = _refuse(422, f"The JSON body is nested more than {self.max_depth} levels deep", ["body"])
-            return await _shaped(scope, response)(scope, receive, send)
+            return await reformatted(Request(scope), response)(scope, receive, send)
         await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
 
 

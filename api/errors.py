@@ -178,9 +178,9 @@ def register_error_format(prefix: str, reformat: ErrorFormat) -> None:
     _ERROR_FORMATS.append((prefix, reformat))
 
 
-def in_standard_shape(request: Request, response: Response) -> Response:
-    """wangge's error answer ``response`` in the shape of the standard API the request was for
-    (:func:`register_error_format`), or as it is. The middleware's refusals use it too."""
+def reformatted(request: Request, response: Response) -> Response:
+    """wangge's error answer ``response``, in the shape of the standard API the request's path
+    is under (if any). Also for the answers middleware gives before any handler runs."""
     path = request.url.path
     for prefix, reformat in _ERROR_FORMATS:
         if (path == prefix or path.startswith(prefix + "/")) and isinstance(response, JSONResponse):
@@ -192,7 +192,7 @@ def in_standard_shape(request: Request, response: Response) -> Response:
 
 def _formatted(handler: Callable[[Request, Any], Awaitable[Response]]) -> Callable[[Request, Any], Awaitable[Response]]:
     async def answer(request: Request, exc: Any) -> Response:
-        return in_standard_shape(request, await handler(request, exc))
+        return reformatted(request, await handler(request, exc))
 
     return answer
 

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
 from api.bodycheck import InputCheck
-from api.errors import in_standard_shape
+from api.errors import reformatted
 from geo.settings import get_settings
 from maps import basemaps
 
@@ -49,10 +49,8 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope, receive, send):
-        response = in_standard_shape(
-            Request(scope), JSONResponse({"detail": _too_large(self.max_bytes)}, status_code=413)
-        )
-        await response(scope, receive, send)
+        response = JSONResponse({"detail": _too_large(self.max_bytes)}, status_code=413)
+        await reformatted(Request(scope), response)(scope, receive, send)
 
 
 def _too_large(max_bytes: int) -> str:

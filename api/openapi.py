@@ -9,6 +9,7 @@ first made (so routes added after :func:`document_errors` are covered too).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -81,31 +82,36 @@ def error_codes(method: str, operation: dict[str, Any]) -> set[int]:
     return codes
 
 
-# The standard APIs answer errors in their own shape (api/errors.py register_error_format):
-# a path prefix and the JSON Schema of its error answers.
-_ERROR_SCHEMAS: list[tuple[str, dict[str, Any]]] = []
-
-
-def register_error_schema(prefix: str, schema: dict[str, Any]) -> None:
-    """The error answers of the operations under ``prefix`` are documented by ``schema``."""
-    _ERROR_SCHEMAS.append((prefix, schema))
-
-
-def error_schema_for(path: str) -> dict[str, Any] | None:
-    return next((s for prefix, s in _ERROR_SCHEMAS if path == prefix or path.startswith(prefix + "/")), None)
-
-
-def error_response(
-    code: int, given: dict[str, Any] | None = None, schema: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def error_response(code: int, given: dict[str, Any] | None = None) -> dict[str, Any]:
     model = ValidationErrorAnswer if code == 422 else ErrorAnswer
     answer: dict[str, Any] = {
         "description": (given or {}).get("description") or DESCRIPTIONS[code],
-        "content": {"application/json": {"schema": schema or {"$ref": f"#/components/schemas/{model.__name__}"}}},
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
     }
     if code in HEADERS:
         answer["headers"] = HEADERS[code]
     return answer
+
+
+# Paths whose errors are answered in a standard's own shape (api.errors.register_error_format)
+# describe them themselves: a path prefix, and a function from the error statuses wangge would
+# give an operation to the error answers (status -> response object) the document shows.
+ErrorDocument = Callable[[set[int]], dict[int, dict[str, Any]]]
+_ERROR_DOCUMENTS: list[tuple[str, ErrorDocument]] = []
+
+
+def register_error_document(prefix: str, document: ErrorDocument) -> None:
+    """Operations under ``prefix`` document their error answers with ``document``."""
+    _ERROR_DOCUMENTS.append((prefix, document))
+
+
+def _error_document(path: str) -> ErrorDocument | None:
+    return next((d for prefix, d in _ERROR_DOCUMENTS if path == prefix or path.startswith(prefix + "/")), None)
+
+
+def documents_own_errors(path: str) -> bool:
+    """Whether the operations of ``path`` answer errors in a standard's shape, not wangge's."""
+    return _error_document(path) is not None
 
 
 def add_error_responses(document: dict[str, Any]) -> dict[str, Any]:
@@ -113,17 +119,23 @@ def add_error_responses(document: dict[str, Any]) -> dict[str, Any]:
     FastAPI's own (unused) validation error schemas gone."""
     document = copy.deepcopy(document)
     for path, operations in document.get("paths", {}).items():
-        schema = error_schema_for(path)
+        own = _error_document(path)
         for method, operation in operations.items():
             if method not in ("get", "put", "post", "patch", "delete") or _UNDOCUMENTED_TAGS & set(
                 operation.get("tags", ())
             ):
                 continue
             responses = operation.setdefault("responses", {})
+            if own is not None:
+                errors = own(error_codes(method, operation))
+                responses.pop("422", None)  # FastAPI's own: answered in the standard's shape, with its status
+                responses.update({str(code): answer for code, answer in errors.items()})
+                operation["responses"] = dict(sorted(responses.items()))
+                continue
             for code in sorted(error_codes(method, operation)):
                 given = responses.get(str(code))
                 # Keep a route's own description (e.g. locate's 404); the 422 is always ours.
-                responses[str(code)] = error_response(code, given if code != 422 else None, schema)
+                responses[str(code)] = error_response(code, given if code != 422 else None)
             operation["responses"] = dict(sorted(responses.items()))
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for model in MODELS:

@@ -24,7 +24,7 @@ from api.geojson import feature
 from api.idempotency import IdempotencyDep
 from api.ogc import OGC_PREFIX, html, tiles
 from api.ogc.document import DEFAULT_LIMIT, GEOJSON, ITEMS_PARAMS, JSON, MAX_LIMIT, document
-from api.openapi import register_error_schema
+from api.openapi import DESCRIPTIONS, HEADERS, register_error_document
 from api.params import MAX_OFFSET
 from api.privacy import Reader
 from api.readlog import ReaderDep
@@ -35,6 +35,7 @@ from api.v1.layers import (
     etag,
     feature_answer,
     parse_props,
+    report_incident,
     to_wgs84_geometry,
 )
 from api.v1.patrols import note_track_read, patrol_feature
@@ -48,7 +49,7 @@ from geo.query import cql2
 from geo.query.features import bbox_condition, get_object, query_features
 from geo.query.ogc import datetime_condition, extent, feature_etag, parse_bbox, property_conditions, property_names
 from geo.query.queryables import geometry_type, queryables
-from geo.spatial.crs import CRS84_URI, OGC_CRS, WGS84, CoordinateSystem, ogc_crs, ogc_uri
+from geo.spatial.crs import CRS84_URI, OGC_CRS, WGS84, CoordinateSystem, ogc_crs, served_crs
 
 router = APIRouter(tags=["OGC API Features"])
 
@@ -90,7 +91,21 @@ EXCEPTION = {
     "required": ["code", "description"],
     "properties": {"code": {"type": "string"}, "description": {"type": "string"}},
 }
-register_error_schema(OGC_PREFIX, EXCEPTION)
+
+
+def _error_answers(codes: set[int]) -> dict[int, dict[str, Any]]:
+    """The app document's error answers of an /ogc operation (``codes``: wangge's statuses; a
+    query parameter's 422 is answered 400, a body's stays 422)."""
+    out = {}
+    for code in sorted(codes | {400}):
+        answer: dict[str, Any] = {"description": DESCRIPTIONS[code], "content": {JSON: {"schema": EXCEPTION}}}
+        if code in HEADERS:
+            answer["headers"] = HEADERS[code]
+        out[code] = answer
+    return out
+
+
+register_error_document(OGC_PREFIX, _error_answers)
 
 Responses = dict[int | str, dict[str, Any]]
 
@@ -277,8 +292,8 @@ def stored_etag(session: Session, obj, now: datetime) -> str:
     return feature_etag(feature(obj, WGS84, now))
 
 
-def _headers(crs: CoordinateSystem, tag: str | None = None) -> dict[str, str]:
-    headers = {"Content-Crs": f"<{ogc_uri(crs)}>"}
+def _headers(crs_uri: str, tag: str | None = None) -> dict[str, str]:
+    headers = {"Content-Crs": f"<{crs_uri}>"}
     if tag is not None:
         headers["ETag"] = tag
     return headers
@@ -416,11 +431,11 @@ def items(
     entry = _entry(collection_id, reader.actor)
     layer = entry.name
     _check_params(request, (*ITEMS_PARAMS, *property_names(layer)))
-    out_crs = ogc_crs(crs)
+    out_uri, out_crs = served_crs(crs)
     limit = min(limit, MAX_LIMIT)  # the standard: a larger limit is served as the largest
     where = [*_scope(session, entry, reader.actor), *property_conditions(layer, request.query_params)]
     if bbox is not None:
-        where.append(bbox_condition(session, layer, parse_bbox(bbox, ogc_crs(bbox_crs))))
+        where.append(bbox_condition(session, layer, parse_bbox(bbox, served_crs(bbox_crs)[1])))
     if datetime_ is not None:
         where.append(datetime_condition(layer, datetime_))
     if filter_ is not None:
@@ -443,7 +458,7 @@ def items(
         return html.features_page(
             language, _title(entry, language), answer, lambda i: f"{base}/collections/{layer}/items/{i}?f=html"
         )
-    return _json(answer, GEOJSON, headers=_headers(out_crs))
+    return _json(answer, GEOJSON, headers=_headers(out_uri))
 
 
 @router.get(
@@ -465,7 +480,7 @@ def item(
 ) -> Response:
     _check_params(request, ("f", "lang", "crs"))
     entry = _entry(collection_id, reader.actor)
-    out_crs = ogc_crs(crs)
+    out_uri, out_crs = served_crs(crs)
     obj = _stored(session, entry, feature_id, reader.actor)
     answer = _read_answer(session, entry, obj, out_crs, reader, now)
     base = _base(request)
@@ -482,7 +497,7 @@ def item(
         )
         response.headers["ETag"] = tag
         return response
-    return _json(answer, GEOJSON, headers=_headers(out_crs, tag))
+    return _json(answer, GEOJSON, headers=_headers(out_uri, tag))
 
 
 # --------------------------------------------------------------------------- part 4: writing
@@ -548,8 +563,15 @@ def create_item(
     _writable(entry)
     check_may_write(actor, entry.name, kind=body.properties.get("kind"))  # before saying what is wrong with the body
     values = parse_props(entry.name, body, partial=False)
-    obj = create_feature(session, entry.name, values, to_wgs84_geometry(body, ogc_crs(content_crs)), actor, now)
+    geom = to_wgs84_geometry(body, served_crs(content_crs)[1])
+    token = None
+    if entry.name == "incidents":  # as every report: with the reporter's key to add its photos
+        obj, token = report_incident(session, values, geom, actor, now)
+    else:
+        obj = create_feature(session, entry.name, values, geom, actor, now)
     answer, headers = _written(request, session, entry, obj, reader, now, 201)
+    if token is not None:
+        answer["report_token"] = token  # a foreign member, as /api/v1 answers it
     response.headers.update(headers)
     idem.answer(response, answer, 201)
     return _json(answer, GEOJSON, 201, headers)
@@ -578,7 +600,7 @@ def change_item(  # PUT replaces, PATCH changes what it is sent
     if not partial and body.geometry is None and entry.geometry_required:
         raise InputError(f"A replacement {entry.singular} needs its geometry (PATCH changes only what it is sent)")
     values = parse_props(entry.name, body, partial=partial)
-    geom = to_wgs84_geometry(body, ogc_crs(content_crs))
+    geom = to_wgs84_geometry(body, served_crs(content_crs)[1])
     obj = update_feature(session, entry.name, obj.id, values, geom, actor, now)
     answer, headers = _written(request, session, entry, obj, reader, now, 200)
     return _json(answer, GEOJSON, 200, headers)

@@ -9,7 +9,7 @@ import shapely
 from pyproj import Transformer
 
 from geo.errors import UnknownCRS
-from geo.spatial.crs import CRS84_URI, OGC_CRS, WGS84, box_to_wgs84, ogc_crs, ogc_uri
+from geo.spatial.crs import CRS84_URI, OGC_CRS, WGS84, box_to_wgs84, ogc_crs, served_crs
 
 LON = np.array([113.03, 113.05, 116.39])
 LAT = np.array([23.68, 23.70, 39.91])
@@ -17,7 +17,8 @@ LAT = np.array([23.68, 23.70, 39.91])
 
 @pytest.mark.parametrize("uri", list(OGC_CRS))
 def test_each_crs_converts_as_pyproj_does_and_back(uri):
-    crs = ogc_crs(uri)
+    named, crs = served_crs(uri)
+    assert named == uri
     code = "OGC:CRS84" if uri == CRS84_URI else "EPSG:" + uri.rsplit("/", 1)[1]
     # Without always_xy pyproj keeps each CRS's own axis order: what OGC API Features serves.
     expected = Transformer.from_crs("OGC:CRS84", code).transform(LON, LAT)
@@ -28,13 +29,12 @@ def test_each_crs_converts_as_pyproj_does_and_back(uri):
     line = shapely.LineString(np.column_stack((LON, LAT)))
     moved = crs.geometries_from_wgs84(np.array([line], dtype=object))[0]
     assert np.allclose(shapely.get_coordinates(moved), np.column_stack(expected), atol=1e-7)
-    assert ogc_uri(crs) == uri
 
 
-def test_unknown_crs_names_those_served():
-    assert ogc_crs(None) is WGS84 and ogc_crs(f"<{CRS84_URI}>") is WGS84
+def test_other_crs_are_not_served():
+    assert served_crs(None) == (CRS84_URI, WGS84) and served_crs(f"<{CRS84_URI}>") == (CRS84_URI, WGS84)
     with pytest.raises(UnknownCRS, match="EPSG/0/3857"):
-        ogc_crs("http://www.opengis.net/def/crs/EPSG/0/2000")
+        served_crs("http://www.opengis.net/def/crs/EPSG/0/2000")
 
 
 def test_a_box_latitude_first_becomes_a_lon_lat_box():
