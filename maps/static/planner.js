@@ -238,7 +238,8 @@ PlannerMaps.prototype.startPlanner = function () {
       self.loadRenovation();
     });
   });
-  this.start([this.loadRenovation, this.loadGrids], [this.loadRenovation]);
+  this.zoomToGrids();
+  this.start([this.loadRenovation, this.loadGridTiles], [this.loadRenovation]);
 };
 
 serve("planner", PlannerMaps, function (maps) {
