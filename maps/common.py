@@ -18,6 +18,7 @@ from api.v1 import API_PREFIX  # the prefix only: api.v1 loads no routers
 from geo.access.policy import Permission, roles_with
 from geo.grids.index import grid_bounds, grid_index
 from geo.spatial.crs import parse_crs
+from geo.tiles.layers import DEFAULT_LAYERS, tile_layer
 from maps import basemaps
 from maps.assets import FAVICON
 from maps.basemaps import Basemap
@@ -134,9 +135,11 @@ def tile_settings(session: Session) -> dict[str, Any]:
     """What the glue needs to draw grids from tiles and find them by code."""
     index = grid_index(session)
     codes = list(index.codes)
+    least = {name: tile_layer(name).minzoom for name in DEFAULT_LAYERS}  # tiles hold nothing below
     return {
         "tiles": TILES_URL,
-        "gridsMinZoom": grids_min_zoom(len(codes), grid_bounds(session)),
+        "tileMinZoom": least,
+        "gridsMinZoom": max(least["grids"], grids_min_zoom(len(codes), grid_bounds(session))),
         "gridCodeLengths": sorted({len(str(c)) for c in codes}),
     }
 

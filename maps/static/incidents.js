@@ -96,7 +96,6 @@ IncidentMaps.prototype.coverageShown = function (code) {
 };
 
 serve("incidents", IncidentMaps, function (maps) {
-  maps.zoomToGrids();
   maps.searchControl();
   maps.map.on("overlayadd", function (e) {
     if (e.layer === maps.layers.buildings) { maps.loadBuildingsInView(); }

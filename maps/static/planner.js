@@ -238,7 +238,6 @@ PlannerMaps.prototype.startPlanner = function () {
       self.loadRenovation();
     });
   });
-  this.zoomToGrids();
   this.start([this.loadRenovation, this.loadGridTiles], [this.loadRenovation]);
 };
 

@@ -234,6 +234,7 @@ Maps.prototype.start = function (loaders, onMove) {
   var begin = function () {
     if (begun) { return; }
     begun = true;
+    if (self.cfg.tiles) { self.zoomToGrids(); }
     var timer = null;
     map.on("moveend", function () {
       clearTimeout(timer);
@@ -364,9 +365,10 @@ Maps.prototype.vectorPane = function () {
 // A tile layer of ``collection`` (kept in step with the basemap's frame); ``style`` a style or a
 // function of the feature's properties.
 Maps.prototype.vectorLayer = function (collection, style, options) {
-  var self = this;
   var styles = {};
   styles[collection] = style || TILE_STYLES[collection];
+  options = Object.assign({}, options || {});
+  options.minZoom = Math.max(options.minZoom || 0, (this.cfg.tileMinZoom || {})[collection] || 0);
   var layer = L.vectorGrid.protobuf(this.tileUrl(collection), Object.assign({
     pane: this.vectorPane(),
     rendererFactory: L.svg.tile,
@@ -375,7 +377,7 @@ Maps.prototype.vectorLayer = function (collection, style, options) {
     getFeatureId: function (f) { return f.properties.id; },
     maxZoom: this.map.getMaxZoom(),
     fetchOptions: { credentials: "same-origin" }
-  }, options || {}));
+  }, options));
   layer.wgCollection = collection;
   layer.wgFrame = this.frame;
   (this.vectorLayers = this.vectorLayers || []).push(layer);
