@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from sqlalchemy import func, select
 
 from geo.access.audit import last_sign_ins
 from geo.access.passwords import check_password_policy
@@ -85,9 +86,21 @@ def init() -> None:
 @app.command()
 def demo(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    city: Annotated[
+        str | None,
+        typer.Option(
+            "--city",
+            metavar="GRIDS[,BUILDINGS]",
+            help="Instead of the demo community, a synthetic city of GRIDS grids and BUILDINGS buildings "
+            "(default ten per grid) around Qingyuan, e.g. --city 100000,1000000; into a database with no grids.",
+        ),
+    ] = None,
 ) -> None:
     """Load the demo community 翠湖社区 (synthetic data); does nothing if it is already loaded."""
     engine = _ready_engine()
+    if city is not None:
+        _load_city(engine, city)
+        return
     try:
         with session_scope(engine) as session:
             reports = load_demo(session, progress=not quiet)
@@ -100,6 +113,29 @@ def demo(
         for line in report.lines():
             typer.echo(line)
     _echo_demo_accounts()
+
+
+def _load_city(engine, spec: str) -> None:
+    from data.city import make_city
+    from geo.models import Grid
+
+    try:
+        numbers = [int(part.replace("_", "")) for part in spec.split(",")]
+    except ValueError:
+        numbers = []
+    if not 1 <= len(numbers) <= 2 or min(numbers) < 1:
+        _fail(f"--city {spec!r}: give the number of grids, and optionally of buildings: e.g. --city 100000,1000000")
+    grids, buildings = numbers[0], numbers[1] if len(numbers) == 2 else numbers[0] * 10
+    with session_scope(engine) as session:
+        if session.scalar(select(func.count(Grid.id))):
+            _fail("--city loads a city into a database without grids; this one has grids already")
+    try:
+        city = make_city(
+            engine.url.render_as_string(hide_password=False), grids=grids, buildings=buildings, log=typer.echo
+        )
+    except RuntimeError as exc:  # more grids than the codes can number
+        _fail(f"--city {spec}: {exc}")
+    typer.echo(f"a synthetic city of {city.grids:,} grids, {city.buildings:,} buildings and {city.estates} estates")
 
 
 def _echo_demo_accounts() -> None:
