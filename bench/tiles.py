@@ -43,6 +43,7 @@ SECTION_END = "<!-- bench:tiles end -->"
 POSTGRES_URL = os.environ.get("WANGGE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/wangge_bench")
 PG_DATABASE = "wangge_bench_tiles"
 TARGET_RATIO = 3.0
+TILE_CACHE = RESULTS / "tile-cache"
 SEED = 20261130
 
 
@@ -231,29 +232,31 @@ def pick_tiles(
 
 
 def measure(url: str, tiles, cached: bool = False) -> dict:
-    """Each tile built as a request builds it; seconds and feature counts per tile."""
+    """Each tile built as a request builds it (a session of its own); with ``cached``, read from
+    the tile cache (``cache_build`` filled it). Seconds, feature counts and sizes per tile."""
     import mapbox_vector_tile
 
     from geo.db.engine import make_engine
     from geo.db.session import session_scope
-    from geo.tiles import service
+    from geo.tiles.cache import cached_tile
+    from geo.tiles.encode import render
     from geo.tiles.layers import tile_layers
     from geo.tiles.matrix import tile
+    from geo.tiles.service import stamp
 
     engine = make_engine(url)
     now = datetime.now(UTC)
     with session_scope(engine) as s:  # connect and warm the catalogue once, as a running server has
-        service.tile_bytes(s, tile_layers("buildings"), tile(*tiles[-1][1]), now)
+        render(s, tile_layers("buildings"), tile(*tiles[-1][1]), now)
     seconds, features, sizes = [], [], []
     for name, zxy in tiles:
         t = time.perf_counter()
         with session_scope(engine) as s:
             layers = tile_layers(name)
-            body = (
-                service.cached_tile(s, layers, tile(*zxy), now)
-                if cached
-                else service.tile_bytes(s, layers, tile(*zxy), now)
-            )
+            if cached:
+                body = cached_tile(s, layers, tile(*zxy), now, stamp(s, layers, now), root=TILE_CACHE)
+            else:
+                body = render(s, layers, tile(*zxy), now)
         seconds.append(time.perf_counter() - t)
         sizes.append(len(body))
         decoded = mapbox_vector_tile.decode(body) if body else {}
@@ -387,15 +390,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cache_build(url: str, tiles) -> float:
+    """Fill the tile cache with ``tiles``, as ``wangge tiles build`` does; seconds taken."""
     from geo.db.engine import make_engine
     from geo.tiles.cache import build_tiles
     from geo.tiles.layers import tile_layers
     from geo.tiles.matrix import tile
 
     engine = make_engine(url)
+    now = datetime.now(UTC)
     t = time.perf_counter()
-    for name, zxy in tiles:
-        build_tiles(engine, tile_layers(name), [tile(*zxy)])
+    for name in ("grids", "buildings"):
+        build_tiles(engine, tile_layers(name), [tile(*zxy) for n, zxy in tiles if n == name], now, root=TILE_CACHE)
     engine.dispose()
     return time.perf_counter() - t
 
