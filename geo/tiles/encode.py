@@ -36,6 +36,9 @@ _ENCODE_OPTIONS = {
     "quantize_bounds": None,
     "check_winding_order": True,  # exterior rings clockwise on screen (MVT 2.1)
 }
+# Geometries are snapped to whole units before they are clipped (as ST_AsMVTGeom does): what
+# lies within half a unit beyond the buffer snaps onto its edge, so rows are looked for that far.
+_REACH = BUFFER + 0.5
 # How far beyond the tile's lon/lat box a GCJ-02 tile's rows are looked for (degrees, about
 # 11 m): the shift changes by far less than that across any tile.
 _GCJ_PAD = 1e-4
@@ -68,7 +71,7 @@ def _bbox_clause(session: Session, layer: TileLayer, box: tuple[float, float, fl
 def postgis_tile(session: Session, layers: Sequence[TileLayer], tile: Tile, now: datetime) -> bytes:
     """One statement: each layer's ``ST_AsMVT``, concatenated."""
     envelope = func.ST_TileEnvelope(tile.z, tile.x, tile.y)
-    box = tile.lonlat_bounds(BUFFER / EXTENT)
+    box = tile.lonlat_bounds(_REACH / EXTENT)
     parts: list[Any] = []
     for layer in layers:
         geom = layer.table.c.geom
@@ -95,7 +98,7 @@ def postgis_tile(session: Session, layers: Sequence[TileLayer], tile: Tile, now:
 
 def _selection_box(tile: Tile, crs: CoordinateSystem) -> tuple[float, float, float, float]:
     """The WGS84 box that holds every stored point the tile (in ``crs``) may show."""
-    west, south, east, north = tile.lonlat_bounds(BUFFER / EXTENT)
+    west, south, east, north = tile.lonlat_bounds(_REACH / EXTENT)
     if crs == WGS84:
         return west, south, east, north
     # The tile's edges in crs, taken back to WGS84: the box around them, a little wider.
@@ -114,8 +117,8 @@ def _selection_box(tile: Tile, crs: CoordinateSystem) -> tuple[float, float, flo
 
 
 def to_tile_units(geoms: np.ndarray, tile: Tile, crs: CoordinateSystem = WGS84) -> np.ndarray:
-    """Stored (WGS84) geometries in the tile's units: 0 to EXTENT across, y down; clipped to the
-    buffered tile, snapped to whole units and made valid (empty where nothing is left)."""
+    """Stored (WGS84) geometries in the tile's units: 0 to EXTENT across, y down; snapped to
+    whole units, clipped to the buffered tile and made valid (empty where nothing is left)."""
     if crs != WGS84:
         geoms = crs.geometries_from_wgs84(geoms)
     x0, y0, x1, y1 = tile.bounds()
@@ -125,11 +128,12 @@ def to_tile_units(geoms: np.ndarray, tile: Tile, crs: CoordinateSystem = WGS84) 
         mx, my = lonlat_to_mercator(lonlat[:, 0], lonlat[:, 1])
         return np.column_stack([(mx - x0) * sx, (y1 - my) * sy])
 
-    moved = shapely.transform(geoms, project)
-    clipped = shapely.clip_by_rect(moved, -BUFFER, -BUFFER, EXTENT + BUFFER, EXTENT + BUFFER)
-    # Points are kept as they are (clip_by_rect keeps those on the edge, as ST_AsMVTGeom does).
-    points = shapely.get_type_id(moved) == 0
-    clipped = np.where(points & _inside(moved), moved, clipped)
+    # Snapped, then clipped, then snapped again where the clip cut edges (PostGIS's order).
+    snapped = shapely.set_precision(shapely.transform(geoms, project), 1.0)
+    clipped = shapely.clip_by_rect(snapped, -BUFFER, -BUFFER, EXTENT + BUFFER, EXTENT + BUFFER)
+    # Points on the buffer's edge stay (clip_by_rect would drop them; ST_AsMVTGeom keeps them).
+    points = shapely.get_type_id(snapped) == 0
+    clipped = np.where(points & _inside(snapped), snapped, clipped)
     return shapely.set_precision(clipped, 1.0)
 
 
