@@ -353,6 +353,8 @@ def test_incident_map_popups_layers_basemaps_and_search(browser, served):
     page.wait_for_selector(".leaflet-tile-pane img.leaflet-tile-loaded")
     assert served.tiles.requests, "the chosen tile server was asked for tiles"
     assert any("crs=gcj02" in u and "/incidents/points" in u for u in watch.urls)
+    # The grids' vector tiles too: read again in GCJ-02.
+    assert any("crs=gcj02" in u and "/ogc/tiles/WebMercatorQuad/" in u and "collections=grids" in u for u in watch.urls)
     page.wait_for_function(f"({MARKER_AT})({incident_id}) !== null")
     gcj = page.evaluate(MARKER_AT, incident_id)
     assert 300 < metres(*wgs, *gcj) < 700, (wgs, gcj)
