@@ -56,6 +56,16 @@ FIRST_GRID = """() => {
 }"""
 
 
+# Where a page that showed no grid got to (for the report).
+STATE = """() => {
+    const maps = window.WanggeMaps && WanggeMaps.instances[0];
+    if (!maps) return "no map";
+    return {zoom: maps.map.getZoom(), gridTiles: !!maps.gridTiles, onMap: !!(maps.gridTiles && maps.gridTiles._map),
+            paths: maps.gridTiles && maps.gridTiles.getContainer() ? maps.gridTiles.getContainer().querySelectorAll('path').length : null,
+            ready: document.documentElement.getAttribute('data-wangge-ready')};
+}"""
+
+
 def log(*args) -> None:
     print("map_city:", *args, file=sys.stderr, flush=True)
 
@@ -105,7 +115,12 @@ def first_grid_s(browser, url: str, timeout_s: float) -> tuple[float | None, dic
     """Seconds from navigation until the first grid is visible (None: not within the timeout)."""
     page = browser.new_page(viewport={"width": 1280, "height": 800}, bypass_csp=True)
     errors: list[str] = []
+    asked: list[str] = []
+    answered: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: "/ogc/tiles/" in r.url and asked.append(r.url))
+    page.on("requestfinished", lambda r: "/ogc/tiles/" in r.url and answered.append(r.url))
+    page.on("requestfailed", lambda r: errors.append(f"{r.url} {r.failure}"))
     info: dict = {}
     try:
         t0 = time.perf_counter()
@@ -115,6 +130,12 @@ def first_grid_s(browser, url: str, timeout_s: float) -> tuple[float | None, dic
             elapsed = time.perf_counter() - t0
         except Exception as exc:  # a timeout, or the page crashed
             info["gave_up"] = type(exc).__name__
+            info["errors"] = errors
+            info["tiles"] = {"asked": len(asked), "answered": len(answered)}
+            try:
+                info["state"] = page.evaluate(STATE)
+            except Exception as inner:  # noqa: BLE001 - only for the report
+                info["state"] = type(inner).__name__
             return None, info
         info["zoom"] = page.evaluate("WanggeMaps.instances[0].map.getZoom()")
         if errors:
