@@ -136,10 +136,12 @@ def tile_settings(session: Session) -> dict[str, Any]:
     index = grid_index(session)
     codes = list(index.codes)
     least = {name: tile_layer(name).minzoom for name in DEFAULT_LAYERS}  # tiles hold nothing below
+    city = grids_min_zoom(len(codes), grid_bounds(session))
     return {
         "tiles": TILES_URL,
         "tileMinZoom": least,
-        "gridsMinZoom": max(least["grids"], grids_min_zoom(len(codes), grid_bounds(session))),
+        "gridsMinZoom": max(least["grids"], city),
+        "cityZoom": city,  # more than 0: too many grids to draw whole, the map opens at this zoom
         "gridCodeLengths": sorted({len(str(c)) for c in codes}),
     }
 
@@ -152,8 +154,10 @@ def new_page(
     bounds: tuple[float, float, float, float] | None,
     query: dict[str, str],
     catalogue: Catalogue | None = None,
+    zoom_in: int = 0,
 ) -> Page:
-    """A map fitted to ``bounds`` (WGS84) in the frame of the basemap shown first."""
+    """A map fitted to ``bounds`` (WGS84) in the frame of the basemap shown first; with
+    ``zoom_in``, centred on them at that zoom instead (a city too large to draw whole)."""
     initial = basemaps.check(basemap)
     frame = basemaps.frame_of(initial)
     fit = None
@@ -163,6 +167,8 @@ def new_page(
         xs, ys = parse_crs(frame).from_wgs84([x0, x1], [y0, y1])
         fit = [[float(ys[0]), float(xs[0])], [float(ys[1]), float(xs[1])]]
         center, zoom = [float(ys.mean()), float(xs.mean())], 15
+        if zoom_in:
+            fit, zoom = None, zoom_in
     m = folium.Map(location=center, zoom_start=zoom, tiles=None, control_scale=True)
     m.options["maxZoom"] = 20  # folium gives max_zoom to its default tiles only; clustering needs it on the map
     root = m.get_root()

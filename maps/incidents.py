@@ -67,7 +67,17 @@ def build_incident_map(
     if bounds is None:
         bounds = grid_bounds(session)
     title = common.t(lang, "incidents_title") + (f" · {grid}" if grid else "")
-    p = common.new_page("incidents", title, lang, basemap, bounds, query or {}, Catalogue.of(session))
+    tiles = common.tile_settings(session)
+    p = common.new_page(
+        "incidents",
+        title,
+        lang,
+        basemap,
+        bounds,
+        query or {},
+        Catalogue.of(session),
+        zoom_in=0 if grid else tiles["cityZoom"],
+    )
     common.add_controls(p)
 
     grids = folium.FeatureGroup(name=common.layer_name("border-all", p.t("grids"))).add_to(p.map)
@@ -107,7 +117,7 @@ def build_incident_map(
             "coverage": coverage,
             "components": components,
         },
-        **common.tile_settings(session),
+        **tiles,
         filters={"grid": grid, "kind": kind, "status": status, "since": since},
         shareClasses=common.SHARE_CLASSES,
         noBuildingsColour=common.NO_BUILDINGS_COLOUR,
