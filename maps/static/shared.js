@@ -365,6 +365,7 @@ Maps.prototype.vectorPane = function () {
 // A tile layer of ``collection`` (kept in step with the basemap's frame); ``style`` a style or a
 // function of the feature's properties.
 Maps.prototype.vectorLayer = function (collection, style, options) {
+  var self = this;
   var styles = {};
   styles[collection] = style || TILE_STYLES[collection];
   options = Object.assign({}, options || {});
@@ -381,7 +382,19 @@ Maps.prototype.vectorLayer = function (collection, style, options) {
   layer.wgCollection = collection;
   layer.wgFrame = this.frame;
   (this.vectorLayers = this.vectorLayers || []).push(layer);
-  layer.on("load", function () { document.documentElement.setAttribute("data-wangge-tiles-" + collection, "1"); });
+  // The page is ready once the first tiles of the view are drawn (or given up on after 15 s).
+  var waiting = false;
+  var release = function () {
+    if (waiting) { waiting = false; self.busy(-1); }
+  };
+  layer.on("loading", function () {
+    if (!layer.wgLoaded && !waiting) { waiting = true; self.busy(1); setTimeout(release, 15000); }
+  });
+  layer.on("load remove", function () {
+    layer.wgLoaded = true;
+    release();
+    document.documentElement.setAttribute("data-wangge-tiles-" + collection, "1");
+  });
   return layer;
 };
 
