@@ -158,12 +158,12 @@ def layer_features(
     """The layer's features in the tile, in tile units, as mapbox-vector-tile takes them."""
     box = _selection_box(tile, crs)
     geom = layer.table.c.geom
-    west, south, east, north = box
-    frame = WKTElement(shapely.box(west, south, east, north).wkt, srid=4326)
+    where = [_bbox_clause(session, layer, box), *layer.where()]
+    if not layer.points:  # a point's box is the point: the index said it all
+        frame = WKTElement(shapely.box(*box).wkt, srid=4326)
+        where.append(func.ST_Intersects(geom, frame))
     columns = layer.columns(now)
-    stmt = select(func.ST_AsBinary(geom), *columns).where(
-        _bbox_clause(session, layer, box), func.ST_Intersects(geom, frame), *layer.where()
-    )
+    stmt = select(func.ST_AsBinary(geom), *columns).where(*where)
     rows = session.execute(stmt).all()
     if not rows:
         return []
