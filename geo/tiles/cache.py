@@ -33,7 +33,7 @@ from geo.tiles.encode import render
 from geo.tiles.layers import TileLayer
 from geo.tiles.matrix import Tile, tiles_covering
 
-FORMAT_VERSION = "mvt-1"  # a change to how tiles are encoded moves every tile to a new folder
+FORMAT_VERSION = "mvt-2"  # a change to how tiles are encoded moves every tile to a new folder
 
 
 def enabled(session: Session) -> bool:
