@@ -15,7 +15,7 @@ from functools import lru_cache
 # rasterising the grids then crashes the process.
 import pyogrio  # noqa: F401  (imported for its side effect on symbol binding)
 import rasterio  # noqa: F401  (likewise)
-from sqlalchemy import Engine, Integer, create_engine, event, literal_column, text
+from sqlalchemy import Engine, Integer, create_engine, event, func, literal_column, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -147,6 +147,10 @@ class SpatialBackend:
     def spatial_index_exists(self, session: Session, table: str, column: str) -> bool:
         raise NotImplementedError
 
+    def bounds(self, column) -> tuple[ColumnElement[float], ...]:
+        """A geometry's west, south, east and north (to aggregate into a layer's extent)."""
+        raise NotImplementedError
+
 
 class PostGISBackend(SpatialBackend):
     name = "postgis"
@@ -162,6 +166,9 @@ class PostGISBackend(SpatialBackend):
             "AND indexdef ILIKE :c"
         )
         return session.execute(sql, {"t": table, "c": f"%({column})%"}).scalar_one() > 0
+
+    def bounds(self, column):
+        return func.ST_XMin(column), func.ST_YMin(column), func.ST_XMax(column), func.ST_YMax(column)
 
 
 class SpatiaLiteBackend(SpatialBackend):
@@ -182,6 +189,9 @@ class SpatiaLiteBackend(SpatialBackend):
             "SELECT spatial_index_enabled FROM geometry_columns WHERE f_table_name = :t AND f_geometry_column = :c"
         )
         return bool(session.execute(sql, {"t": table, "c": column}).scalar())
+
+    def bounds(self, column):
+        return func.ST_MinX(column), func.ST_MinY(column), func.ST_MaxX(column), func.ST_MaxY(column)
 
 
 _BACKENDS = {"postgresql": PostGISBackend(), "sqlite": SpatiaLiteBackend()}
