@@ -3,8 +3,8 @@
 SpatiaLite builds tiles in Python, several times slower than PostGIS's ST_AsMVT; a tile built
 once is kept under ``WANGGE_VECTOR_TILE_CACHE_DIR`` and served from there until a write to one
 of its layers bumps their revision (geo/db/revisions.py), which moves every later request to a
-new folder: a changed layer is never served from an old tile. Tiles are written on first request,
-or in advance with ``wangge tiles build``, which also removes the folders of older revisions.
+new folder (and removes the older ones): a changed layer is never served from an old tile. Tiles
+are written on first request, or in advance with ``wangge tiles build``.
 
 Layout: ``DIR/<database>/<layers and crs>/<revisions>/<z>/<x>/<y>.mvt`` (the first three parts
 hashed; an empty file is an empty tile). Tiles that change with the clock (incidents, which turn
@@ -76,8 +76,20 @@ def cached_tile(
     except FileNotFoundError:
         pass
     body = render(session, layers, tile, now, crs)
+    revision_dir = path.parents[2]
+    first = not revision_dir.exists()
     _write(path, body)
+    if first:  # the layers changed: their older tiles will never be asked for again
+        prune(revision_dir)
     return body
+
+
+def prune(current: Path) -> None:
+    """Remove the folders of the other revisions beside ``current`` (a reader that had opened
+    one of their tiles still reads it; one that had not builds the tile again)."""
+    for stale in current.parent.iterdir():
+        if stale != current and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _write(path: Path, body: bytes) -> None:
@@ -130,7 +142,6 @@ def build_tiles(
             empty += not body
             if progress is not None:
                 progress(1)
-    for stale in current.parent.iterdir() if current.parent.exists() else ():
-        if stale != current and stale.is_dir():
-            shutil.rmtree(stale, ignore_errors=True)
+    if current.exists():
+        prune(current)
     return built, empty

@@ -57,6 +57,8 @@ def test_a_kept_tile_is_served_until_its_layer_changes(demo, cache_on):
     with session_scope(demo) as s:
         after = tile_bytes(s, layers, tile, NOW)
         assert names(after)[building] == "新名楼"
+        assert not path.exists()  # the older revision's tiles are gone with their folder
+        assert cache.tile_path(cache_on, s, layers, stamp(s, layers, NOW), tile, WGS84).read_bytes() == after
 
 
 def test_incident_tiles_are_never_kept_and_the_cache_can_be_off(demo, cache_on, monkeypatch):
