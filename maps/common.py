@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,16 +12,25 @@ import folium
 from branca.element import Element, Figure
 from folium import plugins
 from markupsafe import Markup, escape
+from sqlalchemy.orm import Session
 
 from api.v1 import API_PREFIX  # the prefix only: api.v1 loads no routers
 from geo.access.policy import Permission, roles_with
+from geo.grids.index import grid_bounds, grid_index
 from geo.spatial.crs import parse_crs
+from geo.tiles.layers import DEFAULT_LAYERS, tile_layer
 from maps import basemaps
 from maps.assets import FAVICON
 from maps.basemaps import Basemap
 from maps.elements import Corner, Glue, html_list
 from maps.i18n import KINDS, Catalogue, labels, t
 
+# Grids, estates and buildings come as vector tiles (OGC API Tiles), one request per collection.
+TILES_URL = "/ogc/tiles/WebMercatorQuad/{z}/{x}/{y}"
+# A city's grids are drawn from the zoom where a desk's view (about 1280 x 800 px) holds no more
+# than this many of them on average; fewer grids than this are drawn at every zoom.
+GRIDS_IN_VIEW = 3000
+VIEW_PIXELS = 1280 * 800
 POINT_LIMIT = 3000  # incidents drawn one by one; above that the view comes as counts per cell
 KIND_ICON = {
     "hazard": "triangle-exclamation",
@@ -105,6 +115,37 @@ class Page:
         }
 
 
+def grids_min_zoom(count: int, bounds: tuple[float, float, float, float] | None) -> int:
+    """The lowest zoom at which a view holds about GRIDS_IN_VIEW of ``count`` grids spread over
+    ``bounds`` (WGS84); 0 when they are few enough to draw at any zoom."""
+    if count <= GRIDS_IN_VIEW or bounds is None:
+        return 0
+    x0, y0, x1, y1 = bounds
+    lat = math.radians((y0 + y1) / 2)
+    area_m2 = (x1 - x0) * (y1 - y0) * (111_320.0**2) * math.cos(lat)
+    if area_m2 <= 0:
+        return 0
+    metres_per_pixel_z0 = 156_543.03 * math.cos(lat)
+    # count / area * VIEW_PIXELS * (m/px at z)^2 <= GRIDS_IN_VIEW, with m/px halving at each zoom
+    ratio = count / area_m2 * VIEW_PIXELS * metres_per_pixel_z0**2 / GRIDS_IN_VIEW
+    return max(0, min(18, math.ceil(math.log2(ratio) / 2)))
+
+
+def tile_settings(session: Session) -> dict[str, Any]:
+    """What the glue needs to draw grids from tiles and find them by code."""
+    index = grid_index(session)
+    codes = list(index.codes)
+    least = {name: tile_layer(name).minzoom for name in DEFAULT_LAYERS}  # tiles hold nothing below
+    city = grids_min_zoom(len(codes), grid_bounds(session))
+    return {
+        "tiles": TILES_URL,
+        "tileMinZoom": least,
+        "gridsMinZoom": max(least["grids"], city),
+        "cityZoom": city,  # more than 0: too many grids to draw whole, the map opens at this zoom
+        "gridCodeLengths": sorted({len(str(c)) for c in codes}),
+    }
+
+
 def new_page(
     page: str,
     title: str,
@@ -113,8 +154,10 @@ def new_page(
     bounds: tuple[float, float, float, float] | None,
     query: dict[str, str],
     catalogue: Catalogue | None = None,
+    zoom_in: int = 0,
 ) -> Page:
-    """A map fitted to ``bounds`` (WGS84) in the frame of the basemap shown first."""
+    """A map fitted to ``bounds`` (WGS84) in the frame of the basemap shown first; with
+    ``zoom_in``, centred on them at that zoom instead (a city too large to draw whole)."""
     initial = basemaps.check(basemap)
     frame = basemaps.frame_of(initial)
     fit = None
@@ -124,6 +167,8 @@ def new_page(
         xs, ys = parse_crs(frame).from_wgs84([x0, x1], [y0, y1])
         fit = [[float(ys[0]), float(xs[0])], [float(ys[1]), float(xs[1])]]
         center, zoom = [float(ys.mean()), float(xs.mean())], 15
+        if zoom_in:
+            fit, zoom = None, zoom_in
     m = folium.Map(location=center, zoom_start=zoom, tiles=None, control_scale=True)
     m.options["maxZoom"] = 20  # folium gives max_zoom to its default tiles only; clustering needs it on the map
     root = m.get_root()
@@ -199,8 +244,8 @@ def layer_name(icon: str, label: str) -> str:
     return str(Markup(f"<i class='fa fa-{icon}'></i> ") + escape(label))
 
 
-def finish(p: Page, layers: dict[str, Any], search=None, **config: Any) -> folium.Map:
+def finish(p: Page, layers: dict[str, Any], **config: Any) -> folium.Map:
     """Layer control and the glue, last (they refer to everything added before)."""
     folium.LayerControl(position="topright", collapsed=True).add_to(p.map)
-    Glue(p.config(**config), layers, p.bases, search=search).add_to(p.map)
+    Glue(p.config(**config), layers, p.bases).add_to(p.map)
     return p.map

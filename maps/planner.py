@@ -32,7 +32,17 @@ def build_planner_map(
     session: Session, lang: str = "zh", basemap: str | None = None, query: dict[str, str] | None = None
 ) -> folium.Map:
     title = common.t(lang, "planner_title")
-    p = common.new_page("planner", title, lang, basemap, grid_bounds(session), query or {}, Catalogue.of(session))
+    tiles = common.tile_settings(session)
+    p = common.new_page(
+        "planner",
+        title,
+        lang,
+        basemap,
+        grid_bounds(session),
+        query or {},
+        Catalogue.of(session),
+        zoom_in=tiles["cityZoom"],
+    )
     common.add_controls(p)
 
     grids = folium.FeatureGroup(name=common.layer_name("border-all", p.t("grids"))).add_to(p.map)
@@ -56,4 +66,4 @@ def build_planner_map(
     ).add_to(p.map)
     common.title_bar(p, title)
     common.legend(p, ["renovation"], common.area_items(p, estates=False)[:1], note=False)
-    return common.finish(p, {"grids": grids, "renovation": renovation})
+    return common.finish(p, {"grids": grids, "renovation": renovation}, **tiles)

@@ -147,8 +147,8 @@ class SpatialBackend:
     def spatial_index_exists(self, session: Session, table: str, column: str) -> bool:
         raise NotImplementedError
 
-    def extent(self, column) -> tuple[ColumnElement[float], ...]:
-        """Aggregates giving the min x, min y, max x, max y of ``column``'s geometries."""
+    def bounds(self, column) -> tuple[ColumnElement[float], ...]:
+        """A geometry's west, south, east and north (to aggregate into a layer's extent)."""
         raise NotImplementedError
 
 
@@ -160,16 +160,15 @@ class PostGISBackend(SpatialBackend):
 
         return column.op("&&")(gf.ST_MakeEnvelope(*bbox, 4326))
 
-    def extent(self, column):
-        box = func.ST_Extent(column)
-        return func.ST_XMin(box), func.ST_YMin(box), func.ST_XMax(box), func.ST_YMax(box)
-
     def spatial_index_exists(self, session, table, column):
         sql = text(
             "SELECT count(*) FROM pg_indexes WHERE tablename = :t AND indexdef ILIKE '%USING gist%' "
             "AND indexdef ILIKE :c"
         )
         return session.execute(sql, {"t": table, "c": f"%({column})%"}).scalar_one() > 0
+
+    def bounds(self, column):
+        return func.ST_XMin(column), func.ST_YMin(column), func.ST_XMax(column), func.ST_YMax(column)
 
 
 class SpatiaLiteBackend(SpatialBackend):
@@ -185,19 +184,14 @@ class SpatiaLiteBackend(SpatialBackend):
         ).bindparams(_t=table_name, _c=column.name, _x0=minx, _y0=miny, _x1=maxx, _y1=maxy)
         return rowid_col.in_(sub.columns(literal_column("rowid", Integer)))
 
-    def extent(self, column):
-        return (
-            func.min(func.MbrMinX(column)),
-            func.min(func.MbrMinY(column)),
-            func.max(func.MbrMaxX(column)),
-            func.max(func.MbrMaxY(column)),
-        )
-
     def spatial_index_exists(self, session, table, column):
         sql = text(
             "SELECT spatial_index_enabled FROM geometry_columns WHERE f_table_name = :t AND f_geometry_column = :c"
         )
         return bool(session.execute(sql, {"t": table, "c": column}).scalar())
+
+    def bounds(self, column):
+        return func.ST_MinX(column), func.ST_MinY(column), func.ST_MaxX(column), func.ST_MaxY(column)
 
 
 _BACKENDS = {"postgresql": PostGISBackend(), "sqlite": SpatiaLiteBackend()}

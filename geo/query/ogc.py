@@ -19,9 +19,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from geo.db.engine import backend_for
 from geo.errors import InputError
 from geo.layers import LAYERS
+from geo.query.extent import layer_extent
 from geo.query.queryables import GEOMETRY_PROPERTY, Queryable, queryables, temporal
 from geo.spatial.coords import check_lonlat
 from geo.spatial.crs import CoordinateSystem, box_to_wgs84
+from geo.tiles.layers import TILE_LAYERS
 from geo.timezones import assume_china_time
 
 OPEN = ".."  # an open end of a datetime interval
@@ -138,8 +140,16 @@ def extent(session: Session, layer: str, where: Sequence[Any] = ()) -> dict[str,
     """The layer's spatial extent (a lon/lat box, None while it is empty) and temporal extent
     (first and last time of its temporal property; absent when it has none)."""
     model: Any = LAYERS[layer].model
-    box = session.execute(select(*backend_for(session).extent(model.__table__.c.geom)).where(*where)).one()
-    out: dict[str, Any] = {"spatial": None if box[0] is None else [float(v) for v in box]}
+    if layer in TILE_LAYERS and not where:  # kept until the layer's revision changes
+        found = layer_extent(session, layer, TILE_LAYERS[layer].deps)
+        box = list(found) if found is not None else None
+    else:  # a caller's share of a layer (patrols): asked each time
+        west, south, east, north = backend_for(session).bounds(model.__table__.c.geom)
+        row = session.execute(
+            select(func.min(west), func.min(south), func.max(east), func.max(north)).where(*where)
+        ).one()
+        box = None if row[0] is None else [float(v) for v in row]
+    out: dict[str, Any] = {"spatial": box}
     prop = temporal(layer)
     if prop is not None:
         first, last = session.execute(select(func.min(prop.expression), func.max(prop.expression)).where(*where)).one()

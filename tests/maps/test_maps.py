@@ -194,6 +194,29 @@ def test_each_map_page_loads_its_own_module_and_the_shared_one_by_its_content_ha
         assert "(window.wanggeMaps = window.wanggeMaps || []).push([" in html and "WanggeMaps.start(" not in html, page
 
 
+def test_incident_map_and_planner_draw_grids_from_vector_tiles(client, demo):
+    from maps.elements import TILE_JS
+
+    for path in ("/maps/incidents", "/maps/planner"):
+        html = client.get(path).text
+        for _, (package, file) in TILE_JS:
+            assert f'src="{assets.vendor_url(package, file)}"' in html, path
+        assert '"tiles": "/ogc/tiles/WebMercatorQuad/{z}/{x}/{y}"' in html, path
+        assert '"gridsMinZoom": 10' in html and '"gridCodeLengths": [15]' in html, path  # the demo: any zoom tiles have
+    # The grid page keeps its one grid as GeoJSON.
+    assert "Leaflet.VectorGrid" not in client.get(f"/maps/grids/{first_grid(demo)}").text
+
+
+def test_a_citys_grids_are_drawn_from_the_zoom_where_a_view_holds_a_few_thousand():
+    from maps.common import grids_min_zoom
+
+    city = (112.85, 23.5, 113.25, 23.9)
+    assert grids_min_zoom(12, city) == 0 and grids_min_zoom(3_000, city) == 0
+    assert grids_min_zoom(100_000, city) == 15
+    assert grids_min_zoom(400_000, city) == 16  # four times as dense: one zoom in
+    assert grids_min_zoom(100_000, None) == 0
+
+
 def test_the_lock_file_pins_what_package_json_asks_for():
     lock = json.loads((assets.ASSETS_DIR / "package-lock.json").read_text(encoding="utf-8"))
     for package, version in assets.pinned().items():

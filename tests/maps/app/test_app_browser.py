@@ -386,16 +386,9 @@ def test_a_patrol_walked_in_the_app_shows_its_buildings_visited_on_the_grid_map(
     page.tap(".leaflet-control-layers-toggle")
     page.locator(".leaflet-control-layers-overlays label", has_text="巡查覆盖").locator("input").check()
     page.wait_for_selector("html[data-wangge-coverage]")
-    share = page.evaluate(
-        """(code) => {
-            let found = null;
-            WanggeMaps.instances[0].layers.coverage.eachLayer((g) => g.eachLayer((l) => {
-                if (l.feature.properties.code === code) found = [l.wgShare, l._path.getAttribute('fill')];
-            }));
-            return found;
-        }""",
-        account.grid,
-    )
+    # The grids' tiles coloured by share: the share and fill drawn for the grid walked.
+    page.wait_for_function("(code) => WanggeMaps.instances[0].coverageShown(code) !== null", arg=account.grid)
+    share = page.evaluate("(code) => WanggeMaps.instances[0].coverageShown(code)", account.grid)
     today = datetime.now(CHINA_TIME).date()
     week = served.api("/coverage", start=str(today - timedelta(days=today.weekday())), end=str(today), by="grid")
     assert share[0] > 0 and share[0] == next(r["share"] for r in week["rows"] if r["grid"] == account.grid)
