@@ -27,6 +27,7 @@ from maps.i18n import KINDS, Catalogue, labels, t
 
 # Grids, estates and buildings come as vector tiles (OGC API Tiles), one request per collection.
 TILES_URL = "/ogc/tiles/WebMercatorQuad/{z}/{x}/{y}"
+BUILDING_SEARCH_URL = "/ogc/collections/buildings/items"  # code=: buildings found by their code
 # A city's grids are drawn from the zoom where a desk's view (about 1280 x 800 px) holds no more
 # than this many of them on average; fewer grids than this are drawn at every zoom.
 GRIDS_IN_VIEW = 3000
@@ -143,6 +144,7 @@ def tile_settings(session: Session) -> dict[str, Any]:
         "gridsMinZoom": max(least["grids"], city),
         "cityZoom": city,  # more than 0: too many grids to draw whole, the map opens at this zoom
         "gridCodeLengths": sorted({len(str(c)) for c in codes}),
+        "buildingSearch": BUILDING_SEARCH_URL,
     }
 
 

@@ -553,14 +553,18 @@ Maps.prototype.searchCodes = function (text, answer) {
       records[f.properties.code + " " + f.properties.name] = at;
     });
   });
-  // Buildings by code, where the service answers features by property (OGC API Features).
-  var building = !this.cfg.buildingSearch ? null : request(withQuery(this.cfg.buildingSearch, { code: code, limit: 1, crs: this.frame === "wgs84" ? null : this.frame }), options).then(function (got) {
-    ((got.ok && got.body && got.body.features) || []).forEach(function (f) {
-      if (!f.geometry || f.properties.code !== code) { return; }
-      var at = L.latLng(f.geometry.coordinates[1], f.geometry.coordinates[0]);
-      at.wgCode = f.properties.code;
-      records[f.properties.code + " " + f.properties.name] = at;
-    });
+  // Buildings by code through OGC API Features (code=), which answers in WGS84: on a shifted
+  // basemap the building is read again from /api/v1 in the map's frame.
+  var building = !this.cfg.buildingSearch ? null : request(withQuery(this.cfg.buildingSearch, { code: code, limit: 1 }), options).then(function (got) {
+    var f = ((got.ok && got.body && got.body.features) || [])[0];
+    if (!f || !f.geometry || f.properties.code !== code) { return null; }
+    if (self.frame === "wgs84") { return f; }
+    return request(self.api("/buildings/" + f.id), options).then(function (one) { return one.ok ? one.body : null; });
+  }).then(function (f) {
+    if (!f || !f.geometry) { return; }
+    var at = L.latLng(f.geometry.coordinates[1], f.geometry.coordinates[0]);
+    at.wgCode = f.properties.code;
+    records[f.properties.code + " " + f.properties.name] = at;
   });
   Promise.all([grid, building]).then(function () { answer(records); }, function () { answer(records); });
   return { abort: function () { if (controller) { controller.abort(); } } };

@@ -386,6 +386,18 @@ def test_incident_map_popups_layers_basemaps_and_search(browser, served):
     page.dispatch_event(search, "keyup")
     page.wait_for_timeout(800)
     assert len([u for u in watch.urls if "/grids?" in u]) == asked
+
+    # Search by building code (asked of OGC API Features): the map goes to that building.
+    building = served.api("/buildings", grid=served.grid, limit=1).json()["features"][0]
+    lon, lat = building["geometry"]["coordinates"]
+    at_building = f"(() => {{ const c = {maps}.map.getCenter(); return Math.abs(c.lng - {lon}) < 1e-5 && Math.abs(c.lat - {lat}) < 1e-5; }})()"
+    page.evaluate(f"{maps}.map.setView([0, 0], 3, {{animate: false}})")
+    page.click(".leaflet-control-search .search-button")
+    page.fill(search, building["properties"]["code"])
+    page.dispatch_event(search, "keyup")
+    page.locator(".leaflet-control-search .search-tip", has_text=building["properties"]["code"]).first.click()
+    page.wait_for_function(at_building, timeout=10_000)
+    assert any("/ogc/collections/buildings/items?" in u for u in watch.urls)
     clean(watch, served, {served.tiles.host})
     page.close()
 
