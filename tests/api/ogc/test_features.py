@@ -4,6 +4,7 @@ and personal data kept from the public."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
@@ -228,40 +229,43 @@ def test_writes_take_the_body_crs_and_need_a_writer(demo, client, staff):
     assert replaced.status_code == 422 and replaced.json()["code"] == "InvalidBody"
 
 
-def test_filter_parameters_reach_the_cql2_translator(demo, client, monkeypatch):
-    """``filter``, ``filter-lang`` and ``filter-crs`` are handed to geo/query/cql2.py as given,
-    and its condition selects the features; its conformance classes are declared."""
-    from geo.query import cql2
-    from geo.query.queryables import queryables
-
-    seen = {}
-
-    def parse(text, lang="cql2-text"):
-        seen["parsed"] = (text, lang)
-        return ("code", text.split("'")[1] if "'" in text else "")
-
-    def condition(layer, tree, filter_crs=None):
-        seen["condition"] = (layer, tree, filter_crs)
-        return queryables(layer)[tree[0]].expression == tree[1]
-
-    monkeypatch.setattr(cql2, "parse_filter", parse)
-    monkeypatch.setattr(cql2, "filter_condition", condition)
-    monkeypatch.setattr(cql2, "CONFORMANCE", ("http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",), raising=False)
+def test_cql2_filters_over_http(demo, client):
+    """``filter`` in CQL2 text and JSON, with ``filter-crs``, selects what the database holds;
+    a filter that cannot be used is a 400 in OGC's shape; the classes are declared."""
     with session_scope(demo) as s:
-        code = s.scalars(select(Building.code).order_by(Building.id.desc())).first()
-    text = f"code = '{code}'"
-    answer = client.get(
-        OGC + "/collections/buildings/items", params={"filter": text, "filter-crs": EPSG + "4326"}
-    ).json()
-    assert [f["properties"]["code"] for f in answer["features"]] == [code]
-    assert seen["parsed"] == (text, "cql2-text")
-    assert seen["condition"][0] == "buildings" and seen["condition"][2].lat_first
-    client.get(OGC + "/collections/buildings/items", params={"filter": "{}", "filter-lang": "cql2-json"})
-    assert seen["parsed"][1] == "cql2-json"
-    assert (
-        client.get(OGC + "/collections/buildings/items", params={"filter": text, "filter-lang": "sql"}).status_code
-        == 400
-    )
-    assert (
-        "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text" in client.get(OGC + "/conformance").json()["conformsTo"]
-    )
+        rows = [(b.id, b.code, b.residents, from_db(b.geom)) for b in s.scalars(select(Building))]
+    limit = sorted(r[2] for r in rows)[len(rows) // 2]
+    box = shapely.total_bounds(np.array([r[3] for r in rows]))
+    west, south = box[0], box[1]
+    east, north = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    quadrant = shapely.box(west, south, east, north)
+    expected = sorted(i for i, _, residents, g in rows if residents > limit and quadrant.intersects(g))
+    assert expected  # the filter selects something, and not everything
+    assert len(expected) < len(rows)
+
+    def ids(params: dict) -> list[int]:
+        answer = client.get(OGC + "/collections/buildings/items", params={"limit": 10_000, **params})
+        assert answer.status_code == 200, answer.text
+        return sorted(f["id"] for f in answer.json()["features"])
+
+    text = f"residents > {limit} AND S_INTERSECTS(geometry, BBOX({west}, {south}, {east}, {north}))"
+    assert ids({"filter": text}) == expected
+    as_json = {
+        "op": "and",
+        "args": [
+            {"op": ">", "args": [{"property": "residents"}, limit]},
+            {"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": [west, south, east, north]}]},
+        ],
+    }
+    assert ids({"filter": json.dumps(as_json), "filter-lang": "cql2-json"}) == expected
+    # The same box given latitude first (EPSG:4326's axis order).
+    lat_first = f"residents > {limit} AND S_INTERSECTS(geometry, BBOX({south}, {west}, {north}, {east}))"
+    assert ids({"filter": lat_first, "filter-crs": EPSG + "4326"}) == expected
+    for bad in ("residents >", "floors = 3", "residents = 'many'"):
+        refused = client.get(OGC + "/collections/buildings/items", params={"filter": bad})
+        assert refused.status_code == 400 and refused.json()["description"], bad
+    refused = client.get(OGC + "/collections/buildings/items", params={"filter": text, "filter-lang": "sql"})
+    assert refused.status_code == 400
+    classes = client.get(OGC + "/conformance").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text" in classes
+    assert "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter" in classes
