@@ -90,11 +90,24 @@ async def get_read_session(request: Request) -> AsyncIterator[Session]:
         session.close()
 
 
+async def get_read_turn_session(request: Request) -> AsyncIterator[Session]:
+    """For reads that are all database work (vector tiles): a turn at the database like any
+    request, then a session used and closed in the endpoint's own thread, with nothing to commit
+    (no hops through the thread pool to open, commit and close it)."""
+    async with turns_for(request.app).turn():
+        session = read_session(request.app.state.engine)
+        try:
+            yield session
+        finally:
+            session.close()
+
+
 # scope="function": the unit of work commits before the response is sent. By default FastAPI runs
 # the code after ``yield`` once the response has gone out, so a client could be told 200 for a
 # change that then failed to commit, or read elsewhere before it was committed.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
+ReadTurnSessionDep = Annotated[Session, Depends(get_read_turn_session, scope="function")]
 
 
 async def get_crs(

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from api.deps import ActorDep, NowDep, SessionDep
+from api.deps import ActorDep, NowDep, ReadTurnSessionDep, SessionDep
 from geo.access.policy import check_may_read_tiles
 from geo.errors import InputError, NotFound
 from geo.layers import LAYERS
@@ -316,7 +316,7 @@ def collection_tile(
     z: int,
     x: int,
     y: int,
-    session: SessionDep,
+    session: ReadTurnSessionDep,
     actor: ActorDep,
     now: NowDep,
     crs: Crs = "wgs84",
@@ -381,7 +381,7 @@ def dataset_tile(
     z: int,
     x: int,
     y: int,
-    session: SessionDep,
+    session: ReadTurnSessionDep,
     actor: ActorDep,
     now: NowDep,
     collections: Collections = None,

@@ -95,7 +95,10 @@ def make_engine(url: str | None = None) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql":
         # pre-ping: after the database restarts, stale connections are replaced, not handed out.
-        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5}, **_pool_options())
+        # No JIT: the service's statements are short, and PostgreSQL's cost estimate for a tile
+        # (ST_AsMVTGeom on thousands of rows) turns on a compilation that costs more than the tile.
+        connect_args = {"connect_timeout": 5, "options": "-c jit=off"}
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **_pool_options())
     raise ValueError(f"Unsupported database URL {url!r}: use sqlite:///PATH (SpatiaLite) or postgresql://... (PostGIS)")
 
 
@@ -198,7 +201,8 @@ _BACKENDS = {"postgresql": PostGISBackend(), "sqlite": SpatiaLiteBackend()}
 
 
 def backend_for(bind) -> SpatialBackend:
-    """The backend for an engine, connection or session."""
-    if isinstance(bind, Session):
+    """The backend for an engine, connection or session (a Session, or a ReadSession standing in
+    for one)."""
+    if isinstance(bind, Session) or hasattr(bind, "get_bind"):
         bind = bind.get_bind()
     return _BACKENDS[bind.dialect.name]
