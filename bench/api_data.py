@@ -3,7 +3,8 @@
 Everything comes from one seed, so two runs (and both databases in one run) see the same data.
 The area is 0.4 deg x 0.4 deg around 113.05 E, 23.70 N (Qingyuan, Guangdong), about
 41 km x 44 km. Grids are the Voronoi cells of 100,000 random seeds clipped to that box: irregular
-polygons that tile the area with no gaps or overlaps and share their edges exactly.
+polygons that tile the area with no gaps or overlaps and share their edges exactly (made by
+``data.city``, which the map benchmark's synthetic city uses too).
 """
 
 from __future__ import annotations
@@ -17,16 +18,14 @@ from pathlib import Path
 import numpy as np
 import shapely
 
+from data.city import CENTER, DISTRICT, HALF, grid_hierarchy, voronoi_cells  # noqa: F401 - re-exported
 from geo.models import KNOWN_ROLES
 
 SEED = 20261125
-CENTER = (113.05, 23.70)
-HALF = 0.2  # degrees: the area is 0.4 x 0.4
 # Query points come from a slightly larger box (about 220 m wider on each side), so a couple of
 # percent fall outside every grid and the batch answers contain nulls.
 QUERY_MARGIN = 0.002
 DECIMALS = 7  # query points are rounded to 1e-7 deg (1 cm): HTTP, in-process and sjoin see the same values
-DISTRICT = "441802"  # 清城区
 
 
 @dataclass
@@ -74,63 +73,10 @@ class Data:
 def _make(p: Params) -> Data:
     rng = np.random.default_rng(p.seed)
     x0, y0, x1, y1 = CENTER[0] - HALF, CENTER[1] - HALF, CENTER[0] + HALF, CENTER[1] + HALF
-    area = shapely.box(x0, y0, x1, y1)
-
-    # Seeds with uneven density (denser towards a few "town centres"), so grids vary in size.
-    n_uniform = p.grids // 2
-    centres = rng.uniform([x0, y0], [x1, y1], size=(6, 2))
-    pick = rng.integers(0, len(centres), p.grids - n_uniform)
-    clustered = centres[pick] + rng.normal(0.0, 0.05, size=(p.grids - n_uniform, 2))
-    seeds = np.vstack([rng.uniform([x0, y0], [x1, y1], size=(n_uniform, 2)), clustered])
-    seeds = np.clip(seeds, [x0 + 1e-6, y0 + 1e-6], [x1 - 1e-6, y1 - 1e-6])
-    seeds = np.unique(seeds, axis=0)
-    while len(seeds) < p.grids:  # (never in practice) replace duplicate seeds
-        extra = rng.uniform([x0, y0], [x1, y1], size=(p.grids - len(seeds), 2))
-        seeds = np.unique(np.vstack([seeds, extra]), axis=0)
-    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=area))
-    cells = shapely.intersection(cells, area)
-    cells = cells[~shapely.is_empty(cells)]
-    if len(cells) != p.grids:
-        raise RuntimeError(f"expected {p.grids} Voronoi cells, got {len(cells)}")
-    # Store order: west to east, south to north by centroid (like a surveyed layer would come).
-    cent = shapely.centroid(cells)
-    cx, cy = shapely.get_x(cent), shapely.get_y(cent)
-    order = np.lexsort((cy, np.floor((cx - x0) / 0.01)))
-    cells, cx, cy = cells[order], cx[order], cy[order]
+    cells, cx, cy = voronoi_cells(rng, p.grids, (x0, y0, x1, y1), spread=0.05)
     multi = shapely.multipolygons(cells.reshape(-1, 1))
     grid_wkb = shapely.to_wkb(multi)
-
-    # Communities: a 32 x 32 lattice of cells; streets: 4 x 4 blocks of communities.
-    side = 32
-    ci = np.clip(((cx - x0) / (2 * HALF) * side).astype(int), 0, side - 1)
-    cj = np.clip(((cy - y0) / (2 * HALF) * side).astype(int), 0, side - 1)
-    community_of_cell = ci * side + cj  # 0..1023
-    used = np.unique(community_of_cell)
-    community_id = {int(c): k + 1 for k, c in enumerate(used)}
-    grid_community = np.array([community_id[int(c)] for c in community_of_cell], dtype=np.int64)
-    street_of_comm = (used // side // 8) * 4 + (used % side) // 8  # 0..15
-    street_codes = np.array([f"{DISTRICT}{s + 1:03d}" for s in range(16)], dtype=object)
-    seq_in_street: dict[int, int] = {}
-    community_codes = []
-    for s in street_of_comm:
-        seq_in_street[int(s)] = seq_in_street.get(int(s), 0) + 1
-        community_codes.append(f"{street_codes[s]}{seq_in_street[int(s)]:03d}")
-    community_codes = np.array(community_codes, dtype=object)
-    step = 2 * HALF / side
-    community_boxes = np.array(
-        [
-            [x0 + (c // side) * step, y0 + (c % side) * step, x0 + (c // side + 1) * step, y0 + (c % side + 1) * step]
-            for c in used
-        ]
-    )
-    seq_in_comm: dict[int, int] = {}
-    grid_codes = []
-    for c in grid_community:
-        seq_in_comm[int(c)] = seq_in_comm.get(int(c), 0) + 1
-        grid_codes.append(f"{community_codes[c - 1]}{seq_in_comm[int(c)]:03d}")
-    grid_codes = np.array(grid_codes, dtype=object)
-    if len(set(grid_codes.tolist())) != p.grids or max(seq_in_comm.values()) > 999:
-        raise RuntimeError("grid codes are not unique 15-digit codes")
+    h = grid_hierarchy(cx, cy, (x0, y0, x1, y1))
 
     # Responders: random positions, roles, about 15 % off duty; each serves the grid it stands
     # in and up to two grids nearby.
@@ -166,12 +112,12 @@ def _make(p: Params) -> Data:
     return Data(
         params=p,
         grid_wkb=grid_wkb,
-        grid_codes=grid_codes,
-        grid_community=grid_community,
-        community_codes=community_codes,
-        community_street=street_of_comm.astype(np.int64) + 1,
-        community_boxes=community_boxes,
-        street_codes=street_codes,
+        grid_codes=h.grid_codes,
+        grid_community=h.grid_community,
+        community_codes=h.community_codes,
+        community_street=h.community_street,
+        community_boxes=h.community_boxes,
+        street_codes=h.street_codes,
         resp_lon=resp_lon,
         resp_lat=resp_lat,
         resp_role=resp_role,

@@ -147,7 +147,7 @@ def make_database(url: str, n: int, seed: int) -> None:
             rows = _incident_rows(session, missing, seed)
             for i in range(0, len(rows), 5000):
                 session.execute(insert(Incident.__table__), rows[i : i + 5000])
-            bump(session, "incidents")
+            bump(session, ("incidents",))
             log(f"inserted {missing} incidents in {time.perf_counter() - t:.1f} s")
     engine.dispose()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,16 +12,25 @@ import folium
 from branca.element import Element, Figure
 from folium import plugins
 from markupsafe import Markup, escape
+from sqlalchemy.orm import Session
 
 from api.v1 import API_PREFIX  # the prefix only: api.v1 loads no routers
 from geo.access.policy import Permission, roles_with
+from geo.grids.index import grid_bounds, grid_index
 from geo.spatial.crs import parse_crs
+from geo.tiles.layers import DEFAULT_LAYERS, tile_layer
 from maps import basemaps
 from maps.assets import FAVICON
 from maps.basemaps import Basemap
 from maps.elements import Corner, Glue, html_list
 from maps.i18n import KINDS, Catalogue, labels, t
 
+# Grids, estates and buildings come as vector tiles (OGC API Tiles), one request per collection.
+TILES_URL = "/ogc/tiles/WebMercatorQuad/{z}/{x}/{y}"
+# A city's grids are drawn from the zoom where a desk's view (about 1280 x 800 px) holds no more
+# than this many of them on average; fewer grids than this are drawn at every zoom.
+GRIDS_IN_VIEW = 3000
+VIEW_PIXELS = 1280 * 800
 POINT_LIMIT = 3000  # incidents drawn one by one; above that the view comes as counts per cell
 KIND_ICON = {
     "hazard": "triangle-exclamation",
@@ -103,6 +113,35 @@ class Page:
             "auth": AUTH,
             **extra,
         }
+
+
+def grids_min_zoom(count: int, bounds: tuple[float, float, float, float] | None) -> int:
+    """The lowest zoom at which a view holds about GRIDS_IN_VIEW of ``count`` grids spread over
+    ``bounds`` (WGS84); 0 when they are few enough to draw at any zoom."""
+    if count <= GRIDS_IN_VIEW or bounds is None:
+        return 0
+    x0, y0, x1, y1 = bounds
+    lat = math.radians((y0 + y1) / 2)
+    area_m2 = (x1 - x0) * (y1 - y0) * (111_320.0**2) * math.cos(lat)
+    if area_m2 <= 0:
+        return 0
+    metres_per_pixel_z0 = 156_543.03 * math.cos(lat)
+    # count / area * VIEW_PIXELS * (m/px at z)^2 <= GRIDS_IN_VIEW, with m/px halving at each zoom
+    ratio = count / area_m2 * VIEW_PIXELS * metres_per_pixel_z0**2 / GRIDS_IN_VIEW
+    return max(0, min(18, math.ceil(math.log2(ratio) / 2)))
+
+
+def tile_settings(session: Session) -> dict[str, Any]:
+    """What the glue needs to draw grids from tiles and find them by code."""
+    index = grid_index(session)
+    codes = list(index.codes)
+    least = {name: tile_layer(name).minzoom for name in DEFAULT_LAYERS}  # tiles hold nothing below
+    return {
+        "tiles": TILES_URL,
+        "tileMinZoom": least,
+        "gridsMinZoom": max(least["grids"], grids_min_zoom(len(codes), grid_bounds(session))),
+        "gridCodeLengths": sorted({len(str(c)) for c in codes}),
+    }
 
 
 def new_page(
@@ -199,8 +238,8 @@ def layer_name(icon: str, label: str) -> str:
     return str(Markup(f"<i class='fa fa-{icon}'></i> ") + escape(label))
 
 
-def finish(p: Page, layers: dict[str, Any], search=None, **config: Any) -> folium.Map:
+def finish(p: Page, layers: dict[str, Any], **config: Any) -> folium.Map:
     """Layer control and the glue, last (they refer to everything added before)."""
     folium.LayerControl(position="topright", collapsed=True).add_to(p.map)
-    Glue(p.config(**config), layers, p.bases, search=search).add_to(p.map)
+    Glue(p.config(**config), layers, p.bases).add_to(p.map)
     return p.map

@@ -11,8 +11,15 @@ from folium.elements import JSCSSMixin
 from folium.template import Template
 from markupsafe import Markup, escape
 
-from maps.assets import GLUE_CSS, PAGE_MODULES, SHARED_MODULE, glue_url, import_map
+from maps.assets import GLUE_CSS, PAGE_MODULES, SHARED_MODULE, glue_url, import_map, vendor_url
 from maps.basemaps import Basemap
+
+# The pages drawn from vector tiles: Leaflet.VectorGrid (with its protobuf reader) and leaflet-search.
+TILE_JS = [
+    ("leaflet_vectorgrid", ("leaflet.vectorgrid", "dist/Leaflet.VectorGrid.bundled.min.js")),
+    ("leaflet_search", ("leaflet-search", "dist/leaflet-search.min.js")),
+]
+TILE_CSS = [("leaflet_search_css", ("leaflet-search", "dist/leaflet-search.min.css"))]
 
 
 class HeadHtml(Element):
@@ -60,24 +67,22 @@ class Glue(JSCSSMixin, MacroElement):
                 {%- endfor %}
                 ]
             ]);
-            {%- if this.search is not none %}
-            // Match grid codes and names anywhere in "code name", not only at the start.
-            {{ this.search.layer.get_name() }}searchControl.options.initial = false;
-            {%- endif %}
         {% endmacro %}
         """
     )
 
-    def __init__(self, config: dict[str, Any], layers: dict[str, Any], bases: list[Basemap], search=None):
+    def __init__(self, config: dict[str, Any], layers: dict[str, Any], bases: list[Basemap]):
         super().__init__()
         self._name = "WanggeGlue"
         self.config = config
         self.layers = layers
         self.bases = bases
-        self.search = search
         self.module = PAGE_MODULES[config["page"]]
         self.default_js = []
         self.default_css = [("wangge_maps_css", glue_url(GLUE_CSS))]
+        if "tiles" in config:  # vector tiles, and the search by code that goes with them
+            self.default_js += [(name, vendor_url(*where)) for name, where in TILE_JS]
+            self.default_css += [(name, vendor_url(*where)) for name, where in TILE_CSS]
 
     def render(self, **kwargs):
         # The import map first: it must be known before any module is fetched. The shared module

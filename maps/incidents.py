@@ -2,9 +2,10 @@
 and (off until chosen) each grid coloured by the share of its buildings patrols visited this week,
 and the components (部件) of the view.
 
-Nothing but the map's settings is in the page: the glue reads grids and estates once, and
-buildings and incidents for the visible bounding box (see ``geo.query.mappoints``); the shares
-come from ``GET /api/v1/coverage?by=grid``.
+Nothing but the map's settings is in the page: the glue draws grids, estates and buildings from
+vector tiles (``/ogc/tiles``, only the tiles of the view), reads incidents for the visible
+bounding box (see ``geo.query.mappoints``) and finds grids by code through the API; the shares
+come from ``GET /api/v1/coverage?by=grid`` and colour the grids' tiles.
 """
 
 from __future__ import annotations
@@ -93,17 +94,6 @@ def build_incident_map(
         [], name=common.layer_name("fire", p.t("heat")), show=False, radius=20, blur=16, min_opacity=0.35
     ).add_to(p.map)
     components = common.components_layer(p)
-    search = plugins.Search(
-        grids,
-        search_label="label",
-        geom_type="Polygon",
-        placeholder=p.t("search"),
-        collapsed=True,
-        position="topleft",
-        color="#d1495b",
-        weight=4,
-    )
-    search.add_to(p.map)
     common.title_bar(p, title)
     common.legend(p, shown, common.area_items(p) + share_items(p))
     return common.finish(
@@ -117,7 +107,7 @@ def build_incident_map(
             "coverage": coverage,
             "components": components,
         },
-        search=search,
+        **common.tile_settings(session),
         filters={"grid": grid, "kind": kind, "status": status, "since": since},
         shareClasses=common.SHARE_CLASSES,
         noBuildingsColour=common.NO_BUILDINGS_COLOUR,

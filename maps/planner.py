@@ -56,4 +56,4 @@ def build_planner_map(
     ).add_to(p.map)
     common.title_bar(p, title)
     common.legend(p, ["renovation"], common.area_items(p, estates=False)[:1], note=False)
-    return common.finish(p, {"grids": grids, "renovation": renovation})
+    return common.finish(p, {"grids": grids, "renovation": renovation}, **common.tile_settings(session))

@@ -423,3 +423,17 @@ def indicator_scope(actor: Actor) -> frozenset[int] | None:
     raise PermissionDenied(
         f"The indicators are for community staff and grid leaders (their own grids); you are a {actor.role}"
     )
+
+
+# Layers whose features are anyone's to read, as tiles (which carry no personal data): tracks
+# are personal and never drawn from tiles.
+PUBLIC_TILE_LAYERS = frozenset(
+    {"communities", "grids", "estates", "buildings", "incidents", "responders", "components"}
+)
+
+
+def check_may_read_tiles(actor: Actor, layer: str) -> None:
+    """Vector tiles: the same for every caller (they carry no personal data), so anyone may read
+    them and caches may share them; patrols' tracks are never in tiles."""
+    if layer not in PUBLIC_TILE_LAYERS:
+        raise PermissionDenied(f"{layer} are not drawn from vector tiles (a track is personal data)")

@@ -21,6 +21,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from geo.catalogue.files import COMPONENT, EVENT, CatalogueFile, Row, file_bytes, read_catalogue
+from geo.db.revisions import bump
 from geo.errors import InputError, NotFound
 from geo.io.read import ImportFailed
 from geo.models import CatalogueEntry, CatalogueVersion, Incident, IncidentHistory, IncidentKind, utcnow
@@ -293,6 +294,7 @@ def _recategorise(session: Session, replace: dict[str, str], actor: str, number:
             .values(category=new, version=Incident.version + 1, updated_at=now),
             execution_options={"synchronize_session": False},
         )
+        bump(session, ("incidents",))  # a Core update: the ORM's hook never sees it
         session.execute(
             insert(IncidentHistory),
             [

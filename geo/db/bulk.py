@@ -193,12 +193,16 @@ def _write(session: Session, table: Table, values: Columns, ids: list[int] | Non
         bump(session, layers)
 
 
-# Tables whose rows feed an in-memory index (see geo.db.revisions); buildings and incidents feed none.
+# Tables whose rows feed an in-memory index or a vector tile's ETag (see geo.db.revisions).
 _WATCHED_BY_TABLE = {
     "grids": ("grids",),
     "communities": ("communities",),
     "streets": ("communities",),
     "responders": ("roster", "responder_locations"),
+    "estates": ("estates",),
+    "buildings": ("buildings",),
+    "incidents": ("incidents",),
+    "components": ("components",),
 }
 
 

@@ -19,36 +19,44 @@ from typing import Any
 from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
-from geo.models import Community, Grid, LayerRevision, Responder, Street
+from geo.models import Building, Community, Component, Estate, Grid, Incident, LayerRevision, Responder, Street
 from geo.settings import get_settings
 
-WATCHED = ("grids", "communities", "roster", "responder_locations")
+# grids, communities, roster and responder_locations feed in-memory indexes; all of them key
+# vector tiles' ETags and the tile cache (geo/tiles).
+WATCHED = ("grids", "communities", "roster", "responder_locations", "estates", "buildings", "incidents", "components")
+# Rows whose every change bumps one counter (responders' changes are told apart below).
+_PLAIN: tuple[tuple[type, str], ...] = (
+    (Grid, "grids"),
+    (Community, "communities"),
+    (Street, "communities"),
+    (Estate, "estates"),
+    (Building, "buildings"),
+    (Incident, "incidents"),
+    (Component, "components"),
+)
 _LOCATION_ATTRS = {"geom", "located_at", "updated_at"}
 
 
 def _changed_layers(session: Session) -> set[str]:
     layers: set[str] = set()
     for obj in list(session.new) + list(session.deleted):
-        if isinstance(obj, Grid):
-            layers.add("grids")
-        elif isinstance(obj, (Community, Street)):
-            layers.add("communities")
-        elif isinstance(obj, Responder):
+        if isinstance(obj, Responder):
             layers.update(("roster", "responder_locations"))
+        else:
+            layers.update(name for model, name in _PLAIN if isinstance(obj, model))
     for obj in session.dirty:
         if not session.is_modified(obj):
             continue
-        if isinstance(obj, Grid):
-            layers.add("grids")
-        elif isinstance(obj, (Community, Street)):
-            layers.add("communities")
-        elif isinstance(obj, Responder):
+        if isinstance(obj, Responder):
             state = inspect(obj)
             changed = {a.key for a in state.attrs if a.history.has_changes()}
             if changed & _LOCATION_ATTRS:
                 layers.add("responder_locations")
             if changed - _LOCATION_ATTRS:
                 layers.add("roster")
+        else:
+            layers.update(name for model, name in _PLAIN if isinstance(obj, model))
     return layers
 
 

@@ -976,7 +976,7 @@ def _insert_incidents(
             assignee_id=assignee,
         ),
     )
-    # Incidents feed no in-memory index: no layer revision to bump (the ORM path bumps none).
+    # bulk.insert bumped the incidents' revision (their vector tiles' ETags follow it).
 
 
 def _import_components(

@@ -48,7 +48,8 @@ def _closed_clause():
     )
 
 
-def _state_expr(now: datetime):
+def state_expr(now: datetime):
+    """An incident's state at ``now`` as an index into STATES (the maps and tiles colour by it)."""
     closed = _closed_clause()
     overdue = and_(Incident.due_at.is_not(None), Incident.due_at < now)
     return case((closed, 2), (overdue, 1), else_=0)
@@ -68,9 +69,9 @@ def _where(session: Session, query: Filters, now: datetime) -> list:
     if query.kind is not None:
         clauses.append(Incident.kind == query.kind)
     if query.status == "open":  # everything not closed, overdue included
-        clauses.append(_state_expr(now) != STATES.index("closed"))
+        clauses.append(state_expr(now) != STATES.index("closed"))
     elif query.status in STATES:
-        clauses.append(_state_expr(now) == STATES.index(query.status))
+        clauses.append(state_expr(now) == STATES.index(query.status))
     elif query.status is not None:
         clauses.append(Incident.status == query.status)
     if query.category is not None:
@@ -125,7 +126,7 @@ def incident_points(
     x, y = func.ST_X(Incident.geom), func.ST_Y(Incident.geom)
     if found <= limit:
         rows = session.execute(
-            select(Incident.id, x, y, kind_index, _state_expr(now)).where(*where).order_by(Incident.id)
+            select(Incident.id, x, y, kind_index, state_expr(now)).where(*where).order_by(Incident.id)
         ).all()
         columns: Iterable[Any] = (np.array(c) for c in zip(*rows)) if rows else ([],) * 5
         ids, lon, lat, kinds, states = columns
@@ -140,7 +141,7 @@ def incident_points(
     size = _cell_size(query, cell)
     # Each row's coordinates and state once (SQLite would compute them again for every use).
     rows_q = (
-        select(kind_index.label("k"), x.label("x"), y.label("y"), _state_expr(now).label("s")).where(*where).subquery()
+        select(kind_index.label("k"), x.label("x"), y.label("y"), state_expr(now).label("s")).where(*where).subquery()
     )
     stmt = select(
         rows_q.c.k,

@@ -1,52 +1,31 @@
 /*
- * wangge maps: the incident map (/maps/incidents, maps/incidents.py). Grids and estates once,
- * buildings and incidents of the view after every move; when chosen, the grids coloured by the
- * share of their buildings visited by patrols this week.
+ * wangge maps: the incident map (/maps/incidents, maps/incidents.py). Grids, estates and
+ * buildings as vector tiles, incidents of the view after every move; when chosen, the grids
+ * coloured by the share of their buildings visited by patrols this week.
  */
 
 import { detailOf, esc, pageMaps, request, serve } from "./shared.js";
 
 var IncidentMaps = pageMaps();
 
-var ESTATE_STYLE = { color: "#2e7d32", weight: 1.5, dashArray: "4 3", fillColor: "#66bb6a", fillOpacity: 0.12 };
-
+// Estates as tiles; buildings as tiles from the zoom where they can be told apart.
 IncidentMaps.prototype.loadEstates = function () {
   var self = this;
-  var group = this.layers.estates;
-  var frame = this.frame;
-  return this.features("/estates", {}).then(function (features) {
-    if (frame !== self.frame) { return; }
-    group.clearLayers();
-    group.addLayer(L.geoJSON({ type: "FeatureCollection", features: features }, {
-      style: ESTATE_STYLE,
-      onEachFeature: function (f, l) {
-        var p = f.properties;
-        l.bindTooltip(esc(p.name), { sticky: true });
-        l.bindPopup("<div class='wg-popup'><h6>" + esc(p.name) + "</h6>" + self.table([[self.text("organisation"), p.property_company]]) + "</div>");
-      }
-    }));
-    self.stats.estates = features.length;
-  });
+  if (!this.estateTiles) {
+    this.estateTiles = this.tilePopup(this.vectorLayer("estates"), function (p) { return self.estateHtml(p); },
+      function (p) { return "/estates/" + p.id; });
+    this.layers.estates.addLayer(this.estateTiles);
+  }
 };
 
-// Buildings of the view, only when zoomed in far enough to tell them apart.
 IncidentMaps.prototype.loadBuildingsInView = function () {
   var self = this;
-  var group = this.layers.buildings;
-  if (!this.map.hasLayer(group)) { return; }
-  if (this.map.getZoom() < this.cfg.buildingsMinZoom) {
-    group.clearLayers();
-    this.buildingHint = true;
-    return;
+  if (!this.buildingTiles) {
+    this.buildingTiles = this.tilePopup(this.vectorLayer("buildings", null, { minZoom: this.cfg.buildingsMinZoom }),
+      function (p) { return self.buildingHtml(p); }, function (p) { return "/buildings/" + p.id; });
+    this.layers.buildings.addLayer(this.buildingTiles);
   }
-  this.buildingHint = false;
-  var frame = this.frame;
-  var seq = this.buildingSeq = (this.buildingSeq || 0) + 1;
-  this.features("/buildings", { bbox: this.bbox(), limit: 2000 }).then(function (features) {
-    if (seq !== self.buildingSeq || frame !== self.frame) { return; }
-    group.clearLayers();
-    group.addLayer(self.buildingLayer(features));
-  });
+  this.buildingHint = this.map.getZoom() < this.cfg.buildingsMinZoom;
 };
 
 // ---------------------------------------------------------------- patrol coverage by grid
@@ -67,7 +46,7 @@ IncidentMaps.prototype.shareColour = function (row) {
   return classes[classes.length - 1][1];
 };
 
-// Read only while the layer is shown: the grids of the map's frame and this week's shares.
+// Read only while the layer is shown: this week's shares, which colour the grids' tiles (by code).
 IncidentMaps.prototype.loadCoverage = function () {
   var self = this;
   var group = this.layers.coverage;
@@ -76,41 +55,55 @@ IncidentMaps.prototype.loadCoverage = function () {
   var week = chinaWeek();
   var seq = this.coverageSeq = (this.coverageSeq || 0) + 1;
   this.busy(1);
-  var shares = request(this.api("/coverage", { start: week.start, end: week.end, by: "grid" }), { credentials: "same-origin" });
-  return Promise.all([this.features("/grids", {}), shares]).then(function (got) {
+  return request(this.api("/coverage", { start: week.start, end: week.end, by: "grid" }), { credentials: "same-origin" }).then(function (answer) {
     self.busy(-1);
     if (seq !== self.coverageSeq || frame !== self.frame) { return; }
-    var answer = got[1];
     if (!answer.ok) { self.status.set(self.text("load_failed") + ": " + detailOf(answer), true); return; }
-    var rows = {};
+    var rows = self.coverageRows = {};
     answer.body.rows.forEach(function (r) { rows[r.grid] = r; });
-    group.clearLayers();
-    group.addLayer(L.geoJSON({ type: "FeatureCollection", features: got[0] }, {
-      style: function (f) {
-        return { color: "#555", weight: 1, fillColor: self.shareColour(rows[f.properties.code]), fillOpacity: 0.7 };
-      },
-      onEachFeature: function (f, l) {
-        var r = rows[f.properties.code];
-        l.wgShare = r ? r.share : null;
+    if (!self.coverageTiles) {
+      var style = function (p) {
+        return { color: "#555", weight: 1, fill: true, fillColor: self.shareColour(self.coverageRows[p.code]), fillOpacity: 0.7 };
+      };
+      self.coverageTiles = self.vectorLayer("grids", style, { minZoom: self.cfg.gridsMinZoom || 0 });
+      self.coverageTiles.on("mouseover", function (e) {
+        var p = e.layer && e.layer.properties;
+        if (!p) { return; }
+        var r = self.coverageRows[p.code];
         var text = !r || !r.buildings ? self.text("coverage_no_buildings") : self.text("coverage_grid_popup", {
           visited: r.visited, buildings: r.buildings, share: Math.round(r.share * 100) + "%", stale: r.stale, days: self.cfg.staleDays
         });
-        l.bindTooltip("<b>" + esc(f.properties.name) + "</b><br>" + esc(self.text("coverage_week", week)) + "<br>" + esc(text), { sticky: true });
-      }
-    }));
+        self.coverageTip = self.coverageTip || L.tooltip({ sticky: true, direction: "top", offset: [0, -6] });
+        self.coverageTip.setLatLng(e.latlng).setContent("<b>" + esc(p.name) + "</b><br>" + esc(self.text("coverage_week", week)) + "<br>" + esc(text));
+        self.map.openTooltip(self.coverageTip);
+      });
+      self.coverageTiles.on("mouseout", function () { if (self.coverageTip) { self.map.closeTooltip(self.coverageTip); } });
+      group.addLayer(self.coverageTiles);
+    } else {
+      self.coverageTiles.redraw(); // the tiles drawn take the new shares
+    }
     self.stats.coverage = { start: answer.body.start, end: answer.body.end, grids: answer.body.rows.length };
     document.documentElement.setAttribute("data-wangge-coverage", String(answer.body.rows.length));
   });
 };
 
+// The share and fill drawn for the grid ``code`` on the coverage layer (null: not drawn).
+IncidentMaps.prototype.coverageShown = function (code) {
+  if (!this.coverageTiles) { return null; }
+  var row = this.coverageRows[code];
+  var drawn = this.tileFeatures(this.coverageTiles).filter(function (f) { return f.properties.code === code; })[0];
+  return drawn ? [row ? row.share : null, drawn.path.getAttribute("fill")] : null;
+};
+
 serve("incidents", IncidentMaps, function (maps) {
+  maps.searchControl();
   maps.map.on("overlayadd", function (e) {
     if (e.layer === maps.layers.buildings) { maps.loadBuildingsInView(); }
     if (e.layer === maps.layers.coverage) { maps.loadCoverage(); }
     if (e.layer === maps.layers.components) { maps.loadComponentsInView(); }
   });
   maps.start(
-    [maps.loadIncidents, maps.loadGrids, maps.loadEstates, maps.loadBuildingsInView, maps.loadCoverage, maps.loadComponentsInView],
+    [maps.loadIncidents, maps.loadGridTiles, maps.loadEstates, maps.loadBuildingsInView, maps.loadCoverage, maps.loadComponentsInView],
     [maps.loadIncidents, maps.loadBuildingsInView, maps.loadComponentsInView]
   );
 });

@@ -238,7 +238,7 @@ PlannerMaps.prototype.startPlanner = function () {
       self.loadRenovation();
     });
   });
-  this.start([this.loadRenovation, this.loadGrids], [this.loadRenovation]);
+  this.start([this.loadRenovation, this.loadGridTiles], [this.loadRenovation]);
 };
 
 serve("planner", PlannerMaps, function (maps) {

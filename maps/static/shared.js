@@ -1,10 +1,11 @@
 /*
  * wangge maps: the glue between a folium map and the wangge API, what every map shares.
  *
- * The page holds no features. Grids and estates are read once; buildings and incidents are read
- * for the visible bounding box after every move (incidents as compact points from
- * /api/v1/incidents/points, or as counts per cell when the view holds too many), clustered here
- * with Leaflet.markercluster; details are read when a marker is clicked. All coordinates are asked
+ * The page holds no features. Grids, estates and buildings are drawn from vector tiles (OGC API
+ * Tiles, only those of the view; the grid page reads its one grid as GeoJSON); incidents are read
+ * for the visible bounding box after every move (as compact points from /api/v1/incidents/points,
+ * or as counts per cell when the view holds too many), clustered here with
+ * Leaflet.markercluster; details are read when a marker or a feature is clicked. All coordinates are asked
  * for in the frame of the basemap shown: GCJ-02 under Amap, WGS84 under the others.
  *
  * A native ES module, loaded by each page's own module (incidents.js, grid.js, planner.js), which
@@ -216,6 +217,7 @@ Maps.prototype.watchLabels = function () {
 
 Maps.prototype.reloadAll = function () {
   var self = this;
+  this.reframeTiles();
   (this.loaders || []).forEach(function (load) { load.call(self); });
 };
 
@@ -232,6 +234,7 @@ Maps.prototype.start = function (loaders, onMove) {
   var begin = function () {
     if (begun) { return; }
     begun = true;
+    if (self.cfg.tiles) { self.zoomToGrids(); }
     var timer = null;
     map.on("moveend", function () {
       clearTimeout(timer);
@@ -312,16 +315,242 @@ Maps.prototype.loadGrids = function () {
         l.bindTooltip("<b>" + esc(p.name) + "</b><br><span>" + esc(p.code) + "</span>", {
           permanent: true, direction: "center", className: "wg-grid-label", interactive: false, pane: "wg-labels"
         });
-        var lang = self.cfg.lang === "en" ? "&lang=en" : "";
-        l.bindPopup("<div class='wg-popup'><h6>" + esc(p.name) + "</h6>" + self.table([
-          [self.text("code"), p.code], [self.text("grid"), p.party_branch]
-        ]) + "<a href='/maps/grids/" + encodeURIComponent(p.code) + "?" + lang.slice(1) + "'>" + esc(self.text("grid_title")) + "</a> · " +
-          "<a href='/maps/incidents?grid=" + encodeURIComponent(p.code) + lang + "'>" + esc(self.text("incidents_title")) + "</a></div>");
+        l.bindPopup("<div class='wg-popup'>" + self.gridHtml(p) + "</div>");
       }
     });
     group.addLayer(layer);
     self.stats.grids = features.length;
   });
+};
+
+// ---------------------------------------------------------------- vector tiles (OGC API Tiles)
+
+// Grids, estates and buildings come as vector tiles (/ogc/tiles, one layer per collection), drawn
+// by Leaflet.VectorGrid with its SVG renderer (its canvas one loses clicks on Leaflet 1.9): only
+// the tiles of the view are read, so a city of 100,000 grids opens as fast as a small one.
+var ESTATE_STYLE = { color: "#2e7d32", weight: 1.5, dashArray: "4 3", fill: true, fillColor: "#66bb6a", fillOpacity: 0.12 };
+var TILE_STYLES = {
+  grids: Object.assign({ fill: true }, GRID_STYLE),
+  estates: ESTATE_STYLE,
+  buildings: { radius: 5, color: "#555", weight: 1, fill: true, fillColor: "#9e9e9e", fillOpacity: 0.8 }
+};
+var TILE_FOCUS = { grids: Object.assign({ fill: true }, GRID_FOCUS_STYLE), estates: Object.assign({}, ESTATE_STYLE, { weight: 3 }),
+  buildings: Object.assign({}, { radius: 7, color: "#d1495b", weight: 2, fill: true, fillColor: "#d1495b", fillOpacity: 0.8 }) };
+
+// Leaflet 1.9 places a mouse event on a small circle at the circle's own position (getLatLng),
+// which the points of vector tiles do not keep: theirs are placed where the mouse is instead.
+if (L.VectorGrid && !L.VectorGrid.prototype.wgPointEvents) {
+  var createLayer = L.VectorGrid.prototype._createLayer;
+  L.VectorGrid.prototype._createLayer = function (feat) {
+    var layer = createLayer.apply(this, arguments);
+    if (feat.type === 1) { layer.getLatLng = null; }
+    return layer;
+  };
+  L.VectorGrid.prototype.wgPointEvents = true;
+}
+
+// The address of one collection's tiles, in the frame of the basemap shown.
+Maps.prototype.tileUrl = function (collection) {
+  return withQuery(this.cfg.tiles, { collections: collection, crs: this.frame === "wgs84" ? null : this.frame });
+};
+
+Maps.prototype.vectorPane = function () {
+  if (!this.map.getPane("wg-vector")) {
+    var pane = this.map.createPane("wg-vector");
+    pane.style.zIndex = 350; // above the basemap's tiles, under the overlays and markers
+  }
+  return "wg-vector";
+};
+
+// A tile layer of ``collection`` (kept in step with the basemap's frame); ``style`` a style or a
+// function of the feature's properties.
+Maps.prototype.vectorLayer = function (collection, style, options) {
+  var styles = {};
+  styles[collection] = style || TILE_STYLES[collection];
+  options = Object.assign({}, options || {});
+  options.minZoom = Math.max(options.minZoom || 0, (this.cfg.tileMinZoom || {})[collection] || 0);
+  var layer = L.vectorGrid.protobuf(this.tileUrl(collection), Object.assign({
+    pane: this.vectorPane(),
+    rendererFactory: L.svg.tile,
+    vectorTileLayerStyles: styles,
+    interactive: true,
+    getFeatureId: function (f) { return f.properties.id; },
+    maxZoom: this.map.getMaxZoom(),
+    fetchOptions: { credentials: "same-origin" }
+  }, options));
+  layer.wgCollection = collection;
+  layer.wgFrame = this.frame;
+  (this.vectorLayers = this.vectorLayers || []).push(layer);
+  layer.on("load", function () { document.documentElement.setAttribute("data-wangge-tiles-" + collection, "1"); });
+  return layer;
+};
+
+// After the basemap's frame changed: every tile layer reads its tiles in the new frame.
+Maps.prototype.reframeTiles = function () {
+  var self = this;
+  (this.vectorLayers || []).forEach(function (layer) {
+    if (layer.wgFrame !== self.frame) {
+      layer.wgFrame = self.frame;
+      layer.setUrl(self.tileUrl(layer.wgCollection));
+    }
+  });
+};
+
+// The features of a tile layer that are drawn now: [{id, properties, path}], one per tile each
+// is in (for tests and for finding what is shown).
+Maps.prototype.tileFeatures = function (layer) {
+  var out = [];
+  Object.keys(layer._vectorTiles || {}).forEach(function (key) {
+    var features = layer._vectorTiles[key]._features || {};
+    Object.keys(features).forEach(function (id) {
+      var f = features[id].feature;
+      out.push({ id: Number(id), properties: f.properties, path: f._path });
+    });
+  });
+  return out;
+};
+
+// One feature of a tile layer stands out (the one clicked or found); the one before goes back.
+Maps.prototype.focusFeature = function (layer, id) {
+  if (layer.wgFocus !== undefined && layer.wgFocus !== null) { layer.resetFeatureStyle(layer.wgFocus); }
+  layer.wgFocus = id;
+  if (id !== null && id !== undefined) { layer.setFeatureStyle(id, TILE_FOCUS[layer.wgCollection] || GRID_FOCUS_STYLE); }
+};
+
+// A popup at the click whose content is ``html(properties)`` at once, completed by ``more``
+// (the record from the API) when given.
+Maps.prototype.tilePopup = function (layer, html, more) {
+  var self = this;
+  layer.on("click", function (e) {
+    var p = e.layer && e.layer.properties;
+    if (!p) { return; }
+    L.DomEvent.stopPropagation(e);
+    self.focusFeature(layer, p.id);
+    var box = el("div", { class: "wg-popup", html: html(p) });
+    box.setAttribute("data-" + layer.wgCollection.replace(/s$/, ""), String(p.id));
+    var popup = L.popup({ maxWidth: 320, minWidth: 200 }).setLatLng(e.latlng).setContent(box).openOn(self.map);
+    popup.on("remove", function () { if (layer.wgFocus === p.id) { self.focusFeature(layer, null); } });
+    if (more) {
+      request(self.api(more(p))).then(function (answer) {
+        if (answer.ok && answer.body && answer.body.properties) {
+          box.innerHTML = html(Object.assign({}, p, answer.body.properties));
+          if (popup.isOpen()) { popup.update(); }
+        }
+      });
+    }
+  });
+  // Names at the mouse (cheap: one tooltip, moved), in place of labels on every grid.
+  var tip = null;
+  layer.on("mouseover", function (e) {
+    var p = e.layer && e.layer.properties;
+    if (!p || !p.name) { return; }
+    tip = tip || L.tooltip({ sticky: true, direction: "top", offset: [0, -6], className: "wg-tile-tip" });
+    tip.setLatLng(e.latlng).setContent(esc(p.name) + (p.code ? " · " + esc(p.code) : ""));
+    self.map.openTooltip(tip);
+  });
+  layer.on("mouseout", function () { if (tip) { self.map.closeTooltip(tip); } });
+  return layer;
+};
+
+Maps.prototype.gridHtml = function (p) {
+  var lang = this.cfg.lang === "en" ? "&lang=en" : "";
+  return "<h6>" + esc(p.name) + "</h6>" + this.table([
+    [this.text("code"), p.code], [this.text("grid"), p.party_branch]
+  ]) + "<a href='/maps/grids/" + encodeURIComponent(p.code) + "?" + lang.slice(1) + "'>" + esc(this.text("grid_title")) + "</a> · " +
+    "<a href='/maps/incidents?grid=" + encodeURIComponent(p.code) + lang + "'>" + esc(this.text("incidents_title")) + "</a>";
+};
+
+Maps.prototype.buildingHtml = function (p) {
+  return "<h6><i class='fa fa-building'></i> " + esc(p.name) + "</h6>" + this.table([
+    [this.text("code"), p.code], [this.text("address"), p.address], [this.text("households"), p.households],
+    [this.text("residents"), p.residents], [this.text("estates"), p.estate], [this.text("grid"), p.grid]
+  ]);
+};
+
+Maps.prototype.estateHtml = function (p) {
+  return "<h6>" + esc(p.name) + "</h6>" + this.table([[this.text("organisation"), p.property_company]]);
+};
+
+// The grids as tiles, from the zoom where there are few enough of them to draw (gridsMinZoom).
+Maps.prototype.loadGridTiles = function () {
+  var self = this;
+  var group = this.layers.grids;
+  if (!this.gridTiles) {
+    this.gridTiles = this.tilePopup(this.vectorLayer("grids", null, { minZoom: this.cfg.gridsMinZoom || 0 }),
+      function (p) { return self.gridHtml(p); }, function (p) { return "/grids/" + p.id; });
+    group.addLayer(this.gridTiles);
+    this.map.on("zoomend", function () { self.tileHint(); });
+  }
+  this.reframeTiles();
+  this.tileHint();
+};
+
+Maps.prototype.tileHint = function () {
+  var hidden = this.map.getZoom() < (this.cfg.gridsMinZoom || 0) && this.map.hasLayer(this.layers.grids);
+  this.gridHint = hidden;
+  document.documentElement.setAttribute("data-wangge-grids-hidden", hidden ? "1" : "0");
+};
+
+// A view too far out to draw a city's grids (gridsMinZoom) opens at the zoom where they show.
+Maps.prototype.zoomToGrids = function () {
+  var min = this.cfg.gridsMinZoom || 0;
+  if (this.map.getZoom() < min) { this.map.setView(this.map.getCenter(), min, { animate: false }); }
+};
+
+// ---------------------------------------------------------------- search by code
+
+// Grids and buildings by code, asked of the API (the page holds no features to search).
+Maps.prototype.searchControl = function () {
+  var self = this;
+  if (!L.Control.Search) { return; }
+  var control = new L.Control.Search({
+    position: "topleft", collapsed: true, initial: false, marker: false, minLength: 3, delayType: 300,
+    textPlaceholder: this.text("search"), textErr: this.text("search_none"), textCancel: this.text("cancel"),
+    sourceData: function (text, answer) { return self.searchCodes(text, answer); },
+    formatData: function (records) { return records; },
+    moveToLocation: function (found) {
+      if (found.wgBounds) { self.map.fitBounds(found.wgBounds, { maxZoom: 18, animate: false }); } else { self.map.setView(found, 18, { animate: false }); }
+      if (found.wgGrid && self.gridTiles) {
+        var focus = function () { self.focusFeature(self.gridTiles, found.wgGrid); };
+        focus();
+        self.gridTiles.once("load", focus); // the tiles of the new view are not there yet
+      }
+      document.documentElement.setAttribute("data-wangge-found", found.wgCode);
+    }
+  });
+  control.addTo(this.map);
+  this.search = control;
+};
+
+// Records for leaflet-search: "code name" -> the place's position (with its bounds, for grids).
+Maps.prototype.searchCodes = function (text, answer) {
+  var self = this;
+  var code = text.trim();
+  var records = {};
+  var controller = window.AbortController ? new AbortController() : null;
+  var options = controller ? { signal: controller.signal } : {};
+  // Only a whole grid code is asked for (the API refuses a grid it does not know).
+  var grid = (this.cfg.gridCodeLengths || []).indexOf(code.length) < 0 ? null : request(this.api("/grids", { grid: code, limit: 1 }), options).then(function (got) {
+    ((got.ok && got.body && got.body.features) || []).forEach(function (f) {
+      var bounds = L.geoJSON(f).getBounds();
+      var at = bounds.getCenter();
+      at.wgBounds = bounds;
+      at.wgGrid = f.id;
+      at.wgCode = f.properties.code;
+      records[f.properties.code + " " + f.properties.name] = at;
+    });
+  });
+  // Buildings by code, where the service answers features by property (OGC API Features).
+  var building = !this.cfg.buildingSearch ? null : request(withQuery(this.cfg.buildingSearch, { code: code, limit: 1, crs: this.frame === "wgs84" ? null : this.frame }), options).then(function (got) {
+    ((got.ok && got.body && got.body.features) || []).forEach(function (f) {
+      if (!f.geometry || f.properties.code !== code) { return; }
+      var at = L.latLng(f.geometry.coordinates[1], f.geometry.coordinates[0]);
+      at.wgCode = f.properties.code;
+      records[f.properties.code + " " + f.properties.name] = at;
+    });
+  });
+  Promise.all([grid, building]).then(function () { answer(records); }, function () { answer(records); });
+  return { abort: function () { if (controller) { controller.abort(); } } };
 };
 
 Maps.prototype.buildingLayer = function (features) {
@@ -333,10 +562,7 @@ Maps.prototype.buildingLayer = function (features) {
     onEachFeature: function (f, l) {
       var p = f.properties;
       l.bindTooltip(esc(p.name));
-      l.bindPopup("<div class='wg-popup'><h6><i class='fa fa-building'></i> " + esc(p.name) + "</h6>" + self.table([
-        [self.text("code"), p.code], [self.text("address"), p.address], [self.text("households"), p.households],
-        [self.text("residents"), p.residents], [self.text("estates"), p.estate], [self.text("grid"), p.grid]
-      ]) + "</div>");
+      l.bindPopup("<div class='wg-popup'>" + self.buildingHtml(p) + "</div>");
     }
   });
 };
@@ -513,7 +739,7 @@ Maps.prototype.showIncidents = function (data, kinds, heat) {
   var buildings = this.layers.buildings;
   var hint = this.buildingHint && buildings && this.map.hasLayer(buildings);
   this.status.set(this.text(data.mode === "points" ? "in_view" : "in_view_cells", { n: data.numberMatched }) +
-    (hint ? " · " + this.text("zoom_for_buildings") : ""));
+    (this.gridHint ? " · " + this.text("zoom_for_grids") : hint ? " · " + this.text("zoom_for_buildings") : ""));
   document.documentElement.setAttribute("data-wangge-incidents", String(data.numberMatched));
 };
 
