@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -9,11 +10,12 @@ import shapely
 from fastapi import APIRouter, Header, Request, Response
 from pydantic import ValidationError
 from shapely.geometry import shape
+from sqlalchemy.orm import Session
 
 from api.deps import ActorDep, CRSDep, FeatureId, FiltersDep, NowDep, PageDep, SessionDep
 from api.geojson import feature, feature_collection
 from api.idempotency import IdempotencyDep
-from api.privacy import redact_collection, redact_feature
+from api.privacy import Reader, redact_collection, redact_feature
 from api.readlog import ReaderDep
 from api.schemas import CREATE_PROPS, PATCH_PROPS, FeatureIn
 from api.v1.photos import with_photo_counts, with_photos
@@ -23,7 +25,8 @@ from geo.edit.features import create_feature, delete_feature, update_feature
 from geo.errors import InputError, StaleVersion
 from geo.layers import Layer
 from geo.media.photos import new_report_token
-from geo.query.features import get_object, query_features
+from geo.models import Component, Incident
+from geo.query.features import FeaturePage, get_object, query_features
 from geo.spatial.crs import CoordinateSystem
 
 
@@ -69,6 +72,31 @@ def check_if_match(obj, if_match: str | None) -> None:
         )
 
 
+def collection_answer(
+    session: Session, layer: str, rows: FeaturePage, crs: CoordinateSystem, reader: Reader, now: datetime
+) -> dict[str, Any]:
+    """A page of a layer as the caller may see it: incidents with their photo counts, components
+    with their category's names, personal data only to whom it is for."""
+    collection = feature_collection(rows, crs, now)
+    if layer == "incidents":
+        with_photo_counts(collection, session)
+    if layer == "components":
+        with_category_names(session, [f["properties"] for f in collection["features"]])
+    return redact_collection(collection, reader)
+
+
+def feature_answer(
+    session: Session, obj, crs: CoordinateSystem, reader: Reader, now: datetime, photos: bool = False
+) -> dict[str, Any]:
+    """One stored feature as the caller may see it (``photos``: an incident's photos too)."""
+    answer = redact_feature(feature(obj, crs, now), reader)
+    if photos and isinstance(obj, Incident):
+        with_photos(answer, session, obj, reader.actor)
+    if isinstance(obj, Component):
+        with_category_names(session, [answer["properties"]])
+    return answer
+
+
 def _links(request: Request, page, total: int) -> list[dict[str, str]]:
     links = [{"rel": "self", "href": str(request.url)}]
     if page.offset + page.limit < total:
@@ -103,7 +131,6 @@ def layer_router(entry: Layer) -> APIRouter:
 def _add_read_routes(router: APIRouter, entry: Layer) -> None:
     layer, singular = entry.name, entry.singular
     versioned = layer == "incidents"
-    named = layer == "components"  # their category's names come from the catalogue
 
     @router.get("", summary=f"List {layer} as a GeoJSON FeatureCollection")
     def list_features(
@@ -116,32 +143,23 @@ def _add_read_routes(router: APIRouter, entry: Layer) -> None:
         now: NowDep,
     ) -> dict:
         rows = query_features(session, layer, filters, limit=page.limit, offset=page.offset)
-        collection = feature_collection(rows, crs, now)
+        collection = collection_answer(session, layer, rows, crs, reader, now)
         collection["links"] = _links(request, page, collection["numberMatched"])
-        if versioned:
-            with_photo_counts(collection, session)
-        if named:
-            with_category_names(session, [f["properties"] for f in collection["features"]])
-        return redact_collection(collection, reader)
+        return collection
 
     @router.get("/{feature_id}", summary=f"One {singular}", name=f"get_{layer}")
     def get_feature(
         feature_id: FeatureId, response: Response, session: SessionDep, crs: CRSDep, reader: ReaderDep, now: NowDep
     ) -> dict:
         obj = get_object(session, layer, feature_id)
-        answer = redact_feature(feature(obj, crs, now), reader)
         if versioned:
             response.headers["ETag"] = etag(obj)
-            with_photos(answer, session, obj, reader.actor)
-        if named:
-            with_category_names(session, [answer["properties"]])
-        return answer
+        return feature_answer(session, obj, crs, reader, now, photos=True)
 
 
 def _add_write_routes(router: APIRouter, entry: Layer) -> None:
     layer, singular = entry.name, entry.singular
     versioned = layer == "incidents"
-    named = layer == "components"
 
     @router.post(
         "",
@@ -173,9 +191,7 @@ def _add_write_routes(router: APIRouter, entry: Layer) -> None:
             token, values["report_token_sha256"] = new_report_token()
         obj = create_feature(session, layer, values, to_wgs84_geometry(body, crs), actor, now)
         response.headers["Location"] = str(request.url_for(f"get_{layer}", feature_id=obj.id))
-        answer = redact_feature(feature(obj, crs, now), reader)
-        if named:
-            with_category_names(session, [answer["properties"]])
+        answer = feature_answer(session, obj, crs, reader, now)
         if versioned:
             response.headers["ETag"] = etag(obj)
             answer["report_token"] = token  # a foreign member: the reporter's key to add report photos
@@ -208,10 +224,7 @@ def _add_write_routes(router: APIRouter, entry: Layer) -> None:
         )
         if versioned:
             response.headers["ETag"] = etag(obj)
-        answer = redact_feature(feature(obj, crs, now), reader)
-        if named:
-            with_category_names(session, [answer["properties"]])
-        return answer
+        return feature_answer(session, obj, crs, reader, now)
 
     @router.delete("/{feature_id}", status_code=204, summary=f"Delete a {singular}")
     def remove_feature(feature_id: FeatureId, session: SessionDep, actor: ActorDep, now: NowDep) -> Response:

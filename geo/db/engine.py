@@ -15,7 +15,7 @@ from functools import lru_cache
 # rasterising the grids then crashes the process.
 import pyogrio  # noqa: F401  (imported for its side effect on symbol binding)
 import rasterio  # noqa: F401  (likewise)
-from sqlalchemy import Engine, Integer, create_engine, event, literal_column, text
+from sqlalchemy import Engine, Integer, create_engine, event, func, literal_column, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -147,6 +147,10 @@ class SpatialBackend:
     def spatial_index_exists(self, session: Session, table: str, column: str) -> bool:
         raise NotImplementedError
 
+    def extent(self, column) -> tuple[ColumnElement[float], ...]:
+        """Aggregates giving the min x, min y, max x, max y of ``column``'s geometries."""
+        raise NotImplementedError
+
 
 class PostGISBackend(SpatialBackend):
     name = "postgis"
@@ -155,6 +159,10 @@ class PostGISBackend(SpatialBackend):
         from geoalchemy2 import functions as gf
 
         return column.op("&&")(gf.ST_MakeEnvelope(*bbox, 4326))
+
+    def extent(self, column):
+        box = func.ST_Extent(column)
+        return func.ST_XMin(box), func.ST_YMin(box), func.ST_XMax(box), func.ST_YMax(box)
 
     def spatial_index_exists(self, session, table, column):
         sql = text(
@@ -176,6 +184,14 @@ class SpatiaLiteBackend(SpatialBackend):
             "AND search_frame = BuildMbr(:_x0, :_y0, :_x1, :_y1, 4326)"
         ).bindparams(_t=table_name, _c=column.name, _x0=minx, _y0=miny, _x1=maxx, _y1=maxy)
         return rowid_col.in_(sub.columns(literal_column("rowid", Integer)))
+
+    def extent(self, column):
+        return (
+            func.min(func.MbrMinX(column)),
+            func.min(func.MbrMinY(column)),
+            func.max(func.MbrMaxX(column)),
+            func.max(func.MbrMaxY(column)),
+        )
 
     def spatial_index_exists(self, session, table, column):
         sql = text(

@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 import shapely
-from sqlalchemy import bindparam, func, inspect, select
+from sqlalchemy import and_, bindparam, func, inspect, select
 from sqlalchemy.orm import Session, load_only, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -52,9 +52,11 @@ def _named_statement(wanted: tuple) -> Any:
     return stmt
 
 
-def get_object(session: Session, layer: str, feature_id: int):
+def get_object(session: Session, layer: str, feature_id: int, for_update: bool = False):
+    """The stored feature (``for_update``: its row locked until the transaction ends, where the
+    database locks rows; SQLite's one writer is serialised already)."""
     entry = layer_entry(layer)
-    obj = session.get(entry.model, feature_id)
+    obj = session.get(entry.model, feature_id, with_for_update=for_update or None)
     if obj is None or (isinstance(obj, Incident) and obj.deleted_at is not None):
         raise NotFound(f"No {entry.singular} with id {feature_id}")
     return obj
@@ -82,6 +84,17 @@ def _related_loads(entry: Layer) -> list:
     return options
 
 
+def bbox_condition(session: Session, layer: str, bbox: tuple[float, float, float, float]) -> Any:
+    """The layer's features whose geometry meets the WGS84 box, found through the spatial index."""
+    model: Any = layer_entry(layer).model
+    column = model.__table__.c.geom
+    # The index compares bounding boxes: keep only the features whose geometry meets the box.
+    return and_(
+        backend_for(session).bbox_filter(column, model.__tablename__, bbox),
+        func.ST_Intersects(column, func.ST_GeomFromText(_box_shape(bbox).wkt, 4326)).is_(True),
+    )
+
+
 class FeaturePage(NamedTuple):
     rows: list[Any]
     total: int
@@ -103,12 +116,7 @@ def query_features(
     check_filters(entry, filters, session=session)
     stmt = select(model)
     if filters.bbox is not None:
-        column = model.__table__.c.geom
-        stmt = stmt.where(backend_for(session).bbox_filter(column, model.__tablename__, filters.bbox))
-        # The index compares bounding boxes: keep only the features whose geometry meets the box.
-        stmt = stmt.where(
-            func.ST_Intersects(column, func.ST_GeomFromText(_box_shape(filters.bbox).wkt, 4326)).is_(True)
-        )
+        stmt = stmt.where(bbox_condition(session, layer, filters.bbox))
     if filters.grid is not None:
         if session.scalar(select(Grid.id).where(Grid.code == filters.grid)) is None:
             raise InputError(f"No grid {filters.grid!r}")

@@ -114,16 +114,26 @@ class CoordinateSystem:
     """A named coordinate system wangge can convert to and from WGS84."""
 
     name: str  # wgs84, gcj02, bd09, or a pyproj-understood string such as EPSG:4490
+    # Coordinates given and answered latitude first: EPSG's own axis order for EPSG:4326 and
+    # EPSG:4490, which OGC API Features part 2 follows (everything else here is lon/lat).
+    lat_first: bool = False
+
+    @property
+    def is_storage(self) -> bool:
+        """Stored coordinates as they are: nothing to convert."""
+        return self.name == "wgs84" and not self.lat_first
 
     def point_to_wgs84(self, x: float, y: float) -> tuple[float, float]:
         """One point, as plain floats (WGS84 itself costs nothing)."""
-        if self.name == "wgs84":
+        if self.is_storage:
             return float(x), float(y)
         xs, ys = self.to_wgs84([x], [y])
         return float(xs[0]), float(ys[0])
 
     def to_wgs84(self, x, y):
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        if self.lat_first:
+            x, y = y, x
         if self.name == "wgs84":
             return x, y
         if self.name == "gcj02":
@@ -133,7 +143,10 @@ class CoordinateSystem:
         return _transformer(self.name, "EPSG:4326").transform(x, y)
 
     def from_wgs84(self, x, y):
-        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        x, y = self._from_wgs84_xy(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+        return (y, x) if self.lat_first else (x, y)
+
+    def _from_wgs84_xy(self, x: np.ndarray, y: np.ndarray):
         if self.name == "wgs84":
             return x, y
         if self.name == "gcj02":
@@ -149,7 +162,7 @@ class CoordinateSystem:
         return self._apply(geoms, self.from_wgs84)
 
     def _apply(self, geoms, fn):
-        if self.name == "wgs84":
+        if self.is_storage:
             return geoms
 
         def coords(xy: np.ndarray) -> np.ndarray:
@@ -165,6 +178,39 @@ def _transformer(src: str, dst: str) -> Transformer:
 
 
 WGS84 = CoordinateSystem("wgs84")
+
+# OGC API Features part 2: the coordinate reference systems served, by the URIs that name them.
+CRS84_URI = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+_EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/"
+OGC_CRS: dict[str, CoordinateSystem] = {
+    CRS84_URI: WGS84,  # lon/lat: what is stored
+    _EPSG_URI + "4326": CoordinateSystem("wgs84", lat_first=True),
+    _EPSG_URI + "4490": CoordinateSystem("EPSG:4490", lat_first=True),  # CGCS2000
+    _EPSG_URI + "3857": CoordinateSystem("EPSG:3857"),  # web mercator, metres
+}
+
+
+def ogc_crs(uri: str | None) -> CoordinateSystem:
+    """The coordinate system an OGC CRS URI names (None or empty: CRS84); UnknownCRS naming those served."""
+    if uri is None or not uri.strip():
+        return WGS84
+    found = OGC_CRS.get(uri.strip().removeprefix("<").removesuffix(">"))
+    if found is None:
+        raise UnknownCRS(f"Unsupported crs {uri!r}: use one of {', '.join(OGC_CRS)}")
+    return found
+
+
+def ogc_uri(crs: CoordinateSystem) -> str:
+    """The OGC URI of a coordinate system of :data:`OGC_CRS`."""
+    return next(uri for uri, known in OGC_CRS.items() if known == crs)
+
+
+def box_to_wgs84(box: tuple[float, float, float, float], crs: CoordinateSystem) -> tuple[float, float, float, float]:
+    """A box given in ``crs`` (its axis order: lat/lon first for EPSG:4326) as a lon/lat box
+    covering its corners."""
+    x0, y0, x1, y1 = box
+    xs, ys = crs.to_wgs84([x0, x0, x1, x1], [y0, y1, y0, y1])
+    return float(np.min(xs)), float(np.min(ys)), float(np.max(xs)), float(np.max(ys))
 
 
 def parse_crs(value: str | None) -> CoordinateSystem:
