@@ -17,13 +17,14 @@
    the square around a random point that holds its 100 nearest features, so ``limit=100`` fills
    a page (about 127 features match); and the WebMercatorQuad tiles that intersect the city
    (200 of them at z14 for buildings; at z10 there are only a few, for grids).
-4. Each server in turn (uvicorn, ``--workers`` processes each), wrk at 32 connections with
-   ``bench/ogc_wrk.lua`` cycling through the paths: a short warm-up, then ``--duration`` seconds
-   per scenario. Before that, a few requests per scenario are checked (status, features per
-   answer) so every server is seen to answer the same question.
+4. The three servers side by side (uvicorn, ``--workers`` processes each), loaded one at a time
+   by wrk at 32 connections with ``bench/ogc_wrk.lua`` cycling through the paths, in turn for
+   each scenario (the order reversed every other ``--rounds``): a short warm-up, then
+   ``--duration`` seconds per scenario and server. Before that, a few requests per scenario are
+   checked (status, features per answer) so every server is seen to answer the same question.
 5. The floor for tiles: the bare ``ST_AsMVT`` query for the same tiles through psycopg, one
-   connection, one tile after another (time per tile), and through pgbench with one client per
-   core (tiles per second: what the database alone can do on this machine).
+   connection, one tile after another (time per tile), and through pgbench with as many clients
+   as wrk has connections (tiles per second: what the database alone can do on this machine).
 6. Results: ``bench/results/ogc/`` (JSON), a table on standard output, and with ``--write-md``
    this benchmark's section of ``BENCHMARKS.md``.
 
@@ -352,7 +353,7 @@ def wangge_spec(url: str, workers: int, w: Workload) -> ServerSpec:
 
     spec = ServerSpec(
         name="wangge",
-        version=f"{version('wangge')} ({machine_commit()}), uvicorn {version('uvicorn')}",
+        version=f"wangge {version('wangge')} ({machine_commit()}), uvicorn {version('uvicorn')}",
         command=[sys.executable, "-m", "api.cli", "serve", "--workers", str(workers), "--port", "{port}"],
         env={"WANGGE_DATABASE_URL": url},
         # Ready: its lookup indexes are built (a background thread that would otherwise take
@@ -650,7 +651,7 @@ def floor_pgbench(
     url: str, table: str, tiles: list[tuple[int, int, int]], duration_s: int, clients: int, tmp: Path
 ) -> dict:
     """pgbench running the bare query for a random one of the tiles, ``clients`` at once, no
-    parallel workers (each client is one core's worth)."""
+    parallel workers (the clients keep the cores busy)."""
     from sqlalchemy.engine import make_url
 
     props = TILE_PROPERTIES[table]
@@ -661,7 +662,7 @@ def floor_pgbench(
     script = tmp / f"pgbench-{table}-z{z}.sql"
     script.write_text(f"\\set i random(1, {len(tiles)})\nSELECT length(({sql}));\n")
     u = make_url(url)
-    cmd = ["pgbench", "-n", "-f", str(script), "-c", str(clients), "-j", str(clients), "-T", str(duration_s)]
+    cmd = ["pgbench", "-n", "-f", str(script), "-c", str(clients), "-j", "2", "-T", str(duration_s)]
     cmd += ["-h", u.host or "127.0.0.1", "-p", str(u.port or 5432), "-U", u.username or "postgres", u.database or ""]
     env = {**os.environ, "PGOPTIONS": NO_PARALLEL}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 120, env=env)
@@ -717,7 +718,9 @@ def markdown(result: dict) -> str:
         "",
         f"`{result['command']}` on {m['date'][:10]}: {m['nproc']} cores ({m['cpu']}), {m['memory_gb']} GB, Python "
         f"{m['python']}, PostgreSQL/PostGIS on the same machine, wrk `-t{a['threads']} -c{a['connections']} "
-        f"-d{a['duration']}s` after a {a['warmup']} s warm-up, one server at a time. **The machine is shared and "
+        f"-d{a['duration']}s` after a {a['warmup']} s warm-up; the three servers run side by side and are "
+        f"loaded one at a time, in turn for each scenario (the order reversed every other round), median of "
+        f"{a['rounds']} round(s). **The machine is shared and "
         f"noisy: these figures come from a run while other work shared its 2 cores**, so compare the ratios "
         f"(measured minutes apart), not the absolute figures.",
         "",
@@ -728,8 +731,12 @@ def markdown(result: dict) -> str:
         f"collection (each the square around a random point that holds its {PAGE} nearest features, so every "
         f"page is full), GeoJSON. Tiles: WebMercatorQuad, {len(result['tiles']['14'])} tiles at z14 "
         f"(buildings) and the {len(result['tiles']['10'])} tiles at z10 (grids) that intersect the city, "
-        f"extent {TILE_EXTENT}, buffer {TILE_BUFFER}, properties id, {', '.join(TILE_PROPERTIES['grids'])} "
-        f"(tipg asked for the same with `properties=`, its per-tile cap lifted).",
+        f"extent {TILE_EXTENT}, buffer {TILE_BUFFER}; properties: wangge's own (grids: id, code, name, "
+        f"community_code; buildings: id, code, name, kind, grid, the codes looked up in the related tables), "
+        f"tipg and the floor the table's columns for them "
+        f"({'; '.join(c + ': id, ' + ', '.join(p) for c, p in TILE_PROPERTIES.items())}; tipg through "
+        f"`properties=`, its cap of 10,000 features per tile lifted). pygeoapi's PostgreSQL provider serves "
+        f"no tiles.",
         "",
         "| server | version | workers |",
         "|---|---|---|",
@@ -758,8 +765,8 @@ def markdown(result: dict) -> str:
         "Floor for tiles: the bare `ST_AsMVT` query for the same tiles and properties, no HTTP, after "
         "the server runs. One connection, one tile after another (each tile once to warm, once timed), "
         "with PostgreSQL's default plan (a parallel worker for the bigger tiles) and with "
-        "`max_parallel_workers_per_gather=0`; and pgbench, one client per core, no parallel workers "
-        "(tiles/s: what the database alone does here).",
+        "`max_parallel_workers_per_gather=0`; and pgbench with as many clients as wrk has connections, no "
+        "parallel workers (tiles/s: what the database alone does for the same stream of tiles).",
         "",
         "| tiles | default plan: mean / p50 / p99 ms | no parallel worker: mean / p50 / p99 ms | pgbench tiles/s |",
         "|---|---:|---:|---:|",
@@ -868,7 +875,7 @@ def main(argv: list[str] | None = None) -> int:
             fl = {
                 "sequential": floor_sequential(args.database, coll, work.tiles[z]),
                 "sequential_no_parallel": floor_sequential(args.database, coll, work.tiles[z], parallel=False),
-                "pgbench": floor_pgbench(args.database, coll, work.tiles[z], args.duration, os.cpu_count() or 2, tmp),
+                "pgbench": floor_pgbench(args.database, coll, work.tiles[z], args.duration, args.connections, tmp),
             }
             result["floor"][scenario] = fl
             log(
