@@ -729,8 +729,8 @@ def markdown(result: dict) -> str:
         f"(`{result['city']['database']}`, wangge's schema, VACUUM ANALYZE); tipg and pygeoapi read wangge's "
         f"`grids` and `buildings` tables directly. Items: `limit={PAGE}` and one of {BBOXES} bboxes per "
         f"collection (each the square around a random point that holds its {PAGE} nearest features, so every "
-        f"page is full), GeoJSON. Tiles: WebMercatorQuad, {len(result['tiles']['14'])} tiles at z14 "
-        f"(buildings) and the {len(result['tiles']['10'])} tiles at z10 (grids) that intersect the city, "
+        f"page is full), GeoJSON. Tiles: WebMercatorQuad, {len(result['tiles'].get('14', []))} tiles at z14 "
+        f"(buildings) and the {len(result['tiles'].get('10', []))} tiles at z10 (grids) that intersect the city, "
         f"extent {TILE_EXTENT}, buffer {TILE_BUFFER}; properties: wangge's own (grids: id, code, name, "
         f"community_code; buildings: id, code, name, kind, grid, the codes looked up in the related tables), "
         f"tipg and the floor the table's columns for them "
@@ -829,8 +829,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--connections", type=int, default=32, help="wrk connections")
     p.add_argument("--servers", default="tipg,pygeoapi,wangge", help="comma-separated: which servers to run")
+    p.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated, of: {', '.join(SCENARIOS)}")
     p.add_argument("--write-md", action="store_true", help="replace this benchmark's section of BENCHMARKS.md")
     args = p.parse_args(argv)
+    chosen = [x.strip() for x in args.scenarios.split(",")]
+    if unknown := set(chosen) - set(SCENARIOS):
+        p.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    for name in list(SCENARIOS):
+        if name not in chosen:
+            del SCENARIOS[name]
     if shutil.which("wrk") is None:
         log("wrk is not installed (Debian: apt-get install wrk)")
         return 2
