@@ -720,9 +720,10 @@ def markdown(result: dict) -> str:
         f"{m['python']}, PostgreSQL/PostGIS on the same machine, wrk `-t{a['threads']} -c{a['connections']} "
         f"-d{a['duration']}s` after a {a['warmup']} s warm-up; the three servers run side by side and are "
         f"loaded one at a time, in turn for each scenario (the order reversed every other round), median of "
-        f"{a['rounds']} round(s). **The machine is shared and "
-        f"noisy: these figures come from a run while other work shared its 2 cores**, so compare the ratios "
-        f"(measured minutes apart), not the absolute figures.",
+        f"{a['rounds']} round(s), {result['seconds'] // 60} minutes in all. **The machine is shared and noisy: these "
+        f"figures come from a run while other work shared its 2 cores** (load average "
+        f"{(result['loadavg_start'] or [0.0])[0]:.1f} at the start, {(result['loadavg_end'] or [0.0])[0]:.1f} at the end), so compare "
+        f"the ratios (measured minutes apart), not the absolute figures; a rerun moves them by tens of percent.",
         "",
         f"Data: {result['city']['counts']['grids']:,} grid polygons and {result['city']['counts']['buildings']:,} "
         f"building points (`data.city.make_city`, seed {a['seed']}), one PostGIS database "
@@ -855,6 +856,7 @@ def main(argv: list[str] | None = None) -> int:
         "servers": {},
         "floor": {},
         "notes": [],
+        "loadavg_start": loadavg(),
     }
     with tempfile.TemporaryDirectory(prefix="wangge-ogc-bench-") as tmpdir:
         tmp = Path(tmpdir)
@@ -891,6 +893,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"pgbench {fl['pgbench']['tps']} tiles/s"
             )
     result["verdicts"] = verdicts(result)
+    result["loadavg_end"] = loadavg()
     result["seconds"] = round(time.perf_counter() - started)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
