@@ -34,6 +34,7 @@ Load goes only to 127.0.0.1; every server is stopped at the end.
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import json
 import math
@@ -51,7 +52,7 @@ from urllib.parse import urlencode
 import numpy as np
 
 from api.served import ServerError, free_port, wait_http
-from bench.bench_api import loadavg, machine, write_md, wrk_json
+from bench.bench_api import loadavg, machine, sample_during, summarise_folded, write_md, wrk_json
 
 ROOT = Path(__file__).absolute().parent.parent
 RESULTS = ROOT / "bench" / "results" / "ogc"
@@ -616,6 +617,33 @@ def mvt_sql(table: str, props: tuple[str, ...], z: int, x: int, y: int) -> str:
     )
 
 
+PY_SPY = Competitor("py-spy", "", sys.executable, ("py-spy",))
+
+
+def profile_wangge(server: Running, args, tmp: Path) -> dict[str, dict]:
+    """Each scenario of wangge's again under the same load while py-spy samples the server (only
+    the thread holding the GIL): where its Python time goes, and how much of the run the GIL was
+    held at all (the rest: waiting on PostgreSQL or for requests)."""
+    py_spy = str(ensure_venv(PY_SPY) / "bin" / "py-spy")
+    out = {}
+    for scenario, paths in server.spec.paths.items():
+        paths_file = tmp / f"profile-{scenario.replace(' ', '-')}.txt"
+        paths_file.write_text("\n".join(paths) + "\n")
+        folded = tmp / f"profile-{scenario.replace(' ', '-')}.folded"
+        load = functools.partial(run_wrk, server.base, paths_file, args.duration + 4, args.threads, args.connections)
+        row = sample_during(py_spy, server.proc.pid, args.duration, folded, load, subprocesses=server.spec.workers > 1)
+        if not folded.exists():
+            out[scenario] = {"error": "py-spy wrote nothing (is ptrace allowed?)"}
+            continue
+        summary = summarise_folded(folded)
+        summary["gil_held_share"] = round(summary["samples"] / (250 * args.duration), 3)  # py-spy -r 250
+        summary["rps_while_profiled"] = (row or {}).get("rps")
+        out[scenario] = summary
+        top = ", ".join(f"{name} {share:.0%}" for name, share in summary["top_inclusive"][:6])
+        log(f"profile wangge {scenario}: GIL held {summary['gil_held_share']:.0%} of the time; {top}")
+    return out
+
+
 # PostgreSQL's default plans a tile of a few thousand rows with a parallel worker, which on a
 # loaded 2-core machine costs more than it saves; the floor is measured both ways.
 NO_PARALLEL = "-c max_parallel_workers_per_gather=0"
@@ -784,6 +812,22 @@ def markdown(result: dict) -> str:
         lines.append(
             f"| {v['scenario']}: wangge ≥ {v['target']:g}× {v['versus']} | {fmt(v['ratio'], '.2f')}× | {v['verdict']} |"
         )
+    if result.get("profile"):
+        lines += [
+            "",
+            "Where wangge's time goes (`--profile`: py-spy on the server, only the thread holding the GIL, "
+            "under the same load; share of samples with the function on the stack):",
+            "",
+            "| scenario | GIL held | functions |",
+            "|---|---:|---|",
+        ]
+        for scenario, prof in result["profile"].items():
+            if "error" in prof:
+                lines.append(f"| {scenario} | — | {prof['error']} |")
+                continue
+            top = ", ".join(f"`{name}` {share:.0%}" for name, share in prof["top_inclusive"][:8])
+            kinds = ", ".join(f"{k} {v:.0%}" for k, v in list(prof["self_share"].items())[:4])
+            lines.append(f"| {scenario} | {prof['gil_held_share']:.0%} | {top}; by own time: {kinds} |")
     if result.get("notes"):
         lines += [""] + [f"- {note}" for note in result["notes"]]
     lines += ["", SECTION_END]
@@ -831,6 +875,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connections", type=int, default=32, help="wrk connections")
     p.add_argument("--servers", default="tipg,pygeoapi,wangge", help="comma-separated: which servers to run")
     p.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated, of: {', '.join(SCENARIOS)}")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="then sample wangge with py-spy under each scenario's load (installed into its own venv)",
+    )
     p.add_argument("--write-md", action="store_true", help="replace this benchmark's section of BENCHMARKS.md")
     args = p.parse_args(argv)
     chosen = [x.strip() for x in args.scenarios.split(",")]
@@ -874,6 +923,9 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"{name}: FAILED: {e}")
                     result["notes"].append(f"{name} failed to start: {str(e)[:300]}")
             result["servers"] = measure(running, args, tmp, result["notes"])
+            wangge = next((r for r in running if r.spec.name == "wangge"), None)
+            if args.profile and wangge is not None:
+                result["profile"] = profile_wangge(wangge, args, tmp)
         finally:
             for server in running:
                 server.stop()
