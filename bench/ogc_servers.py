@@ -356,7 +356,9 @@ def wangge_spec(url: str, workers: int, w: Workload) -> ServerSpec:
         name="wangge",
         version=f"wangge {version('wangge')} ({machine_commit()}), uvicorn {version('uvicorn')}",
         command=[sys.executable, "-m", "api.cli", "serve", "--workers", str(workers), "--port", "{port}"],
-        env={"WANGGE_DATABASE_URL": url},
+        # Tiles rendered by PostGIS on every request, as tipg's: no tile cache on disk (its
+        # default on PostGIS, said here so that a changed default cannot turn it on unnoticed).
+        env={"WANGGE_DATABASE_URL": url, "WANGGE_VECTOR_TILE_CACHE": "off"},
         # Ready: its lookup indexes are built (a background thread that would otherwise take
         # the CPU during the first runs).
         ready_path="/api/v1/health/ready",
@@ -764,8 +766,9 @@ def markdown(result: dict) -> str:
         f"community_code; buildings: id, code, name, kind, grid, the codes looked up in the related tables), "
         f"tipg and the floor the table's columns for them "
         f"({'; '.join(c + ': id, ' + ', '.join(p) for c, p in TILE_PROPERTIES.items())}; tipg through "
-        f"`properties=`, its cap of 10,000 features per tile lifted). pygeoapi's PostgreSQL provider serves "
-        f"no tiles.",
+        f"`properties=`, its cap of 10,000 features per tile lifted); wangge's tile cache off (as by default "
+        f"on PostGIS): every tile is rendered by PostGIS on request, by all. pygeoapi's PostgreSQL provider "
+        f"serves no tiles.",
         "",
         "| server | version | workers |",
         "|---|---|---|",
