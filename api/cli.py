@@ -1,4 +1,4 @@
-"""The ``wangge`` command line: init, demo, serve, import, export, users, escalation, patrols, catalogue.
+"""The ``wangge`` command line: init, demo, serve, import, export, users, escalation, patrols, tiles, catalogue.
 
 The database is named by ``WANGGE_DATABASE_URL`` (default: a SpatiaLite file ``wangge.db``).
 """
@@ -326,6 +326,50 @@ def patrols_purge() -> None:
     typer.echo(
         f"{purged} patrol(s) begun before {before.isoformat()} (retention {days} days) purged: their raw fixes, "
         "tracks and visits are deleted; the daily coverage figures are kept"
+    )
+
+
+tiles_app = typer.Typer(
+    help="Vector tiles: the tile cache (SpatiaLite keeps built tiles on disk).", no_args_is_help=True
+)
+app.add_typer(tiles_app, name="tiles")
+
+
+@tiles_app.command("build")
+def tiles_build(
+    collections: Annotated[
+        str, typer.Option(help="Comma-separated layers of one tile, as the maps ask for them")
+    ] = "grids,estates,buildings",
+    minzoom: Annotated[
+        int | None, typer.Option(help="From this zoom (default: the lowest the layers are drawn at)")
+    ] = None,
+    maxzoom: Annotated[int, typer.Option(help="Up to this zoom")] = 16,
+    crs: Annotated[str, typer.Option(help="wgs84, or gcj02 for maps over Amap's basemaps")] = "wgs84",
+) -> None:
+    """Build the vector tiles of the layers' extent into the tile cache
+    (WANGGE_VECTOR_TILE_CACHE_DIR), and remove tiles of older revisions of the same layers."""
+    from geo.spatial.crs import parse_crs
+    from geo.tiles.cache import build_tiles, keepable, tiles_to_build
+    from geo.tiles.layers import tile_layers
+    from geo.tiles.matrix import MAX_ZOOM
+    from geo.tiles.service import tile_crs
+
+    engine = _ready_engine()
+    try:
+        layers = tile_layers(collections)
+        coords = tile_crs(parse_crs(crs))
+    except WanggeError as exc:
+        _fail(str(exc))
+    if not keepable(layers):
+        _fail("incidents' tiles change with the clock (they turn overdue) and are never kept: leave them out")
+    if not 0 <= (minzoom or 0) <= maxzoom <= MAX_ZOOM:
+        _fail(f"--minzoom and --maxzoom: 0 <= minzoom <= maxzoom <= {MAX_ZOOM}")
+    with session_scope(engine) as session:
+        tiles = list(tiles_to_build(session, layers, minzoom, maxzoom))
+    built, empty = build_tiles(engine, layers, tiles, utcnow(), coords)
+    names = ",".join(layer.name for layer in layers)
+    typer.echo(
+        f"{built} tiles of {names} ({coords.name}) in {get_settings().vector_tile_cache_dir}, {empty} of them empty"
     )
 
 

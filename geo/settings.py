@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     tile_attribution: str = "self-hosted tiles"
     tile_crs: str = "wgs84"  # wgs84 (Web Mercator tiles like OSM) or gcj02 (tiles drawn like Amap's)
     map_assets_dir: str | None = None  # default: maps/assets/node_modules (filled by npm ci)
+    # Vector tiles (geo/tiles/): built tiles kept on disk, keyed by their layers' revisions. "auto":
+    # on SpatiaLite (which builds them in Python), not on PostGIS (ST_AsMVT is fast); "on", "off".
+    vector_tile_cache: Literal["auto", "on", "off"] = "auto"
+    vector_tile_cache_dir: str = "var/tiles"
     # Photos (geo/media/): where their files live, content-addressed by SHA-256, and their limits.
     media_dir: str = "var/media"
     photo_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)

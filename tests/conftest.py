@@ -101,6 +101,7 @@ def _fresh_url(request, backend: str, tmp_path) -> str:
 def _use_url(url: str, monkeypatch, tmp_path: Path):
     monkeypatch.setenv("WANGGE_DATABASE_URL", url)
     monkeypatch.setenv("WANGGE_MEDIA_DIR", str(tmp_path / "media"))  # each test's photos apart
+    monkeypatch.setenv("WANGGE_VECTOR_TILE_CACHE_DIR", str(tmp_path / "tiles"))  # and its kept tiles
     get_settings.cache_clear()
     yield url
     get_settings.cache_clear()

@@ -193,7 +193,8 @@ def _tile_response(
 ) -> Response:
     tile = matrix.tile(z, x, y)
     crs = tile_crs(parse_crs(crs_name))
-    tag = etag(layers, stamp(session, layers, now), tile, crs)
+    revision = stamp(session, layers, now)
+    tag = etag(layers, revision, tile, crs)
     headers = {
         "ETag": tag,
         "Cache-Control": f"public, max-age={max_age(layers)}, must-revalidate",
@@ -201,7 +202,7 @@ def _tile_response(
     }
     if if_none_match is not None and _matches(if_none_match, tag):
         return Response(status_code=304, headers=headers)
-    body = tile_bytes(session, layers, tile, now, crs)
+    body = tile_bytes(session, layers, tile, now, crs, revision)
     if not body:
         return Response(status_code=204, headers=headers)
     return Response(body, media_type=MVT, headers=headers)

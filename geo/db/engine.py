@@ -151,6 +151,10 @@ class SpatialBackend:
         """Aggregates giving the min x, min y, max x, max y of ``column``'s geometries."""
         raise NotImplementedError
 
+    def bounds(self, column) -> tuple[ColumnElement[float], ...]:
+        """A geometry's west, south, east and north (to aggregate into a layer's extent)."""
+        raise NotImplementedError
+
 
 class PostGISBackend(SpatialBackend):
     name = "postgis"
@@ -170,6 +174,9 @@ class PostGISBackend(SpatialBackend):
             "AND indexdef ILIKE :c"
         )
         return session.execute(sql, {"t": table, "c": f"%({column})%"}).scalar_one() > 0
+
+    def bounds(self, column):
+        return func.ST_XMin(column), func.ST_YMin(column), func.ST_XMax(column), func.ST_YMax(column)
 
 
 class SpatiaLiteBackend(SpatialBackend):
@@ -198,6 +205,9 @@ class SpatiaLiteBackend(SpatialBackend):
             "SELECT spatial_index_enabled FROM geometry_columns WHERE f_table_name = :t AND f_geometry_column = :c"
         )
         return bool(session.execute(sql, {"t": table, "c": column}).scalar())
+
+    def bounds(self, column):
+        return func.ST_MinX(column), func.ST_MinY(column), func.ST_MaxX(column), func.ST_MaxY(column)
 
 
 _BACKENDS = {"postgresql": PostGISBackend(), "sqlite": SpatiaLiteBackend()}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from geo.db.engine import backend_for
 from geo.db.revisions import cached
 from geo.layers import LAYERS
 
@@ -18,14 +19,8 @@ def layer_extent(session: Session, layer_name: str, deps: tuple[str, ...]) -> Bo
 
     def build(s: Session) -> Box | None:
         geom = LAYERS[layer_name].model.__table__.c.geom
-        row = s.execute(
-            select(
-                func.min(func.ST_MinX(geom)),
-                func.min(func.ST_MinY(geom)),
-                func.max(func.ST_MaxX(geom)),
-                func.max(func.ST_MaxY(geom)),
-            )
-        ).one()
+        west, south, east, north = backend_for(s).bounds(geom)
+        row = s.execute(select(func.min(west), func.min(south), func.max(east), func.max(north))).one()
         return None if row[0] is None else (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
 
     return cached(session, f"extent:{layer_name}", deps, build)

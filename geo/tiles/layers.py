@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Label, Table, case
 
 from geo.errors import NotFound
-from geo.layers import LAYERS
+from geo.layers import LAYERS, GeometryKind
 from geo.models import Incident
 from geo.query.mappoints import STATES, state_expr
 from geo.query.queryables import queryables
@@ -35,6 +35,11 @@ class TileLayer:
     # Its tiles also change with the clock (an incident becomes overdue): ETags name the minute.
     timely: bool = False
     max_age_s: int = 60
+
+    @property
+    def points(self) -> bool:
+        """Whether its geometries are points (buildings are drawn by their point)."""
+        return LAYERS[self.name].geometry in (GeometryKind.POINT, GeometryKind.POINT_OR_FOOTPRINT)
 
     @property
     def table(self) -> Table:

@@ -11,12 +11,11 @@ from sqlalchemy.orm import Session
 from geo.db.revisions import read_revisions
 from geo.errors import InputError
 from geo.spatial.crs import WGS84, CoordinateSystem
+from geo.tiles import cache
 from geo.tiles.encode import render
 from geo.tiles.layers import TileLayer
 from geo.tiles.matrix import Tile
 
-# Part of every ETag: a change to how tiles are encoded changes every tag.
-FORMAT_VERSION = "mvt-1"
 TILE_CRS = ("wgs84", "gcj02")
 
 
@@ -41,7 +40,13 @@ def stamp(session: Session, layers: Sequence[TileLayer], now: datetime) -> str:
 def etag(layers: Sequence[TileLayer], revision: str, tile: Tile, crs: CoordinateSystem = WGS84) -> str:
     """A strong ETag over the layers, their revisions, the tile and the coordinate system."""
     key = "|".join(
-        (FORMAT_VERSION, ",".join(layer.name for layer in layers), revision, f"{tile.z}/{tile.x}/{tile.y}", crs.name)
+        (
+            cache.FORMAT_VERSION,
+            ",".join(layer.name for layer in layers),
+            revision,
+            f"{tile.z}/{tile.x}/{tile.y}",
+            crs.name,
+        )
     )
     return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
 
@@ -52,7 +57,15 @@ def max_age(layers: Sequence[TileLayer]) -> int:
 
 
 def tile_bytes(
-    session: Session, layers: Sequence[TileLayer], tile: Tile, now: datetime, crs: CoordinateSystem = WGS84
+    session: Session,
+    layers: Sequence[TileLayer],
+    tile: Tile,
+    now: datetime,
+    crs: CoordinateSystem = WGS84,
+    revision: str | None = None,
 ) -> bytes:
-    """The tile (b"" when empty)."""
+    """The tile (b"" when empty): from the tile cache when it is on and the tile may be kept
+    (``revision``: the layers' stamp, when the caller has it already)."""
+    if cache.enabled(session) and cache.keepable(layers):
+        return cache.cached_tile(session, layers, tile, now, revision or stamp(session, layers, now), crs)
     return render(session, layers, tile, now, crs)

@@ -8,7 +8,7 @@ import pytest
 from geo.db import schema
 from geo.db.engine import make_engine
 
-COMMANDS = ["init", "demo", "serve", "import", "export", "patrols", "catalogue"]
+COMMANDS = ["init", "demo", "serve", "import", "export", "patrols", "tiles", "catalogue"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -1,10 +1,16 @@
 """Revision counters for the layers drawn from vector tiles: a tile's ETag and the tile cache
 are keyed by the revisions of the layers it shows.
 
+Every counter starts from a random number: a database made anew (a demo loaded again into a new
+file) must not repeat an older one's revisions, or browsers and the tile cache would take its
+tiles for the old ones. Counters are only ever compared for equality.
+
 Revision ID: 0012_tile_revisions
 Revises: 0011_indicator_days
 Create Date: 2026-11-30
 """
+
+import secrets
 
 import sqlalchemy as sa
 from alembic import op
@@ -25,6 +31,9 @@ def upgrade() -> None:
     rows = [{"layer": name, "revision": 0} for name in LAYERS if name not in have]
     if rows:
         op.bulk_insert(table, rows)
+    for name in have | set(LAYERS):
+        start = secrets.randbelow(1 << 30)
+        op.execute(table.update().where(table.c.layer == name).values(revision=start))
 
 
 def downgrade() -> None:
