@@ -15,7 +15,10 @@ import json
 from urllib.parse import parse_qsl
 
 import numpy as np
+from fastapi import Request
 from fastapi.responses import JSONResponse
+
+from api.errors import reformatted
 
 MAX_DEPTH = 64
 
@@ -94,7 +97,7 @@ class InputCheck:
             return await self.app(scope, receive, send)
         refusal = _nul_in(scope)
         if refusal is not None:
-            return await refusal(scope, receive, send)
+            return await reformatted(Request(scope), refusal)(scope, receive, send)
         if scope["method"] in ("GET", "HEAD", "OPTIONS") or not _is_json(scope.get("headers") or []):
             return await self.app(scope, receive, send)
         chunks = []
@@ -109,7 +112,7 @@ class InputCheck:
         del chunks
         if body and json_depth(body) > self.max_depth:
             response = _refuse(422, f"The JSON body is nested more than {self.max_depth} levels deep", ["body"])
-            return await response(scope, receive, send)
+            return await reformatted(Request(scope), response)(scope, receive, send)
         await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
 
 

@@ -178,18 +178,21 @@ def register_error_format(prefix: str, reformat: ErrorFormat) -> None:
     _ERROR_FORMATS.append((prefix, reformat))
 
 
+def reformatted(request: Request, response: Response) -> Response:
+    """wangge's error answer ``response``, in the shape of the standard API the request's path
+    is under (if any). Also for the answers middleware gives before any handler runs."""
+    path = request.url.path
+    for prefix, reformat in _ERROR_FORMATS:
+        if (path == prefix or path.startswith(prefix + "/")) and isinstance(response, JSONResponse):
+            detail = orjson.loads(bytes(response.body)).get("detail", "")
+            headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")}
+            return reformat(request, response.status_code, str(detail), headers)
+    return response
+
+
 def _formatted(handler: Callable[[Request, Any], Awaitable[Response]]) -> Callable[[Request, Any], Awaitable[Response]]:
     async def answer(request: Request, exc: Any) -> Response:
-        response = await handler(request, exc)
-        path = request.url.path
-        for prefix, reformat in _ERROR_FORMATS:
-            if (path == prefix or path.startswith(prefix + "/")) and isinstance(response, JSONResponse):
-                detail = orjson.loads(bytes(response.body)).get("detail", "")
-                headers = {
-                    k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")
-                }
-                return reformat(request, response.status_code, str(detail), headers)
-        return response
+        return reformatted(request, await handler(request, exc))
 
     return answer
 

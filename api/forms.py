@@ -44,9 +44,17 @@ def is_multipart(request: Request) -> bool:
 
 
 class _Reader:
-    def __init__(self, max_file_bytes: int, too_large: TooLarge):
+    def __init__(
+        self,
+        max_file_bytes: int,
+        too_large: TooLarge,
+        max_parts: int = MAX_PARTS,
+        max_field_bytes: int = MAX_FIELD_BYTES,
+    ):
         self.max_file_bytes = max_file_bytes
         self.too_large = too_large
+        self.max_parts = max_parts
+        self.max_field_bytes = max_field_bytes
         self.form = Form()
         self.parts = 0
         self._header_field = b""
@@ -60,8 +68,8 @@ class _Reader:
 
     def on_part_begin(self) -> None:
         self.parts += 1
-        if self.parts > MAX_PARTS:
-            raise InputError(f"The form has more than {MAX_PARTS} parts: send the file, stage and exif_crs only")
+        if self.parts > self.max_parts:
+            raise InputError(f"The form has more than {self.max_parts} parts")
         self._disposition, self._chunks, self._size, self._is_file = b"", [], 0, False
         self._hash = hashlib.sha256()
 
@@ -86,11 +94,11 @@ class _Reader:
         self._size += len(chunk)
         if self._is_file:
             self._hash.update(chunk)  # one pass: the store and the idempotency check reuse it
-        limit = self.max_file_bytes if self._is_file else MAX_FIELD_BYTES
+        limit = self.max_file_bytes if self._is_file else self.max_field_bytes
         if self._size > limit:
             if self._is_file:
                 raise self.too_large
-            raise InputError(f"A form field is longer than {MAX_FIELD_BYTES} bytes")
+            raise InputError(f"A form field is longer than {self.max_field_bytes} bytes")
 
     def on_part_end(self) -> None:
         _, options = parse_options_header(self._disposition)
@@ -104,9 +112,16 @@ class _Reader:
         self._chunks, self._size = [], 0
 
 
-async def read_form(request: Request, max_file_bytes: int, too_large: TooLarge) -> Form:
+async def read_form(
+    request: Request,
+    max_file_bytes: int,
+    too_large: TooLarge,
+    max_parts: int = MAX_PARTS,
+    max_field_bytes: int = MAX_FIELD_BYTES,
+) -> Form:
     """The request's multipart form, its files at most ``max_file_bytes`` each (else
-    ``too_large`` is raised as soon as that many have arrived)."""
+    ``too_large`` is raised as soon as that many have arrived), at most ``max_parts`` parts and
+    fields of at most ``max_field_bytes``."""
     cached = getattr(request.state, "form", None)
     if cached is not None:
         return cached
@@ -120,10 +135,10 @@ async def read_form(request: Request, max_file_bytes: int, too_large: TooLarge) 
     if (
         declared is not None
         and declared.isdigit()
-        and int(declared) > max_file_bytes + MAX_PARTS * (MAX_FIELD_BYTES + 512)
+        and int(declared) > max_file_bytes + max_parts * (max_field_bytes + 512)
     ):
         raise too_large  # no need to read what would be refused
-    reader = _Reader(max_file_bytes, too_large)
+    reader = _Reader(max_file_bytes, too_large, max_parts, max_field_bytes)
     callbacks = {name: getattr(reader, name) for name in dir(reader) if name.startswith("on_")}
     parser = MultipartParser(boundary, cast(Any, callbacks))  # the callbacks are the reader's on_* methods
     try:

@@ -8,6 +8,7 @@ key with another request gets 409.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
@@ -56,6 +57,14 @@ class Idempotency:
             idempotency.remember(self.session, self.row, status_code, body, headers)
         return payload
 
+    def answer_raw(self, response: Response) -> Response:
+        """Return ``response`` (a body already encoded, e.g. XML), stored first when a key was
+        sent; its content type is stored with it, so a replay says the same."""
+        if self.row is not None:
+            headers = {h: response.headers[h] for h in (*REPLAYED_HEADERS, "Content-Type") if h in response.headers}
+            idempotency.remember(self.session, self.row, response.status_code, bytes(response.body).decode(), headers)
+        return response
+
 
 def caller_of(actor: Actor) -> str:
     return "public" if actor.role == "public" else f"user:{actor.name}"
@@ -73,6 +82,14 @@ async def get_idempotency(
         ),
     ] = None,
 ) -> Idempotency:
+    return await idempotency_for(request, session, actor, now, idempotency_key)
+
+
+async def idempotency_for(
+    request: Request, session: Session, actor: Actor, now: datetime, idempotency_key: str | None
+) -> Idempotency:
+    """The key of ``actor``'s request reserved in ``session`` (for endpoints that learn who the
+    caller is from the body, like Open311's api_key, and so cannot take IdempotencyDep)."""
     if idempotency_key is None:
         return Idempotency(session, None)
     key = idempotency.check_key(idempotency_key)

@@ -7,12 +7,13 @@ import hashlib
 import re
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
 from api.bodycheck import InputCheck
+from api.errors import reformatted
 from geo.settings import get_settings
 from maps import basemaps
 
@@ -49,7 +50,7 @@ class BodyLimit:
 
     async def _refuse(self, scope, receive, send):
         response = JSONResponse({"detail": _too_large(self.max_bytes)}, status_code=413)
-        await response(scope, receive, send)
+        await reformatted(Request(scope), response)(scope, receive, send)
 
 
 def _too_large(max_bytes: int) -> str:

@@ -9,6 +9,7 @@ first made (so routes added after :func:`document_errors` are covered too).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -92,17 +93,45 @@ def error_response(code: int, given: dict[str, Any] | None = None) -> dict[str, 
     return answer
 
 
+# Paths whose errors are answered in a standard's own shape (api.errors.register_error_format)
+# describe them themselves: a path prefix, and a function from the error statuses wangge would
+# give an operation to the error answers (status -> response object) the document shows.
+ErrorDocument = Callable[[set[int]], dict[int, dict[str, Any]]]
+_ERROR_DOCUMENTS: list[tuple[str, ErrorDocument]] = []
+
+
+def register_error_document(prefix: str, document: ErrorDocument) -> None:
+    """Operations under ``prefix`` document their error answers with ``document``."""
+    _ERROR_DOCUMENTS.append((prefix, document))
+
+
+def _error_document(path: str) -> ErrorDocument | None:
+    return next((d for prefix, d in _ERROR_DOCUMENTS if path == prefix or path.startswith(prefix + "/")), None)
+
+
+def documents_own_errors(path: str) -> bool:
+    """Whether the operations of ``path`` answer errors in a standard's shape, not wangge's."""
+    return _error_document(path) is not None
+
+
 def add_error_responses(document: dict[str, Any]) -> dict[str, Any]:
     """``document`` with every operation's error answers described by the models above, and
     FastAPI's own (unused) validation error schemas gone."""
     document = copy.deepcopy(document)
-    for operations in document.get("paths", {}).values():
+    for path, operations in document.get("paths", {}).items():
+        own = _error_document(path)
         for method, operation in operations.items():
             if method not in ("get", "put", "post", "patch", "delete") or _UNDOCUMENTED_TAGS & set(
                 operation.get("tags", ())
             ):
                 continue
             responses = operation.setdefault("responses", {})
+            if own is not None:
+                errors = own(error_codes(method, operation))
+                responses.pop("422", None)  # FastAPI's own: answered in the standard's shape, with its status
+                responses.update({str(code): answer for code, answer in errors.items()})
+                operation["responses"] = dict(sorted(responses.items()))
+                continue
             for code in sorted(error_codes(method, operation)):
                 given = responses.get(str(code))
                 # Keep a route's own description (e.g. locate's 404); the 422 is always ours.

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     # Indicators (geo/indicators/): the composite score's weight per rate (JSON, e.g.
     # WANGGE_INDICATOR_WEIGHTS='{"close_on_time_rate": 0.5, "close_rate": 0.5}'), and the grades
     # with their lower bounds, best first (WANGGE_INDICATOR_GRADES='[["A", 90], ..., ["E", 0]]').
+    # Open311 GeoReport v2 (/open311): the jurisdiction this server serves (a jurisdiction_id
+    # other than this one is refused; default the demo community's code), and what the
+    # discovery document says about whom to ask and where to get an api_key.
+    open311_jurisdiction: str = "441802001001"
+    open311_contact: str = "The community's grid governance office (社区网格化管理办公室)"
+    open311_key_service: str = "An api_key is a wangge token: ask the community's administrator (wangge user token)"
     indicator_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     indicator_grades: list[tuple[str, float]] = Field(default_factory=lambda: list(DEFAULT_GRADES))
 

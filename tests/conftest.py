@@ -228,12 +228,18 @@ def serve_wangge():
     """Start real ``wangge serve`` processes: ``serve_wangge(database_url, **env)`` returns the
     base URL once the server answers; every server is stopped after the test. Escalation is off
     (``WANGGE_ESCALATION_INTERVAL_S=0``) unless ``env`` says otherwise; an env value of None
-    leaves the variable as it is in this process."""
+    leaves the variable as it is in this process. ``log=path``: the server's output (its access
+    log among it) goes to that file, to be read while it runs."""
     servers: list[WanggeServer] = []
+    logs: list = []
 
-    def start(database_url: str, **env: str | None) -> str:
+    def start(database_url: str, log: Path | None = None, **env: str | None) -> str:
         merged = {"WANGGE_ESCALATION_INTERVAL_S": "0", **env}
-        server = WanggeServer(database_url, env={k: v for k, v in merged.items() if v is not None})
+        popen = {}
+        if log is not None:
+            logs.append(open(log, "ab"))  # noqa: SIM115 (closed after the test)
+            popen["stdout"] = logs[-1]
+        server = WanggeServer(database_url, env={k: v for k, v in merged.items() if v is not None}, **popen)
         servers.append(server)
         try:
             server.wait_ready(timeout_s=60)
@@ -246,6 +252,8 @@ def serve_wangge():
         server.terminate()
     for server in servers:
         server.stop(timeout_s=15)
+    for file in logs:
+        file.close()
 
 
 @pytest.fixture(scope="session")

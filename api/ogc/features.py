@@ -24,6 +24,7 @@ from api.geojson import feature
 from api.idempotency import IdempotencyDep
 from api.ogc import OGC_PREFIX, html, tiles
 from api.ogc.document import DEFAULT_LIMIT, GEOJSON, ITEMS_PARAMS, JSON, MAX_LIMIT, document
+from api.openapi import DESCRIPTIONS, HEADERS, register_error_document
 from api.params import MAX_OFFSET
 from api.privacy import Reader
 from api.readlog import ReaderDep
@@ -34,9 +35,10 @@ from api.v1.layers import (
     etag,
     feature_answer,
     parse_props,
+    report_incident,
     to_wgs84_geometry,
 )
-from api.v1.patrols import _note_read, patrol_feature
+from api.v1.patrols import note_track_read, patrol_feature
 from geo.access.policy import Actor, check_may_write, track_scope
 from geo.edit.features import create_feature, delete_feature, update_feature
 from geo.errors import BadQuery, InputError, NotAuthenticated, NotFound, PermissionDenied, StaleVersion
@@ -47,7 +49,7 @@ from geo.query import cql2
 from geo.query.features import bbox_condition, get_object, query_features
 from geo.query.ogc import datetime_condition, extent, feature_etag, parse_bbox, property_conditions, property_names
 from geo.query.queryables import geometry_type, queryables
-from geo.spatial.crs import CRS84_URI, OGC_CRS, WGS84, CoordinateSystem, ogc_crs, ogc_uri
+from geo.spatial.crs import CRS84_URI, OGC_CRS, WGS84, CoordinateSystem, ogc_crs, served_crs
 
 router = APIRouter(tags=["OGC API Features"])
 
@@ -83,18 +85,51 @@ def _ogc_error(request: Request, status: int, message: str, headers: dict[str, s
 
 register_error_format(OGC_PREFIX, _ogc_error)
 
-_REFUSED: dict[int | str, dict[str, Any]] = {
-    400: {"description": "A parameter not understood, or a value that cannot be used"},
-    404: {"description": "No such collection or feature"},
+# The OGC exception: what every error answer under /ogc is (its schema in the app's document too).
+EXCEPTION = {
+    "type": "object",
+    "required": ["code", "description"],
+    "properties": {"code": {"type": "string"}, "description": {"type": "string"}},
 }
-_WRITE_REFUSED: dict[int | str, dict[str, Any]] = {
-    **_REFUSED,
-    401: {"description": "Sign in"},
-    403: {"description": "Not yours to change"},
-    405: {"description": "The collection is read-only"},
-    412: {"description": "If-Match does not match the feature's ETag"},
-    428: {"description": "Incidents: send If-Match"},
+
+
+def _error_answers(codes: set[int]) -> dict[int, dict[str, Any]]:
+    """The app document's error answers of an /ogc operation (``codes``: wangge's statuses; a
+    query parameter's 422 is answered 400, a body's stays 422)."""
+    out = {}
+    for code in sorted(codes | {400}):
+        answer: dict[str, Any] = {"description": DESCRIPTIONS[code], "content": {JSON: {"schema": EXCEPTION}}}
+        if code in HEADERS:
+            answer["headers"] = HEADERS[code]
+        out[code] = answer
+    return out
+
+
+register_error_document(OGC_PREFIX, _error_answers)
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def _answers(ok: int, *media: str, **refusals: str) -> Responses:
+    """An operation's documented answers: ``ok`` in each of ``media``, and its refusals (``e400=...``)."""
+    out: Responses = {ok: {"content": {m: {} for m in media}}} if media else {}
+    for key, description in refusals.items():
+        out[int(key[1:])] = {"description": description, "content": {JSON: {"schema": EXCEPTION}}}
+    return out
+
+
+_BAD = "A parameter not understood, or a value that cannot be used"
+_MISSING = "No such collection or feature"
+_WRITES = {
+    "e400": _BAD,
+    "e404": _MISSING,
+    "e405": "The collection is read-only",
+    "e412": "If-Match does not match the feature's ETag: it changed since it was read",
+    "e428": "Incidents: send If-Match (the ETag read)",
 }
+_PAGES = (JSON, "text/html")
+_FEATURES = (GEOJSON, "text/html")
+
 
 F = Annotated[str | None, Query(description="json (geojson) or html; else by Accept")]
 Lang = Annotated[str | None, Query(description="zh-CN (default) or en, for HTML")]
@@ -224,7 +259,7 @@ def _collection(request: Request, session: Session, entry: Layer, actor: Actor, 
 
 def _page_links(request: Request, offset: int, limit: int, matched: int) -> list[dict[str, str]]:
     links = _self_links(request, GEOJSON)
-    url = request.url.remove_query_params("f")
+    url = request.url  # the next page in the format of this one
     if offset + limit < matched:
         links.append(_link(str(url.include_query_params(offset=offset + limit, limit=limit)), "next", GEOJSON))
     if offset > 0:
@@ -245,7 +280,7 @@ def _filter_condition(layer: str, text: str, lang: str | None, crs_uri: str | No
 
 def _read_answer(session: Session, entry: Layer, obj, crs: CoordinateSystem, reader: Reader, now: datetime):
     if isinstance(obj, Patrol):
-        _note_read(reader, obj)
+        note_track_read(reader, obj)
         return patrol_feature(session, obj, crs, now, details=False)
     return feature_answer(session, obj, crs, reader, now, photos=True)
 
@@ -257,8 +292,8 @@ def stored_etag(session: Session, obj, now: datetime) -> str:
     return feature_etag(feature(obj, WGS84, now))
 
 
-def _headers(crs: CoordinateSystem, tag: str | None = None) -> dict[str, str]:
-    headers = {"Content-Crs": f"<{ogc_uri(crs)}>"}
+def _headers(crs_uri: str, tag: str | None = None) -> dict[str, str]:
+    headers = {"Content-Crs": f"<{crs_uri}>"}
     if tag is not None:
         headers["ETag"] = tag
     return headers
@@ -267,7 +302,9 @@ def _headers(crs: CoordinateSystem, tag: str | None = None) -> dict[str, str]:
 # --------------------------------------------------------------------------- part 1: reading
 
 
-@router.get("", name="ogc_landing", summary="OGC API Features: the landing page", responses=_REFUSED)
+@router.get(
+    "", name="ogc_landing", summary="OGC API Features: the landing page", responses=_answers(200, *_PAGES, e400=_BAD)
+)
 def landing(request: Request, f: F = None, lang: Lang = None) -> Response:
     _check_params(request, ("f", "lang"))
     words = html.WORDS[html.language(lang)]
@@ -290,13 +327,19 @@ def landing_slash(request: Request, f: F = None, lang: Lang = None) -> Response:
     return landing(request, f, lang)
 
 
-@router.get("/api", summary="OGC API Features: the OpenAPI 3.0 document (for GDAL, OWSLib, QGIS)")
+@router.get(
+    "/api",
+    summary="OGC API Features: the OpenAPI 3.0 document (for GDAL, OWSLib, QGIS)",
+    responses=_answers(200, OPENAPI_MEDIA, e400=_BAD),
+)
 def api_document(request: Request, actor: ActorDep) -> Response:
     _check_params(request, ("f",))
     return _json(document(_base(request), visible(actor)), OPENAPI_MEDIA)
 
 
-@router.get("/conformance", summary="OGC API Features: the conformance classes")
+@router.get(
+    "/conformance", summary="OGC API Features: the conformance classes", responses=_answers(200, *_PAGES, e400=_BAD)
+)
 def conformance(request: Request, f: F = None, lang: Lang = None) -> Response:
     _check_params(request, ("f", "lang"))
     classes = [*CONFORMANCE, *getattr(cql2, "CONFORMANCE", ()), *tiles.CONFORMANCE]
@@ -306,7 +349,7 @@ def conformance(request: Request, f: F = None, lang: Lang = None) -> Response:
     return _json({"conformsTo": list(dict.fromkeys(classes))})
 
 
-@router.get("/collections", summary="OGC API Features: the collections")
+@router.get("/collections", summary="OGC API Features: the collections", responses=_answers(200, *_PAGES, e400=_BAD))
 def collections(request: Request, session: SessionDep, actor: ActorDep, f: F = None, lang: Lang = None) -> Response:
     _check_params(request, ("f", "lang"))
     language = html.language(lang)
@@ -319,7 +362,11 @@ def collections(request: Request, session: SessionDep, actor: ActorDep, f: F = N
     return _json({"collections": found, "links": links, "crs": list(OGC_CRS)})
 
 
-@router.get("/collections/{collectionId}", summary="OGC API Features: one collection", responses=_REFUSED)
+@router.get(
+    "/collections/{collectionId}",
+    summary="OGC API Features: one collection",
+    responses=_answers(200, *_PAGES, e400=_BAD, e404=_MISSING),
+)
 def collection(
     request: Request, collection_id: CollectionId, session: SessionDep, actor: ActorDep, f: F = None, lang: Lang = None
 ) -> Response:
@@ -338,7 +385,7 @@ def collection(
 @router.get(
     "/collections/{collectionId}/queryables",
     summary="OGC API Features: the properties a collection can be filtered on (JSON Schema)",
-    responses=_REFUSED,
+    responses=_answers(200, SCHEMA_MEDIA, e400=_BAD, e404=_MISSING),
 )
 def collection_queryables(request: Request, collection_id: CollectionId, actor: ActorDep, f: F = None) -> Response:
     _check_params(request, ("f", "lang"))
@@ -358,7 +405,10 @@ def collection_queryables(request: Request, collection_id: CollectionId, actor: 
 
 
 @router.get(
-    "/collections/{collectionId}/items", name="ogc_items", summary="OGC API Features: features", responses=_REFUSED
+    "/collections/{collectionId}/items",
+    name="ogc_items",
+    summary="OGC API Features: features",
+    responses=_answers(200, *_FEATURES, e400=_BAD, e404=_MISSING, e501="CQL2 filters are not available"),
 )
 def items(
     request: Request,
@@ -381,11 +431,11 @@ def items(
     entry = _entry(collection_id, reader.actor)
     layer = entry.name
     _check_params(request, (*ITEMS_PARAMS, *property_names(layer)))
-    out_crs = ogc_crs(crs)
+    out_uri, out_crs = served_crs(crs)
     limit = min(limit, MAX_LIMIT)  # the standard: a larger limit is served as the largest
     where = [*_scope(session, entry, reader.actor), *property_conditions(layer, request.query_params)]
     if bbox is not None:
-        where.append(bbox_condition(session, layer, parse_bbox(bbox, ogc_crs(bbox_crs))))
+        where.append(bbox_condition(session, layer, parse_bbox(bbox, served_crs(bbox_crs)[1])))
     if datetime_ is not None:
         where.append(datetime_condition(layer, datetime_))
     if filter_ is not None:
@@ -408,14 +458,14 @@ def items(
         return html.features_page(
             language, _title(entry, language), answer, lambda i: f"{base}/collections/{layer}/items/{i}?f=html"
         )
-    return _json(answer, GEOJSON, headers=_headers(out_crs))
+    return _json(answer, GEOJSON, headers=_headers(out_uri))
 
 
 @router.get(
     "/collections/{collectionId}/items/{featureId}",
     name="ogc_item",
     summary="OGC API Features: one feature, with its ETag",
-    responses=_REFUSED,
+    responses=_answers(200, *_FEATURES, e400=_BAD, e404=_MISSING),
 )
 def item(
     request: Request,
@@ -430,7 +480,7 @@ def item(
 ) -> Response:
     _check_params(request, ("f", "lang", "crs"))
     entry = _entry(collection_id, reader.actor)
-    out_crs = ogc_crs(crs)
+    out_uri, out_crs = served_crs(crs)
     obj = _stored(session, entry, feature_id, reader.actor)
     answer = _read_answer(session, entry, obj, out_crs, reader, now)
     base = _base(request)
@@ -447,7 +497,7 @@ def item(
         )
         response.headers["ETag"] = tag
         return response
-    return _json(answer, GEOJSON, headers=_headers(out_crs, tag))
+    return _json(answer, GEOJSON, headers=_headers(out_uri, tag))
 
 
 # --------------------------------------------------------------------------- part 4: writing
@@ -494,7 +544,7 @@ def _written(request: Request, session: Session, entry: Layer, obj, reader: Read
     "/collections/{collectionId}/items",
     status_code=201,
     summary="OGC API Features part 4: add a feature (Idempotency-Key: retry safely)",
-    responses=_WRITE_REFUSED,
+    responses=_answers(201, GEOJSON, JSON, **_WRITES),
 )
 def create_item(
     request: Request,
@@ -513,8 +563,15 @@ def create_item(
     _writable(entry)
     check_may_write(actor, entry.name, kind=body.properties.get("kind"))  # before saying what is wrong with the body
     values = parse_props(entry.name, body, partial=False)
-    obj = create_feature(session, entry.name, values, to_wgs84_geometry(body, ogc_crs(content_crs)), actor, now)
+    geom = to_wgs84_geometry(body, served_crs(content_crs)[1])
+    token = None
+    if entry.name == "incidents":  # as every report: with the reporter's key to add its photos
+        obj, token = report_incident(session, values, geom, actor, now)
+    else:
+        obj = create_feature(session, entry.name, values, geom, actor, now)
     answer, headers = _written(request, session, entry, obj, reader, now, 201)
+    if token is not None:
+        answer["report_token"] = token  # a foreign member, as /api/v1 answers it
     response.headers.update(headers)
     idem.answer(response, answer, 201)
     return _json(answer, GEOJSON, 201, headers)
@@ -543,20 +600,22 @@ def change_item(  # PUT replaces, PATCH changes what it is sent
     if not partial and body.geometry is None and entry.geometry_required:
         raise InputError(f"A replacement {entry.singular} needs its geometry (PATCH changes only what it is sent)")
     values = parse_props(entry.name, body, partial=partial)
-    geom = to_wgs84_geometry(body, ogc_crs(content_crs))
+    geom = to_wgs84_geometry(body, served_crs(content_crs)[1])
     obj = update_feature(session, entry.name, obj.id, values, geom, actor, now)
     answer, headers = _written(request, session, entry, obj, reader, now, 200)
     return _json(answer, GEOJSON, 200, headers)
 
 
 _ITEM = "/collections/{collectionId}/items/{featureId}"
-router.put(_ITEM, summary="OGC API Features part 4: replace a feature (If-Match: its ETag)", responses=_WRITE_REFUSED)(
-    change_item
-)
+router.put(
+    _ITEM,
+    summary="OGC API Features part 4: replace a feature (If-Match: its ETag)",
+    responses=_answers(200, GEOJSON, **_WRITES),
+)(change_item)
 router.patch(
     _ITEM,
     summary="OGC API Features part 4: change what is sent of a feature (If-Match: its ETag)",
-    responses=_WRITE_REFUSED,
+    responses=_answers(200, GEOJSON, **_WRITES),
 )(change_item)
 
 
@@ -564,7 +623,7 @@ router.patch(
     "/collections/{collectionId}/items/{featureId}",
     status_code=204,
     summary="OGC API Features part 4: delete a feature (If-Match: its ETag, optional)",
-    responses=_WRITE_REFUSED,
+    responses=_answers(204, **_WRITES),
 )
 def delete_item(
     request: Request,

@@ -57,6 +57,13 @@ def parse_props(layer: str, body: FeatureIn, partial: bool) -> dict[str, Any]:
     return {k: (v.value if hasattr(v, "value") else v) for k, v in values.items()}
 
 
+def report_incident(session, values: dict[str, Any], geom, actor, now) -> tuple[Any, str]:
+    """A new incident from parsed values and a WGS84 geometry, and its report token (the
+    reporter's one-time key to add the report's photos): every way of reporting comes here."""
+    token, values["report_token_sha256"] = new_report_token()
+    return create_feature(session, "incidents", values, geom, actor, now), token
+
+
 def etag(obj) -> str:
     return f'"{obj.id}-{obj.version}"'
 
@@ -188,8 +195,9 @@ def _add_write_routes(router: APIRouter, entry: Layer) -> None:
         values = parse_props(layer, body, partial=False)
         token = None
         if versioned:
-            token, values["report_token_sha256"] = new_report_token()
-        obj = create_feature(session, layer, values, to_wgs84_geometry(body, crs), actor, now)
+            obj, token = report_incident(session, values, to_wgs84_geometry(body, crs), actor, now)
+        else:
+            obj = create_feature(session, layer, values, to_wgs84_geometry(body, crs), actor, now)
         response.headers["Location"] = str(request.url_for(f"get_{layer}", feature_id=obj.id))
         answer = feature_answer(session, obj, crs, reader, now)
         if versioned:

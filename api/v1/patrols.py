@@ -143,7 +143,7 @@ def _building_stop(building: Building, crs: CoordinateSystem) -> dict[str, Any]:
     return {"code": building.code, "name": building.name, "lon": float(x[0]), "lat": float(y[0])}
 
 
-def _note_read(reader: Reader, patrol: Patrol) -> None:
+def note_track_read(reader: Reader, patrol: Patrol) -> None:
     """Someone else's track: the audit log says who read it."""
     if patrol.responder_id != reader.actor.responder_id:
         reader.saw("patrols", patrol.id)
@@ -152,7 +152,7 @@ def _note_read(reader: Reader, patrol: Patrol) -> None:
 def _readable(reader: Reader, patrol: Patrol) -> None:
     grid_ids = [g.id for g in patrol.responder.grids]
     check_may_read_track(reader.actor, patrol.responder_id, grid_ids)
-    _note_read(reader, patrol)
+    note_track_read(reader, patrol)
 
 
 @router.post("", status_code=201, summary="Start a patrol (grid workers and leaders): answers the patrol")
@@ -242,7 +242,7 @@ def end(
 ) -> dict[str, Any]:
     patrol = service.get_patrol(session, feature_id, for_update=True)
     service.end_patrol(session, patrol, reader.actor, now)
-    _note_read(reader, patrol)
+    note_track_read(reader, patrol)
     return idem.answer(response, patrol_feature(session, patrol, crs, now, details=True), 200)
 
 
@@ -267,7 +267,7 @@ def list_patrols(
     allowed = service.responders_in_scope(session, scope.everyone, scope.grid_ids, scope.responder_id)
     total, found = service.list_patrols(session, allowed, grid, responder, date, page.limit, page.offset)
     for patrol in found:
-        _note_read(reader, patrol)
+        note_track_read(reader, patrol)
     features = [patrol_feature(session, p, crs, now, details=False) for p in found]
     return {"type": "FeatureCollection", "numberMatched": total, "numberReturned": len(features), "features": features}
 
@@ -329,7 +329,7 @@ def _period_tracks(session, reader: Reader, grid_id: int, first: date, last: dat
     for patrol in patrols:
         grid_ids = [g.id for g in patrol.responder.grids]
         if may_read_track(reader.actor, patrol.responder_id, grid_ids):
-            _note_read(reader, patrol)
+            note_track_read(reader, patrol)
             features.append(patrol_feature(session, patrol, crs, now, details=False))
     return {"type": "FeatureCollection", "features": features}
 

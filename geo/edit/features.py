@@ -161,11 +161,13 @@ def _apply(session: Session, layer: str, obj, values: dict[str, Any], geom: Base
     if layer == "incidents":
         kind = values.get("kind", obj.kind)
         category = values.get("category", obj.category)
+        # The 立案条件 a new report meets (Open311's attribute[condition]); the first by default.
+        condition = values.pop("condition_no", None)
         unchanged = obj.catalogue_entry_id is not None and (kind, category) == (obj.kind, obj.category)
-        if unchanged:  # registered under a version: its entry and time limit are kept after
+        if unchanged and condition is None:  # registered under a version: its entry and time limit are kept after
             check_category(session, kind, category)
         else:  # new, or re-categorised: the current catalogue's entry and its time limit
-            registered = entry_for(session, kind, category)
+            registered = entry_for(session, kind, category, condition or 1)
             obj.catalogue_entry_id = registered.id
             obj.time_limit, obj.time_unit = registered.time_limit, registered.time_unit
     for name, value in values.items():

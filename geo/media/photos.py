@@ -293,3 +293,15 @@ SESSION_HOOKS: tuple[tuple[str, Any], ...] = (
     ("after_commit", _committed),
     ("after_transaction_end", _settle_files),
 )
+
+
+def first_photo_ids(session: Session, incident_ids: Collection[int]) -> dict[int, int]:
+    """Each incident's first photo (the oldest), for a page of incidents: one grouped query."""
+    if not incident_ids:
+        return {}
+    rows = session.execute(
+        select(Photo.incident_id, func.min(Photo.id))
+        .where(Photo.incident_id.in_(list(incident_ids)))
+        .group_by(Photo.incident_id)
+    )
+    return {incident_id: photo_id for incident_id, photo_id in rows}

@@ -70,9 +70,10 @@ def time_range(text: str) -> tuple[datetime | None, datetime | None, bool]:
     end = None if last in ("", OPEN) else _moment(last, len(last) == 10)
     if start is None and end is None:
         raise InputError("datetime: an interval needs at least one end (../.. is not one)")
-    if start is not None and end is not None and start > end:
+    inclusive = len(last) != 10  # a day as the end: up to the start of the next
+    if start is not None and end is not None and (start > end or (start == end and not inclusive)):
         raise InputError(f"datetime {text!r}: the interval ends before it starts")
-    return start, end, len(last) != 10
+    return start, end, inclusive
 
 
 def datetime_condition(layer: str, text: str) -> ColumnElement[bool]:

@@ -7,6 +7,7 @@ through pyproj with lon/lat (``always_xy``) order.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -114,18 +115,13 @@ class CoordinateSystem:
     """A named coordinate system wangge can convert to and from WGS84."""
 
     name: str  # wgs84, gcj02, bd09, or a pyproj-understood string such as EPSG:4490
-    # Coordinates given and answered latitude first: EPSG's own axis order for EPSG:4326 and
-    # EPSG:4490, which OGC API Features part 2 follows (everything else here is lon/lat).
+    # Coordinates come latitude first, as OGC's URIs for EPSG:4326 and EPSG:4490 order them
+    # (ogc_crs); wangge's own names are always longitude first.
     lat_first: bool = False
-
-    @property
-    def is_storage(self) -> bool:
-        """Stored coordinates as they are: nothing to convert."""
-        return self.name == "wgs84" and not self.lat_first
 
     def point_to_wgs84(self, x: float, y: float) -> tuple[float, float]:
         """One point, as plain floats (WGS84 itself costs nothing)."""
-        if self.is_storage:
+        if self.name == "wgs84" and not self.lat_first:
             return float(x), float(y)
         xs, ys = self.to_wgs84([x], [y])
         return float(xs[0]), float(ys[0])
@@ -143,10 +139,11 @@ class CoordinateSystem:
         return _transformer(self.name, "EPSG:4326").transform(x, y)
 
     def from_wgs84(self, x, y):
-        x, y = self._from_wgs84_xy(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
-        return (y, x) if self.lat_first else (x, y)
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        out_x, out_y = self._from_wgs84(x, y)
+        return (out_y, out_x) if self.lat_first else (out_x, out_y)
 
-    def _from_wgs84_xy(self, x: np.ndarray, y: np.ndarray):
+    def _from_wgs84(self, x, y):
         if self.name == "wgs84":
             return x, y
         if self.name == "gcj02":
@@ -162,7 +159,7 @@ class CoordinateSystem:
         return self._apply(geoms, self.from_wgs84)
 
     def _apply(self, geoms, fn):
-        if self.is_storage:
+        if self.name == "wgs84" and not self.lat_first:
             return geoms
 
         def coords(xy: np.ndarray) -> np.ndarray:
@@ -178,39 +175,6 @@ def _transformer(src: str, dst: str) -> Transformer:
 
 
 WGS84 = CoordinateSystem("wgs84")
-
-# OGC API Features part 2: the coordinate reference systems served, by the URIs that name them.
-CRS84_URI = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
-_EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/"
-OGC_CRS: dict[str, CoordinateSystem] = {
-    CRS84_URI: WGS84,  # lon/lat: what is stored
-    _EPSG_URI + "4326": CoordinateSystem("wgs84", lat_first=True),
-    _EPSG_URI + "4490": CoordinateSystem("EPSG:4490", lat_first=True),  # CGCS2000
-    _EPSG_URI + "3857": CoordinateSystem("EPSG:3857"),  # web mercator, metres
-}
-
-
-def ogc_crs(uri: str | None) -> CoordinateSystem:
-    """The coordinate system an OGC CRS URI names (None or empty: CRS84); UnknownCRS naming those served."""
-    if uri is None or not uri.strip():
-        return WGS84
-    found = OGC_CRS.get(uri.strip().removeprefix("<").removesuffix(">"))
-    if found is None:
-        raise UnknownCRS(f"Unsupported crs {uri!r}: use one of {', '.join(OGC_CRS)}")
-    return found
-
-
-def ogc_uri(crs: CoordinateSystem) -> str:
-    """The OGC URI of a coordinate system of :data:`OGC_CRS`."""
-    return next(uri for uri, known in OGC_CRS.items() if known == crs)
-
-
-def box_to_wgs84(box: tuple[float, float, float, float], crs: CoordinateSystem) -> tuple[float, float, float, float]:
-    """A box given in ``crs`` (its axis order: lat/lon first for EPSG:4326) as a lon/lat box
-    covering its corners."""
-    x0, y0, x1, y1 = box
-    xs, ys = crs.to_wgs84([x0, x0, x1, x1], [y0, y1, y0, y1])
-    return float(np.min(xs)), float(np.min(ys)), float(np.max(xs)), float(np.max(ys))
 
 
 def parse_crs(value: str | None) -> CoordinateSystem:
@@ -239,3 +203,63 @@ def from_pyproj(crs: CRS) -> CoordinateSystem:
     except CRSError:
         raise UnknownCRS(f"Cannot transform from the file's coordinate system {crs.name!r} to WGS84") from None
     return CoordinateSystem(f"EPSG:{epsg}" if epsg else crs.to_wkt())
+
+
+CRS84_URIS = ("http://www.opengis.net/def/crs/OGC/1.3/CRS84", "OGC:CRS84", "[OGC:CRS84]", "CRS84")
+_EPSG_URI = re.compile(r"^(?:http://www\.opengis\.net/def/crs/EPSG/0/|\[?EPSG:)(\d{1,6})\]?$")
+
+
+def ogc_crs(uri: str | None) -> CoordinateSystem:
+    """The coordinate system an OGC API names by URI (``filter-crs``, ``bbox-crs``, ``crs``):
+    CRS84 (longitude, latitude) when None, or ``http://www.opengis.net/def/crs/EPSG/0/nnnn``
+    (also ``EPSG:nnnn``, ``[EPSG:nnnn]``) with the EPSG axis order: latitude first for
+    EPSG:4326 and EPSG:4490, easting first for EPSG:3857."""
+    if uri is None or not uri.strip():
+        return WGS84
+    key = uri.strip()
+    if key in CRS84_URIS:
+        return WGS84
+    match = _EPSG_URI.match(key)
+    if match is None:
+        raise UnknownCRS(
+            f"Unknown coordinate system {uri!r}: use {CRS84_URIS[0]} or http://www.opengis.net/def/crs/EPSG/0/nnnn"
+        )
+    code = int(match.group(1))
+    try:
+        crs = CRS.from_epsg(code)
+    except CRSError:
+        raise UnknownCRS(f"Unknown coordinate system {uri!r}: EPSG has no code {code}") from None
+    lat_first = crs.axis_info[0].direction in ("north", "south") if crs.axis_info else False
+    base = from_pyproj(crs)
+    if not lat_first:
+        return base
+    # Named by its code even for EPSG:4326: code that leaves "wgs84" as it is must not leave this.
+    return CoordinateSystem(f"EPSG:{code}", lat_first=True)
+
+
+# OGC API Features part 2: the coordinate reference systems its answers are served in (``crs``,
+# ``bbox-crs``, a body's ``Content-Crs``), by the URIs that name them.
+CRS84_URI = CRS84_URIS[0]
+OGC_CRS: tuple[str, ...] = (
+    CRS84_URI,  # lon/lat: what is stored
+    "http://www.opengis.net/def/crs/EPSG/0/4326",  # latitude first
+    "http://www.opengis.net/def/crs/EPSG/0/4490",  # CGCS2000, latitude first
+    "http://www.opengis.net/def/crs/EPSG/0/3857",  # web mercator, metres
+)
+
+
+def served_crs(uri: str | None) -> tuple[str, CoordinateSystem]:
+    """One of :data:`OGC_CRS` (None or empty: CRS84; ``<uri>`` as ``Content-Crs`` writes it), as
+    its URI and coordinate system; UnknownCRS naming those served."""
+    key = (uri or "").strip().removeprefix("<").removesuffix(">") or CRS84_URI
+    if key not in OGC_CRS:
+        raise UnknownCRS(f"Unsupported crs {uri!r}: use one of {', '.join(OGC_CRS)}")
+    return key, ogc_crs(key)
+
+
+def box_to_wgs84(box: tuple[float, float, float, float], crs: CoordinateSystem) -> tuple[float, float, float, float]:
+    """A box given in ``crs`` (in its axis order: latitude first for EPSG:4326) as the lon/lat
+    box covering its corners."""
+    x0, y0, x1, y1 = box
+    xs, ys = crs.to_wgs84([x0, x0, x1, x1], [y0, y1, y0, y1])
+    return float(np.min(xs)), float(np.min(ys)), float(np.max(xs)), float(np.max(ys))

@@ -4,6 +4,8 @@ and personal data kept from the public."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
+
 import numpy as np
 import pytest
 import shapely
@@ -11,7 +13,7 @@ from pyproj import Transformer
 from sqlalchemy import func, select
 
 from geo.db.session import session_scope
-from geo.models import Building, Grid
+from geo.models import Building, Estate, Grid
 from geo.spatial.geometry import from_db
 from tests.support.world import bearer
 
@@ -77,6 +79,9 @@ def test_unknown_parameter_is_400_in_ogc_shape(demo, client):
     assert client.get(OGC + "/collections/grids/items", params={"crs": "EPSG:9999"}).status_code == 400
     assert client.get(OGC + "/collections/nothing/items").json()["code"] == "NotFound"
     assert client.get(OGC + "/collections/grids/items/abc").status_code == 404
+    # Refused before any route (a NUL in the query): in OGC's shape too.
+    nul = client.get(OGC + "/collections?f=%00")
+    assert nul.status_code == 400 and set(nul.json()) == {"code", "description"}
 
 
 def test_crs_and_bbox_crs(demo, client):
@@ -148,3 +153,115 @@ def test_etag_if_match(demo, client, staff):
     assert client.delete(url, headers={**staff, "If-Match": tag}).status_code == 412
     assert client.delete(url, headers={**staff, "If-Match": done.headers["etag"]}).status_code == 204
     assert client.get(url).status_code == 404
+
+
+def test_datetime_instant_and_intervals(demo, client):
+    everything = client.get(OGC + "/collections/incidents/items", params={"limit": 10_000}).json()["features"]
+    created = sorted(datetime.fromisoformat(f["properties"]["created_at"]) for f in everything)
+    mid = created[len(created) // 2]
+    stamp = mid.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+    def count(value: str) -> int:
+        answer = client.get(OGC + "/collections/incidents/items", params={"datetime": value, "limit": 1})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["numberMatched"]
+
+    assert count(f"../{stamp}") == sum(c <= mid for c in created)
+    assert count(f"{stamp}/..") == sum(c >= mid for c in created)
+    assert count(f"{stamp}/{stamp}") == count(stamp) == sum(c == mid for c in created) >= 1
+    day = mid.astimezone(timezone(timedelta(hours=8))).date()
+    assert count(day.isoformat()) == sum(c.astimezone(timezone(timedelta(hours=8))).date() == day for c in created)
+    for bad in ("yesterday", "../..", f"{stamp}/2000-01-01T00:00:00Z"):
+        assert client.get(OGC + "/collections/incidents/items", params={"datetime": bad}).status_code == 400
+    # Estates have no time to filter on.
+    assert client.get(OGC + "/collections/estates/items", params={"datetime": stamp}).status_code == 400
+
+
+def test_queryables_and_the_openapi_document(demo, client):
+    answer = client.get(OGC + "/collections/incidents/queryables")
+    assert answer.headers["content-type"] == "application/schema+json"
+    schema = answer.json()
+    assert schema["properties"]["created_at"]["format"] == "date-time"
+    assert "reporter_phone" not in schema["properties"] and "geometry" in schema["properties"]
+    doc = client.get(OGC + "/api")
+    assert doc.headers["content-type"] == "application/vnd.oai.openapi+json;version=3.0"
+    doc = doc.json()
+    assert doc["openapi"].startswith("3.0") and doc["servers"][0]["url"].endswith("/ogc")
+    for layer in ("grids", "buildings", "incidents"):
+        params = {p.get("name") for p in doc["paths"][f"/collections/{layer}/items"]["get"]["parameters"]}
+        wanted = set(client.get(OGC + f"/collections/{layer}/queryables").json()["properties"]) - {"geometry"}
+        assert wanted <= params, layer
+    assert "/collections/{collectionId}/items" in doc["paths"]
+    assert any(p.startswith("/ogc/collections") for p in client.get("/openapi.json").json()["paths"])
+
+
+def test_html_is_escaped(demo, client, staff):
+    with session_scope(demo) as s:
+        estate = s.scalars(select(Estate).order_by(Estate.id)).first()
+        estate.property_company = "<script>alert(1)</script>"
+        fid = estate.id
+    page = client.get(OGC + f"/collections/estates/items/{fid}", params={"f": "html"})
+    assert "<script>alert" not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    listing = client.get(OGC + "/collections/estates/items", params={"f": "html", "limit": 1000})
+    assert "<script>alert" not in listing.text
+
+
+def test_writes_take_the_body_crs_and_need_a_writer(demo, client, staff):
+    with session_scope(demo) as s:
+        at = from_db(s.scalars(select(Grid.geom).order_by(Grid.id)).first()).representative_point()
+    body = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [at.y, at.x]},
+        "properties": {"code": "OGC-2", "name": "楼"},
+    }
+    refused = client.post(OGC + "/collections/buildings/items", json=body, headers={"Content-Crs": f"<{EPSG}4326>"})
+    assert refused.status_code == 401 and refused.json()["code"] == "NotAuthenticated"
+    made = client.post(
+        OGC + "/collections/buildings/items", json=body, headers={**staff, "Content-Crs": f"<{EPSG}4326>"}
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["geometry"]["coordinates"] == pytest.approx([at.x, at.y])  # stored lon/lat
+    assert made.headers["location"].endswith(f"/ogc/collections/buildings/items/{made.json()['id']}")
+    assert made.headers["etag"] == client.get(made.headers["location"]).headers["etag"]
+    # A replacement must say where the feature is.
+    replaced = client.put(made.headers["location"], json={"properties": {"code": "OGC-2"}}, headers=staff)
+    assert replaced.status_code == 422 and replaced.json()["code"] == "InvalidBody"
+
+
+def test_filter_parameters_reach_the_cql2_translator(demo, client, monkeypatch):
+    """``filter``, ``filter-lang`` and ``filter-crs`` are handed to geo/query/cql2.py as given,
+    and its condition selects the features; its conformance classes are declared."""
+    from geo.query import cql2
+    from geo.query.queryables import queryables
+
+    seen = {}
+
+    def parse(text, lang="cql2-text"):
+        seen["parsed"] = (text, lang)
+        return ("code", text.split("'")[1] if "'" in text else "")
+
+    def condition(layer, tree, filter_crs=None):
+        seen["condition"] = (layer, tree, filter_crs)
+        return queryables(layer)[tree[0]].expression == tree[1]
+
+    monkeypatch.setattr(cql2, "parse_filter", parse)
+    monkeypatch.setattr(cql2, "filter_condition", condition)
+    monkeypatch.setattr(cql2, "CONFORMANCE", ("http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",), raising=False)
+    with session_scope(demo) as s:
+        code = s.scalars(select(Building.code).order_by(Building.id.desc())).first()
+    text = f"code = '{code}'"
+    answer = client.get(
+        OGC + "/collections/buildings/items", params={"filter": text, "filter-crs": EPSG + "4326"}
+    ).json()
+    assert [f["properties"]["code"] for f in answer["features"]] == [code]
+    assert seen["parsed"] == (text, "cql2-text")
+    assert seen["condition"][0] == "buildings" and seen["condition"][2].lat_first
+    client.get(OGC + "/collections/buildings/items", params={"filter": "{}", "filter-lang": "cql2-json"})
+    assert seen["parsed"][1] == "cql2-json"
+    assert (
+        client.get(OGC + "/collections/buildings/items", params={"filter": text, "filter-lang": "sql"}).status_code
+        == 400
+    )
+    assert (
+        "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text" in client.get(OGC + "/conformance").json()["conformsTo"]
+    )
