@@ -50,11 +50,11 @@ from pathlib import Path
 import numpy as np
 
 from api.served import ServerError, WanggeServer
+from bench.report import write_section
 
 ROOT = Path(__file__).absolute().parent.parent  # not resolve(): a checkout may link bench/
 RESULTS = ROOT / "bench" / "results" / "api"
 CACHE = ROOT / "bench" / "results" / "cache"
-BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 WRK_SCRIPT = ROOT / "bench" / "api_wrk.lua"
 SECTION_START = "<!-- bench:api start (written by bench/run.sh; edit bench/bench_api.py instead) -->"
 SECTION_END = "<!-- bench:api end -->"
@@ -776,20 +776,6 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def write_md(section: str, start: str = SECTION_START, end: str = SECTION_END, name: str = "API") -> None:
-    """Replace a benchmark's section of BENCHMARKS.md, from ``start`` to ``end`` (or append it);
-    other sections stay."""
-    text = BENCHMARKS_MD.read_text(encoding="utf-8") if BENCHMARKS_MD.exists() else "# Benchmarks\n"
-    if start in text and end in text:
-        before, rest = text.split(start, 1)
-        after = rest.split(end, 1)[1]
-        text = before + section + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    BENCHMARKS_MD.write_text(text, encoding="utf-8")
-    log(f"wrote the {name} section of {BENCHMARKS_MD}")
-
-
 # ----------------------------------------------------------------------------- main
 
 
@@ -832,7 +818,7 @@ def main(argv: list[str] | None = None) -> int:
         md = markdown(json.loads(Path(args.render).read_text()))
         print(md)
         if args.write_md:
-            write_md(md)
+            write_section(SECTION_START, SECTION_END, md, log, "API")
         return 0
     if args.quick:
         args.grids, args.responders, args.points = 10_000, 10_000, 100_000
@@ -917,7 +903,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_md and args.quick:
         log("--quick: BENCHMARKS.md left as it is (a smoke test is no result)")
     elif args.write_md:
-        write_md(md)
+        write_section(SECTION_START, SECTION_END, md, log, "API")
     return (
         0
         if all(

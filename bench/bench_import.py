@@ -27,9 +27,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.report import write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "import"
-BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 POSTGRES_URL = os.environ.get(
     "WANGGE_BENCH_IMPORT_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/wangge_bench_import"
 )
@@ -256,19 +257,11 @@ def markdown(args, results: list[dict], started: str, load: tuple) -> str:
 
 def write_md(section: str) -> None:
     """Replace the "## Import" section of BENCHMARKS.md (or append it); other sections stay."""
-    text = BENCHMARKS_MD.read_text(encoding="utf-8") if BENCHMARKS_MD.exists() else "# Benchmarks\n"
     start_mark, end_mark = (
         "<!-- bench_import: start (written by python -m bench.bench_import --write-md) -->",
         "<!-- bench_import: end -->",
     )
-    block = f"{start_mark}\n{section.rstrip()}\n{end_mark}\n"
-    if start_mark in text and end_mark in text:
-        head, rest = text.split(start_mark, 1)
-        text = head + block + rest.split(end_mark, 1)[1].lstrip("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    BENCHMARKS_MD.write_text(text, encoding="utf-8")
-    log(f"wrote the Import section of {BENCHMARKS_MD}")
+    write_section(start_mark, end_mark, f"{start_mark}\n{section.rstrip()}\n{end_mark}", log, "Import")
 
 
 def _median(runs) -> dict:

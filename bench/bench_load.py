@@ -44,9 +44,9 @@ import shapely
 from shapely.geometry import shape
 
 from api.served import ServerError, WanggeServer
+from bench.report import write_section
 
 ROOT = Path(__file__).absolute().parent.parent
-BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 WRK_SCRIPT = ROOT / "bench" / "load_wrk.lua"
 SECTION_START = "<!-- bench:load start (written by python -m bench.bench_load --write-md) -->"
 SECTION_END = "<!-- bench:load end -->"
@@ -358,17 +358,6 @@ def remembered(databases: list[str]) -> list[dict]:
     return out
 
 
-def write_section(text: str) -> None:
-    current = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else "# Benchmarks\n"
-    if SECTION_START in current and SECTION_END in current:
-        head, rest = current.split(SECTION_START, 1)
-        tail = rest.split(SECTION_END, 1)[1].lstrip("\n")
-        current = head + text + ("\n" + tail if tail else "")
-    else:
-        current = current.rstrip("\n") + "\n\n" + text
-    BENCHMARKS_MD.write_text(current)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--databases", default="spatialite,postgis")
@@ -393,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(remembered([r["database"] for r in results]))
     print(text)
     if args.write_md:
-        write_section(text)
+        write_section(SECTION_START, SECTION_END, text, log, "load")
     return 0 if all(ok for r in results for _, ok in verdicts(r)) else 1
 
 

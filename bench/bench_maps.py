@@ -39,10 +39,10 @@ from pathlib import Path
 import numpy as np
 
 from api.served import WanggeServer, free_port, wait_http
+from bench.report import write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "maps"
-BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 SECTION_START = "<!-- bench_maps: start (written by python -m bench.bench_maps --write-md) -->"
 SECTION_END = "<!-- bench_maps: end -->"
 SEED = 20261125
@@ -370,16 +370,7 @@ def markdown(r: dict) -> str:
 
 def write_md(r: dict) -> None:
     """Replace this benchmark's section of BENCHMARKS.md (or append it); other sections stay."""
-    section = markdown(r)
-    text = BENCHMARKS_MD.read_text(encoding="utf-8") if BENCHMARKS_MD.exists() else "# Benchmarks\n"
-    if SECTION_START in text and SECTION_END in text:
-        before, rest = text.split(SECTION_START, 1)
-        after = rest.split(SECTION_END, 1)[1]
-        text = before + section + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    BENCHMARKS_MD.write_text(text, encoding="utf-8")
-    log(f"wrote the maps section of {BENCHMARKS_MD.name}")
+    write_section(SECTION_START, SECTION_END, markdown(r), log, "maps")
 
 
 def main(argv: list[str] | None = None) -> int:

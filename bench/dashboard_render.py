@@ -457,9 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     section = markdown(result)
     print(section)
     if args.write_md:
-        from bench.bench_api import write_md
+        from bench.report import write_section
 
-        write_md(section, SECTION_START, SECTION_END, "dashboard render")
+        write_section(SECTION_START, SECTION_END, section, log, "dashboard render")
     return 0
 
 

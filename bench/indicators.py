@@ -44,6 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.report import write_section
+
 ROOT = Path(__file__).absolute().parent.parent
 SECTION_START = "<!-- bench:indicators start (written by python -m bench.indicators --write-md) -->"
 SECTION_END = "<!-- bench:indicators end -->"
@@ -547,16 +549,7 @@ def write_md(r: dict, met: bool) -> None:
         "before the end (a partial index of the endings by incident), the first of each incident by a window.",
         SECTION_END,
     ]
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text(encoding="utf-8")
-    section = "\n".join(lines)
-    if SECTION_START in text:
-        before, rest = text.split(SECTION_START, 1)
-        after = rest.split(SECTION_END, 1)[1]
-        text = before + section + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text, encoding="utf-8")
+    write_section(SECTION_START, SECTION_END, "\n".join(lines), log, "indicators")
 
 
 if __name__ == "__main__":

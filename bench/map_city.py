@@ -34,10 +34,10 @@ from pathlib import Path
 
 from api.served import WanggeServer
 from bench.bench_maps import CHROMIUM, CHROMIUM_ARGS
+from bench.report import write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "map_city"
-BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 SECTION_START = "<!-- map_city: start (written by python -m bench.map_city --write-md) -->"
 SECTION_END = "<!-- map_city: end -->"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/wangge_vmaps_bench"
@@ -248,16 +248,7 @@ def markdown(result: dict) -> str:
 
 
 def write_md(result: dict) -> None:
-    """Replace this benchmark's section of BENCHMARKS.md (or append it); other sections stay."""
-    section = markdown(result)
-    text = BENCHMARKS_MD.read_text(encoding="utf-8") if BENCHMARKS_MD.exists() else "# Benchmarks\n"
-    if SECTION_START in text and SECTION_END in text:
-        before, rest = text.split(SECTION_START, 1)
-        text = before + section + rest.split(SECTION_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    BENCHMARKS_MD.write_text(text, encoding="utf-8")
-    log(f"wrote the map_city section of {BENCHMARKS_MD.name}")
+    write_section(SECTION_START, SECTION_END, markdown(result), log, "map_city")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,7 +52,8 @@ from urllib.parse import urlencode
 import numpy as np
 
 from api.served import ServerError, free_port, wait_http
-from bench.bench_api import loadavg, machine, sample_during, summarise_folded, write_md, wrk_json
+from bench.bench_api import loadavg, machine, sample_during, summarise_folded, wrk_json
+from bench.report import write_section
 
 ROOT = Path(__file__).absolute().parent.parent
 RESULTS = ROOT / "bench" / "results" / "ogc"
@@ -955,7 +956,7 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / f"ogc-servers-{stamp}.json").write_text(json.dumps(result, indent=1, default=str))
     print(table(result))
     if args.write_md:
-        write_md(markdown(result), SECTION_START, SECTION_END, name="OGC servers")
+        write_section(SECTION_START, SECTION_END, markdown(result), log, "OGC servers")
     return 0 if all(v["verdict"] == "PASS" for v in result["verdicts"]) else 1
 
 

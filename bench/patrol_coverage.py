@@ -53,6 +53,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.report import write_section
+
 ROOT = Path(__file__).absolute().parent.parent
 RESULTS = ROOT / "bench" / "results" / "patrols"
 WRK_SCRIPT = ROOT / "bench" / "patrol_wrk.lua"
@@ -869,9 +871,7 @@ def ingestion_markdown(h: dict, nproc: int) -> list[str]:
 
 
 def write_md(section: str) -> None:
-    from bench.bench_api import write_md as write_section
-
-    write_section(section, SECTION_START, SECTION_END, "patrols")
+    write_section(SECTION_START, SECTION_END, section, log, "patrols")
 
 
 # ----------------------------------------------------------------------------- main

@@ -35,10 +35,11 @@ from pathlib import Path
 import numpy as np
 import shapely
 
+from bench.report import write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "tiles"
 CACHE = ROOT / "bench" / "results" / "cache"
-BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 SECTION_START = "<!-- bench:tiles start (written by python -m bench.tiles --write-md) -->"
 SECTION_END = "<!-- bench:tiles end -->"
 POSTGRES_URL = os.environ.get("WANGGE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/wangge_bench")
@@ -337,14 +338,7 @@ def markdown(result: dict) -> str:
 
 
 def write_md(section: str) -> None:
-    text = BENCHMARKS_MD.read_text(encoding="utf-8") if BENCHMARKS_MD.exists() else "# Benchmarks\n"
-    if SECTION_START in text and SECTION_END in text:
-        before, rest = text.split(SECTION_START, 1)
-        text = before + section + rest.split(SECTION_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    BENCHMARKS_MD.write_text(text, encoding="utf-8")
-    log(f"wrote the tiles section of {BENCHMARKS_MD}")
+    write_section(SECTION_START, SECTION_END, section, log, "tiles")
 
 
 def main(argv: list[str] | None = None) -> int:
