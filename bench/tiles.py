@@ -5,11 +5,10 @@
     python -m bench.tiles --grids 10000 --buildings 100000 --tiles 50   a quick look
     python -m bench.tiles --write-md            also write this benchmark's section of BENCHMARKS.md
 
-The grids are bench/api_data.py's (Voronoi cells of 100,000 seeds over 0.4 x 0.4 degrees around
-Qingyuan); the buildings are points drawn uniformly inside the grids, ten per grid. Both are made
-once from a fixed seed and kept under bench/results/cache/; each database is loaded once with
-wangge's bulk writer (geo/db/bulk.py) and kept (bench/results/tiles/tiles-KEY.db, and the
-PostGIS database wangge_bench_tiles at WANGGE_BENCH_POSTGRES_URL's server).
+The city is ``data.city.make_city``'s (Voronoi grids and buildings spread over the area, from a
+fixed seed), made once and kept: bench/results/tiles/city-GRIDS-BUILDINGS-SEED.db, and the PostGIS
+database ``--database`` (wangge_bench_tiles) at WANGGE_BENCH_POSTGRES_URL's server, found again by
+its comment as bench/ogc_servers.py finds its city.
 
 The tiles: every zoom-10 tile of the grids layer that meets the city (a few, each holding tens of
 thousands of grids), and zoom-14 tiles of the buildings layer picked at random among those that
@@ -33,20 +32,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import shapely
 
 from bench.report import write_section
+from data.city import SEED
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "tiles"
-CACHE = ROOT / "bench" / "results" / "cache"
 SECTION_START = "<!-- bench:tiles start (written by python -m bench.tiles --write-md) -->"
 SECTION_END = "<!-- bench:tiles end -->"
 POSTGRES_URL = os.environ.get("WANGGE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/wangge_bench")
 PG_DATABASE = "wangge_bench_tiles"
 TARGET_RATIO = 3.0
 TILE_CACHE = RESULTS / "tile-cache"
-SEED = 20261130
 
 
 def log(msg: str) -> None:
@@ -56,149 +53,32 @@ def log(msg: str) -> None:
 # --------------------------------------------------------------------------- the city
 
 
-def buildings_in(grid_wkb: np.ndarray, per_grid: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``per_grid`` points drawn uniformly inside each grid (rejection sampling in its box):
-    lon, lat and the grid's index."""
-    rng = np.random.default_rng(seed)
-    grids = shapely.from_wkb(grid_wkb)
-    owner = np.repeat(np.arange(len(grids)), per_grid)
-    bounds = shapely.bounds(grids)[owner]
-    lon = np.empty(len(owner))
-    lat = np.empty(len(owner))
-    todo = np.arange(len(owner))
-    while todo.size:
-        b = bounds[todo]
-        x = rng.uniform(b[:, 0], b[:, 2])
-        y = rng.uniform(b[:, 1], b[:, 3])
-        ok = shapely.contains_xy(grids[owner[todo]], x, y)
-        lon[todo[ok]], lat[todo[ok]] = x[ok], y[ok]
-        todo = todo[~ok]
-    return np.round(lon, 7), np.round(lat, 7), owner
-
-
-def city(grids: int, buildings: int, log=log):
-    from bench.api_data import Params, load_or_make
-
-    data = load_or_make(Params(grids=grids, responders=1000, points=1000, http_points=100), CACHE, log)
-    per_grid = max(1, buildings // grids)
-    path = CACHE / f"tiles-buildings-{data.params.key()}-{per_grid}.npz"
-    if path.exists():
-        z = np.load(path)
-        return data, z["lon"], z["lat"], z["grid"]
-    t = time.perf_counter()
-    lon, lat, grid = buildings_in(data.grid_wkb, per_grid, SEED)
-    np.savez(path, lon=lon, lat=lat, grid=grid)
-    log(f"made {len(lon):,} buildings in {time.perf_counter() - t:.1f} s")
-    return data, lon, lat, grid
-
-
-def load(url: str, data, lon, lat, grid) -> None:
-    """The city into a fresh wangge database (its migrations, then the bulk writer)."""
-    from geo.db import bulk, schema
-    from geo.db.engine import make_engine
-    from geo.db.session import session_scope
-    from geo.models import Building, Community, Grid, Street
-
-    engine = make_engine(url)
-    schema.upgrade(engine)
-    now = datetime.now(UTC)
-    t = time.perf_counter()
-    with session_scope(engine) as s:
-        n_streets = len(data.street_codes)
-        bulk.insert(
-            s,
-            Street.__table__,
-            {
-                "id": list(range(1, n_streets + 1)),
-                "code": data.street_codes.tolist(),
-                "name": [f"街道{i + 1}" for i in range(n_streets)],
-                "district_code": ["441802"] * n_streets,
-                "district_name": ["清城区"] * n_streets,
-                "city_name": ["清远市"] * n_streets,
-            },
-        )
-        n_comm = len(data.community_codes)
-        bulk.insert(
-            s,
-            Community.__table__,
-            {
-                "id": list(range(1, n_comm + 1)),
-                "street_id": data.community_street.tolist(),
-                "code": data.community_codes.tolist(),
-                "name": [f"社区{i + 1}" for i in range(n_comm)],
-                "geom": shapely.multipolygons(shapely.box(*data.community_boxes.T).reshape(-1, 1)),
-            },
-        )
-        n_grids = len(data.grid_codes)
-        bulk.insert(
-            s,
-            Grid.__table__,
-            {
-                "id": list(range(1, n_grids + 1)),
-                "community_id": data.grid_community.tolist(),
-                "code": data.grid_codes.tolist(),
-                "name": [f"网格{i + 1}" for i in range(n_grids)],
-                "party_branch": [None] * n_grids,
-                "properties": [{}] * n_grids,
-                "geom": shapely.from_wkb(data.grid_wkb),
-                "updated_at": [now] * n_grids,
-            },
-        )
-        n = len(lon)
-        bulk.insert(
-            s,
-            Building.__table__,
-            {
-                "id": np.arange(1, n + 1),
-                "code": [f"B{i:07d}" for i in range(1, n + 1)],
-                "name": [f"{i % 40 + 1}号楼" for i in range(n)],
-                "kind": ["old_building"] * n,
-                "address": [None] * n,
-                "households": [0] * n,
-                "residents": [0] * n,
-                "estate_id": [None] * n,
-                "grid_id": (grid + 1).tolist(),
-                "properties": [{}] * n,
-                "geom": shapely.points(lon, lat),
-            },
-        )
-    if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE")
-    engine.dispose()
-    log(f"loaded {url.split('@')[-1]} in {time.perf_counter() - t:.0f} s")
-
-
-def ensure_database(kind: str, key: str, data, lon, lat, grid) -> str:
-    from sqlalchemy import create_engine, text
+def ensure_databases(grids: int, buildings: int, database: str) -> tuple[dict[str, str], tuple]:
+    """The city (``data.city.make_city``) in both databases, made once and kept: the SpatiaLite file
+    by its sizes and seed, the PostGIS database by its comment (``bench.ogc_servers.ensure_city``).
+    The databases' URLs and the city's box."""
     from sqlalchemy.engine import make_url
 
+    from bench.ogc_servers import ensure_city
     from geo.db.engine import normalise_url
 
-    n = len(lon)
-    if kind == "spatialite":
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        path = RESULTS / f"tiles-{key}.db"
-        url = f"sqlite:///{path}"
-        if not path.exists() or _buildings(url) != n:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-            load(url, data, lon, lat, grid)
-        return url
-    parsed = make_url(normalise_url(POSTGRES_URL))
-    url = parsed.set(database=PG_DATABASE).render_as_string(hide_password=False)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": PG_DATABASE}).scalar()
-        if exists and _buildings(url) != n:
-            conn.exec_driver_sql(f'DROP DATABASE "{PG_DATABASE}" WITH (FORCE)')
-            exists = False
-        if not exists:
-            conn.exec_driver_sql(f'CREATE DATABASE "{PG_DATABASE}"')
-            admin.dispose()
-            load(url, data, lon, lat, grid)
-    admin.dispose()
-    return url
+    pg_url = make_url(normalise_url(POSTGRES_URL)).set(database=database).render_as_string(hide_password=False)
+    box = tuple(ensure_city(pg_url, grids, buildings, SEED)["box"])
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"city-{grids}-{buildings}-{SEED}.db"
+    url = f"sqlite:///{path}"
+    if not path.exists() or _buildings(url) != buildings:  # never made, or cut short
+        from data.city import make_city
+        from geo.db import schema
+        from geo.db.engine import make_engine
+
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        engine = make_engine(url)
+        schema.upgrade(engine)
+        engine.dispose()
+        make_city(url, grids=grids, buildings=buildings, seed=SEED, log=log)
+    return {"spatialite": url, "postgis": pg_url}, box
 
 
 def _buildings(url: str) -> int:
@@ -346,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grids", type=int, default=100_000)
     ap.add_argument("--buildings", type=int, default=1_000_000)
     ap.add_argument("--tiles", type=int, default=200)
+    ap.add_argument("--database", default=PG_DATABASE, help="the PostGIS database the city is kept in")
     ap.add_argument("--cached", action="store_true", help="also time SpatiaLite from the pre-built tile cache")
     ap.add_argument("--write-md", action="store_true", help="write this benchmark's section of BENCHMARKS.md")
     ap.add_argument("--from", dest="saved", type=Path, help="measure nothing: the section for a saved results file")
@@ -358,10 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started = datetime.now(UTC)
     load_at_start = os.getloadavg()
-    data, lon, lat, grid = city(args.grids, args.buildings)
-    key = f"{data.params.key()}-{len(lon)}"
-    tiles = pick_tiles(data.area, args.tiles, SEED)
-    urls = {kind: ensure_database(kind, key, data, lon, lat, grid) for kind in ("spatialite", "postgis")}
+    urls, box = ensure_databases(args.grids, args.buildings, args.database)
+    tiles = pick_tiles(box, args.tiles, SEED)
     runs = {}
     for kind in ("postgis", "spatialite"):
         log(f"{kind}: {len(tiles)} tiles")
@@ -385,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         rows["SpatiaLite, tile cache"]["all"] = summary(tiles, runs["spatialite-cached"])
     result = {
-        "params": {"grids": args.grids, "buildings": len(lon), "tiles": len(tiles)},
+        "params": {"grids": args.grids, "buildings": args.buildings, "tiles": len(tiles)},
         "grid_tiles": sum(1 for name, _ in tiles if name == "grids"),
         "when": started.strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{os.cpu_count()} cores",
