@@ -33,6 +33,7 @@ CONFORMANCE: tuple[str, ...] = tuple(
 ) + ("http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",)
 
 TMS = matrix.TMS_ID
+_DATASET_TITLE = "Collections as layers of one vector tile"
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such collection, or it has no tiles"}}
 _TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {MVT: {}}, "description": "The tile (Mapbox Vector Tile 2.1)"},
@@ -70,6 +71,12 @@ def _collections(names: str | None, actor) -> tuple[TileLayer, ...]:
     for layer in layers:
         check_may_read_tiles(actor, layer.name)
     return layers
+
+
+def _dataset(names: str | None, actor, crs: str) -> tuple[tuple[TileLayer, ...], str]:
+    """The dataset tileset's layers, and the query string that names them (and the CRS) in its links."""
+    layers = _collections(names, actor)
+    return layers, _query(crs, ",".join(layer.name for layer in layers))
 
 
 def _base(request: Request) -> str:
@@ -131,11 +138,7 @@ def _tileset(
         ],
         "links": [
             {"rel": "self", "type": "application/json", "href": f"{base}{path}{query}"},
-            {
-                "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
-                "type": "application/json",
-                "href": f"{base}/ogc/tileMatrixSets/{TMS}",
-            },
+            _tiling_scheme(base),
             {
                 "rel": "item",
                 "type": MVT,
@@ -144,6 +147,34 @@ def _tileset(
             },
             {"rel": "describedby", "type": "application/json", "href": f"{base}{path}/tilejson.json{query}"},
         ],
+    }
+
+
+def _tiling_scheme(base: str) -> dict[str, str]:
+    return {
+        "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
+        "type": "application/json",
+        "href": f"{base}/ogc/tileMatrixSets/{TMS}",
+    }
+
+
+def _tilesets(request: Request, path: str, title: str, query: str) -> dict[str, Any]:
+    """The tilesets at ``path`` (OGC API Tiles, tilesets-list): one, in WebMercatorQuad."""
+    base = _base(request)
+    return {
+        "tilesets": [
+            {
+                "title": title,
+                "dataType": "vector",
+                "crs": matrix.CRS_URI,
+                "tileMatrixSetURI": matrix.TMS_URI,
+                "links": [
+                    {"rel": "self", "type": "application/json", "href": f"{base}{path}/{TMS}{query}"},
+                    _tiling_scheme(base),
+                ],
+            }
+        ],
+        "links": [{"rel": "self", "type": "application/json", "href": f"{base}{path}{query}"}],
     }
 
 
@@ -253,27 +284,8 @@ def collection_tilesets(
     crs: Crs = "wgs84",
 ) -> dict[str, Any]:
     layer = _collection(collectionId, actor)
-    base, path = _base(request), f"/ogc/collections/{layer.name}/tiles"
-    query = _query(crs)
-    return {
-        "tilesets": [
-            {
-                "title": f"{LAYERS[layer.name].plural}, vector tiles",
-                "dataType": "vector",
-                "crs": matrix.CRS_URI,
-                "tileMatrixSetURI": matrix.TMS_URI,
-                "links": [
-                    {"rel": "self", "type": "application/json", "href": f"{base}{path}/{TMS}{query}"},
-                    {
-                        "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
-                        "type": "application/json",
-                        "href": f"{base}/ogc/tileMatrixSets/{TMS}",
-                    },
-                ],
-            }
-        ],
-        "links": [{"rel": "self", "type": "application/json", "href": f"{base}{path}{query}"}],
-    }
+    path = f"/ogc/collections/{layer.name}/tiles"
+    return _tilesets(request, path, f"{LAYERS[layer.name].plural}, vector tiles", _query(crs))
 
 
 @router.get(f"/collections/{{collectionId}}/tiles/{TMS}", summary="A collection's vector tileset", responses=_NOT_FOUND)
@@ -331,43 +343,22 @@ def collection_tile(
 
 @router.get("/tiles", summary="The dataset's tilesets (several collections in each tile)")
 def dataset_tilesets(request: Request) -> dict[str, Any]:
-    base = _base(request)
-    return {
-        "tilesets": [
-            {
-                "title": "Collections as layers of one vector tile",
-                "dataType": "vector",
-                "crs": matrix.CRS_URI,
-                "tileMatrixSetURI": matrix.TMS_URI,
-                "links": [
-                    {"rel": "self", "type": "application/json", "href": f"{base}/ogc/tiles/{TMS}"},
-                    {
-                        "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
-                        "type": "application/json",
-                        "href": f"{base}/ogc/tileMatrixSets/{TMS}",
-                    },
-                ],
-            }
-        ],
-        "links": [{"rel": "self", "type": "application/json", "href": f"{base}/ogc/tiles"}],
-    }
+    return _tilesets(request, "/ogc/tiles", _DATASET_TITLE, "")
 
 
 @router.get(f"/tiles/{TMS}", summary="The vector tileset of several collections (the maps' layers)")
 def dataset_tileset(
     request: Request, session: SessionDep, actor: ActorDep, collections: Collections = None, crs: Crs = "wgs84"
 ) -> dict[str, Any]:
-    layers = _collections(collections, actor)
-    query = _query(crs, ",".join(layer.name for layer in layers))
-    return _tileset(request, session, layers, f"/ogc/tiles/{TMS}", "Collections as layers of one vector tile", query)
+    layers, query = _dataset(collections, actor, crs)
+    return _tileset(request, session, layers, f"/ogc/tiles/{TMS}", _DATASET_TITLE, query)
 
 
 @router.get(f"/tiles/{TMS}/tilejson.json", summary="The vector tiles of several collections as TileJSON 3.0.0")
 def dataset_tilejson(
     request: Request, session: SessionDep, actor: ActorDep, collections: Collections = None, crs: Crs = "wgs84"
 ) -> dict[str, Any]:
-    layers = _collections(collections, actor)
-    query = _query(crs, ",".join(layer.name for layer in layers))
+    layers, query = _dataset(collections, actor, crs)
     return _tilejson(request, session, layers, f"/ogc/tiles/{TMS}", query)
 
 
