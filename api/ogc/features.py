@@ -450,7 +450,7 @@ def items(
         where.append(_filter_condition(layer, filter_, filter_lang, filter_crs))
     rows: FeaturePage | FeatureRows
     if layer in ROW_LAYERS:
-        rows = feature_rows(session, layer, limit=limit, offset=offset, where=where)
+        rows = feature_rows(session, layer, None, limit=limit, offset=offset, where=where)
     else:
         rows = query_features(session, layer, None, limit=limit, offset=offset, where=where)
     if isinstance(rows, FeaturePage) and layer == "patrols":

@@ -26,7 +26,7 @@ from geo.errors import InputError, StaleVersion
 from geo.layers import Layer
 from geo.media.photos import new_report_token
 from geo.models import Component, Incident
-from geo.query.features import FeaturePage, FeatureRows, get_object, query_features
+from geo.query.features import ROW_LAYERS, FeaturePage, FeatureRows, feature_rows, get_object, query_features
 from geo.spatial.crs import CoordinateSystem
 
 
@@ -158,7 +158,8 @@ def _add_read_routes(router: APIRouter, entry: Layer) -> None:
         reader: ReaderDep,
         now: NowDep,
     ) -> dict:
-        rows = query_features(session, layer, filters, limit=page.limit, offset=page.offset)
+        read = feature_rows if layer in ROW_LAYERS else query_features
+        rows = read(session, layer, filters, limit=page.limit, offset=page.offset)
         collection = collection_answer(session, layer, rows, crs, reader, now)
         collection["links"] = _links(request, page, collection["numberMatched"])
         return collection

@@ -97,6 +97,44 @@ def bbox_condition(session: Session, layer: str, bbox: tuple[float, float, float
     )
 
 
+def filter_conditions(session: Session, layer: str, filters: Filters | None) -> list[Any]:
+    """The SQL conditions of the list filters (``bbox``, ``grid``, ``kind`` ...) on a layer."""
+    entry = layer_entry(layer)
+    model: Any = entry.model  # any layer's model: the filters below name the columns it has
+    filters = filters or Filters()
+    check_filters(entry, filters, session=session)
+    out: list[Any] = []
+    if filters.bbox is not None:
+        out.append(bbox_condition(session, layer, filters.bbox))
+    if filters.grid is not None:
+        if session.scalar(select(Grid.id).where(Grid.code == filters.grid)) is None:
+            raise InputError(f"No grid {filters.grid!r}")
+        if model is Grid:
+            out.append(Grid.code == filters.grid)
+        elif model is Responder:
+            out.append(Responder.grids.any(Grid.code == filters.grid))
+        else:
+            out.append(model.grid.has(Grid.code == filters.grid))
+    if filters.kind is not None:
+        out.append(model.kind == filters.kind)
+    if filters.status is not None:
+        out.append(model.status == filters.status)
+    if filters.category is not None:
+        out.append(model.category == filters.category)
+    if filters.state is not None:
+        out.append(model.state == filters.state)
+    stamp = Incident.created_at if model is Incident else Responder.located_at if model is Responder else None
+    if filters.since is not None:
+        assert stamp is not None  # check_filters allows since and until only on incidents and responders
+        out.append(stamp >= filters.since)
+    if filters.until is not None:
+        assert stamp is not None
+        out.append(stamp < filters.until)
+    if model is Incident:
+        out.append(Incident.deleted_at.is_(None))
+    return out
+
+
 class FeaturePage(NamedTuple):
     rows: list[Any]
     total: int
@@ -113,40 +151,8 @@ def query_features(
     """One page of a layer's rows, and how many match the filters in all. ``where``: more
     conditions, already SQL (the OGC API's property filters and CQL2, geo/query/queryables.py)."""
     entry = layer_entry(layer)
-    model: Any = entry.model  # any layer's model: the filters below name the columns it has
-    filters = filters or Filters()
-    check_filters(entry, filters, session=session)
-    stmt = select(model)
-    if filters.bbox is not None:
-        stmt = stmt.where(bbox_condition(session, layer, filters.bbox))
-    if filters.grid is not None:
-        if session.scalar(select(Grid.id).where(Grid.code == filters.grid)) is None:
-            raise InputError(f"No grid {filters.grid!r}")
-        if model is Grid:
-            stmt = stmt.where(Grid.code == filters.grid)
-        elif model is Responder:
-            stmt = stmt.where(Responder.grids.any(Grid.code == filters.grid))
-        else:
-            stmt = stmt.where(model.grid.has(Grid.code == filters.grid))
-    if filters.kind is not None:
-        stmt = stmt.where(model.kind == filters.kind)
-    if filters.status is not None:
-        stmt = stmt.where(model.status == filters.status)
-    if filters.category is not None:
-        stmt = stmt.where(model.category == filters.category)
-    if filters.state is not None:
-        stmt = stmt.where(model.state == filters.state)
-    stamp = Incident.created_at if model is Incident else Responder.located_at if model is Responder else None
-    if filters.since is not None:
-        assert stamp is not None  # check_filters allows since and until only on incidents and responders
-        stmt = stmt.where(stamp >= filters.since)
-    if filters.until is not None:
-        assert stamp is not None
-        stmt = stmt.where(stamp < filters.until)
-    if model is Incident:
-        stmt = stmt.where(Incident.deleted_at.is_(None))
-    for condition in where:
-        stmt = stmt.where(condition)
+    model: Any = entry.model
+    stmt = select(model).where(*filter_conditions(session, layer, filters), *where)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     page = stmt.order_by(model.id).limit(limit).offset(offset)
     # The related rows a feature names (grid, building, assignee ...): one query each per page,
@@ -183,10 +189,15 @@ def _row_columns(layer: str) -> tuple[list[Any], list[str], bool]:
 
 
 def feature_rows(
-    session: Session, layer: str, limit: int = 100, offset: int = 0, where: Sequence[Any] = ()
+    session: Session,
+    layer: str,
+    filters: Filters | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    where: Sequence[Any] = (),
 ) -> FeatureRows:
-    """One page of a layer of ``ROW_LAYERS`` (ordered by id) and how many match ``where`` in
-    all, in one statement: what ``query_features`` and ``field_values`` give, without the ORM."""
+    """What ``query_features`` reads and ``field_values`` answers, of a layer of ``ROW_LAYERS``
+    (ordered by id), in one statement without the ORM: the page and the count of matches."""
     table: Any = layer_entry(layer).model.__table__
     columns, times, free = _row_columns(layer)
     stmt = select(
@@ -195,9 +206,7 @@ def feature_rows(
         *([table.c.properties] if free else []),
         func.ST_AsBinary(table.c.geom, type_=LargeBinary).label("wkb"),
         func.count().over().label("total"),
-    ).select_from(table)
-    for condition in where:
-        stmt = stmt.where(condition)
+    ).where(*filter_conditions(session, layer, filters), *where)
     rows = session.execute(stmt.order_by(table.c.id).limit(limit).offset(offset)).all()
     if rows:
         total = rows[0].total

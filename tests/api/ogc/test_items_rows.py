@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 import api.ogc.features as ogc_features
+import api.v1.layers as v1_layers
 from geo.db.session import session_scope
 from geo.models import Building, Grid
 from geo.query.features import ROW_LAYERS
@@ -71,6 +72,36 @@ def test_rows_answer_as_the_orm_does(demo, client, monkeypatch):
     assert calls == [layer for layer, _ in cases]  # the answers compared came from both paths
     grids = client.get(OGC + "grids/items", params={"code": grid_code}).json()["features"][0]["properties"]
     assert grids["note"] == "旧编号" and grids["extra"] == '{"a": [1, 2]}' and grids["code"] == grid_code
+
+
+def test_v1_lists_read_as_rows_answer_as_the_orm_does(demo, client, monkeypatch):
+    with session_scope(demo) as s:
+        grid = s.scalars(select(Grid).order_by(Grid.id).limit(1)).one()
+        grid.properties = {"extra": {"b": "乙"}}
+        grid_code = grid.code
+        x0, y0, x1, y1 = from_db(grid.geom).bounds
+    cases = [
+        ("grids", {}),
+        ("grids", {"grid": grid_code}),
+        ("buildings", {"limit": 30, "offset": 5}),
+        ("buildings", {"grid": grid_code, "crs": "gcj02"}),
+        ("buildings", {"bbox": f"{x0},{y0},{x1},{y1}"}),
+        ("estates", {"offset": 100000}),
+        ("communities", {}),
+        ("components", {"limit": 15}),
+    ]
+    calls = []
+    read = v1_layers.feature_rows
+    monkeypatch.setattr(v1_layers, "feature_rows", lambda *a, **k: calls.append(a[1]) or read(*a, **k))
+    for layer, params in cases:
+        fast = client.get(f"/api/v1/{layer}", params=params)
+        with monkeypatch.context() as m:
+            m.setattr(v1_layers, "ROW_LAYERS", frozenset())
+            slow = client.get(f"/api/v1/{layer}", params=params)
+        assert fast.status_code == slow.status_code == 200, fast.text
+        assert fast.content == slow.content, (layer, params)
+    assert calls == [layer for layer, _ in cases]
+    assert client.get("/api/v1/buildings", params={"grid": "no-such-grid"}).status_code == 422
 
 
 @pytest.mark.parametrize("layer", ["incidents", "responders"])
