@@ -11,7 +11,7 @@ import shapely
 from geo.incidents.definitions import is_overdue, workflow
 from geo.layers import field_values, layer_of
 from geo.models import Incident, utcnow
-from geo.query.features import FeaturePage, load_named
+from geo.query.features import FeaturePage, FeatureRows, load_named
 from geo.spatial.crs import WGS84, CoordinateSystem
 from geo.spatial.geometry import from_db
 
@@ -81,4 +81,23 @@ def feature_collection(page: FeaturePage, crs: CoordinateSystem = WGS84, now: da
         "numberMatched": page.total,
         "numberReturned": len(page.rows),
         "features": [feature(r, crs, now) for r in page.rows],
+    }
+
+
+def row_collection(page: FeatureRows, crs: CoordinateSystem = WGS84) -> dict[str, Any]:
+    """A page read by ``feature_rows`` as ``feature_collection`` answers it."""
+    geoms = page.geometries if crs is WGS84 else crs.geometries_from_wgs84(page.geometries)
+    return {
+        "type": "FeatureCollection",
+        "numberMatched": page.total,
+        "numberReturned": len(page.ids),
+        "features": [
+            {
+                "type": "Feature",
+                "id": i,
+                "geometry": shapely.geometry.mapping(g) if g is not None else None,
+                "properties": {"id": i, **props},
+            }
+            for i, props, g in zip(page.ids, page.properties, geoms)
+        ],
     }

@@ -294,8 +294,13 @@ LAYERS: dict[str, Layer] = {
 def field_values(obj: object, fields: Fields) -> dict[str, Any]:
     """The values of ``fields`` on a stored row, followed by its free ``properties`` (which never
     replace a field; nested values as JSON text)."""
-    values = {name: _follow(obj, path) for name, path in fields}
-    for key, value in (getattr(obj, "properties", None) or {}).items():
+    return with_free_properties({name: _follow(obj, path) for name, path in fields}, getattr(obj, "properties", None))
+
+
+def with_free_properties(values: dict[str, Any], free: dict[str, Any] | None) -> dict[str, Any]:
+    """``values`` followed by a row's free ``properties`` (never replacing a field; nested values
+    as JSON text)."""
+    for key, value in (free or {}).items():
         values.setdefault(key, json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value)
     return values
 

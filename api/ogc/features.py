@@ -46,7 +46,15 @@ from geo.layers import LAYERS, Layer
 from geo.models import Incident, Patrol
 from geo.patrols.service import responders_in_scope
 from geo.query import cql2
-from geo.query.features import bbox_condition, get_object, query_features
+from geo.query.features import (
+    ROW_LAYERS,
+    FeaturePage,
+    FeatureRows,
+    bbox_condition,
+    feature_rows,
+    get_object,
+    query_features,
+)
 from geo.query.ogc import datetime_condition, extent, feature_etag, parse_bbox, property_conditions, property_names
 from geo.query.queryables import geometry_type, queryables
 from geo.spatial.crs import CRS84_URI, OGC_CRS, WGS84, CoordinateSystem, ogc_crs, served_crs
@@ -440,8 +448,12 @@ def items(
         where.append(datetime_condition(layer, datetime_))
     if filter_ is not None:
         where.append(_filter_condition(layer, filter_, filter_lang, filter_crs))
-    rows = query_features(session, layer, None, limit=limit, offset=offset, where=where)
-    if layer == "patrols":
+    rows: FeaturePage | FeatureRows
+    if layer in ROW_LAYERS:
+        rows = feature_rows(session, layer, None, limit=limit, offset=offset, where=where)
+    else:
+        rows = query_features(session, layer, None, limit=limit, offset=offset, where=where)
+    if isinstance(rows, FeaturePage) and layer == "patrols":
         answer = {
             "type": "FeatureCollection",
             "numberMatched": rows.total,

@@ -13,7 +13,7 @@ from shapely.geometry import shape
 from sqlalchemy.orm import Session
 
 from api.deps import ActorDep, CRSDep, FeatureId, FiltersDep, NowDep, PageDep, SessionDep
-from api.geojson import feature, feature_collection
+from api.geojson import feature, feature_collection, row_collection
 from api.idempotency import IdempotencyDep
 from api.privacy import Reader, redact_collection, redact_feature
 from api.readlog import ReaderDep
@@ -26,7 +26,7 @@ from geo.errors import InputError, StaleVersion
 from geo.layers import Layer
 from geo.media.photos import new_report_token
 from geo.models import Component, Incident
-from geo.query.features import FeaturePage, get_object, query_features
+from geo.query.features import ROW_LAYERS, FeaturePage, FeatureRows, feature_rows, get_object, query_features
 from geo.spatial.crs import CoordinateSystem
 
 
@@ -80,11 +80,20 @@ def check_if_match(obj, if_match: str | None) -> None:
 
 
 def collection_answer(
-    session: Session, layer: str, rows: FeaturePage, crs: CoordinateSystem, reader: Reader, now: datetime
+    session: Session,
+    layer: str,
+    rows: FeaturePage | FeatureRows,
+    crs: CoordinateSystem,
+    reader: Reader,
+    now: datetime,
 ) -> dict[str, Any]:
     """A page of a layer as the caller may see it: incidents with their photo counts, components
-    with their category's names, personal data only to whom it is for."""
-    collection = feature_collection(rows, crs, now)
+    with their category's names, personal data only to whom it is for (``rows``: objects, or a
+    page of ``feature_rows``)."""
+    if isinstance(rows, FeatureRows):
+        collection = row_collection(rows, crs)
+    else:
+        collection = feature_collection(rows, crs, now)
     if layer == "incidents":
         with_photo_counts(collection, session)
     if layer == "components":
@@ -149,7 +158,8 @@ def _add_read_routes(router: APIRouter, entry: Layer) -> None:
         reader: ReaderDep,
         now: NowDep,
     ) -> dict:
-        rows = query_features(session, layer, filters, limit=page.limit, offset=page.offset)
+        read = feature_rows if layer in ROW_LAYERS else query_features
+        rows = read(session, layer, filters, limit=page.limit, offset=page.offset)
         collection = collection_answer(session, layer, rows, crs, reader, now)
         collection["links"] = _links(request, page, collection["numberMatched"])
         return collection

@@ -6,17 +6,19 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+import numpy as np
 import shapely
-from sqlalchemy import and_, bindparam, func, inspect, select
+from sqlalchemy import LargeBinary, and_, bindparam, func, inspect, select
 from sqlalchemy.orm import Session, load_only, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from geo.db.engine import backend_for
 from geo.errors import InputError, NotFound
-from geo.layers import LAYERS, Layer
+from geo.layers import LAYERS, Layer, with_free_properties
 from geo.layers import layer as layer_entry
 from geo.models import Grid, Incident, Responder
 from geo.query.filters import Filters, check_filters
+from geo.query.queryables import queryables
 
 
 def load_named(incident: Incident) -> None:
@@ -95,6 +97,44 @@ def bbox_condition(session: Session, layer: str, bbox: tuple[float, float, float
     )
 
 
+def filter_conditions(session: Session, layer: str, filters: Filters | None) -> list[Any]:
+    """The SQL conditions of the list filters (``bbox``, ``grid``, ``kind`` ...) on a layer."""
+    entry = layer_entry(layer)
+    model: Any = entry.model  # any layer's model: the filters below name the columns it has
+    filters = filters or Filters()
+    check_filters(entry, filters, session=session)
+    out: list[Any] = []
+    if filters.bbox is not None:
+        out.append(bbox_condition(session, layer, filters.bbox))
+    if filters.grid is not None:
+        if session.scalar(select(Grid.id).where(Grid.code == filters.grid)) is None:
+            raise InputError(f"No grid {filters.grid!r}")
+        if model is Grid:
+            out.append(Grid.code == filters.grid)
+        elif model is Responder:
+            out.append(Responder.grids.any(Grid.code == filters.grid))
+        else:
+            out.append(model.grid.has(Grid.code == filters.grid))
+    if filters.kind is not None:
+        out.append(model.kind == filters.kind)
+    if filters.status is not None:
+        out.append(model.status == filters.status)
+    if filters.category is not None:
+        out.append(model.category == filters.category)
+    if filters.state is not None:
+        out.append(model.state == filters.state)
+    stamp = Incident.created_at if model is Incident else Responder.located_at if model is Responder else None
+    if filters.since is not None:
+        assert stamp is not None  # check_filters allows since and until only on incidents and responders
+        out.append(stamp >= filters.since)
+    if filters.until is not None:
+        assert stamp is not None
+        out.append(stamp < filters.until)
+    if model is Incident:
+        out.append(Incident.deleted_at.is_(None))
+    return out
+
+
 class FeaturePage(NamedTuple):
     rows: list[Any]
     total: int
@@ -111,43 +151,76 @@ def query_features(
     """One page of a layer's rows, and how many match the filters in all. ``where``: more
     conditions, already SQL (the OGC API's property filters and CQL2, geo/query/queryables.py)."""
     entry = layer_entry(layer)
-    model: Any = entry.model  # any layer's model: the filters below name the columns it has
-    filters = filters or Filters()
-    check_filters(entry, filters, session=session)
-    stmt = select(model)
-    if filters.bbox is not None:
-        stmt = stmt.where(bbox_condition(session, layer, filters.bbox))
-    if filters.grid is not None:
-        if session.scalar(select(Grid.id).where(Grid.code == filters.grid)) is None:
-            raise InputError(f"No grid {filters.grid!r}")
-        if model is Grid:
-            stmt = stmt.where(Grid.code == filters.grid)
-        elif model is Responder:
-            stmt = stmt.where(Responder.grids.any(Grid.code == filters.grid))
-        else:
-            stmt = stmt.where(model.grid.has(Grid.code == filters.grid))
-    if filters.kind is not None:
-        stmt = stmt.where(model.kind == filters.kind)
-    if filters.status is not None:
-        stmt = stmt.where(model.status == filters.status)
-    if filters.category is not None:
-        stmt = stmt.where(model.category == filters.category)
-    if filters.state is not None:
-        stmt = stmt.where(model.state == filters.state)
-    stamp = Incident.created_at if model is Incident else Responder.located_at if model is Responder else None
-    if filters.since is not None:
-        assert stamp is not None  # check_filters allows since and until only on incidents and responders
-        stmt = stmt.where(stamp >= filters.since)
-    if filters.until is not None:
-        assert stamp is not None
-        stmt = stmt.where(stamp < filters.until)
-    if model is Incident:
-        stmt = stmt.where(Incident.deleted_at.is_(None))
-    for condition in where:
-        stmt = stmt.where(condition)
+    model: Any = entry.model
+    stmt = select(model).where(*filter_conditions(session, layer, filters), *where)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     page = stmt.order_by(model.id).limit(limit).offset(offset)
     # The related rows a feature names (grid, building, assignee ...): one query each per page,
     # not one per feature.
     rows: Sequence[Any] = session.scalars(page.options(*_related_loads(entry))).all()
     return FeaturePage(list(rows), total)
+
+
+# The layers whose features are their columns and related codes alone (no personal data, no
+# workflow fields): a page of them is read with one Core statement, without loading rows as objects.
+ROW_LAYERS = frozenset({"communities", "grids", "estates", "buildings", "components"})
+
+
+class FeatureRows(NamedTuple):
+    """A page read by ``feature_rows``: ids, properties as ``field_values`` gives them, and the
+    WGS84 geometries (a shapely array, None where a feature has none)."""
+
+    ids: list[int]
+    properties: list[dict[str, Any]]
+    geometries: np.ndarray
+    total: int
+
+
+@lru_cache
+def _row_columns(layer: str) -> tuple[list[Any], list[str], bool]:
+    """The layer's property columns (related codes as correlated subqueries, as filters read
+    them), the names of those that are times, and whether it keeps free ``properties``."""
+    entry = layer_entry(layer)
+    table: Any = entry.model.__table__
+    found = queryables(layer)
+    columns = [found[name].expression.label(name) for name, _ in entry.properties]
+    times = [name for name, _ in entry.properties if found[name].is_time]
+    return columns, times, "properties" in table.c
+
+
+def feature_rows(
+    session: Session,
+    layer: str,
+    filters: Filters | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    where: Sequence[Any] = (),
+) -> FeatureRows:
+    """What ``query_features`` reads and ``field_values`` answers, of a layer of ``ROW_LAYERS``
+    (ordered by id), in one statement without the ORM: the page and the count of matches."""
+    table: Any = layer_entry(layer).model.__table__
+    columns, times, free = _row_columns(layer)
+    stmt = select(
+        table.c.id,
+        *columns,
+        *([table.c.properties] if free else []),
+        func.ST_AsBinary(table.c.geom, type_=LargeBinary).label("wkb"),
+        func.count().over().label("total"),
+    ).where(*filter_conditions(session, layer, filters), *where)
+    rows = session.execute(stmt.order_by(table.c.id).limit(limit).offset(offset)).all()
+    if rows:
+        total = rows[0].total
+    elif offset > 0:  # past the last match: the window counted nothing
+        total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    else:
+        total = 0
+    names = [c.name for c in columns]
+    props = []
+    for row in rows:
+        values = dict(zip(names, row[1 : 1 + len(names)]))
+        for name in times:
+            if values[name] is not None:
+                values[name] = values[name].isoformat()
+        props.append(with_free_properties(values, row.properties) if free else values)
+    geoms = shapely.from_wkb(np.array([bytes(r.wkb) if r.wkb is not None else None for r in rows], dtype=object))
+    return FeatureRows([r.id for r in rows], props, geoms, total)
